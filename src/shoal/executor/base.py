@@ -1,0 +1,446 @@
+"""The executor protocol: how the agent runs tasks, whatever the runtime (host processes, Docker, ...).
+
+As swarmkit's exec.Executor/exec.Controller: the agent builds a TaskRuntime from the task object,
+asks the Executor for one Controller per task and drives it through prepare → start → wait, and
+shutdown/terminate/remove when the desired state says so. Everything an executor may report back is a
+plain dataclass here; nothing in this module does I/O.
+
+Conventions every executor follows (the conformance suite checks them):
+- `wait()` returns the final ContainerStatus when the workload exits, whatever the exit code; the agent
+  decides COMPLETE (0) vs FAILED. It raises only when the executor itself failed.
+- Exit codes read as a shell reports them: 128+N when killed by signal N (143 for SIGTERM, 137 for KILL).
+- Ids are 64 lowercase hex characters; the default hostname is the first 12 of them.
+- Errors are shoal.executor.errors types; `temporary` ones are worth a retry.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+DEFAULT_STOP_SIGNAL = "SIGTERM"
+DEFAULT_STOP_GRACE_PERIOD = 10.0
+STDOUT = 1
+STDERR = 2
+
+# Capability names: what an executor can do on this host. The conformance suite skips a test whose
+# capability is missing and prints the executor's reason.
+CAP_ISOLATION = "isolation"  # own network/mount/UTS/PID namespaces per task
+CAP_TASK_ADDRESS = "task-address"  # each task has its own IP address on the node network
+CAP_HOSTNAME = "hostname"  # the task sees its own hostname
+CAP_USER = "user"  # ContainerSpec.User is honoured
+CAP_MEMORY_LIMIT = "memory-limit"
+CAP_PIDS_LIMIT = "pids-limit"
+CAP_CPU_LIMIT = "cpu-limit"
+CAP_EXEC = "exec"
+CAP_ADOPT = "adopt"  # tasks outlive the daemon and are found again by adopt()
+
+
+# ---------------------------------------------------------------------------------------------------
+# What the agent hands in
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Limits from Spec.TaskTemplate.Resources.Limits; 0 means unlimited."""
+
+    nano_cpus: int = 0
+    memory_bytes: int = 0
+    pids_limit: int = 0
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A port the task listens on (EndpointSpec.Ports[].TargetPort / Protocol)."""
+
+    target: int
+    protocol: str = "tcp"
+
+
+def task_name(service_name: str, slot: int, node_id: str) -> str:
+    """`<service>.<slot>` for replicated tasks, `<service>.<node id>` for global ones (slot 0)."""
+    return f"{service_name}.{slot}" if slot else f"{service_name}.{node_id}"
+
+
+def container_name(service_name: str, slot: int, node_id: str, task_id: str) -> str:
+    return f"{task_name(service_name, slot, node_id)}.{task_id}"
+
+
+@dataclass(frozen=True)
+class TaskRuntime:
+    """Everything an executor needs about one task. Built by the agent from the task object; the
+    hostname is already template-expanded (None: the executor's default, the container id's first 12
+    characters). `raw_task` is the task in Docker JSON shape, for executors that read more of it
+    (mounts, health checks); the process executor ignores it."""
+
+    task_id: str
+    service_id: str
+    service_name: str
+    node_id: str
+    slot: int
+    image: str
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    stop_signal: str = DEFAULT_STOP_SIGNAL
+    stop_grace_period: float = DEFAULT_STOP_GRACE_PERIOD
+    labels: Mapping[str, str] = field(default_factory=dict)
+    resources: Resources = Resources()
+    tty: bool = False
+    ports: tuple[PortSpec, ...] = ()
+    raw_task: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def task_name(self) -> str:
+        return task_name(self.service_name, self.slot, self.node_id)
+
+    @property
+    def container_name(self) -> str:
+        return container_name(self.service_name, self.slot, self.node_id, self.task_id)
+
+    @property
+    def argv(self) -> list[str]:
+        """Command first, then Args (as Docker does when Command replaces the entrypoint)."""
+        return [*self.command, *self.args]
+
+    def to_json(self) -> dict[str, Any]:
+        """A plain-JSON form, so executors can persist the runtime for adopt()."""
+        return {
+            "task_id": self.task_id,
+            "service_id": self.service_id,
+            "service_name": self.service_name,
+            "node_id": self.node_id,
+            "slot": self.slot,
+            "image": self.image,
+            "command": list(self.command),
+            "args": list(self.args),
+            "env": list(self.env),
+            "workdir": self.workdir,
+            "user": self.user,
+            "hostname": self.hostname,
+            "stop_signal": self.stop_signal,
+            "stop_grace_period": self.stop_grace_period,
+            "labels": dict(self.labels),
+            "resources": {
+                "nano_cpus": self.resources.nano_cpus,
+                "memory_bytes": self.resources.memory_bytes,
+                "pids_limit": self.resources.pids_limit,
+            },
+            "tty": self.tty,
+            "ports": [[p.target, p.protocol] for p in self.ports],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TaskRuntime:
+        res = data.get("resources") or {}
+        return cls(
+            task_id=data["task_id"],
+            service_id=data["service_id"],
+            service_name=data["service_name"],
+            node_id=data["node_id"],
+            slot=int(data["slot"]),
+            image=data["image"],
+            command=tuple(data.get("command") or ()),
+            args=tuple(data.get("args") or ()),
+            env=tuple(data.get("env") or ()),
+            workdir=data.get("workdir"),
+            user=data.get("user"),
+            hostname=data.get("hostname"),
+            stop_signal=data.get("stop_signal") or DEFAULT_STOP_SIGNAL,
+            stop_grace_period=float(data.get("stop_grace_period", DEFAULT_STOP_GRACE_PERIOD)),
+            labels=dict(data.get("labels") or {}),
+            resources=Resources(
+                nano_cpus=int(res.get("nano_cpus", 0)),
+                memory_bytes=int(res.get("memory_bytes", 0)),
+                pids_limit=int(res.get("pids_limit", 0)),
+            ),
+            tty=bool(data.get("tty", False)),
+            ports=tuple(PortSpec(int(t), str(p)) for t, p in data.get("ports") or ()),
+        )
+
+
+def parse_signal(name: str | int) -> signal.Signals:
+    """`SIGTERM`, `TERM`, `term` or `15` → signal.SIGTERM (Docker accepts all these spellings)."""
+    if isinstance(name, int) or name.strip().isdigit():
+        return signal.Signals(int(name))
+    upper = name.strip().upper()
+    if not upper.startswith("SIG"):
+        upper = "SIG" + upper
+    try:
+        return signal.Signals[upper]
+    except KeyError:
+        raise ValueError(f"invalid signal: {name}") from None
+
+
+def exit_code_from_wait_status(status: int) -> int:
+    """A waitpid() status → the exit code a shell (and Docker) reports: 128+N when killed by N."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 255
+
+
+# ---------------------------------------------------------------------------------------------------
+# What executors report
+
+
+class ContainerState(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    """What inspect()/wait() report (Task.Status.ContainerStatus plus what `docker ps` shows)."""
+
+    container_id: str
+    state: ContainerState
+    pid: int | None = None
+    exit_code: int | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str = ""
+    address: str | None = None  # the task's IP on the node network, if it has its own
+    hostname: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state is ContainerState.RUNNING
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of output. `data` ends in b"\\n" (a missing final newline is added)."""
+
+    stream: int  # STDOUT or STDERR
+    timestamp: datetime
+    data: bytes
+
+
+@dataclass(frozen=True)
+class AdoptedTask:
+    """A task found on start: still running (re-attach with controller(runtime)) or exited meanwhile."""
+
+    runtime: TaskRuntime
+    status: ContainerStatus
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """One row of `docker ps` (GET /containers/json)."""
+
+    id: str
+    names: tuple[str, ...]  # with the leading "/", as Docker returns them
+    image: str
+    command: str
+    created: int  # unix seconds
+    state: ContainerState
+    status: str  # "Up 18 seconds", "Exited (0) 3 seconds ago", "Created"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[PortSpec, ...] = ()
+
+    def to_docker(self) -> dict[str, Any]:
+        return {
+            "Id": self.id,
+            "Names": list(self.names),
+            "Image": self.image,
+            "ImageID": "",
+            "Command": self.command,
+            "Created": self.created,
+            "State": self.state.value,
+            "Status": self.status,
+            "Labels": dict(self.labels),
+            "Ports": [{"PrivatePort": p.target, "Type": p.protocol} for p in self.ports],
+        }
+
+
+@dataclass(frozen=True)
+class Plugin:
+    type: str  # "Volume", "Network", "Log"
+    name: str
+
+
+@dataclass(frozen=True)
+class NodeDescription:
+    hostname: str
+    os: str
+    architecture: str
+    nano_cpus: int
+    memory_bytes: int
+    engine_version: str
+    engine_labels: Mapping[str, str] = field(default_factory=dict)
+    plugins: tuple[Plugin, ...] = ()
+
+    def to_docker(self) -> dict[str, Any]:
+        """Node.Description in the Docker API's shape."""
+        return {
+            "Hostname": self.hostname,
+            "Platform": {"Architecture": self.architecture, "OS": self.os},
+            "Resources": {"NanoCPUs": self.nano_cpus, "MemoryBytes": self.memory_bytes},
+            "Engine": {
+                "EngineVersion": self.engine_version,
+                "Labels": dict(self.engine_labels),
+                "Plugins": [{"Type": p.type, "Name": p.name} for p in self.plugins],
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What this executor can do here, and for each thing it cannot, why."""
+
+    supported: frozenset[str]
+    missing: Mapping[str, str] = field(default_factory=dict)
+
+    def __contains__(self, capability: object) -> bool:
+        return capability in self.supported
+
+    def why_missing(self, capability: str) -> str:
+        return self.missing.get(capability, "not supported by this executor")
+
+
+@dataclass(frozen=True)
+class ExecInfo:
+    """GET /exec/{id}/json."""
+
+    id: str
+    container_id: str
+    argv: tuple[str, ...]
+    running: bool
+    exit_code: int | None
+    pid: int | None
+
+
+# ---------------------------------------------------------------------------------------------------
+# The protocols
+
+
+@runtime_checkable
+class ExecSession(Protocol):
+    """A started exec. Output arrives as (stream, chunk) pairs until read() returns None."""
+
+    @property
+    def exec_id(self) -> str: ...
+
+    async def read(self) -> tuple[int, bytes] | None: ...
+
+    async def write(self, data: bytes) -> None:
+        """Feed the process's stdin (only if created with stdin=True)."""
+        ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def wait(self) -> int:
+        """The exit code, once the process has exited (128+N if killed by signal N)."""
+        ...
+
+
+@runtime_checkable
+class Controller(Protocol):
+    """Drives one task's container. Each method is idempotent where the agent may retry it:
+    prepare() on a prepared task, start() on a running one and remove() on a removed one are no-ops."""
+
+    @property
+    def runtime(self) -> TaskRuntime: ...
+
+    async def prepare(self) -> None:
+        """Validate the task and create its container (not started). Fatal errors → REJECTED."""
+        ...
+
+    async def start(self) -> None:
+        """Start the workload; returns once it runs."""
+        ...
+
+    async def wait(self) -> ContainerStatus:
+        """Return the final status when the workload exits (at once if it already has)."""
+        ...
+
+    async def inspect(self) -> ContainerStatus: ...
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Send the stop signal, then SIGKILL after `grace` seconds (None: the task's grace period).
+        Returns when the workload has exited."""
+        ...
+
+    async def terminate(self) -> None:
+        """SIGKILL now; returns when the workload has exited."""
+        ...
+
+    async def remove(self) -> None:
+        """Delete the container and everything kept for it (kills it first if still running)."""
+        ...
+
+    def logs(
+        self, *, follow: bool = False, tail: int | None = None, since: datetime | None = None
+    ) -> AsyncIterator[LogLine]:
+        """Output lines in order; with follow, keeps yielding until the workload exits."""
+        ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    @property
+    def name(self) -> str:
+        """ "process", "docker", ... (shown as the engine's name where it matters)."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    async def describe(self) -> NodeDescription: ...
+
+    def controller(self, runtime: TaskRuntime) -> Controller:
+        """The controller for one task; for a task found by adopt(), it re-attaches without restarting."""
+        ...
+
+    async def adopt(self) -> list[AdoptedTask]:
+        """Tasks left from an earlier daemon run: still running, or exited meanwhile (with exit code)."""
+        ...
+
+    async def containers(self, *, all: bool = False) -> list[ContainerInfo]:
+        """Task containers on this node, newest first; exited ones only with all=True."""
+        ...
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: datetime | None = None,
+    ) -> AsyncIterator[LogLine]:
+        """As Controller.logs, by container id (for `docker logs`)."""
+        ...
+
+    async def exec_create(
+        self,
+        container_id: str,
+        cmd: list[str],
+        *,
+        env: list[str] | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+        tty: bool = False,
+        stdin: bool = False,
+    ) -> str:
+        """Register a command to run in a running container; returns the exec id (64 hex)."""
+        ...
+
+    async def exec_start(self, exec_id: str) -> ExecSession: ...
+
+    async def exec_inspect(self, exec_id: str) -> ExecInfo: ...
+
+    async def close(self) -> None:
+        """Release what the daemon holds (watchers, connections). Tasks keep running."""
+        ...
