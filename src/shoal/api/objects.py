@@ -1,0 +1,67 @@
+"""Cluster objects are kept in the Docker Engine API's own JSON shape (plain dicts), so inspect needs no
+translation and fields a client sends round-trip untouched. This module names the tables and gives the
+small helpers every layer uses on those dicts."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+Obj = dict[str, Any]
+
+CLUSTER = "clusters"
+NODES = "nodes"
+SERVICES = "services"
+TASKS = "tasks"
+NETWORKS = "networks"
+SECRETS = "secrets"
+CONFIGS = "configs"
+TABLES: tuple[str, ...] = (CLUSTER, NODES, SERVICES, TASKS, NETWORKS, SECRETS, CONFIGS)
+
+
+def clone(obj: Obj) -> Obj:
+    """A deep copy to modify: objects read from the store are shared and must never be mutated."""
+    return copy.deepcopy(obj)
+
+
+def version_of(obj: Obj) -> int:
+    return int(obj.get("Version", {}).get("Index", 0))
+
+
+def dig(obj: Any, *path: str, default: Any = None) -> Any:
+    """obj["A"]["B"]... or default when any step is missing or null."""
+    current = obj
+    for key in path:
+        if not isinstance(current, dict):
+            return default
+        current = current.get(key)
+        if current is None:
+            return default
+    return current
+
+
+def service_name(service: Obj) -> str:
+    return str(dig(service, "Spec", "Name", default=""))
+
+
+def is_global(service: Obj) -> bool:
+    return dig(service, "Spec", "Mode", "Global") is not None
+
+
+def replicas(service: Obj) -> int:
+    return int(dig(service, "Spec", "Mode", "Replicated", "Replicas", default=1))
+
+
+def node_name(node: Obj) -> str:
+    return str(dig(node, "Spec", "Name") or dig(node, "Description", "Hostname", default=""))
+
+
+def task_name(task: Obj) -> str:
+    """`<service>.<slot>` for replicated tasks, `<service>.<node id>` for global ones."""
+    name = str(dig(task, "ServiceAnnotations", "Name", default=""))
+    slot = int(task.get("Slot", 0))
+    return f"{name}.{slot}" if slot else f"{name}.{task.get('NodeID', '')}"
+
+
+def container_name(task: Obj) -> str:
+    return f"{task_name(task)}.{task['ID']}"
