@@ -1,0 +1,143 @@
+"""The shape of the specs clients send, checked the way Docker's Go decoder checks them: a value of the
+wrong JSON type is refused with Go's message, unknown fields are dropped (Go ignores them), and fields
+we do not model in detail pass through untouched (`ANY`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.api import errors
+
+
+@dataclass(frozen=True)
+class Kind:
+    go_type: str  # named in error messages, as Go's encoding/json does
+
+
+STR = Kind("string")
+BOOL = Kind("bool")
+INT = Kind("int64")
+UINT = Kind("uint64")
+FLOAT = Kind("float64")
+DURATION = Kind("time.Duration")
+ANY = Kind("interface {}")
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: Any
+
+
+@dataclass(frozen=True)
+class MapOf:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Struct:
+    go_name: str
+    fields: dict[str, Any]
+
+
+STR_MAP = MapOf(STR)
+
+RESOURCES = Struct("Resources", {"NanoCPUs": INT, "MemoryBytes": INT, "Pids": INT, "GenericResources": ANY})
+CONTAINER_SPEC = Struct("ContainerSpec", {
+    "Image": STR, "Labels": STR_MAP, "Command": ListOf(STR), "Args": ListOf(STR), "Hostname": STR,
+    "Env": ListOf(STR), "Dir": STR, "User": STR, "Groups": ListOf(STR), "Privileges": ANY, "Init": ANY,
+    "TTY": BOOL, "OpenStdin": BOOL, "ReadOnly": BOOL, "Mounts": ANY, "StopSignal": STR,
+    "StopGracePeriod": DURATION, "Healthcheck": ANY, "Hosts": ListOf(STR), "DNSConfig": ANY,
+    "Secrets": ANY, "Configs": ANY, "Isolation": STR, "Sysctls": STR_MAP, "CapabilityAdd": ListOf(STR),
+    "CapabilityDrop": ListOf(STR), "Ulimits": ANY,
+})
+RESTART_POLICY = Struct("RestartPolicy", {
+    "Condition": STR, "Delay": DURATION, "MaxAttempts": UINT, "Window": DURATION,
+})
+PLACEMENT = Struct("Placement", {
+    "Constraints": ListOf(STR), "Preferences": ANY, "MaxReplicas": UINT, "Platforms": ANY,
+})
+TASK_SPEC = Struct("TaskSpec", {
+    "ContainerSpec": CONTAINER_SPEC, "PluginSpec": ANY, "NetworkAttachmentSpec": ANY,
+    "Resources": Struct("ResourceRequirements", {"Limits": RESOURCES, "Reservations": RESOURCES}),
+    "RestartPolicy": RESTART_POLICY, "Placement": PLACEMENT, "Networks": ANY, "LogDriver": ANY,
+    "ForceUpdate": UINT, "Runtime": STR,
+})
+UPDATE_CONFIG = Struct("UpdateConfig", {
+    "Parallelism": UINT, "Delay": DURATION, "FailureAction": STR, "Monitor": DURATION,
+    "MaxFailureRatio": FLOAT, "Order": STR,
+})
+PORT_CONFIG = Struct("PortConfig", {
+    "Name": STR, "Protocol": STR, "TargetPort": UINT, "PublishedPort": UINT, "PublishMode": STR,
+})
+SERVICE_SPEC = Struct("ServiceSpec", {
+    "Name": STR, "Labels": STR_MAP, "TaskTemplate": TASK_SPEC,
+    "Mode": Struct("ServiceMode", {
+        "Replicated": Struct("ReplicatedService", {"Replicas": UINT}),
+        "Global": ANY, "ReplicatedJob": ANY, "GlobalJob": ANY,
+    }),
+    "UpdateConfig": UPDATE_CONFIG, "RollbackConfig": UPDATE_CONFIG, "Networks": ANY,
+    "EndpointSpec": Struct("EndpointSpec", {"Mode": STR, "Ports": ListOf(PORT_CONFIG)}),
+})
+NODE_SPEC = Struct("NodeSpec", {"Name": STR, "Labels": STR_MAP, "Role": STR, "Availability": STR})
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number " + str(value)
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _refuse(value: Any, path: str, go_type: str) -> errors.InvalidArgument:
+    return errors.InvalidArgument(
+        f"json: cannot unmarshal {_json_kind(value)} into Go struct field {path} of type {go_type}"
+    )
+
+
+def conform(value: Any, shape: Any, path: str) -> Any:
+    """Return value checked against shape, with unknown struct fields dropped. `path` names the field
+    as Go does (`ServiceSpec.Mode.Replicated.Replicas`)."""
+    if value is None or shape is ANY:
+        return value
+    if isinstance(shape, Struct):
+        if not isinstance(value, dict):
+            raise _refuse(value, path, shape.go_name)
+        return {
+            key: conform(item, shape.fields[key], f"{path}.{key}")
+            for key, item in value.items()
+            if key in shape.fields
+        }
+    if isinstance(shape, ListOf):
+        if not isinstance(value, list):
+            raise _refuse(value, path, "[]" + getattr(shape.item, "go_type", "object"))
+        return [conform(item, shape.item, path) for item in value]
+    if isinstance(shape, MapOf):
+        if not isinstance(value, dict):
+            raise _refuse(value, path, "map[string]string")
+        return {str(k): conform(v, shape.value, path) for k, v in value.items()}
+    assert isinstance(shape, Kind)
+    return _scalar(value, shape, path)
+
+
+def _scalar(value: Any, kind: Kind, path: str) -> Any:
+    if kind is STR:
+        ok = isinstance(value, str)
+    elif kind is BOOL:
+        ok = isinstance(value, bool)
+    elif kind is FLOAT:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(value, float) and value.is_integer():
+            value, ok = int(value), True
+        if ok and kind is UINT and value < 0:
+            ok = False
+    if not ok:
+        raise _refuse(value, path, kind.go_type)
+    return value

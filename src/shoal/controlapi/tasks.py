@@ -1,0 +1,75 @@
+"""Task reads: list with swarmkit's filters (incl. the CLI's internal `_up-to-date`) and inspect."""
+
+from __future__ import annotations
+
+from shoal.api import errors
+from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig, node_name, service_name
+from shoal.controlapi import filters as flt
+from shoal.controlapi.resolve import resolve
+from shoal.store.memory import ReadView
+
+TASK_FILTERS = ("id", "name", "service", "node", "label", "desired-state", "_up-to-date")
+_DESIRED = ("running", "shutdown", "accepted", "ready", "complete", "remove")
+
+
+def find_task(view: ReadView, ref: str) -> Obj:
+    return resolve(view, TASKS, ref, "task", lambda t: "")
+
+
+def _service_ids(view: ReadView, refs: list[str]) -> set[str]:
+    """Services named by id, name or id prefix; an unknown one matches nothing (as dockerd)."""
+    ids: set[str] = set()
+    for ref in refs:
+        try:
+            ids.add(resolve(view, SERVICES, ref, "service", service_name)["ID"])
+        except errors.NotFound:
+            continue
+    return ids
+
+
+def _node_ids(view: ReadView, refs: list[str]) -> set[str]:
+    ids: set[str] = set()
+    for ref in refs:
+        try:
+            ids.add(resolve(view, NODES, ref, "node", node_name)["ID"])
+        except errors.NotFound:
+            continue
+    return ids
+
+
+def list_tasks(view: ReadView, filters: flt.Filters) -> list[Obj]:
+    from shoal.orchestrator.dirty import is_task_dirty
+
+    flt.check_keys(filters, TASK_FILTERS)
+    for state in filters.get("desired-state", []):
+        if state not in _DESIRED:
+            raise errors.InvalidArgument(f"Invalid task desired state: {state}")
+    tasks = view.objects(TASKS)
+    if "service" in filters:
+        service_ids = _service_ids(view, filters["service"])
+        tasks = [t for t in tasks if t.get("ServiceID") in service_ids]
+    if "node" in filters:
+        node_ids = _node_ids(view, filters["node"])
+        tasks = [t for t in tasks if t.get("NodeID") in node_ids]
+    up_to_date = filters.get("_up-to-date")
+    services = {s["ID"]: s for s in view.objects(SERVICES)}
+
+    def fresh(task: Obj) -> bool:
+        service = services.get(task.get("ServiceID", ""))
+        return service is not None and not is_task_dirty(service, task)
+
+    def named(task: Obj) -> bool:
+        svc = services.get(task.get("ServiceID", ""))
+        name = f"{service_name(svc)}.{task.get('Slot') or task.get('NodeID')}" if svc else ""
+        return flt.any_prefix(filters.get("name"), name)
+
+    return flt.keep(
+        tasks,
+        lambda t: flt.any_prefix(filters.get("id"), t["ID"]),
+        named,
+        lambda t: flt.any_exact(filters.get("desired-state"), t.get("DesiredState", "")),
+        lambda t: flt.labels_match(
+            filters.get("label"), dig(services.get(t.get("ServiceID", "")), "Spec", "Labels")
+        ),
+        lambda t: not up_to_date or fresh(t),
+    )
