@@ -1,0 +1,242 @@
+"""The docker executor against a real dockerd: names, labels, restart policy, limits, lifecycle,
+logs, exec, adoption across daemon restarts and between two daemons on one engine."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import pytest
+
+from shoal.executor.base import STDERR, STDOUT, ContainerState, Resources, TaskRuntime
+from shoal.executor.docker import DockerExecutor, ImageNotFound
+from shoal.executor.docker import labels as label_names
+from shoal.executor.errors import ContainerNotFound, ContainerNotRunning, ExecNotFound
+
+pytestmark = pytest.mark.docker
+
+MakeRuntime = Callable[..., TaskRuntime]
+
+
+async def test_container_is_named_labelled_and_configured_as_swarm_does(
+    executor: DockerExecutor, make_runtime: MakeRuntime, docker_api: docker.APIClient
+) -> None:
+    runtime = make_runtime(
+        command=("sh", "-c"),
+        args=("sleep 60",),
+        env=("GREETING=hi",),
+        workdir="/tmp",
+        user="nobody",
+        stop_signal="SIGUSR1",
+        stop_grace_period=4.0,
+        labels={"team": "blue"},
+        resources=Resources(nano_cpus=250_000_000, memory_bytes=32 << 20, pids_limit=40),
+    )
+    await executor.controller(runtime).prepare()
+
+    found = docker_api.inspect_container(runtime.container_name)
+    assert found["Name"] == f"/{runtime.service_name}.1.{runtime.task_id}"
+    config, host = found["Config"], found["HostConfig"]
+    assert config["Labels"]["team"] == "blue"
+    assert config["Labels"]["com.docker.swarm.task.id"] == runtime.task_id
+    assert config["Labels"]["com.docker.swarm.task.name"] == runtime.container_name
+    assert config["Labels"]["com.docker.swarm.service.name"] == runtime.service_name
+    assert config["Labels"]["com.docker.swarm.service.id"] == runtime.service_id
+    assert config["Labels"]["com.docker.swarm.node.id"] == runtime.node_id
+    assert config["Labels"][label_names.EXECUTOR_INSTANCE] == executor.instance_id
+    assert host["RestartPolicy"]["Name"] == "no"
+    assert (host["NanoCpus"], host["Memory"], host["PidsLimit"]) == (250_000_000, 32 << 20, 40)
+    assert config["Entrypoint"] == ["sh", "-c"]
+    assert config["Cmd"] == ["sleep 60"]
+    assert "GREETING=hi" in config["Env"]
+    assert (config["WorkingDir"], config["User"]) == ("/tmp", "nobody")
+    assert (config["StopSignal"], config["StopTimeout"]) == ("SIGUSR1", 4)
+    assert found["State"]["Status"] == "created"
+
+
+async def test_missing_image_rejects_the_task_without_creating_anything(
+    executor: DockerExecutor, make_runtime: MakeRuntime, docker_api: docker.APIClient
+) -> None:
+    runtime = make_runtime(image="shoal-no-such-image:never")
+    with pytest.raises(ImageNotFound, match="No such image: shoal-no-such-image:never") as caught:
+        await executor.controller(runtime).prepare()
+    assert not caught.value.temporary
+    assert docker_api.containers(all=True, filters={"name": runtime.container_name}) == []
+
+
+async def test_lifecycle_reports_exit_code_pid_address_and_hostname(
+    executor: DockerExecutor, make_runtime: MakeRuntime
+) -> None:
+    runtime = make_runtime(command=("sh", "-c", "hostname; sleep 0.3; exit 7"))
+    controller = executor.controller(runtime)
+    await controller.prepare()
+    await controller.prepare()  # a retried prepare re-uses the container
+    await controller.start()
+    running = await controller.inspect()
+    assert running.container_id and len(running.container_id) == 64
+    assert running.hostname == running.container_id[:12]
+
+    final = await controller.wait()
+    assert final.state is ContainerState.EXITED
+    assert final.exit_code == 7
+    assert final.finished_at is not None
+    assert final.address is None
+    assert [line.data async for line in controller.logs()] == [f"{running.container_id[:12]}\n".encode()]
+
+    await controller.start()  # an exited task is never run again
+    assert (await controller.inspect()).finished_at == final.finished_at
+
+
+async def test_running_task_has_an_address_and_the_given_hostname(
+    executor: DockerExecutor, make_runtime: MakeRuntime
+) -> None:
+    controller = executor.controller(make_runtime(hostname="web-1"))
+    await controller.prepare()
+    await controller.start()
+    status = await controller.inspect()
+    assert status.state is ContainerState.RUNNING
+    assert status.pid
+    assert status.address and status.address.count(".") == 3
+    assert status.hostname == "web-1"
+    await controller.terminate()
+    assert (await controller.wait()).exit_code == 128 + signal.SIGKILL
+
+
+async def test_shutdown_sends_the_stop_signal_first(executor: DockerExecutor, make_runtime: MakeRuntime) -> None:
+    script = 'trap "echo got usr1; exit 5" USR1; echo ready; while true; do sleep 0.1; done'
+    controller = executor.controller(make_runtime(command=("sh", "-c", script), stop_signal="USR1"))
+    await controller.prepare()
+    await controller.start()
+    async for line in controller.logs(follow=True):
+        if line.data == b"ready\n":
+            break
+    await controller.shutdown(grace=30)
+    assert (await controller.wait()).exit_code == 5
+    assert [line.data async for line in controller.logs()] == [b"ready\n", b"got usr1\n"]
+
+
+async def test_logs_keep_streams_apart_and_honour_tail_and_follow(
+    executor: DockerExecutor, make_runtime: MakeRuntime
+) -> None:
+    script = "echo one; echo two >&2; echo three; sleep 0.5; echo four"
+    controller = executor.controller(make_runtime(command=("sh", "-c", script)))
+    await controller.prepare()
+    await controller.start()
+    followed = [line async for line in controller.logs(follow=True)]
+    by_stream = {(line.stream, line.data) for line in followed}
+    assert by_stream == {(STDOUT, b"one\n"), (STDERR, b"two\n"), (STDOUT, b"three\n"), (STDOUT, b"four\n")}
+    assert [line.data async for line in controller.logs(tail=1)] == [b"four\n"]
+    timestamps = [line.timestamp for line in followed]
+    assert timestamps[-1] > timestamps[0]
+    since = [line.data async for line in controller.logs(since=followed[-1].timestamp)]
+    assert since == [b"four\n"]
+
+
+async def test_remove_is_idempotent_and_inspect_then_reports_not_found(
+    executor: DockerExecutor, make_runtime: MakeRuntime
+) -> None:
+    controller = executor.controller(make_runtime())
+    await controller.prepare()
+    await controller.start()
+    await controller.remove()
+    await controller.remove()
+    await controller.shutdown()  # nothing left to stop
+    with pytest.raises(ContainerNotFound):
+        await controller.inspect()
+
+
+async def test_exec_feeds_stdin_splits_output_and_reports_exit_code(
+    executor: DockerExecutor, make_runtime: MakeRuntime
+) -> None:
+    controller = executor.controller(make_runtime())
+    await controller.prepare()
+    await controller.start()
+    container_id = (await controller.inspect()).container_id
+    exec_id = await executor.exec_create(
+        container_id, ["sh", "-c", "cat; echo $X-$(pwd) >&2; exit 3"], env=["X=x"], workdir="/www", stdin=True
+    )
+    session = await executor.exec_start(exec_id)
+    await session.write(b"via stdin\n")
+    await session.close_stdin()
+    output: list[tuple[int, bytes]] = []
+    while (chunk := await session.read()) is not None:
+        output.append(chunk)
+    assert b"".join(data for stream, data in output if stream == STDOUT) == b"via stdin\n"
+    assert b"".join(data for stream, data in output if stream == STDERR) == b"x-/www\n"
+    assert await session.wait() == 3
+    info = await executor.exec_inspect(exec_id)
+    assert (info.container_id, info.exit_code, info.running) == (container_id, 3, False)
+
+
+async def test_exec_errors(executor: DockerExecutor, make_runtime: MakeRuntime) -> None:
+    with pytest.raises(ExecNotFound):
+        await executor.exec_inspect("0" * 64)
+    with pytest.raises(ContainerNotFound):
+        await executor.exec_create("shoal-no-such-container", ["true"])
+    controller = executor.controller(make_runtime(command=("true",)))
+    await controller.prepare()
+    await controller.start()
+    await controller.wait()
+    with pytest.raises(ContainerNotRunning):
+        await executor.exec_create(controller.runtime.container_name, ["true"])
+
+
+async def test_containers_lists_running_tasks_and_exited_ones_with_all(
+    executor: DockerExecutor, make_runtime: MakeRuntime
+) -> None:
+    running = executor.controller(make_runtime())
+    exited = executor.controller(make_runtime(command=("true",)))
+    for controller in (running, exited):
+        await controller.prepare()
+        await controller.start()
+    await exited.wait()
+
+    listed = await executor.containers()
+    assert [info.names for info in listed] == [(f"/{running.runtime.container_name}",)]
+    assert listed[0].labels[label_names.TASK_ID] == running.runtime.task_id
+    assert label_names.RUNTIME not in listed[0].labels
+    everything = await executor.containers(all=True)
+    assert {info.state for info in everything} == {ContainerState.RUNNING, ContainerState.EXITED}
+
+
+async def test_adopt_after_restart_finds_own_tasks_only_and_reattaches(
+    executor: DockerExecutor, make_runtime: MakeRuntime, other_executor: DockerExecutor, tmp_path: Path
+) -> None:
+    mine, theirs = make_runtime(), make_runtime()
+    finished = make_runtime(command=("sh", "-c", "exit 4"))
+    for owner, runtime in ((executor, mine), (other_executor, theirs), (executor, finished)):
+        controller = owner.controller(runtime)
+        await controller.prepare()
+        await controller.start()
+    await executor.controller(finished).wait()
+    pid_before = (await executor.controller(mine).inspect()).pid
+
+    # A new daemon on the same state directory: same instance id, no memory of the tasks.
+    restarted = DockerExecutor(state_dir=tmp_path / "state")
+    try:
+        assert restarted.instance_id == executor.instance_id
+        adopted = {task.runtime.task_id: task for task in await restarted.adopt()}
+        assert set(adopted) == {mine.task_id, finished.task_id}
+        assert adopted[mine.task_id].runtime == mine
+        assert adopted[mine.task_id].status.state is ContainerState.RUNNING
+        assert adopted[finished.task_id].status.exit_code == 4
+
+        controller = restarted.controller(adopted[mine.task_id].runtime)
+        await controller.prepare()
+        await controller.start()
+        assert (await controller.inspect()).pid == pid_before
+        await controller.terminate()
+        assert (await controller.wait()).exit_code == 128 + signal.SIGKILL
+    finally:
+        await restarted.close()
+    assert [task.runtime.task_id for task in await other_executor.adopt()] == [theirs.task_id]
+
+
+async def test_describe_reports_the_engine(executor: DockerExecutor) -> None:
+    description = await executor.describe()
+    assert description.engine_version
+    assert description.nano_cpus > 0 and description.memory_bytes > 0
+    assert description.os == "linux"
+    assert "exec" in executor.capabilities
