@@ -1,0 +1,69 @@
+"""The aiohttp application: version check, error mapping and dockerd's headers around every route."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from shoal.engineapi.backend import Backend
+from shoal.engineapi.constants import API_VERSION, OS_TYPE, SERVER_HEADER
+from shoal.engineapi.errors import error_response, message_response
+from shoal.engineapi.responses import BareStreamResponse
+from shoal.engineapi.routes import ALL_ROUTE_MODULES
+from shoal.engineapi.routing import ADVERTISE_SWARM_KEY, BACKEND_KEY, STREAMING_HANDLERS, Handler, RouteTable
+from shoal.engineapi.versioning import version_error
+
+MAX_REQUEST_BODY = 64 * 1024 * 1024
+"""JSON bodies (specs, base64 secret data); image tarballs are streamed, not buffered."""
+
+
+@web.middleware
+async def daemon_semantics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    requested = request.match_info.get("api_version")
+    if requested is not None:
+        refused = version_error(requested)
+        if refused is not None:
+            return refused
+    try:
+        if handler in STREAMING_HANDLERS or _underlying(handler) in STREAMING_HANDLERS:
+            return await handler(request)
+        # A client that hangs up must not cut a state change in half.
+        return await asyncio.shield(handler(request))
+    except web.HTTPException as exc:
+        if exc.status in (404, 405):
+            return message_response(404, "page not found")
+        return message_response(exc.status, exc.reason)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return error_response(exc)
+
+
+def _underlying(handler: Handler) -> object:
+    # aiohttp wraps handlers in functools.partial-like objects for middlewares.
+    return getattr(handler, "func", handler)
+
+
+async def _add_daemon_headers(request: web.Request, response: web.StreamResponse) -> None:
+    headers = response.headers
+    headers["Api-Version"] = API_VERSION
+    headers["Docker-Experimental"] = "false"
+    headers["Ostype"] = OS_TYPE
+    headers["Server"] = SERVER_HEADER
+    if request.method == "HEAD" and "Content-Length" not in headers:
+        headers["Content-Length"] = "0"  # as dockerd answers HEAD /_ping
+    if isinstance(response, BareStreamResponse):
+        headers.popall("Content-Type", None)
+
+
+def make_app(backend: Backend, *, advertise_swarm_status: bool = False) -> web.Application:
+    """`advertise_swarm_status` adds the `Swarm` header to /_ping, as daemons newer than 20.10 do."""
+    app = web.Application(middlewares=[daemon_semantics], client_max_size=MAX_REQUEST_BODY)
+    app[BACKEND_KEY] = backend
+    app[ADVERTISE_SWARM_KEY] = advertise_swarm_status
+    app.on_response_prepare.append(_add_daemon_headers)
+    routes = RouteTable(app)
+    for module in ALL_ROUTE_MODULES:
+        module.register(routes)
+    return app

@@ -1,0 +1,74 @@
+"""/exec: start (hijacked raw stream), inspect, resize."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from shoal.engineapi.backend import ExecStartOptions, ExecStream
+from shoal.engineapi.constants import RAW_STREAM_CONTENT_TYPE
+from shoal.engineapi.gojson import decode_object
+from shoal.engineapi.hijack import HijackedConnection, RawStreamResponse, hijack
+from shoal.engineapi.iterclose import close_iterator
+from shoal.engineapi.query import int_param
+from shoal.engineapi.responses import empty_ok, json_response
+from shoal.engineapi.routing import RouteTable, backend_of, streaming
+from shoal.engineapi.stdcopy import frame
+
+
+async def _pump_stdin(connection: HijackedConnection, session: ExecStream) -> None:
+    while (data := await connection.stdin.get()) is not None:
+        await session.write_stdin(data)
+    await session.close_stdin()
+
+
+@streaming
+async def start(request: web.Request) -> web.StreamResponse:
+    body = decode_object(await request.read(), "types.ExecStartCheck")
+    options = ExecStartOptions(detach=body.get("Detach") is True, tty=body.get("Tty") is True)
+    session = await backend_of(request).exec_start(request.match_info["id"], options)
+    if options.detach:
+        return empty_ok()
+
+    connection = hijack(request)
+    if "Upgrade" in request.headers:
+        response = RawStreamResponse(status=101, reason="UPGRADED")
+        response.headers["Connection"] = "Upgrade"
+        response.headers["Upgrade"] = "tcp"
+    else:
+        response = RawStreamResponse(status=200)
+    response.headers["Content-Type"] = RAW_STREAM_CONTENT_TYPE
+    response.force_close()  # the exec owns the connection; closing it marks the end of output
+    await response.prepare(request)
+
+    pump = asyncio.create_task(_pump_stdin(connection, session))
+    output = session.output()
+    try:
+        async for stream, data in output:
+            await response.write(data if options.tty else frame(stream, data))
+    finally:
+        await close_iterator(output)
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+    await response.write_eof()
+    return response
+
+
+async def inspect(request: web.Request) -> web.StreamResponse:
+    return json_response(await backend_of(request).exec_inspect(request.match_info["id"]))
+
+
+async def resize(request: web.Request) -> web.StreamResponse:
+    height = int_param(request.query, "h", 0) or 0
+    width = int_param(request.query, "w", 0) or 0
+    await backend_of(request).exec_resize(request.match_info["id"], height, width)
+    return empty_ok()
+
+
+def register(routes: RouteTable) -> None:
+    routes.post("/exec/{id}/start", start)
+    routes.get("/exec/{id}/json", inspect)
+    routes.post("/exec/{id}/resize", resize)
