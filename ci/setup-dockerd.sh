@@ -49,7 +49,7 @@ wait_for_engine() {
     while [ "$SECONDS" -lt "$deadline" ]; do
         engine_answers && return 0
         # Stop waiting early if the daemon we started has already died.
-        if [ -n "${1:-}" ] && ! kill -0 "$1" 2>/dev/null; then
+        if [ -n "${1:-}" ] && ! pid_alive "$1"; then
             return 1
         fi
         sleep 0.5
@@ -57,15 +57,32 @@ wait_for_engine() {
     return 1
 }
 
+# Alive means running: a killed daemon whose parent never reaps it stays a zombie, and `kill -0`
+# still succeeds on a zombie.
+pid_alive() {
+    local state
+    state="$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+remove_stale_pidfile() {
+    local pid
+    [ -f "$1" ] || return 0
+    pid="$(cat "$1" 2>/dev/null || true)"
+    if [ -z "$pid" ] || ! pid_alive "$pid"; then
+        log "removing stale pid file $1"
+        rm -f "$1"
+    fi
+}
+
 start_dockerd() {
     if engine_answers; then
         log "dockerd already answers on $DOCKER_SOCK"
         return
     fi
-    # A stale pid file from a killed daemon makes dockerd refuse to start.
-    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-        rm -f /var/run/docker.pid
-    fi
+    # Stale pid files from a killed daemon make dockerd refuse to start (or wait for a dead containerd).
+    remove_stale_pidfile /var/run/docker.pid
+    remove_stale_pidfile /var/run/docker/containerd/containerd.pid
     # containerd is started by dockerd itself when no system containerd socket is up.
     log "starting dockerd (log: $DOCKER_LOG)"
     nohup /usr/sbin/dockerd -H "unix://$DOCKER_SOCK" ${DOCKERD_EXTRA_ARGS:-} >>"$DOCKER_LOG" 2>&1 </dev/null &
