@@ -28,9 +28,10 @@ def limit_size(entries: Sequence[Entry], max_size: int | None) -> list[Entry]:
 
 
 class MemoryStorage:
-    def __init__(self) -> None:
+    def __init__(self, conf_state: ConfState | None = None) -> None:
+        """``conf_state`` seeds the membership without a snapshot (handy for tests)."""
         self._hard_state = HardState()
-        self._snapshot = Snapshot()
+        self._snapshot = Snapshot(SnapshotMetadata(conf_state=conf_state or ConfState()))
         self._ents: list[Entry] = [Entry(term=0, index=0)]
 
     # --- Storage protocol ---------------------------------------------------------------
