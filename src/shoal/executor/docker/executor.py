@@ -64,9 +64,7 @@ def node_description(info: dict[str, Any]) -> NodeDescription:
         for kind in ("Log", "Network", "Volume")
         for name in sorted((info.get("Plugins") or {}).get(kind) or ())
     )
-    engine_labels = dict(
-        label.split("=", 1) if "=" in label else (label, "") for label in info.get("Labels") or ()
-    )
+    engine_labels = dict(label.split("=", 1) if "=" in label else (label, "") for label in info.get("Labels") or ())
     return NodeDescription(
         hostname=str(info.get("Name", "")),
         os=str(info.get("OSType", "linux")),

@@ -10,8 +10,7 @@ from shoal.executor.errors import InvalidTaskSpec
 class ImageNotFound(InvalidTaskSpec):
     def __init__(self, image: str) -> None:
         super().__init__(
-            f"No such image: {image} (the docker executor does not pull images: "
-            "load or build it on this node first)"
+            f"No such image: {image} (the docker executor does not pull images: load or build it on this node first)"
         )
         self.image = image
 
