@@ -1,0 +1,117 @@
+"""The worker side of a node: a session with a dispatcher, one TaskManager per assigned task, and
+batched status reports. Tasks found running from an earlier daemon are re-adopted, not restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from shoal.agent.runtime import task_runtime
+from shoal.agent.taskmanager import TaskManager
+from shoal.api.dispatch import Assignments, DispatcherClient, Session, StatusUpdate
+from shoal.api.objects import Obj
+from shoal.base.clock import Clock
+from shoal.executor.base import AdoptedTask, Executor
+
+log = logging.getLogger(__name__)
+REPORT_INTERVAL = 0.05
+RETRY_DELAY = 1.0
+
+
+class Agent:
+    def __init__(self, node_id: str, addr: str, executor: Executor, dispatcher: DispatcherClient,
+                 clock: Clock, on_tasks_changed: Callable[[], None] | None = None) -> None:
+        self.node_id = node_id
+        self._addr = addr
+        self._executor = executor
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._managers: dict[str, TaskManager] = {}
+        self._adopted: dict[str, AdoptedTask] = {}
+        self._outbox: dict[str, Obj] = {}
+        self._session: Session | None = None
+        self._hostname = ""
+        self._on_tasks_changed = on_tasks_changed
+
+    @property
+    def managers(self) -> dict[str, TaskManager]:
+        return self._managers
+
+    async def run(self) -> None:
+        description = await self._executor.describe()
+        self._hostname = description.hostname
+        self._adopted = {a.runtime.task_id: a for a in await self._executor.adopt()}
+        if self._adopted:
+            log.info("re-adopting %d task(s) from an earlier run", len(self._adopted))
+        while True:
+            try:
+                self._session = await self._dispatcher.register(self.node_id, description.to_docker(), self._addr)
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._heartbeats())
+                    group.create_task(self._reporter())
+                    async for assignments in self._dispatcher.assignments(self.node_id, self._session.session_id):
+                        await self._reconcile(assignments)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("agent session ended; retrying")
+                await self._clock.sleep(RETRY_DELAY)
+
+    async def _heartbeats(self) -> None:
+        assert self._session is not None
+        period = self._session.heartbeat_period
+        while True:
+            await self._clock.sleep(period / 2)
+            period = await self._dispatcher.heartbeat(self.node_id, self._session.session_id)
+
+    async def _reporter(self) -> None:
+        assert self._session is not None
+        while True:
+            await self._clock.sleep(REPORT_INTERVAL)
+            if self._outbox:
+                batch, self._outbox = self._outbox, {}
+                updates = [StatusUpdate(task_id, status) for task_id, status in batch.items()]
+                await self._dispatcher.update_status(self.node_id, self._session.session_id, updates)
+
+    def _report(self, task_id: str, status: Obj) -> None:
+        self._outbox[task_id] = status
+        if self._on_tasks_changed is not None:
+            self._on_tasks_changed()
+
+    async def _reconcile(self, assignments: Assignments) -> None:
+        for task_id, task in assignments.tasks.items():
+            manager = self._managers.get(task_id)
+            if manager is not None:
+                manager.update(task)
+                continue
+            self._managers[task_id] = manager = self._new_manager(task)
+            manager.start()
+        for task_id in [t for t in self._managers if t not in assignments.tasks]:
+            await self._managers.pop(task_id).remove()
+        for task_id in [t for t in self._adopted if t not in assignments.tasks]:
+            orphan = self._adopted.pop(task_id)
+            log.info("removing task %s left from an earlier run: no longer assigned", task_id)
+            with contextlib.suppress(Exception):
+                await self._executor.controller(orphan.runtime).remove()
+
+    def _new_manager(self, task: Obj) -> TaskManager:
+        adopted = self._adopted.pop(task["ID"], None)
+        if adopted is not None:
+            controller = self._executor.controller(adopted.runtime)
+            return TaskManager(task, controller, self._report, self._clock, adopted=adopted.status)
+        runtime = task_runtime(task, self.node_id, self._hostname)
+        return TaskManager(task, self._executor.controller(runtime), self._report, self._clock)
+
+    async def stop(self) -> None:
+        """Leave workloads running for the next daemon to adopt."""
+        for manager in self._managers.values():
+            await manager.stop()
+
+    async def remove_all(self) -> None:
+        """Leaving the swarm: stop and delete every task container."""
+        for manager in list(self._managers.values()):
+            await manager.controller.shutdown()
+            await manager.remove()
+        self._managers.clear()

@@ -1,0 +1,159 @@
+"""One task on this node: drive its controller from the task's desired state and report every
+observed state it passes through, in Swarm's order and wording."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from shoal.api import states
+from shoal.api.objects import Obj, dig
+from shoal.base.clock import Clock, rfc3339
+from shoal.executor.base import ContainerStatus, Controller
+from shoal.executor.errors import ExecutorError
+
+log = logging.getLogger(__name__)
+Report = Callable[[str, Obj], None]
+
+
+class TaskManager:
+    def __init__(self, task: Obj, controller: Controller, report: Report, clock: Clock,
+                 adopted: ContainerStatus | None = None) -> None:
+        self.task = task
+        self._controller = controller
+        self._report = report
+        self._clock = clock
+        self._adopted = adopted
+        self._observed = dig(task, "Status", "State", default=states.ASSIGNED)
+        self._changed = asyncio.Event()
+        self._container: ContainerStatus | None = adopted
+        self._job: asyncio.Task[None] | None = None
+
+    @property
+    def controller(self) -> Controller:
+        return self._controller
+
+    def start(self) -> None:
+        self._job = asyncio.create_task(self._run(), name=f"task {self.task['ID']}")
+
+    def update(self, task: Obj) -> None:
+        self.task = task
+        self._changed.set()
+
+    async def remove(self) -> None:
+        """The task is gone from the assignments: stop it if needed and delete its container."""
+        if self._job is not None:
+            self._job.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._job
+        with contextlib.suppress(ExecutorError):
+            await self._controller.remove()
+
+    async def stop(self) -> None:
+        """shoald is going away: leave the workload running (it is re-adopted on start)."""
+        if self._job is not None:
+            self._job.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._job
+
+    # -- the state machine
+    def _desired(self) -> str:
+        return str(self.task.get("DesiredState", states.RUNNING))
+
+    def _set(self, state: str, message: str, err: str = "", status: ContainerStatus | None = None) -> None:
+        if states.rank(state) < states.rank(self._observed):
+            return
+        self._observed = state
+        body: Obj = {"Timestamp": rfc3339(self._clock.now()), "State": state, "Message": message}
+        if err:
+            body["Err"] = err
+        container = status or self._container
+        if container is not None:
+            body["ContainerStatus"] = {
+                "ContainerID": container.container_id,
+                "PID": container.pid or 0,
+                "ExitCode": container.exit_code or 0,
+            }
+            if container.address:
+                body["ContainerStatus"]["Addr"] = container.address
+        body["PortStatus"] = {}
+        self._report(self.task["ID"], body)
+
+    async def _run(self) -> None:
+        try:
+            await self._drive()
+        except asyncio.CancelledError:
+            raise
+        except ExecutorError as exc:
+            state = states.REJECTED if states.rank(self._observed) < states.rank(states.STARTING) else states.FAILED
+            self._set(state, "rejected" if state == states.REJECTED else "failed", err=str(exc))
+        except Exception as exc:
+            log.exception("task %s failed in the agent", self.task["ID"])
+            self._set(states.FAILED, "failed", err=str(exc))
+
+    async def _drive(self) -> None:
+        if states.is_terminal(self._observed):
+            return
+        if self._adopted is not None:
+            await self._after_adoption()
+            return
+        if self._stop_requested():
+            self._set(states.SHUTDOWN, "shutdown")
+            return
+        self._set(states.ACCEPTED, "accepted")
+        self._set(states.PREPARING, "preparing")
+        await self._controller.prepare()
+        self._set(states.READY, "prepared")
+        while self._desired() == states.READY:  # restart delay: wait until promoted to running
+            await self._next_change()
+        if self._stop_requested():
+            self._set(states.SHUTDOWN, "shutdown")
+            return
+        self._set(states.STARTING, "starting")
+        await self._controller.start()
+        self._container = await self._controller.inspect()
+        self._set(states.RUNNING, "started")
+        await self._watch_running()
+
+    async def _after_adoption(self) -> None:
+        assert self._adopted is not None
+        if self._adopted.running:
+            self._set(states.RUNNING, "started")
+            await self._watch_running()
+        else:
+            self._finish(self._adopted)
+
+    async def _watch_running(self) -> None:
+        waiter = asyncio.create_task(self._controller.wait())
+        try:
+            while not waiter.done():
+                if self._stop_requested():
+                    await self._controller.shutdown()
+                    self._set(states.SHUTDOWN, "shutdown", status=await self._controller.inspect())
+                    return
+                changed = asyncio.create_task(self._next_change())
+                await asyncio.wait({waiter, changed}, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
+            self._finish(waiter.result())
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+
+    def _finish(self, status: ContainerStatus) -> None:
+        self._container = status
+        if self._stop_requested():
+            self._set(states.SHUTDOWN, "shutdown", status=status)
+        elif status.exit_code == 0:
+            self._set(states.COMPLETE, "finished", status=status)
+        else:
+            self._set(states.FAILED, "started", err=f"task: non-zero exit ({status.exit_code})", status=status)
+
+    def _stop_requested(self) -> bool:
+        desired = self._desired()
+        return desired != states.READY and states.rank(desired) > states.rank(states.RUNNING)
+
+    async def _next_change(self) -> None:
+        await self._changed.wait()
+        self._changed.clear()

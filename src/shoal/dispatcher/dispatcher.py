@@ -1,0 +1,132 @@
+"""The dispatcher: node sessions and heartbeats, each node's assignment stream, and the batched write
+of task statuses reported by agents. A node whose heartbeats stop is marked down; the orchestrators
+then replace its tasks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from functools import partial
+
+from shoal.api import states
+from shoal.api.dispatch import Assignments, Session, StatusUpdate
+from shoal.api.objects import NODES, TASKS, Obj, clone, dig
+from shoal.base.clock import Clock
+from shoal.base.ids import new_id
+from shoal.store.memory import MemoryStore, Tx
+from shoal.store.watch import Commit, Event
+
+log = logging.getLogger(__name__)
+GRACE_MULTIPLIER = 3
+FLUSH_INTERVAL = 0.05
+
+
+class Dispatcher:
+    def __init__(self, store: MemoryStore, clock: Clock, heartbeat_period: float = 5.0) -> None:
+        self._store = store
+        self._clock = clock
+        self._period = heartbeat_period
+        self._sessions: dict[str, str] = {}
+        self._last_seen: dict[str, float] = {}
+        self._pending: dict[str, tuple[str, Obj]] = {}
+
+    async def register(self, node_id: str, description: Obj, addr: str) -> Session:
+        session_id = new_id()
+
+        def mark_ready(tx: Tx) -> None:
+            node = tx.get(NODES, node_id)
+            if node is None:
+                raise LookupError(f"node {node_id} not found")
+            node = clone(node)
+            node["Description"] = {**description, "TLSInfo": dig(node, "Description", "TLSInfo") or {}}
+            node["Status"] = {"State": "ready", "Addr": addr}
+            tx.update(NODES, node)
+
+        await self._store.update(mark_ready)
+        self._sessions[node_id] = session_id
+        self._last_seen[node_id] = self._clock.monotonic()
+        return Session(session_id, self._period)
+
+    async def heartbeat(self, node_id: str, session_id: str) -> float:
+        self._check_session(node_id, session_id)
+        self._last_seen[node_id] = self._clock.monotonic()
+        return self._period
+
+    def _check_session(self, node_id: str, session_id: str) -> None:
+        if self._sessions.get(node_id) != session_id:
+            raise PermissionError("session invalid")
+
+    async def assignments(self, node_id: str, session_id: str) -> AsyncIterator[Assignments]:
+        """The node's task set now, then again after each commit that touched it."""
+        self._check_session(node_id, session_id)
+
+        def touches_node(event: Event) -> bool:
+            if event.table != TASKS:
+                return False
+            return node_id in (event.obj.get("NodeID"), (event.old or {}).get("NodeID"))
+
+        with self._store.watch(touches_node) as sub:
+            yield self._snapshot(node_id)
+            while True:
+                item = await sub.get()
+                if isinstance(item, Commit):
+                    # drain whatever else is already queued, then send one snapshot
+                    while (extra := sub.get_nowait()) is not None:
+                        del extra
+                    yield self._snapshot(node_id)
+
+    def _snapshot(self, node_id: str) -> Assignments:
+        tasks = self._store.view().tasks_of_node(node_id)
+        return Assignments({t["ID"]: t for t in tasks if t.get("NodeID") == node_id})
+
+    async def update_status(self, node_id: str, session_id: str, updates: list[StatusUpdate]) -> None:
+        self._check_session(node_id, session_id)
+        for update in updates:
+            self._pending[update.task_id] = (node_id, update.status)
+
+    async def run(self) -> None:
+        """Write queued statuses in batches (a burst of reports becomes one transaction) and watch
+        heartbeats."""
+        while True:
+            await self._clock.sleep(FLUSH_INTERVAL)
+            if self._pending:
+                batch, self._pending = self._pending, {}
+                await self._store.update(partial(_write_statuses, batch=batch))
+            await self._mark_silent_nodes_down()
+
+    async def _mark_silent_nodes_down(self) -> None:
+        deadline = self._clock.monotonic() - self._period * GRACE_MULTIPLIER
+        silent = [node_id for node_id, seen in self._last_seen.items() if seen < deadline]
+        if not silent:
+            return
+        for node_id in silent:
+            self._last_seen.pop(node_id, None)
+            self._sessions.pop(node_id, None)
+
+        def mark_down(tx: Tx) -> None:
+            for node_id in silent:
+                node = tx.get(NODES, node_id)
+                if node is None:
+                    continue
+                node = clone(node)
+                node["Status"] = {**node.get("Status", {}), "State": "down", "Message": "heartbeat failure"}
+                tx.update(NODES, node)
+
+        log.warning("nodes down after missed heartbeats: %s", ", ".join(silent))
+        await self._store.update(mark_down)
+
+
+def _write_statuses(tx: Tx, *, batch: dict[str, tuple[str, Obj]]) -> None:
+    """Apply reported statuses; a report from the wrong node or one that would move a task's state
+    backwards is dropped (states only move forward)."""
+    for task_id, (node_id, status) in batch.items():
+        task = tx.get(TASKS, task_id)
+        if task is None or task.get("NodeID") != node_id:
+            continue
+        current = dig(task, "Status", "State", default=states.NEW)
+        new = status.get("State", current)
+        if not states.is_valid(new) or states.rank(new) < states.rank(current):
+            continue
+        updated = clone(task)
+        updated["Status"] = status
+        tx.update(TASKS, updated)
