@@ -1,0 +1,144 @@
+"""Resource limits through cgroups: v2 (memory.max, pids.max, cpu.max) or v1 (memory, pids and cpu
+hierarchies), whichever mounts the controller. A task gets a group only for the limits it sets,
+under shoal/<scope>/<container id> where the scope names one daemon's state dir, so several daemons
+on one machine never touch each other's groups."""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.executor.base import CAP_CPU_LIMIT, CAP_MEMORY_LIMIT, CAP_PIDS_LIMIT, Resources
+
+CPU_PERIOD_US = 100_000
+_CAPABILITY = {"memory": CAP_MEMORY_LIMIT, "pids": CAP_PIDS_LIMIT, "cpu": CAP_CPU_LIMIT}
+
+
+@dataclass(frozen=True)
+class Mount:
+    path: Path
+    version: int  # 1 or 2
+
+
+def find_mounts(mountinfo: str) -> dict[str, Mount]:
+    """Controller → where it is mounted, from /proc/self/mountinfo text. v1 wins in a hybrid setup
+    (there the v2 tree carries no controllers we need)."""
+    found: dict[str, Mount] = {}
+    v2: Path | None = None
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, rfields = left.split(), right.split()
+        if len(fields) < 5 or len(rfields) < 3:
+            continue
+        mount_point, fstype, options = Path(fields[4]), rfields[0], rfields[2].split(",")
+        if fstype == "cgroup2":
+            v2 = mount_point
+        elif fstype == "cgroup":
+            for controller in _CAPABILITY:
+                if controller in options:
+                    found[controller] = Mount(mount_point, 1)
+    if v2 is not None:
+        try:
+            available = (v2 / "cgroup.controllers").read_text().split()
+        except OSError:
+            available = []
+        for controller in _CAPABILITY:
+            if controller in available and controller not in found:
+                found[controller] = Mount(v2, 2)
+    return found
+
+
+def limit_files(resources: Resources, version: int) -> dict[str, dict[str, str]]:
+    """Controller → {file: value} for the limits set (pure: the arithmetic lives here)."""
+    files: dict[str, dict[str, str]] = {}
+    if resources.memory_bytes:
+        name = "memory.max" if version == 2 else "memory.limit_in_bytes"
+        files["memory"] = {name: str(resources.memory_bytes)}
+    if resources.pids_limit:
+        files["pids"] = {"pids.max": str(resources.pids_limit)}
+    if resources.nano_cpus:
+        quota = max(1000, resources.nano_cpus * CPU_PERIOD_US // 1_000_000_000)
+        if version == 2:
+            files["cpu"] = {"cpu.max": f"{quota} {CPU_PERIOD_US}"}
+        else:
+            files["cpu"] = {"cpu.cfs_period_us": str(CPU_PERIOD_US), "cpu.cfs_quota_us": str(quota)}
+    return files
+
+
+@dataclass
+class Cgroups:
+    """The cgroup side of one executor: probed once, then used per task."""
+
+    scope: str
+    mounts: dict[str, Mount] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)  # capability → why not
+
+    @classmethod
+    def probe(cls, scope: str) -> Cgroups:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            mountinfo = ""
+        mounts = find_mounts(mountinfo)
+        usable: dict[str, Mount] = {}
+        missing: dict[str, str] = {}
+        for controller, capability in _CAPABILITY.items():
+            mount = mounts.get(controller)
+            if mount is None:
+                missing[capability] = f"no cgroup {controller} controller is mounted"
+                continue
+            try:
+                _make_base(mount, controller, scope)
+                usable[controller] = mount
+            except OSError as exc:
+                missing[capability] = f"cannot create a cgroup under {mount.path}: {exc.strerror}"
+        return cls(scope, usable, missing)
+
+    @property
+    def capabilities(self) -> set[str]:
+        return {_CAPABILITY[c] for c in self.mounts}
+
+    def unsupported(self, resources: Resources) -> list[str]:
+        """Reasons for limits the task sets that this host cannot enforce."""
+        wanted = limit_files(resources, 2)
+        return [self.missing[_CAPABILITY[c]] for c in wanted if c not in self.mounts]
+
+    def create(self, container_id: str, resources: Resources) -> list[Path]:
+        """Make the task's groups with its limits; returns their directories."""
+        made: list[Path] = []
+        for controller, mount in self.mounts.items():
+            files = limit_files(resources, mount.version).get(controller)
+            if not files:
+                continue
+            group = _base(mount, controller, self.scope) / container_id
+            group.mkdir(exist_ok=True)
+            made.append(group)
+            for name, value in files.items():
+                (group / name).write_text(value)
+        return sorted(set(made))
+
+
+def remove_groups(groups: list[Path] | tuple[str, ...]) -> None:
+    """rmdir each group; a group still holding a process is left (EBUSY) for a later try."""
+    for group in groups:
+        try:
+            os.rmdir(group)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.EBUSY):
+                raise
+
+
+def _base(mount: Mount, controller: str, scope: str) -> Path:
+    return mount.path / "shoal" / scope
+
+
+def _make_base(mount: Mount, controller: str, scope: str) -> None:
+    base = _base(mount, controller, scope)
+    base.mkdir(parents=True, exist_ok=True)
+    if mount.version == 2:
+        # v2 hands a controller down only if each ancestor enables it for its children
+        for level in (mount.path, mount.path / "shoal", base):
+            with open(level / "cgroup.subtree_control", "w") as f:
+                f.write(f"+{controller}")

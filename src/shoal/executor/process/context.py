@@ -1,0 +1,61 @@
+"""What every process controller of one executor shares: where state lives, whether tasks get
+namespaces, the cgroup and network set-up, and the shim binary (built once, on first use)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.base.clock import Clock
+from shoal.executor.process.cgroups import Cgroups
+from shoal.executor.process.shimbuild import ensure_shim
+from shoal.executor.process.taskdir import TaskDir
+from shoal.network.tasknet import AddressBook, TaskNetConfig, ensure_bridge
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProcessContext:
+    state_dir: Path
+    isolate: bool
+    network: TaskNetConfig | None
+    cgroups: Cgroups
+    clock: Clock
+    daemon_path: str | None
+    shim_cache: Path
+    _shim: Path | None = None
+    _network_ready: bool = False
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.state_dir / "tasks"
+
+    def task_dir(self, task_id: str) -> TaskDir:
+        return TaskDir(self.tasks_dir / task_id)
+
+    def task_dirs(self) -> list[TaskDir]:
+        if not self.tasks_dir.is_dir():
+            return []
+        return [TaskDir(p) for p in sorted(self.tasks_dir.iterdir()) if (p / "spec.json").exists()]
+
+    @property
+    def addresses(self) -> AddressBook | None:
+        return AddressBook(self.network) if self.network is not None else None
+
+    async def shim(self) -> Path:
+        async with self._lock:
+            if self._shim is None:
+                self._shim = await ensure_shim(self.shim_cache)
+            return self._shim
+
+    async def ensure_network(self) -> None:
+        if self.network is None:
+            return
+        async with self._lock:
+            if not self._network_ready:
+                await ensure_bridge(self.network)
+                self._network_ready = True

@@ -1,0 +1,265 @@
+"""The process executor's Controller: one task, driven through files in its state directory, so a
+restarted shoald picks up exactly where the previous one was."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import ipaddress
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+from shoal.base.ids import new_container_id
+from shoal.executor.base import ContainerState, ContainerStatus, LogLine, TaskRuntime, parse_signal
+from shoal.executor.errors import CommandRequired, ContainerNotRunning, ExecutorError, InvalidTaskSpec
+from shoal.executor.process import cgroups as cg
+from shoal.executor.process.context import ProcessContext
+from shoal.executor.process.launch import launch, run_argv
+from shoal.executor.process.logfile import follow_lines, read_lines, select
+from shoal.executor.process.procfs import is_same_process
+from shoal.executor.process.status import task_environment
+from shoal.executor.process.taskdir import TaskDir, TaskRecord
+from shoal.executor.process.users import current_identity, resolve_user
+from shoal.network.tasknet import setup_script
+
+log = logging.getLogger(__name__)
+
+MAX_LOG_BYTES = 10 * 1024 * 1024
+VANISHED_EXIT_CODE = 255
+_POLL = 0.05
+
+
+class ProcessController:
+    def __init__(self, context: ProcessContext, runtime: TaskRuntime) -> None:
+        self._ctx = context
+        self._runtime = runtime
+        self._dir = context.task_dir(runtime.task_id)
+
+    @property
+    def runtime(self) -> TaskRuntime:
+        return self._runtime
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def prepare(self) -> None:
+        if self._dir.exists():
+            return
+        rt = self._runtime
+        if not rt.argv:
+            raise CommandRequired("process")
+        try:
+            parse_signal(rt.stop_signal)
+        except ValueError as exc:
+            raise InvalidTaskSpec(str(exc)) from None
+        identity = resolve_user(rt.user)
+        if rt.workdir and not os.path.isdir(rt.workdir):
+            raise InvalidTaskSpec(f"process executor: working directory {rt.workdir} does not exist")
+        for reason in self._ctx.cgroups.unsupported(rt.resources):
+            log.warning("task %s: limit discarded: %s", rt.task_id, reason)
+        container_id = new_container_id()
+        hostname = rt.hostname or container_id[:12]
+        home = (identity or current_identity()).home
+        address = None
+        if self._ctx.isolate and (book := self._ctx.addresses) is not None:
+            address = str(book.allocate(container_id))
+        record = TaskRecord(
+            runtime=rt,
+            container_id=container_id,
+            created_at=self._ctx.clock.now(),
+            hostname=hostname,
+            argv=tuple(rt.argv),
+            env=tuple(task_environment(rt.env, hostname=hostname, home=home, path=self._ctx.daemon_path)),
+            isolated=self._ctx.isolate,
+            address=address,
+            cgroups=(),
+        )
+        self._dir.write_record(record)
+
+    async def start(self) -> None:
+        record = self._record()
+        if self._dir.started():
+            return
+        shim = await self._ctx.shim()
+        groups = self._ctx.cgroups.create(record.container_id, record.runtime.resources)
+        record = dataclasses.replace(record, cgroups=tuple(map(str, groups)))
+        self._dir.write_record(record)
+        hook = None
+        binds: list[tuple[Path, Path]] = []
+        if record.isolated:
+            await self._ctx.ensure_network()
+            if self._ctx.network is not None and record.address is not None:
+                hook = setup_script(self._ctx.network, record.container_id, ipaddress.IPv4Address(record.address))
+            binds = self._etc_files(record)
+        cmd = run_argv(
+            shim,
+            state=self._dir.path,
+            argv=record.argv,
+            isolated=record.isolated,
+            hostname=record.hostname,
+            identity=resolve_user(record.runtime.user),
+            workdir=record.runtime.workdir,
+            cgroup_procs=[g / "cgroup.procs" for g in groups],
+            hook=hook,
+            binds=binds,
+            max_log_bytes=MAX_LOG_BYTES,
+        )
+        await launch(cmd, list(record.env))
+
+    async def wait(self) -> ContainerStatus:
+        if not self._dir.started():
+            raise ContainerNotRunning(self._record().container_id)
+        while self._dir.exit() is None:
+            supervisor = self._dir.supervisor()
+            if supervisor is not None and is_same_process(supervisor.pid, supervisor.start_time):
+                await _until_exit(supervisor.pid)
+                continue
+            if self._dir.exit() is None:
+                await asyncio.sleep(_POLL)  # the supervisor writes `exit` just before it goes
+                if self._dir.exit() is None:
+                    self._mark_vanished()
+        return await self.inspect()
+
+    async def inspect(self) -> ContainerStatus:
+        return status_of(self._dir, self._record())
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        status = await self.inspect()
+        if status.state is not ContainerState.RUNNING or status.pid is None:
+            return
+        if grace is None:
+            grace = self._runtime.stop_grace_period
+        self._signal(status.pid, parse_signal(self._runtime.stop_signal))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wait(), timeout=max(grace, 0.0))
+            return
+        await self.terminate()
+
+    async def terminate(self) -> None:
+        status = await self.inspect()
+        if status.state is not ContainerState.RUNNING or status.pid is None:
+            return
+        self._signal(status.pid, signal.SIGKILL)
+        if not self._record().isolated:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(status.pid, signal.SIGKILL)  # what the workload forked goes too
+        await self.wait()
+
+    async def remove(self) -> None:
+        if not self._dir.exists():
+            return
+        record = self._record()
+        if self._dir.started() and self._dir.exit() is None:
+            await self.terminate()
+        cg.remove_groups(record.cgroups)
+        if (book := self._ctx.addresses) is not None:
+            book.release(record.container_id)
+        self._dir.remove()
+
+    def logs(
+        self, *, follow: bool = False, tail: int | None = None, since: datetime | None = None
+    ) -> AsyncIterator[LogLine]:
+        return task_logs(self._dir, follow=follow, tail=tail, since=since)
+
+    # ------------------------------------------------------------------------------------ helpers
+
+    def _record(self) -> TaskRecord:
+        if not self._dir.exists():
+            raise ExecutorError(f"task {self._runtime.task_id} is not prepared")
+        return self._dir.read_record()
+
+    def _signal(self, pid: int, sig: signal.Signals) -> None:
+        process = self._dir.process()
+        if process is None or process.pid != pid or not is_same_process(pid, process.start_time):
+            return  # gone already, and the pid may name someone else now
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+    def _mark_vanished(self) -> None:
+        """Neither supervisor nor exit file: the host rebooted or the shim was killed."""
+        process = self._dir.process()
+        if process is not None and is_same_process(process.pid, process.start_time):
+            return  # the workload still runs unsupervised; keep reporting it as running
+        self._dir.write_exit(VANISHED_EXIT_CODE, self._ctx.clock.now(), "task process vanished (supervisor gone)")
+
+    def _etc_files(self, record: TaskRecord) -> list[tuple[Path, Path]]:
+        """/etc/hosts and /etc/hostname of the task's own (bind-mounted in its mount namespace)."""
+        hosts = self._dir.path / "hosts"
+        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        if record.address:
+            lines.append(f"{record.address}\t{record.hostname}")
+        hosts.write_text("\n".join(lines) + "\n")
+        (self._dir.path / "hostname").write_text(record.hostname + "\n")
+        binds = []
+        for name in ("hosts", "hostname"):
+            if Path("/etc", name).exists():
+                binds.append((self._dir.path / name, Path("/etc", name)))
+        return binds
+
+
+def status_of(task_dir: TaskDir, record: TaskRecord) -> ContainerStatus:
+    process = task_dir.process()
+    exited = task_dir.exit()
+    common = {
+        "container_id": record.container_id,
+        "created_at": record.created_at,
+        "address": record.address,
+        "hostname": record.hostname,
+        "error": task_dir.error(),
+    }
+    if exited is not None:
+        return ContainerStatus(
+            state=ContainerState.EXITED,
+            pid=None,
+            exit_code=exited.code,
+            started_at=process.started_at if process else None,
+            finished_at=exited.finished_at,
+            **common,  # type: ignore[arg-type]
+        )
+    if process is not None:
+        return ContainerStatus(
+            state=ContainerState.RUNNING,
+            pid=process.pid,
+            started_at=process.started_at,
+            **common,  # type: ignore[arg-type]
+        )
+    return ContainerStatus(state=ContainerState.CREATED, **common)  # type: ignore[arg-type]
+
+
+async def task_logs(
+    task_dir: TaskDir, *, follow: bool, tail: int | None, since: datetime | None
+) -> AsyncIterator[LogLine]:
+    if not follow:
+        for line in select(read_lines(task_dir.log_path), tail=tail, since=since):
+            yield line
+        return
+    finished = lambda: task_dir.exit() is not None or not task_dir.exists()  # noqa: E731
+    async for line in follow_lines(task_dir.log_path, tail=tail, since=since, finished=finished):
+        yield line
+
+
+async def _until_exit(pid: int) -> None:
+    """Return when process `pid` (not our child) exits: a pidfd where the kernel has them."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        while os.path.exists(f"/proc/{pid}"):
+            await asyncio.sleep(_POLL)
+        return
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def on_exit() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, on_exit)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)

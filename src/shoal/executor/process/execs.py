@@ -1,0 +1,116 @@
+"""`docker exec` for process tasks: the shim enters the task's namespaces and cgroups and runs the
+command; output streams back through pipes, the exit code is kept for exec inspect."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from shoal.base.ids import new_container_id
+from shoal.executor.base import STDERR, STDOUT, ExecInfo
+from shoal.executor.errors import ExecNotFound, ExecutorError
+
+
+@dataclass
+class ExecEntry:
+    """One exec: created with its full command line, started at most once."""
+
+    id: str
+    container_id: str
+    argv: tuple[str, ...]
+    shim_cmd: list[str]
+    env: dict[str, str]
+    stdin: bool
+    session: ProcessExecSession | None = None
+    pid: int | None = None
+    exit_code: int | None = None
+
+
+class ProcessExecSession:
+    def __init__(self, entry: ExecEntry, proc: asyncio.subprocess.Process) -> None:
+        self._entry = entry
+        self._proc = proc
+        self._chunks: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue()
+        self._open_streams = 2
+        self._pumps = [
+            asyncio.create_task(self._pump(proc.stdout, STDOUT)),
+            asyncio.create_task(self._pump(proc.stderr, STDERR)),
+        ]
+        # the exit code is recorded even if nobody waits, so exec inspect shows it
+        self._exited = asyncio.create_task(self._record_exit())
+
+    @property
+    def exec_id(self) -> str:
+        return self._entry.id
+
+    async def _pump(self, reader: asyncio.StreamReader | None, stream: int) -> None:
+        if reader is not None:
+            while chunk := await reader.read(65536):
+                await self._chunks.put((stream, chunk))
+        await self._chunks.put(None)
+
+    async def read(self) -> tuple[int, bytes] | None:
+        while self._open_streams:
+            item = await self._chunks.get()
+            if item is not None:
+                return item
+            self._open_streams -= 1
+        return None
+
+    async def write(self, data: bytes) -> None:
+        if self._proc.stdin is None:
+            raise ExecutorError("exec was created without stdin")
+        self._proc.stdin.write(data)
+        await self._proc.stdin.drain()
+
+    async def close_stdin(self) -> None:
+        if self._proc.stdin is not None and not self._proc.stdin.is_closing():
+            self._proc.stdin.close()
+            with contextlib.suppress(ConnectionError):
+                await self._proc.stdin.wait_closed()
+
+    async def _record_exit(self) -> int:
+        code = await self._proc.wait()
+        await asyncio.gather(*self._pumps)
+        self._entry.exit_code = code if code >= 0 else 128 - code  # killed by N: 128+N
+        return self._entry.exit_code
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+
+@dataclass
+class ExecRegistry:
+    entries: dict[str, ExecEntry] = field(default_factory=dict)
+
+    def create(self, container_id: str, argv: list[str], shim_cmd: list[str], env: dict[str, str], stdin: bool) -> str:
+        exec_id = new_container_id()
+        self.entries[exec_id] = ExecEntry(exec_id, container_id, tuple(argv), shim_cmd, env, stdin)
+        return exec_id
+
+    def get(self, exec_id: str) -> ExecEntry:
+        try:
+            return self.entries[exec_id]
+        except KeyError:
+            raise ExecNotFound(exec_id) from None
+
+    async def start(self, exec_id: str) -> ProcessExecSession:
+        entry = self.get(exec_id)
+        if entry.session is not None:
+            raise ExecutorError(f"exec {exec_id} has already been started")
+        proc = await asyncio.create_subprocess_exec(
+            *entry.shim_cmd,
+            env=entry.env,
+            stdin=asyncio.subprocess.PIPE if entry.stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        entry.pid = proc.pid
+        entry.session = ProcessExecSession(entry, proc)
+        return entry.session
+
+    def info(self, exec_id: str) -> ExecInfo:
+        entry = self.get(exec_id)
+        running = entry.session is not None and entry.exit_code is None
+        return ExecInfo(entry.id, entry.container_id, entry.argv, running, entry.exit_code, entry.pid)

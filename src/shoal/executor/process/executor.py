@@ -1,0 +1,264 @@
+"""ProcessExecutor: runs each task's command as host processes, held by the shim.
+
+With root on Linux (and `ip`, `nsenter` installed) each task gets its own pid, mount, UTS, IPC and
+network namespaces and an address on the node bridge; without, tasks are plain host processes sharing
+the host's network (documented in capabilities()). State lives under `state_dir`:
+    tasks/<task id>/   spec.json, supervisor, pid, exit, error, log   (taskdir.py)
+    net/               addresses.json                                 (network/tasknet.py)
+    bin/               the compiled shim                              (shimbuild.py)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import socket
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+from shoal.base.clock import Clock, SystemClock
+from shoal.executor.base import (
+    CAP_ADOPT,
+    CAP_EXEC,
+    CAP_HOSTNAME,
+    CAP_ISOLATION,
+    CAP_TASK_ADDRESS,
+    CAP_USER,
+    AdoptedTask,
+    Capabilities,
+    ContainerInfo,
+    ContainerState,
+    ExecInfo,
+    LogLine,
+    NodeDescription,
+    Plugin,
+    TaskRuntime,
+)
+from shoal.executor.errors import ContainerNotFound, ContainerNotRunning
+from shoal.executor.process.cgroups import Cgroups
+from shoal.executor.process.context import ProcessContext
+from shoal.executor.process.controller import ProcessController, status_of, task_logs
+from shoal.executor.process.execs import ExecRegistry, ProcessExecSession
+from shoal.executor.process.launch import exec_argv
+from shoal.executor.process.procfs import is_same_process
+from shoal.executor.process.status import env_dict, status_text
+from shoal.executor.process.taskdir import TaskDir, TaskRecord
+from shoal.executor.process.users import resolve_user
+from shoal.network.tasknet import TaskNetConfig
+
+ENGINE_VERSION = "20.10.0-shoal"
+PLUGINS = (
+    Plugin("Log", "json-file"),
+    Plugin("Network", "bridge"),
+    Plugin("Network", "host"),
+    Plugin("Network", "null"),
+    Plugin("Network", "overlay"),
+    Plugin("Volume", "local"),
+)
+
+
+def isolation_unavailable_reason() -> str | None:
+    """Why tasks cannot get namespaces here, or None if they can."""
+    if not sys.platform.startswith("linux"):
+        return "namespaces need Linux"
+    if os.geteuid() != 0:
+        return "namespaces and the task bridge need root"
+    missing = [tool for tool in ("ip", "nsenter", "iptables") if shutil.which(tool) is None]
+    if missing:
+        return f"missing {', '.join(missing)} (apt-get install iproute2 util-linux iptables)"
+    return None
+
+
+class ProcessExecutor:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        isolate: bool | None = None,
+        network: TaskNetConfig | None = None,
+        scope: str | None = None,
+        clock: Clock | None = None,
+        engine_version: str = ENGINE_VERSION,
+    ) -> None:
+        """`isolate`: None picks namespaces when possible; True insists (ValueError if impossible).
+        `network`: the bridge and subnet (default: derived from `scope`, itself defaulting to the
+        state dir's path, so daemons with different data roots never share a bridge)."""
+        state_dir = Path(state_dir).absolute()
+        reason = isolation_unavailable_reason()
+        if isolate and reason:
+            raise ValueError(f"process executor cannot isolate tasks: {reason}")
+        isolated = reason is None if isolate is None else isolate
+        scope = scope or str(state_dir)
+        if isolated and network is None:
+            network = TaskNetConfig.for_scope(scope, state_dir / "net")
+        scope_key = hashlib.sha256(scope.encode()).hexdigest()[:12]
+        self._ctx = ProcessContext(
+            state_dir=state_dir,
+            isolate=isolated,
+            network=network if isolated else None,
+            cgroups=Cgroups.probe(scope_key),
+            clock=clock or SystemClock(),
+            daemon_path=os.environ.get("PATH"),
+            shim_cache=state_dir / "bin",
+        )
+        self._engine_version = engine_version
+        self._isolation_reason = reason if not isolated else None
+        if isolate is False and reason is None:
+            self._isolation_reason = "turned off by configuration"
+        self._execs = ExecRegistry()
+
+    @property
+    def name(self) -> str:
+        return "process"
+
+    @property
+    def network(self) -> TaskNetConfig | None:
+        return self._ctx.network
+
+    @property
+    def capabilities(self) -> Capabilities:
+        supported = {CAP_EXEC, CAP_ADOPT, CAP_USER, *self._ctx.cgroups.capabilities}
+        missing = dict(self._ctx.cgroups.missing)
+        if self._ctx.isolate:
+            supported |= {CAP_ISOLATION, CAP_TASK_ADDRESS, CAP_HOSTNAME}
+        else:
+            why = self._isolation_reason or "off"
+            for cap in (CAP_ISOLATION, CAP_TASK_ADDRESS, CAP_HOSTNAME):
+                missing[cap] = f"tasks run as plain host processes: {why}"
+        if os.geteuid() != 0:
+            supported.discard(CAP_USER)
+            missing[CAP_USER] = "switching users needs root"
+        return Capabilities(frozenset(supported), missing)
+
+    async def describe(self) -> NodeDescription:
+        return NodeDescription(
+            hostname=socket.gethostname(),
+            os=platform.system().lower(),
+            architecture=platform.machine(),
+            nano_cpus=(os.cpu_count() or 1) * 1_000_000_000,
+            memory_bytes=_memory_total(),
+            engine_version=self._engine_version,
+            plugins=PLUGINS,
+        )
+
+    def controller(self, runtime: TaskRuntime) -> ProcessController:
+        return ProcessController(self._ctx, runtime)
+
+    async def adopt(self) -> list[AdoptedTask]:
+        adopted = []
+        for task_dir in self._ctx.task_dirs():
+            record = task_dir.read_record()
+            controller = self.controller(record.runtime)
+            if task_dir.started() and task_dir.exit() is None:
+                supervisor = task_dir.supervisor()
+                if supervisor is None or not is_same_process(supervisor.pid, supervisor.start_time):
+                    controller._mark_vanished()
+            adopted.append(AdoptedTask(record.runtime, await controller.inspect()))
+        return adopted
+
+    async def containers(self, *, all: bool = False) -> list[ContainerInfo]:
+        now = self._ctx.clock.now()
+        rows = []
+        for task_dir in self._ctx.task_dirs():
+            record = task_dir.read_record()
+            status = status_of(task_dir, record)
+            if not all and status.state is not ContainerState.RUNNING:
+                continue
+            rt = record.runtime
+            rows.append(
+                ContainerInfo(
+                    id=record.container_id,
+                    names=(f"/{rt.container_name}",),
+                    image=rt.image,
+                    command=" ".join(record.argv),
+                    created=int(record.created_at.timestamp()),
+                    state=status.state,
+                    status=status_text(
+                        status.state,
+                        exit_code=status.exit_code,
+                        started_at=status.started_at,
+                        finished_at=status.finished_at,
+                        now=now,
+                    ),
+                    labels=dict(rt.labels),
+                    ports=rt.ports,
+                )
+            )
+        rows.sort(key=lambda row: row.created, reverse=True)
+        return rows
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        since: datetime | None = None,
+    ) -> AsyncIterator[LogLine]:
+        task_dir, _ = self._find(container_id)
+        return task_logs(task_dir, follow=follow, tail=tail, since=since)
+
+    async def exec_create(
+        self,
+        container_id: str,
+        cmd: list[str],
+        *,
+        env: list[str] | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+        tty: bool = False,
+        stdin: bool = False,
+    ) -> str:
+        task_dir, record = self._find(container_id)
+        status = status_of(task_dir, record)
+        if status.state is not ContainerState.RUNNING or status.pid is None:
+            raise ContainerNotRunning(record.container_id)
+        environment = env_dict(record.env) | env_dict(env or [])
+        shim_cmd = exec_argv(
+            await self._ctx.shim(),
+            target_pid=status.pid,
+            argv=cmd,
+            isolated=record.isolated,
+            identity=resolve_user(user if user is not None else record.runtime.user),
+            workdir=workdir or record.runtime.workdir,
+            cgroup_procs=[Path(g) / "cgroup.procs" for g in record.cgroups],
+        )
+        return self._execs.create(record.container_id, cmd, shim_cmd, environment, stdin)
+
+    async def exec_start(self, exec_id: str) -> ProcessExecSession:
+        return await self._execs.start(exec_id)
+
+    async def exec_inspect(self, exec_id: str) -> ExecInfo:
+        return self._execs.info(exec_id)
+
+    async def close(self) -> None:
+        """Nothing to release: tasks and their supervisors live on without us."""
+
+    def _find(self, reference: str) -> tuple[TaskDir, TaskRecord]:
+        """A container by full id, unique id prefix or name (with or without the leading "/")."""
+        name = reference.removeprefix("/")
+        matches = []
+        for task_dir in self._ctx.task_dirs():
+            record = task_dir.read_record()
+            if record.container_id == reference or record.runtime.container_name == name:
+                return task_dir, record
+            if len(reference) >= 1 and record.container_id.startswith(reference):
+                matches.append((task_dir, record))
+        if len(matches) == 1:
+            return matches[0]
+        raise ContainerNotFound(reference)
+
+
+def _memory_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

@@ -1,0 +1,73 @@
+"""Finds the task supervisor shim, compiling shim.c with the system C compiler on first use.
+
+The binary is cached under a name carrying the source's hash, so an upgraded shim.c gets a fresh
+build while tasks started by the old one keep running it. SHOAL_SHIM names a prebuilt binary instead
+(for hosts without a compiler: build it elsewhere with `cc -O2 -o shoal-shim shim.c`)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+from importlib import resources
+from pathlib import Path
+
+from shoal.executor.errors import ExecutorError
+
+SHIM_ENV = "SHOAL_SHIM"
+
+
+class ShimUnavailable(ExecutorError):
+    pass
+
+
+def shim_source() -> bytes:
+    return resources.files("shoal.executor.process").joinpath("shim.c").read_bytes()
+
+
+def shim_binary_name(source: bytes) -> str:
+    return f"shoal-shim-{hashlib.sha256(source).hexdigest()[:16]}"
+
+
+def find_compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and (path := shutil.which(name)):
+            return path
+    return None
+
+
+async def ensure_shim(cache_dir: Path) -> Path:
+    """The path of a runnable shim: $SHOAL_SHIM, or a cached build, or a new build into cache_dir."""
+    override = os.environ.get(SHIM_ENV)
+    if override:
+        if not os.access(override, os.X_OK):
+            raise ShimUnavailable(f"{SHIM_ENV}={override} is not an executable file")
+        return Path(override)
+    source = shim_source()
+    target = cache_dir / shim_binary_name(source)
+    if os.access(target, os.X_OK):
+        return target
+    compiler = find_compiler()
+    if compiler is None:
+        raise ShimUnavailable(
+            "process executor: no C compiler found to build its task supervisor (install gcc, "
+            f"or build shim.c elsewhere and set {SHIM_ENV} to the binary)"
+        )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    src_path = cache_dir / f".{target.name}.{os.getpid()}.c"
+    tmp_bin = cache_dir / f".{target.name}.{os.getpid()}.tmp"
+    src_path.write_bytes(source)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            compiler, "-O2", "-o", str(tmp_bin), str(src_path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise ShimUnavailable(f"building the task supervisor failed: {output.decode(errors='replace')}")
+        os.replace(tmp_bin, target)  # atomic: concurrent builders all end with a whole binary
+    finally:
+        src_path.unlink(missing_ok=True)
+        tmp_bin.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,193 @@
+"""Task networking on one node: a bridge per daemon, one veth per task, addresses from a subnet.
+
+Each isolated task lives in its own network namespace with `eth0` (one end of a veth pair whose other
+end sits on the node bridge), an address allocated here and persisted, and a default route through
+the bridge; outbound traffic is masqueraded. Several daemons on one machine each derive their own
+bridge name and subnet from their state dir (TaskNetConfig.for_scope), so they never collide.
+
+The per-task wiring runs as a shell hook (`setup_script`) that the task supervisor executes with the
+task's init pid as $1, before the workload starts, so no daemon round trip sits in a task's start."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import shlex
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_BRIDGE = "shoal0"
+DEFAULT_SUBNET = ipaddress.IPv4Network("10.254.0.0/16")
+# derived subnets: 10.192.0.0/20 … 10.253.240.0/20, away from the default's 10.254/16
+_DERIVED_FIRST = int(ipaddress.IPv4Address("10.192.0.0"))
+_DERIVED_COUNT = (254 - 192) * 16
+
+
+class TaskNetError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class TaskNetConfig:
+    bridge: str
+    subnet: ipaddress.IPv4Network
+    state_dir: Path  # where the address book lives
+
+    @classmethod
+    def for_scope(cls, scope: str, state_dir: Path) -> TaskNetConfig:
+        """A bridge name (≤ 15 chars) and a /20 subnet derived from `scope` (e.g. the data root)."""
+        digest = hashlib.sha256(scope.encode()).digest()
+        index = int.from_bytes(digest[:4], "big") % _DERIVED_COUNT
+        subnet = ipaddress.IPv4Network((_DERIVED_FIRST + index * 4096, 20))
+        return cls(f"shoal{digest[4:8].hex()}", subnet, state_dir)
+
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        return self.subnet.network_address + 1
+
+    @property
+    def comment(self) -> str:
+        return f"shoal:{self.bridge}"
+
+
+def veth_name(container_id: str) -> str:
+    return f"vsh{container_id[:11]}"
+
+
+# ---------------------------------------------------------------------------------------------- addresses
+
+
+def next_free_address(subnet: ipaddress.IPv4Network, used: Iterable[ipaddress.IPv4Address]) -> ipaddress.IPv4Address:
+    """The lowest host address after the gateway that nobody holds."""
+    taken = set(used)
+    gateway = subnet.network_address + 1
+    for candidate in subnet.hosts():
+        if candidate != gateway and candidate not in taken:
+            return candidate
+    raise TaskNetError(f"no free address left in {subnet}")
+
+
+class AddressBook:
+    """Addresses held by tasks, in <state>/addresses.json; flock'd so concurrent calls never race."""
+
+    def __init__(self, config: TaskNetConfig) -> None:
+        self._config = config
+        self._path = config.state_dir / "addresses.json"
+
+    def allocate(self, holder: str) -> ipaddress.IPv4Address:
+        with self._locked() as book:
+            if holder in book:
+                return ipaddress.IPv4Address(book[holder])
+            address = next_free_address(self._config.subnet, map(ipaddress.IPv4Address, book.values()))
+            book[holder] = str(address)
+            return address
+
+    def release(self, holder: str) -> None:
+        with self._locked() as book:
+            book.pop(holder, None)
+
+    def holders(self) -> dict[str, str]:
+        with self._locked() as book:
+            return dict(book)
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, str]]:
+        self._config.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self._config.state_dir / "addresses.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                book: dict[str, str] = json.loads(self._path.read_text())
+            except FileNotFoundError:
+                book = {}
+            before = dict(book)
+            yield book
+            if book != before:
+                tmp = self._path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(book, indent=1, sort_keys=True))
+                os.replace(tmp, self._path)
+
+
+# ---------------------------------------------------------------------------------------------- the bridge
+
+
+def bridge_commands(config: TaskNetConfig) -> list[list[str]]:
+    """Commands that make the bridge ready, each safe to repeat (checked by `ensure_bridge`)."""
+    prefix = f"{config.gateway}/{config.subnet.prefixlen}"
+    return [
+        ["ip", "link", "add", "name", config.bridge, "type", "bridge"],
+        ["ip", "addr", "add", prefix, "dev", config.bridge],
+        ["ip", "link", "set", config.bridge, "up"],
+    ]
+
+
+def firewall_rules(config: TaskNetConfig) -> list[tuple[str, str, list[str]]]:
+    """(table, chain, rule) triples: masquerade outbound, and let bridge traffic through FORWARD
+    (dockerd sets that chain's policy to DROP)."""
+    mark = ["-m", "comment", "--comment", config.comment]
+    subnet = str(config.subnet)
+    return [
+        ("nat", "POSTROUTING", ["-s", subnet, "!", "-o", config.bridge, "-j", "MASQUERADE", *mark]),
+        ("filter", "FORWARD", ["-i", config.bridge, "-j", "ACCEPT", *mark]),
+        ("filter", "FORWARD", ["-o", config.bridge, "-j", "ACCEPT", *mark]),
+    ]
+
+
+async def _run(*argv: str, check: bool = True) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await proc.communicate()
+    text = output.decode(errors="replace").strip()
+    code = proc.returncode if proc.returncode is not None else -1
+    if check and code != 0:
+        raise TaskNetError(f"{shlex.join(argv)}: {text}")
+    return code, text
+
+
+async def ensure_bridge(config: TaskNetConfig) -> None:
+    """Create the bridge, its gateway address, forwarding and the firewall rules, if missing."""
+    code, _ = await _run("ip", "link", "show", "dev", config.bridge, check=False)
+    if code != 0:
+        await _run(*bridge_commands(config)[0])
+    _, addresses = await _run("ip", "-o", "-4", "addr", "show", "dev", config.bridge)
+    if f" {config.gateway}/" not in addresses:
+        await _run(*bridge_commands(config)[1])
+    await _run(*bridge_commands(config)[2])
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+    for table, chain, rule in firewall_rules(config):
+        code, _ = await _run("iptables", "-w", "-t", table, "-C", chain, *rule, check=False)
+        if code != 0:
+            action = "-I" if chain == "FORWARD" else "-A"
+            await _run("iptables", "-w", "-t", table, action, chain, *rule)
+
+
+async def remove_bridge(config: TaskNetConfig) -> None:
+    """Undo ensure_bridge (tests and `shoal` cleanup); tasks' veths vanish with their namespaces."""
+    for table, chain, rule in firewall_rules(config):
+        while (await _run("iptables", "-w", "-t", table, "-D", chain, *rule, check=False))[0] == 0:
+            pass
+    await _run("ip", "link", "del", "dev", config.bridge, check=False)
+
+
+def setup_script(config: TaskNetConfig, container_id: str, address: ipaddress.IPv4Address) -> str:
+    """Shell run by the supervisor with the task's init pid as $1: veth pair, eth0 inside with the
+    task's address and a default route through the bridge, loopback up."""
+    host_end = veth_name(container_id)
+    inside = "\n".join(
+        [
+            "link set lo up",
+            f"addr add {address}/{config.subnet.prefixlen} dev eth0",
+            "link set eth0 up",
+            f"route add default via {config.gateway}",
+        ]
+    )
+    return (
+        "set -e\n"
+        f'ip link add {host_end} type veth peer name eth0 netns "$1"\n'
+        f"ip link set {host_end} master {config.bridge} up\n"
+        f"printf '%s\\n' {shlex.quote(inside)} | nsenter --net=/proc/$1/ns/net ip -batch -\n"
+    )
