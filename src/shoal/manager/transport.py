@@ -48,11 +48,22 @@ class RaftMessageSink(Protocol):
     def report_snapshot(self, node_id: int, ok: bool) -> None: ...
 
 
+class _NoSink:
+    def receive(self, message: Message) -> None:
+        log.debug("no raft sink yet: dropping %s", message.type.name)
+
+    def report_unreachable(self, node_id: int) -> None:
+        return None
+
+    def report_snapshot(self, node_id: int, ok: bool) -> None:
+        return None
+
+
 class RaftTransport:
     def __init__(
         self,
         node_id: int,
-        sink: RaftMessageSink,
+        sink: RaftMessageSink | None = None,
         *,
         client_ssl: ssl.SSLContext | None,
         cluster_id: str | None = None,
@@ -63,7 +74,7 @@ class RaftTransport:
         """``client_ssl`` None means plain ws:// (benchmarks only); ``require_client_cert`` False
         lets unauthenticated peers in and must only be used with plain listeners in benchmarks."""
         self.node_id = node_id
-        self._sink = sink
+        self._sink: RaftMessageSink = sink if sink is not None else _NoSink()
         self._client_ssl = client_ssl
         self._cluster_id = cluster_id
         self._settings = settings or PeerSettings(cluster_id=cluster_id)
@@ -73,6 +84,12 @@ class RaftTransport:
         self._session: aiohttp.ClientSession | None = None
         self._inbound: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self.refused = 0
+
+    def set_sink(self, sink: RaftMessageSink) -> None:
+        """Where received messages and delivery reports go (the RaftNode, once it exists)."""
+        self._sink = sink
+        for peer in self._peers.values():
+            peer.set_reporter(sink)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -165,9 +182,7 @@ class RaftTransport:
                 self.refused += 1
                 log.warning("raft stream from %s refused: %s", request.remote, refusal)
                 return web.Response(status=403, text=f"raft: {refusal}\n")
-        ws = web.WebSocketResponse(
-            max_msg_size=self._settings.max_frame_bytes, compress=False, heartbeat=None
-        )
+        ws = web.WebSocketResponse(max_msg_size=self._settings.max_frame_bytes, compress=False, heartbeat=None)
         await ws.prepare(request)
         self._inbound.add(ws)
         try:

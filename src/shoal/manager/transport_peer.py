@@ -101,6 +101,9 @@ class PeerSender:
                 await self._task
         self._fail_queue()
 
+    def set_reporter(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+
     def set_address(self, address: str) -> None:
         """Point the stream at a new address; the current connection is dropped and redialled."""
         if address == self.address:

@@ -1,0 +1,630 @@
+"""RaftNode: drives the pure Raft core (``shoal.raft.RawNode``) with a clock, storage and a transport.
+
+One asyncio task owns the RawNode. Everything else (ticks, messages from peers, proposals, reads,
+transport reports) is put in an inbox and stepped by that task, so the core is never touched while a
+Ready is being carried out. Each Ready is handled in the order the core demands:
+
+1. persist the snapshot, entries and hard state, fsync'ing when ``must_sync`` (off the event loop);
+2. only then send the messages (a vote or an append acknowledgement must never leave before what it
+   promises is on disk). The leader does not send its appends in parallel with its own fsync, as
+   etcd allows: it would save one fsync latency per round but needs the core to count the leader's
+   own entries only once persisted, which ours does not promise;
+3. apply committed entries to the state machine and release linearizable reads;
+4. advance the core, and snapshot + compact the log every ``snapshot_interval`` applied entries.
+
+Tick interval: 100 ms by default, with Swarm's ElectionTick 10 / HeartbeatTick 1 (as reported by
+``docker info``). Heartbeats every 100 ms and an election timeout drawn from [1 s, 2 s) fail over in
+about 1-2 s, while a follower needs ten silent heartbeat periods in a row before it even pre-votes
+(pre-vote and check-quorum keep a lagging follower from deposing a healthy leader). Ticks come from
+a sleeping loop, so a stalled event loop loses ticks rather than replaying them in a burst, and the
+inbox keeps ticks and heartbeats in arrival order: a busy follower processes the leader's queued
+heartbeats before the ticks that came after them, so load delays elections instead of causing them.
+Swarm's 1 s tick would make failover take 10-20 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from shoal.base.clock import Clock, SystemClock
+from shoal.manager.raftnode_snapshot import decode_snapshot_data, encode_snapshot_data
+from shoal.manager.raftnode_storage import RaftLogStorage
+from shoal.raft.config import Config
+from shoal.raft.errors import ProposalDropped, RaftError
+from shoal.raft.rawnode import RawNode
+from shoal.raft.types import (
+    NONE,
+    ConfChange,
+    ConfChangeType,
+    Entry,
+    EntryType,
+    Message,
+    ReadState,
+    Ready,
+    Role,
+    Snapshot,
+    SoftState,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_TICK_INTERVAL = 0.1
+
+
+class StateMachine(Protocol):
+    def apply(self, index: int, data: bytes) -> None:
+        """Apply one committed normal entry (called in index order, once per entry)."""
+        ...
+
+    def snapshot(self) -> bytes:
+        """The whole state as of the last applied entry."""
+        ...
+
+    def restore(self, data: bytes) -> None:
+        """Replace the whole state with a snapshot's (``b""`` means empty)."""
+        ...
+
+
+class RaftMessageSink(Protocol):
+    def receive(self, message: Message) -> None: ...
+
+    def report_unreachable(self, node_id: int) -> None: ...
+
+    def report_snapshot(self, node_id: int, ok: bool) -> None: ...
+
+
+class PeerTransport(Protocol):
+    """What the driver needs from a transport (RaftTransport, or an in-memory one in tests)."""
+
+    def set_sink(self, sink: RaftMessageSink) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def add_peer(self, node_id: int, address: str) -> None: ...
+
+    async def remove_peer(self, node_id: int) -> None: ...
+
+    def send(self, messages: Iterable[Message]) -> None: ...
+
+
+@dataclass(frozen=True)
+class RaftNodeConfig:
+    node_id: int
+    address: str
+    """Where peers reach this member ("host:port"); carried in its conf change."""
+    tick_interval: float = DEFAULT_TICK_INTERVAL
+    election_tick: int = 10
+    heartbeat_tick: int = 1
+    snapshot_interval: int = 10_000
+    log_entries_for_slow_followers: int = 500
+    max_size_per_msg: int = 1 << 20
+    max_inflight_msgs: int = 256
+
+
+@dataclass(frozen=True)
+class LeadershipChange:
+    is_leader: bool
+    leader_id: int
+    term: int
+
+
+class _Tick:
+    pass
+
+
+_TICK = _Tick()
+
+
+@dataclass
+class _Call:
+    fn: Callable[[RawNode], object]
+    future: asyncio.Future[object]
+
+
+@dataclass(frozen=True)
+class _Report:
+    node_id: int
+    snapshot_ok: bool | None  # None: unreachable
+
+
+_InboxItem = _Tick | Message | _Call | _Report
+
+
+class RaftNodeStopped(ProposalDropped):
+    """The node is stopped (or failed): nothing is accepted any more."""
+
+
+class RaftNode:
+    def __init__(
+        self,
+        config: RaftNodeConfig,
+        storage: RaftLogStorage,
+        transport: PeerTransport,
+        *,
+        clock: Clock | None = None,
+        rand: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.node_id = config.node_id
+        self._storage = storage
+        self._transport = transport
+        self._clock = clock or SystemClock()
+        self._rand = rand or random.Random()
+        self._state_machine: StateMachine | None = None
+        self._raw: RawNode | None = None
+        self._inbox: deque[_InboxItem] = deque()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+        self.failure: BaseException | None = None
+
+        self._members: dict[int, str] = {}
+        self._removed: set[int] = set()
+        self._term = 0
+        self._leader_id = NONE
+        self._role = Role.FOLLOWER
+        self._announced_leader = False
+        self._applied = 0
+        self._snapshot_index = 0
+        self.elections_won = 0
+        self.leader_changes = 0
+
+        self._read_ids = itertools.count(1)
+        self._read_prefix = os.urandom(8)
+        self._pending_reads: dict[bytes, asyncio.Future[int]] = {}
+        self._ready_reads: list[tuple[int, asyncio.Future[int]]] = []
+        self._conf_waiters: dict[bytes, list[asyncio.Future[int]]] = {}
+        self._listeners: list[Callable[[LeadershipChange], None]] = []
+        self._subscribers: list[asyncio.Queue[LeadershipChange]] = []
+        self._leader_known = asyncio.Event()
+        self.removed_event = asyncio.Event()
+        transport.set_sink(self)
+
+    # --- setup ----------------------------------------------------------------------------------
+
+    def set_state_machine(self, state_machine: StateMachine) -> None:
+        if self._raw is not None:
+            raise RuntimeError("set the state machine before start()")
+        self._state_machine = state_machine
+
+    async def start(
+        self, *, bootstrap: Mapping[int, str] | None = None, peers: Mapping[int, str] | None = None
+    ) -> None:
+        """Start the member.
+
+        * storage holds state: restart from it (``bootstrap``/``peers`` are ignored);
+        * ``bootstrap``: found a new group of these members {raft id: address} (every founding
+          member passes the same map; a single-manager swarm passes only itself);
+        * otherwise join: wait for the leader to replicate to us; ``peers`` are the current
+          members' addresses as the leader's join answer gave them.
+        """
+        if self._state_machine is None:
+            raise RuntimeError("no state machine set")
+        await self._transport.start()
+        snapshot = self._storage.snapshot()
+        fresh = self._storage.is_empty()
+        if not snapshot.is_empty():
+            self._install_snapshot(snapshot)
+        self._raw = RawNode(
+            Config(
+                id=self.node_id,
+                storage=self._storage,
+                election_tick=self.config.election_tick,
+                heartbeat_tick=self.config.heartbeat_tick,
+                applied=self._applied,
+                max_size_per_msg=self.config.max_size_per_msg,
+                max_inflight_msgs=self.config.max_inflight_msgs,
+                check_quorum=True,
+                pre_vote=True,
+                rand=self._rand,
+            )
+        )
+        if fresh and bootstrap:
+            contexts = {node_id: addr.encode() for node_id, addr in bootstrap.items()}
+            self._raw.bootstrap(sorted(bootstrap), contexts)
+            self._set_members(dict(bootstrap))
+        elif fresh and peers:
+            self._set_members(dict(peers))
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._run(), name=f"raft-{self.node_id:x}-ready"),
+            loop.create_task(self._tick_loop(), name=f"raft-{self.node_id:x}-ticker"),
+        ]
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopped = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._fail_everything(RaftNodeStopped("raft: node stopped"))
+        await self._transport.stop()
+
+    # --- inspection -----------------------------------------------------------------------------
+
+    @property
+    def leader_id(self) -> int:
+        return self._leader_id
+
+    @property
+    def term(self) -> int:
+        return self._term
+
+    @property
+    def applied_index(self) -> int:
+        return self._applied
+
+    @property
+    def snapshot_index(self) -> int:
+        return self._snapshot_index
+
+    def is_leader(self) -> bool:
+        """Leader, and caught up: an entry of its own term has been applied (as Swarm announces)."""
+        return self._announced_leader
+
+    def members(self) -> dict[int, str]:
+        return dict(self._members)
+
+    def status(self) -> dict[str, object]:
+        return {
+            "id": self.node_id,
+            "term": self._term,
+            "leader": self._leader_id,
+            "role": self._role.name,
+            "applied": self._applied,
+            "snapshot_index": self._snapshot_index,
+            "members": {str(k): v for k, v in self._members.items()},
+            "elections_won": self.elections_won,
+            "leader_changes": self.leader_changes,
+        }
+
+    async def wait_for_leader(self) -> int:
+        """The leader's id once one is known (no timeout: wrap it)."""
+        while self._leader_id == NONE:
+            await self._leader_known.wait()
+        return self._leader_id
+
+    # --- leadership notifications ---------------------------------------------------------------
+
+    def add_leadership_listener(self, listener: Callable[[LeadershipChange], None]) -> None:
+        """Called synchronously, from the Ready loop, when this member gains or loses leadership."""
+        self._listeners.append(listener)
+
+    def subscribe(self) -> asyncio.Queue[LeadershipChange]:
+        """A queue of leadership changes of this member, starting with the current state."""
+        queue: asyncio.Queue[LeadershipChange] = asyncio.Queue()
+        queue.put_nowait(LeadershipChange(self._announced_leader, self._leader_id, self._term))
+        self._subscribers.append(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[LeadershipChange]) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(queue)
+
+    # --- requests -------------------------------------------------------------------------------
+
+    async def propose(self, data: bytes, *, leader_only: bool = True) -> None:
+        """Hand ``data`` to the core; returns once it is appended to the leader's log.
+        Raises ProposalDropped if it was not. Commitment shows up as an applied entry.
+        ``leader_only`` refuses rather than forwards when this member is not the leader, so that
+        a refusal is a definite "not written"."""
+
+        def submit(raw: RawNode) -> None:
+            if leader_only and not raw.is_leader():
+                raise ProposalDropped("raft: not the leader")
+            raw.propose(data)
+
+        await self._call(submit)
+
+    async def read_index(self) -> int:
+        """A linearizable read barrier: returns an index once this member has applied at least
+        everything committed when the call was made. Raises ProposalDropped without a leader;
+        fails with Unavailable-like errors if leadership changes meanwhile; no timeout of its own."""
+        ctx = self._read_prefix + next(self._read_ids).to_bytes(8, "big")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending_reads[ctx] = future
+        try:
+            await self._call(lambda raw: raw.read_index(ctx))
+            return await future
+        finally:
+            self._pending_reads.pop(ctx, None)
+
+    async def propose_conf_change(self, change: ConfChange) -> int:
+        """Propose a membership change and wait until it is applied here; returns its index."""
+        key = change.encode()
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._conf_waiters.setdefault(key, []).append(future)
+        try:
+            await self._call(lambda raw: raw.propose_conf_change(change))
+            return await future
+        finally:
+            self._discard_conf_waiter(key, future)
+
+    async def add_member(self, node_id: int, address: str) -> int:
+        return await self.propose_conf_change(ConfChange(ConfChangeType.ADD_NODE, node_id, address.encode()))
+
+    async def update_member(self, node_id: int, address: str) -> int:
+        return await self.propose_conf_change(ConfChange(ConfChangeType.UPDATE_NODE, node_id, address.encode()))
+
+    async def remove_member(self, node_id: int) -> int:
+        return await self.propose_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, node_id))
+
+    async def transfer_leadership(self, to: int) -> None:
+        await self._call(lambda raw: raw.transfer_leader(to))
+
+    async def campaign(self) -> None:
+        await self._call(lambda raw: raw.campaign())
+
+    # --- RaftMessageSink (called by the transport; must not block) -------------------------------
+
+    def receive(self, message: Message) -> None:
+        self._push(message)
+
+    def report_unreachable(self, node_id: int) -> None:
+        self._push(_Report(node_id, None))
+
+    def report_snapshot(self, node_id: int, ok: bool) -> None:
+        self._push(_Report(node_id, ok))
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def _push(self, item: _InboxItem) -> None:
+        if self._stopped:
+            return
+        self._inbox.append(item)
+        self._wake.set()
+
+    async def _call(self, fn: Callable[[RawNode], T]) -> T:
+        if self._stopped or self.failure is not None:
+            raise RaftNodeStopped("raft: node stopped")
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._push(_Call(fn, future))
+        result = await future
+        return result  # type: ignore[return-value]
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await self._clock.sleep(self.config.tick_interval)
+            self._push(_TICK)
+
+    async def _run(self) -> None:
+        raw = self._raw
+        assert raw is not None
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                self._drain_inbox(raw)
+                while raw.has_ready():
+                    rd = raw.ready()
+                    await self._handle_ready(rd)
+                    raw.advance(rd)
+                    await self._maybe_snapshot(raw)
+                    await asyncio.sleep(0)  # let the transport and clients run between batches
+                    self._drain_inbox(raw)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            # A storage failure leaves the durable state unknown: stop taking part rather than
+            # risk acknowledging what is not on disk.
+            log.exception("raft node %x failed", self.node_id)
+            self.failure = exc
+            self._stopped = True
+            self._fail_everything(RaftNodeStopped(f"raft: node failed: {exc}"))
+
+    def _drain_inbox(self, raw: RawNode) -> None:
+        while self._inbox:
+            item = self._inbox.popleft()
+            if isinstance(item, _Tick):
+                raw.tick()
+            elif isinstance(item, Message):
+                try:
+                    raw.step(item)
+                except RaftError as exc:
+                    log.debug("raft %x dropped %s from %x: %s", self.node_id, item.type.name, item.frm, exc)
+            elif isinstance(item, _Call):
+                if item.future.done():
+                    continue
+                try:
+                    item.future.set_result(item.fn(raw))
+                except RaftError as exc:
+                    item.future.set_exception(exc)
+            elif item.snapshot_ok is None:
+                raw.report_unreachable(item.node_id)
+            else:
+                raw.report_snapshot(item.node_id, item.snapshot_ok)
+
+    async def _handle_ready(self, rd: Ready) -> None:
+        if rd.hard_state is not None:
+            self._term = rd.hard_state.term
+        if rd.soft_state is not None:
+            self._on_soft_state(rd.soft_state)
+        if rd.snapshot is not None or rd.entries or rd.hard_state is not None:
+            if self._storage.durable:
+                await asyncio.to_thread(self._persist, rd)
+            else:
+                self._persist(rd)
+        self._transport.send(rd.messages)
+        if rd.snapshot is not None and not rd.snapshot.is_empty():
+            self._install_snapshot(rd.snapshot)
+        self._apply(rd.committed_entries)
+        self._collect_reads(rd.read_states)
+
+    def _persist(self, rd: Ready) -> None:
+        self._storage.save(rd.hard_state, rd.entries, rd.snapshot)
+        if rd.must_sync:
+            self._storage.sync()
+
+    # --- applying -------------------------------------------------------------------------------
+
+    def _apply(self, entries: Iterable[Entry]) -> None:
+        state_machine = self._state_machine
+        assert state_machine is not None
+        for entry in entries:
+            if entry.index <= self._applied:
+                continue  # covered by a snapshot installed in the same Ready
+            if entry.type is EntryType.CONF_CHANGE:
+                self._apply_conf_change(entry)
+            elif entry.data:
+                state_machine.apply(entry.index, entry.data)
+            self._applied = entry.index
+            if self._role is Role.LEADER and not self._announced_leader and entry.term == self._term:
+                self._announce(True)
+        self._release_reads()
+
+    def _apply_conf_change(self, entry: Entry) -> None:
+        # The core itself applies the change in advance(); here only addresses and waiters.
+        change = ConfChange.decode(entry.data)
+        if change.node_id in self._removed:
+            pass
+        elif change.type is ConfChangeType.REMOVE_NODE:
+            self._removed.add(change.node_id)
+            self._members.pop(change.node_id, None)
+            if change.node_id == self.node_id:
+                self.removed_event.set()
+            else:
+                asyncio.get_running_loop().create_task(self._transport.remove_peer(change.node_id))
+        elif change.context:
+            address = change.context.decode()
+            self._members[change.node_id] = address
+            if change.node_id != self.node_id:
+                self._transport.add_peer(change.node_id, address)
+        for future in self._conf_waiters.pop(entry.data, []):
+            if not future.done():
+                future.set_result(entry.index)
+
+    def _install_snapshot(self, snapshot: Snapshot) -> None:
+        members, app = decode_snapshot_data(snapshot.data)
+        assert self._state_machine is not None
+        self._state_machine.restore(app)
+        self._removed |= set(snapshot.metadata.conf_state.removed)
+        self._set_members({k: v for k, v in members.items() if k in snapshot.metadata.conf_state.voters})
+        self._applied = snapshot.metadata.index
+        self._snapshot_index = snapshot.metadata.index
+
+    def _set_members(self, members: dict[int, str]) -> None:
+        for node_id in set(self._members) - set(members):
+            if node_id != self.node_id:
+                asyncio.get_running_loop().create_task(self._transport.remove_peer(node_id))
+        self._members = members
+        for node_id, address in members.items():
+            if node_id != self.node_id:
+                self._transport.add_peer(node_id, address)
+
+    async def _maybe_snapshot(self, raw: RawNode) -> None:
+        if self._applied - self._snapshot_index < self.config.snapshot_interval:
+            return
+        assert self._state_machine is not None
+        index = self._applied
+        conf_state = raw.conf_state()
+        data = encode_snapshot_data(self._members, self._state_machine.snapshot())
+        keep = self.config.log_entries_for_slow_followers
+
+        def write() -> None:
+            self._storage.create_snapshot(index, conf_state, data)
+            compact_to = index - keep
+            if compact_to >= self._storage.first_index():
+                self._storage.compact(compact_to)
+
+        if self._storage.durable:
+            await asyncio.to_thread(write)
+        else:
+            write()
+        self._snapshot_index = index
+        log.info("raft %x: snapshot at index %d", self.node_id, index)
+
+    # --- leadership and reads -------------------------------------------------------------------
+
+    def _on_soft_state(self, soft: SoftState) -> None:
+        if soft.lead != self._leader_id:
+            self.leader_changes += 1
+            self._leader_id = soft.lead
+            # A read request in flight to the old leader may never be answered. Reads whose index
+            # a leader already confirmed stay valid and keep waiting for it to be applied.
+            self._fail_reads(ProposalDropped("raft: leader changed"), confirmed_too=False)
+        if soft.lead == NONE:
+            self._leader_known.clear()
+        else:
+            self._leader_known.set()
+        if soft.role is Role.LEADER and self._role is not Role.LEADER:
+            self.elections_won += 1
+        self._role = soft.role
+        if self._role is not Role.LEADER and self._announced_leader:
+            self._announce(False)
+
+    def _announce(self, is_leader: bool) -> None:
+        self._announced_leader = is_leader
+        change = LeadershipChange(is_leader, self._leader_id, self._term)
+        for listener in list(self._listeners):
+            listener(change)
+        for queue in self._subscribers:
+            queue.put_nowait(change)
+
+    def _collect_reads(self, read_states: Iterable[ReadState]) -> None:
+        for state in read_states:
+            future = self._pending_reads.pop(state.request_ctx, None)
+            if future is not None and not future.done():
+                self._ready_reads.append((state.index, future))
+        self._release_reads()
+
+    def _release_reads(self) -> None:
+        if not self._ready_reads:
+            return
+        waiting = []
+        for index, future in self._ready_reads:
+            if future.done():
+                continue
+            if index <= self._applied:
+                future.set_result(index)
+            else:
+                waiting.append((index, future))
+        self._ready_reads = waiting
+
+    def _fail_reads(self, error: BaseException, *, confirmed_too: bool = True) -> None:
+        for future in self._pending_reads.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending_reads.clear()
+        if not confirmed_too:
+            return
+        for _, future in self._ready_reads:
+            if not future.done():
+                future.set_exception(error)
+        self._ready_reads = []
+
+    def _discard_conf_waiter(self, key: bytes, future: asyncio.Future[int]) -> None:
+        waiters = self._conf_waiters.get(key, [])
+        if future in waiters:
+            waiters.remove(future)
+        if not waiters:
+            self._conf_waiters.pop(key, None)
+
+    def _fail_everything(self, error: BaseException) -> None:
+        self._fail_reads(error)
+        for waiters in self._conf_waiters.values():
+            for future in waiters:
+                if not future.done():
+                    future.set_exception(error)
+        self._conf_waiters.clear()
+        while self._inbox:
+            item = self._inbox.popleft()
+            if isinstance(item, _Call) and not item.future.done():
+                item.future.set_exception(error)
+        if self._announced_leader:
+            self._announce(False)

@@ -1,0 +1,87 @@
+"""The storage a RaftNode drives: the core's read-side ``Storage`` plus the write side of a Ready.
+
+``MemoryLog`` wraps the core's MemoryStorage (tests, and a member that keeps nothing on disk);
+the WAL-backed DiskStorage has the same shape and is adapted in ``raftnode_disk``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from shoal.raft.storage import MemoryStorage
+from shoal.raft.types import ConfState, Entry, HardState, Snapshot, Storage
+
+
+class RaftLogStorage(Storage, Protocol):
+    durable: bool
+    """True when ``save``/``sync`` touch a disk: the driver then runs them off the event loop."""
+
+    def save(self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None) -> None:
+        """Write what a Ready asks to persist (snapshot first, then entries, then hard state)."""
+        ...
+
+    def sync(self) -> None:
+        """Make everything saved so far durable (fsync)."""
+        ...
+
+    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
+        """Record (durably) a snapshot of the state machine as of applied ``index``."""
+        ...
+
+    def compact(self, index: int) -> None:
+        """Drop log entries up to and including ``index`` (a snapshot must cover them)."""
+        ...
+
+    def is_empty(self) -> bool:
+        """Nothing was ever stored: a brand-new member."""
+        ...
+
+
+class MemoryLog:
+    """MemoryStorage with the write side the driver needs; nothing survives the process."""
+
+    durable = False
+
+    def __init__(self, storage: MemoryStorage | None = None) -> None:
+        self.storage = storage or MemoryStorage()
+
+    # read side, delegated
+    def initial_state(self) -> tuple[HardState, ConfState]:
+        return self.storage.initial_state()
+
+    def entries(self, lo: int, hi: int, max_size: int | None = None) -> list[Entry]:
+        return self.storage.entries(lo, hi, max_size)
+
+    def term(self, index: int) -> int:
+        return self.storage.term(index)
+
+    def first_index(self) -> int:
+        return self.storage.first_index()
+
+    def last_index(self) -> int:
+        return self.storage.last_index()
+
+    def snapshot(self) -> Snapshot:
+        return self.storage.snapshot()
+
+    # write side
+    def save(self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None) -> None:
+        if snapshot is not None and not snapshot.is_empty():
+            self.storage.apply_snapshot(snapshot)
+        self.storage.append(entries)
+        if hard_state is not None:
+            self.storage.set_hard_state(hard_state)
+
+    def sync(self) -> None:
+        return None
+
+    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
+        return self.storage.create_snapshot(index, conf_state, data)
+
+    def compact(self, index: int) -> None:
+        self.storage.compact(index)
+
+    def is_empty(self) -> bool:
+        hard_state, _ = self.storage.initial_state()
+        return hard_state.is_empty() and self.storage.last_index() == 0 and self.storage.snapshot().is_empty()

@@ -1,0 +1,141 @@
+"""RaftNode + RaftProposer over an in-memory network on a FakeClock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from raftnode_harness import Cluster, put
+
+from shoal.api.errors import Unavailable
+from shoal.manager.proposer import LostLeadership, NotLeader, unwrap_payload, wrap_payload
+from shoal.manager.raftnode import LeadershipChange
+from shoal.manager.raftnode_storage import MemoryLog
+
+
+async def test_single_member_elects_itself_and_commits(cluster: Cluster) -> None:
+    one = await cluster.start(1, bootstrap=[1])
+    assert not one.proposer.is_leader()
+    ticks = await cluster.until(one.proposer.is_leader)
+    assert 10 <= ticks <= 21  # a randomized election timeout in [10, 20) ticks, plus one to notice
+    index = await one.proposer.propose(put("a", "1"))
+    assert one.kv.data == {"a": "1"}
+    assert one.kv.applied == [index]
+    assert one.node.members() == {1: "node1:2377"}
+
+
+async def test_three_members_apply_the_same_log(cluster: Cluster) -> None:
+    for node_id in (1, 2, 3):
+        await cluster.start(node_id, bootstrap=[1, 2, 3])
+    leader = await cluster.elect()
+    indexes = [await leader.proposer.propose(put(f"k{i}", str(i))) for i in range(5)]
+    assert indexes == sorted(indexes)
+    await cluster.settle()
+    await cluster.tick()  # a heartbeat carries the commit index to the followers
+    for member in cluster.members.values():
+        assert member.kv.data == {f"k{i}": str(i) for i in range(5)}
+        assert member.kv.applied == indexes
+        assert member.node.leader_id == leader.node.node_id
+    assert sorted(leader.transport.peers) == [i for i in (1, 2, 3) if i != leader.node.node_id]
+
+
+async def test_follower_refuses_proposals_with_not_leader(cluster: Cluster) -> None:
+    for node_id in (1, 2, 3):
+        await cluster.start(node_id, bootstrap=[1, 2, 3])
+    leader = await cluster.elect()
+    follower = next(m for i, m in cluster.members.items() if i != leader.node.node_id)
+    with pytest.raises(NotLeader) as caught:
+        await follower.proposer.propose(put("x", "y"))
+    assert isinstance(caught.value, Unavailable)
+    assert "x" not in follower.kv.data
+
+
+async def test_isolated_leader_fails_pending_proposals_and_a_new_leader_takes_over(cluster: Cluster) -> None:
+    for node_id in (1, 2, 3):
+        await cluster.start(node_id, bootstrap=[1, 2, 3])
+    old = await cluster.elect()
+    old_id = old.node.node_id
+    changes = old.proposer.subscribe()
+    assert changes.get_nowait() == LeadershipChange(True, old_id, old.node.term)
+    cluster.network.isolate(old_id, cluster.members)
+    pending = asyncio.ensure_future(old.proposer.propose(put("lost", "maybe")))
+    await cluster.settle()
+    assert not pending.done()
+    # Check-quorum makes the old leader step down; the others elect a new one.
+    await cluster.until(lambda: pending.done() and len(cluster.leaders()) == 1)
+    with pytest.raises(LostLeadership):
+        pending.result()
+    assert cluster.leaders() != [old_id]
+    assert changes.get_nowait().is_leader is False
+    new = cluster.members[cluster.leaders()[0]]
+    await new.proposer.propose(put("after", "yes"))
+    cluster.network.heal()
+    await cluster.until(lambda: old.kv.data.get("after") == "yes")
+    assert "lost" not in old.kv.data  # never committed: overwritten by the new leader's log
+
+
+async def test_read_index_on_a_follower_sees_the_last_acknowledged_write(cluster: Cluster) -> None:
+    for node_id in (1, 2, 3):
+        await cluster.start(node_id, bootstrap=[1, 2, 3])
+    leader = await cluster.elect()
+    follower = next(m for i, m in cluster.members.items() if i != leader.node.node_id)
+    index = await leader.proposer.propose(put("r", "1"))
+    read = asyncio.ensure_future(follower.node.read_index())
+    await cluster.until(read.done)
+    assert read.result() >= index
+    assert follower.node.applied_index >= index
+    assert follower.kv.data["r"] == "1"
+
+
+async def test_snapshot_compacts_the_log_and_catches_up_a_new_member(cluster: Cluster) -> None:
+    cluster.snapshot_interval = 5
+    for node_id in (1, 2, 3):
+        await cluster.start(node_id, bootstrap=[1, 2, 3])
+    leader = await cluster.elect()
+    for i in range(12):
+        await leader.proposer.propose(put(f"k{i}", str(i)))
+    assert leader.node.snapshot_index >= 10
+    assert leader.storage.first_index() > 5  # entries before the snapshot are gone
+    # A fourth member joins: it only knows the members' addresses and gets the snapshot.
+    joiner = await cluster.start(4, peers=[1, 2, 3])
+    await leader.node.add_member(4, cluster.address(4))
+    await cluster.until(lambda: joiner.kv.data.get("k11") == "11")
+    assert joiner.kv.data == {f"k{i}": str(i) for i in range(12)}
+    assert joiner.node.members() == {i: cluster.address(i) for i in (1, 2, 3, 4)}
+    assert joiner.node.snapshot_index > 0
+
+
+async def test_restart_from_storage_rebuilds_the_state_machine(cluster: Cluster) -> None:
+    cluster.snapshot_interval = 4
+    for node_id in (1, 2, 3):
+        await cluster.start(node_id, bootstrap=[1, 2, 3])
+    leader = await cluster.elect()
+    for i in range(6):
+        await leader.proposer.propose(put(f"k{i}", str(i)))
+    await cluster.tick()
+    victim_id = next(i for i in cluster.members if i != leader.node.node_id)
+    stopped = await cluster.stop(victim_id)
+    await leader.proposer.propose(put("while-down", "1"))
+    restarted = await cluster.start(victim_id, storage=MemoryLog(stopped.storage.storage))
+    await cluster.until(lambda: restarted.kv.data.get("while-down") == "1")
+    assert restarted.kv.data == {**{f"k{i}": str(i) for i in range(6)}, "while-down": "1"}
+    assert restarted.node.members() == {i: cluster.address(i) for i in (1, 2, 3)}
+
+
+async def test_removed_member_is_dropped_from_the_transport(cluster: Cluster) -> None:
+    for node_id in (1, 2, 3):
+        await cluster.start(node_id, bootstrap=[1, 2, 3])
+    leader = await cluster.elect()
+    victim_id = next(i for i in cluster.members if i != leader.node.node_id)
+    await leader.node.remove_member(victim_id)
+    await cluster.settle()
+    assert victim_id not in leader.transport.peers
+    assert victim_id not in leader.node.members()
+    await leader.proposer.propose(put("two", "members"))
+
+
+def test_payload_envelope_round_trips_and_rejects_foreign_data() -> None:
+    rid = bytes(range(16))
+    assert unwrap_payload(wrap_payload(rid, b"payload")) == (rid, b"payload")
+    with pytest.raises(ValueError):
+        unwrap_payload(b"\x02" + rid)
