@@ -72,6 +72,7 @@ class KeyRing:
 
     def __init__(self, active: DataKey, retired: Iterable[DataKey] = ()) -> None:
         self.active = active
+        self.retired = tuple(k for k in retired if k.key_id != active.key_id)
         self._ciphers = {key.key_id: AESGCM(key.secret) for key in (*retired, active)}
 
     def cipher_for(self, key_id: int) -> AESGCM:

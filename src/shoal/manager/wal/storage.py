@@ -1,0 +1,238 @@
+"""``DiskStorage``: the raft ``Storage`` port over an in-memory copy of the log, made durable by
+the WAL and snapshot files under ``<data root>/raft/``.
+
+How a driver uses it, per Ready::
+
+    storage.save(ready.hard_state, ready.entries, ready.snapshot)   # writes, no fsync
+    if ready.must_sync:
+        storage.sync()                                              # one fsync for the batch
+    send(ready.messages)                                            # only now
+
+and from time to time ``create_snapshot(applied, conf_state, data)`` then ``compact(i)``.
+``save``/``sync``/``create_snapshot``/``compact`` are serialised by a lock, so ``sync`` may run
+in a worker thread (``asyncio.to_thread``); the read methods only touch memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shoal.manager.wal.crypto import SNAPSHOT_DOMAIN, WAL_DOMAIN, KeyRing, RecordSealer
+from shoal.manager.wal.errors import WALCorrupted
+from shoal.manager.wal.fileops import FileOps, OsFileOps
+from shoal.manager.wal.keys import KeyFileError, KeyWrapper, load_keys, load_or_create_keys
+from shoal.manager.wal.records import SnapshotMark, WalRecord
+from shoal.manager.wal.snapshots import SnapshotFiles
+from shoal.manager.wal.wal import DEFAULT_SEGMENT_BYTES, WAL
+from shoal.raft.errors import SnapOutOfDate, Unavailable
+from shoal.raft.storage import MemoryStorage
+from shoal.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class RaftPaths:
+    root: str
+    wal: str
+    snap: str
+    keys: str
+
+    @classmethod
+    def under(cls, data_root: str | os.PathLike[str]) -> RaftPaths:
+        root = os.path.join(os.fspath(data_root), "raft")
+        return cls(root, os.path.join(root, "wal"), os.path.join(root, "snap"), os.path.join(root, "keys"))
+
+
+class DiskStorage:
+    def __init__(
+        self,
+        paths: RaftPaths,
+        wal: WAL,
+        snapshots: SnapshotFiles,
+        memory: MemoryStorage,
+        *,
+        is_new: bool,
+        keep_old_snapshots: int,
+    ) -> None:
+        self.paths = paths
+        self.is_new = is_new
+        """True when no log existed: the driver bootstraps (or joins) instead of restarting."""
+        self._wal = wal
+        self._snapshots = snapshots
+        self._memory = memory
+        self._keep_old = keep_old_snapshots
+        self._lock = threading.Lock()
+        self._prune_after_sync: SnapshotMetadata | None = None
+
+    @classmethod
+    def open(
+        cls,
+        data_root: str | os.PathLike[str],
+        *,
+        keys: KeyRing | None = None,
+        key_wrapper: KeyWrapper | None = None,
+        file_ops: FileOps | None = None,
+        metadata: bytes = b"",
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        keep_old_snapshots: int = 0,
+    ) -> DiskStorage:
+        """Recover the raft state under ``data_root`` (or create it empty, stamped with
+        ``metadata``, e.g. the local member). Raises ``WALCorrupted``, ``WrongDataKey`` or
+        ``KeyFileError`` rather than start from damaged state."""
+        ops = file_ops or OsFileOps()
+        paths = RaftPaths.under(data_root)
+        ops.makedirs(paths.root)
+        if keys is None:
+            keys = _load_keys(ops, paths, key_wrapper)
+        snapshots = SnapshotFiles(ops, paths.snap, RecordSealer(keys, SNAPSHOT_DOMAIN))
+        wal_sealer = RecordSealer(keys, WAL_DOMAIN)
+        chosen: list[Snapshot] = []
+
+        def pick_base(marks: list[SnapshotMark]) -> SnapshotMark | None:
+            snapshot = snapshots.newest_usable(marks)
+            if snapshot is None:
+                return None
+            chosen.append(snapshot)
+            return SnapshotMark(snapshot.metadata.index, snapshot.metadata.term)
+
+        opened = WAL.open(ops, paths.wal, wal_sealer, pick_base, segment_bytes=segment_bytes)
+        memory = MemoryStorage()
+        if opened is None:
+            if snapshots.files():
+                raise WALCorrupted(paths.wal, 0, "no WAL segments, but snapshot files exist")
+            wal = WAL.create(ops, paths.wal, wal_sealer, metadata=metadata, segment_bytes=segment_bytes)
+            return cls(paths, wal, snapshots, memory, is_new=True, keep_old_snapshots=keep_old_snapshots)
+        wal, replayed = opened
+        if chosen:
+            memory.apply_snapshot(chosen[0])
+        memory.append(replayed.entries)
+        memory.set_hard_state(replayed.hard_state)
+        return cls(paths, wal, snapshots, memory, is_new=False, keep_old_snapshots=keep_old_snapshots)
+
+    @property
+    def metadata(self) -> bytes:
+        return self._wal.metadata
+
+    # --- raft Storage port ------------------------------------------------------------------
+
+    def initial_state(self) -> tuple[HardState, ConfState]:
+        return self._memory.initial_state()
+
+    def entries(self, lo: int, hi: int, max_size: int | None = None) -> list[Entry]:
+        return self._memory.entries(lo, hi, max_size)
+
+    def term(self, index: int) -> int:
+        return self._memory.term(index)
+
+    def first_index(self) -> int:
+        return self._memory.first_index()
+
+    def last_index(self) -> int:
+        return self._memory.last_index()
+
+    def snapshot(self) -> Snapshot:
+        return self._memory.snapshot()
+
+    # --- write side -------------------------------------------------------------------------
+
+    def save(
+        self,
+        hard_state: HardState | None = None,
+        entries: Sequence[Entry] = (),
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        """Write one Ready's state: an installed snapshot (its file is made durable here; the
+        WAL mark that commits it becomes durable with ``sync``), entries (replacing any
+        conflicting suffix) and the hard state, in one WAL write. Nothing is fsynced yet."""
+        with self._lock:
+            records: list[WalRecord] = []
+            first_new = self._memory.first_index()
+            if snapshot is not None and not snapshot.is_empty():
+                meta = snapshot.metadata
+                if meta.index <= self._memory.snapshot().metadata.index:
+                    raise SnapOutOfDate(f"snapshot {meta.index} is not newer than {self.snapshot().metadata.index}")
+                first_new = meta.index + 1
+                self._snapshots.save(snapshot)
+                records.append(SnapshotMark(meta.index, meta.term, installed=True))
+            new_entries = [e for e in entries if e.index >= first_new]
+            self._check_appendable(new_entries, first_new, installing=len(records) > 0)
+            records.extend(new_entries)
+            if hard_state is not None:
+                records.append(hard_state)
+            if records:
+                self._wal.append(records)
+            if snapshot is not None and not snapshot.is_empty():
+                self._memory.apply_snapshot(snapshot)
+                self._prune_after_sync = snapshot.metadata
+            self._memory.append(new_entries)
+            if hard_state is not None:
+                self._memory.set_hard_state(hard_state)
+
+    def sync(self) -> None:
+        """Make everything saved so far durable (one fsync, plus the directory after a new
+        segment). Call before sending messages that depend on the saved state."""
+        with self._lock:
+            self._wal.sync()
+            if self._prune_after_sync is not None:
+                self._snapshots.prune(self._prune_after_sync, self._keep_old)
+                self._prune_after_sync = None
+
+    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
+        """Durably record a snapshot of the state machine as of ``index`` (applied, hence
+        committed). Entries stay until ``compact``."""
+        with self._lock:
+            current = self._memory.snapshot().metadata.index
+            if index <= current:
+                raise SnapOutOfDate(f"snapshot {index} is not newer than {current}")
+            commit = self._memory.initial_state()[0].commit
+            if index > commit:
+                raise Unavailable(f"snapshot index {index} is past the commit index {commit}")
+            snapshot = Snapshot(SnapshotMetadata(index, self._memory.term(index), conf_state), data)
+            self._snapshots.save(snapshot)
+            self._wal.append([SnapshotMark(index, snapshot.metadata.term)])
+            self._wal.sync()
+            self._memory.create_snapshot(index, conf_state, data)
+            self._snapshots.prune(snapshot.metadata, self._keep_old)
+            return snapshot
+
+    def compact(self, index: int) -> None:
+        """Forget entries up to ``index`` (at most the snapshot's index) in memory and delete
+        the WAL segments that hold nothing newer."""
+        with self._lock:
+            snapshot_index = self._memory.snapshot().metadata.index
+            if index > snapshot_index:
+                raise Unavailable(f"cannot compact to {index}, past the latest snapshot at {snapshot_index}")
+            if index >= self._memory.first_index():
+                self._memory.compact(index)
+            self._wal.release_to(index)
+
+    def close(self) -> None:
+        with self._lock:
+            self._wal.close()
+
+    @property
+    def wal_segments(self) -> list[str]:
+        return self._wal.segment_paths
+
+    def _check_appendable(self, entries: Sequence[Entry], first_new: int, *, installing: bool) -> None:
+        """Refuse a batch that would leave a gap: the WAL must never hold one."""
+        if not entries:
+            return
+        last = first_new - 1 if installing else self._memory.last_index()
+        if entries[0].index > last + 1:
+            raise Unavailable(f"entry {entries[0].index} would leave a gap after the last index {last}")
+        for before, after in itertools.pairwise(entries):
+            if after.index != before.index + 1:
+                raise ValueError(f"entries not contiguous: {before.index} then {after.index}")
+
+
+def _load_keys(ops: FileOps, paths: RaftPaths, wrapper: KeyWrapper | None) -> KeyRing:
+    keys = load_keys(ops, paths.keys, wrapper)
+    if keys is not None:
+        return keys
+    if WAL.exists(ops, paths.wal):
+        raise KeyFileError(f"{paths.keys}: the data key file is missing, but a WAL exists in {paths.wal}")
+    return load_or_create_keys(ops, paths.keys, wrapper)
