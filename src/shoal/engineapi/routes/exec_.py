@@ -17,6 +17,15 @@ from shoal.engineapi.responses import empty_ok, json_response
 from shoal.engineapi.routing import RouteTable, backend_of, streaming
 from shoal.engineapi.stdcopy import frame
 
+DOCKER_PY_FIRST_OUTPUT_DELAY = 0.1
+"""docker-py reads the 101 header through a buffered reader and then reads frames from the raw
+socket, so output that arrives together with the header is lost. Against dockerd, process start-up
+(~100 ms) keeps them apart; for docker-py we hold the first output back as long."""
+
+
+def _holds_first_output(request: web.Request) -> bool:
+    return request.headers.get("User-Agent", "").startswith("docker-sdk-python/")
+
 
 async def _pump_stdin(connection: HijackedConnection, session: ExecStream) -> None:
     while (data := await connection.stdin.get()) is not None:
@@ -46,6 +55,8 @@ async def start(request: web.Request) -> web.StreamResponse:
     pump = asyncio.create_task(_pump_stdin(connection, session))
     output = session.output()
     try:
+        if _holds_first_output(request):
+            await asyncio.sleep(DOCKER_PY_FIRST_OUTPUT_DELAY)
         async for stream, data in output:
             await response.write(data if options.tty else frame(stream, data))
     finally:
