@@ -20,7 +20,8 @@ class NameDatagrams(asyncio.DatagramProtocol):
         self.transport.sendto(self.name, addr)
 
 
-async def serve(name: str, port: int, host: str) -> None:
+async def start(name: str, port: int, host: str) -> tuple[asyncio.Server, asyncio.DatagramTransport]:
+    """Start answering on host:port (TCP and UDP); returns both so a test can stop them."""
     body = name.encode()
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -36,7 +37,12 @@ async def serve(name: str, port: int, host: str) -> None:
 
     server = await asyncio.start_server(answer, host, port, reuse_address=True)
     loop = asyncio.get_running_loop()
-    await loop.create_datagram_endpoint(lambda: NameDatagrams(body), local_addr=(host, port))
+    datagrams, _ = await loop.create_datagram_endpoint(lambda: NameDatagrams(body), local_addr=(host, port))
+    return server, datagrams
+
+
+async def serve(name: str, port: int, host: str) -> None:
+    server, _ = await start(name, port, host)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()

@@ -6,6 +6,7 @@ addresses (127.0.0.1 included) and spreads new connections over the service's ru
     await mesh.close(keep_kernel_rules=True)     # kernel rules keep serving while shoald is down
 """
 
+from shoal.network.mesh.factory import kernel_path_unavailable, open_mesh
 from shoal.network.mesh.kernel import KernelMesh, remove_kernel_rules
 from shoal.network.mesh.protocol import Mesh, MeshError, MeshKind
 from shoal.network.mesh.state import (
@@ -15,6 +16,7 @@ from shoal.network.mesh.state import (
     PublishedPort,
     mesh_state,
 )
+from shoal.network.mesh.userspace import UserspaceMesh
 
 __all__ = [
     "Backend",
@@ -25,6 +27,9 @@ __all__ = [
     "MeshKind",
     "MeshState",
     "PublishedPort",
+    "UserspaceMesh",
+    "kernel_path_unavailable",
     "mesh_state",
+    "open_mesh",
     "remove_kernel_rules",
 ]

@@ -1,0 +1,150 @@
+"""The userspace proxy: real sockets on loopback, backends are in-process name servers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import name_server
+import pytest
+from mesh_client import ask_many
+
+from shoal.network.mesh.protocol import MeshError
+from shoal.network.mesh.state import Backend, PublishedPort
+from shoal.network.mesh.userspace import UserspaceMesh
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP on all addresses (bound and released)."""
+    while True:
+        with socket.socket() as tcp:
+            tcp.bind(("0.0.0.0", 0))
+            port = int(tcp.getsockname()[1])
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+
+
+class Backends:
+    def __init__(self) -> None:
+        self.by_name: dict[str, Backend] = {}
+        self.stoppers: list[tuple[asyncio.Server, asyncio.DatagramTransport]] = []
+
+    async def add(self, name: str) -> Backend:
+        backend = Backend("127.0.0.1", free_port())
+        self.stoppers.append(await name_server.start(name, backend.port, "127.0.0.1"))
+        self.by_name[name] = backend
+        return backend
+
+    def __call__(self, *names: str) -> list[Backend]:
+        return [self.by_name[n] for n in names or self.by_name]
+
+
+@pytest.fixture
+async def backends() -> AsyncIterator[Backends]:
+    pool = Backends()
+    for name in ("a", "b", "c"):
+        await pool.add(name)
+    yield pool
+    for server, datagrams in pool.stoppers:
+        server.close()
+        datagrams.close()
+
+
+@pytest.fixture
+async def mesh() -> AsyncIterator[UserspaceMesh]:
+    mesh = UserspaceMesh(drain_timeout=5.0)
+    await mesh.start()
+    yield mesh
+    await mesh.close()
+
+
+def host_address() -> str:
+    """One of this host's non-loopback addresses, when it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.123", 9))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+async def test_new_connections_on_any_address_go_to_each_backend_in_turn(
+    backends: Backends, mesh: UserspaceMesh, protocol: str
+) -> None:
+    port = free_port()
+    await mesh.apply({PublishedPort(port, protocol): backends()})  # type: ignore[arg-type]
+    for address in ("127.0.0.1", host_address()):
+        assert sorted(await ask_many(protocol, address, port, 6)) == ["a", "a", "b", "b", "c", "c"]
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+async def test_removed_backends_stop_answering_and_an_empty_state_closes_the_port(
+    backends: Backends, mesh: UserspaceMesh, protocol: str
+) -> None:
+    port = free_port()
+    published = PublishedPort(port, protocol)  # type: ignore[arg-type]
+    await mesh.apply({published: backends()})
+    assert set(await ask_many(protocol, "127.0.0.1", port, 3)) == {"a", "b", "c"}
+
+    await mesh.apply({published: backends("b")})
+    assert set(await ask_many(protocol, "127.0.0.1", port, 4)) == {"b"}
+
+    await mesh.apply({})
+    answers = await ask_many(protocol, "127.0.0.1", port, 2, timeout=0.5)
+    assert all(a.startswith("!") for a in answers), answers
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+async def test_a_refusing_backend_passes_the_connection_to_the_next(
+    backends: Backends, mesh: UserspaceMesh, protocol: str
+) -> None:
+    port = free_port()
+    dead = Backend("127.0.0.1", free_port())
+    await mesh.apply({PublishedPort(port, protocol): [dead, *backends("a", "b")]})  # type: ignore[arg-type]
+    answers = await ask_many(protocol, "127.0.0.1", port, 6)
+    assert not [a for a in answers if a.startswith("!")]
+    assert set(answers) == {"a", "b"}
+
+
+async def test_open_connections_to_a_removed_backend_drain(backends: Backends, mesh: UserspaceMesh) -> None:
+    port = free_port()
+    published = PublishedPort(port)
+    await mesh.apply({published: backends("a")})
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.0\r\n")  # half a request: the backend waits for the rest
+    await writer.drain()
+    await asyncio.sleep(0.05)  # let the proxy reach backend a
+
+    await mesh.apply({published: backends("b")})
+    assert await ask_many("tcp", "127.0.0.1", port, 2) == ["b", "b"]
+    writer.write(b"\r\n")
+    answer = await asyncio.wait_for(reader.read(), 2)
+    writer.close()
+    assert answer.endswith(b"\r\n\r\na")
+
+
+async def test_a_busy_port_is_reported_and_the_other_ports_still_serve(backends: Backends, mesh: UserspaceMesh) -> None:
+    busy, free = free_port(), free_port()
+    with socket.socket() as squatter:
+        squatter.bind(("0.0.0.0", busy))
+        squatter.listen()
+        with pytest.raises(MeshError, match=str(busy)):
+            await mesh.apply({PublishedPort(busy): backends("a"), PublishedPort(free): backends("b")})
+    assert await ask_many("tcp", "127.0.0.1", free, 1) == ["b"]
+    assert PublishedPort(busy) not in mesh.applied
+    await mesh.apply({PublishedPort(busy): backends("a"), PublishedPort(free): backends("b")})
+    assert await ask_many("tcp", "127.0.0.1", busy, 1) == ["a"]
+
+
+async def test_host_mode_ports_are_recorded_but_not_bound(backends: Backends, mesh: UserspaceMesh) -> None:
+    port = free_port()
+    await mesh.apply({PublishedPort(port, mode="host"): backends("a")})
+    assert mesh.applied == {PublishedPort(port, mode="host"): tuple(backends("a"))}
+    with socket.socket() as workload:
+        workload.bind(("0.0.0.0", port))  # free for the task to bind itself
