@@ -1,0 +1,270 @@
+"""The Engine API's Backend, implemented by this daemon: calls are checked against the node's swarm
+state and handed to controlapi (cluster objects) or to LocalTasks (this node's containers)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+from shoal.api import errors
+from shoal.api.objects import NODES, Obj, dig
+from shoal.controlapi.cluster import ClusterControl, public_view, the_cluster
+from shoal.controlapi.nodes import NodeControl
+from shoal.controlapi.services import ServiceControl, find_service
+from shoal.controlapi.tasks import find_task, list_tasks
+from shoal.engineapi.backend import (
+    ContainerListQuery,
+    EventQuery,
+    ExecStartOptions,
+    ExecStream,
+    Filters,
+    LogMessage,
+    LogOptions,
+    SwarmUpdateFlags,
+)
+from shoal.node import system
+from shoal.node.local_tasks import LocalTasks, task_logs
+from shoal.node.node import Node
+from shoal.store.memory import MemoryStore
+
+Json = dict[str, Any]
+OFFLINE_REGISTRY = (
+    'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host '
+    "(shoal has no registry access)"
+)
+
+
+def _not_yet(what: str) -> errors.NotImplementedYet:
+    return errors.NotImplementedYet(f"{what} are not supported by shoal yet")
+
+
+class NodeBackend:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._local = LocalTasks(node.executor)
+        self._daemon_id = secrets.token_hex(16).upper()
+
+    # -- helpers
+    def _store(self) -> MemoryStore:
+        return self._node.require_manager().store
+
+    def _services(self) -> ServiceControl:
+        store = self._store()
+        return ServiceControl(store, self._node.clock)
+
+    def _nodes(self) -> NodeControl:
+        store = self._store()
+        return NodeControl(store)
+
+    def _cluster(self) -> ClusterControl:
+        store = self._store()
+        return ClusterControl(store, self._node.clock)
+
+    # -- system
+    async def version(self) -> Json:
+        return system.version_body()
+
+    async def info(self) -> Json:
+        containers = await self._local.list(ContainerListQuery(all=True))
+        return system.info_body(
+            node_name=self._node.config.node_name, data_root=str(self._node.config.data_root),
+            executor=self._node.executor.name, containers=containers, swarm=self._swarm_info(),
+            daemon_id=self._daemon_id,
+        )
+
+    def _swarm_info(self) -> Json:
+        swarm = self._node.swarm
+        if swarm is None:
+            return dict(system.INACTIVE_SWARM)
+        view = swarm.store.view()
+        nodes = view.objects(NODES)
+        managers = [n for n in nodes if dig(n, "Spec", "Role") == "manager"]
+        cluster = public_view(the_cluster(view))
+        cluster.pop("JoinTokens", None)
+        return {
+            "NodeID": swarm.identity.node_id,
+            "NodeAddr": swarm.identity.advertise_addr,
+            "LocalNodeState": "active",
+            "ControlAvailable": True,
+            "Error": "",
+            "RemoteManagers": [
+                {"NodeID": m["ID"], "Addr": dig(m, "ManagerStatus", "Addr", default="")} for m in managers
+            ],
+            "Nodes": len(nodes),
+            "Managers": len(managers),
+            "Cluster": cluster,
+        }
+
+    async def swarm_status(self) -> str:
+        return "active/manager" if self._node.swarm is not None else "inactive"
+
+    def events(self, query: EventQuery) -> AsyncIterator[Json]:
+        return self._events(query)
+
+    async def _events(self, query: EventQuery) -> AsyncIterator[Json]:
+        types = set(query.filters.get("type", []))
+        async for message in self._node.events.stream(query.since, query.until):
+            if types and message["Type"] not in types:
+                continue
+            yield message
+
+    # -- swarm
+    async def swarm_init(self, request: Json) -> str:
+        return await self._node.init_swarm(request)
+
+    async def swarm_join(self, request: Json) -> None:
+        if self._node.swarm is not None:
+            raise errors.AlreadyInSwarm()
+        raise errors.NotImplementedYet("joining another swarm comes with multi-host support")
+
+    async def swarm_leave(self, force: bool) -> None:
+        await self._node.leave(force)
+
+    async def swarm_inspect(self) -> Json:
+        return self._cluster().inspect()
+
+    async def swarm_update(self, spec: Json, version: int, flags: SwarmUpdateFlags) -> None:
+        await self._cluster().update(
+            spec, version, flags.rotate_worker_token, flags.rotate_manager_token, flags.rotate_manager_unlock_key
+        )
+
+    async def swarm_unlock_key(self) -> Json:
+        return {"UnlockKey": self._cluster().unlock_key()}
+
+    async def swarm_unlock(self, request: Json) -> None:
+        self._store()
+        raise errors.Conflict("swarm is not locked")
+
+    # -- nodes
+    async def nodes_list(self, filters: Filters) -> list[Json]:
+        return self._nodes().list(filters)
+
+    async def node_inspect(self, ref: str) -> Json:
+        return self._nodes().inspect(ref)
+
+    async def node_update(self, ref: str, version: int, spec: Json) -> None:
+        await self._nodes().update(ref, version, spec)
+
+    async def node_remove(self, ref: str, force: bool) -> None:
+        await self._nodes().remove(ref, force)
+
+    # -- services
+    async def services_list(self, filters: Filters, status: bool) -> list[Json]:
+        return self._services().list(filters, status)
+
+    async def service_create(self, spec: Json, registry_auth: str | None) -> Json:
+        return await self._services().create(spec)
+
+    async def service_inspect(self, ref: str, insert_defaults: bool) -> Json:
+        return self._services().inspect(ref, insert_defaults)
+
+    async def service_update(self, ref: str, version: int, spec: Json, registry_auth_from: str, rollback: str,
+                             registry_auth: str | None) -> Json:
+        return await self._services().update(ref, version, spec, rollback == "previous")
+
+    async def service_remove(self, ref: str) -> None:
+        await self._services().remove(ref)
+
+    def service_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
+        store = self._store()
+        view = store.view()
+        service = find_service(view, ref)
+        tasks = sorted(view.tasks_of_service(service["ID"]), key=lambda t: t.get("CreatedAt", ""))
+        return task_logs(self._node.executor, tasks, options)
+
+    # -- tasks
+    async def tasks_list(self, filters: Filters) -> list[Json]:
+        store = self._store()
+        return list_tasks(store.view(), filters)
+
+    async def task_inspect(self, ref: str) -> Json:
+        store = self._store()
+        return find_task(store.view(), ref)
+
+    def task_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
+        store = self._store()
+        return task_logs(self._node.executor, [find_task(store.view(), ref)], options)
+
+    # -- containers and exec
+    async def containers_list(self, query: ContainerListQuery) -> list[Json]:
+        return await self._local.list(query)
+
+    async def container_inspect(self, ref: str) -> Json:
+        return await self._local.inspect(ref)
+
+    def container_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
+        return self._container_logs(ref, options)
+
+    async def _container_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
+        info = await self._local.find(ref)
+        task: Obj = {"ID": info.labels.get("com.docker.swarm.task.id", ""), "Status": {
+            "ContainerStatus": {"ContainerID": info.id}}}
+        async for message in task_logs(self._node.executor, [task], options):
+            yield message
+
+    async def exec_create(self, container_ref: str, config: Json) -> str:
+        return await self._local.exec_create(container_ref, config)
+
+    async def exec_start(self, exec_id: str, options: ExecStartOptions) -> ExecStream:
+        return await self._local.exec_start(exec_id)
+
+    async def exec_inspect(self, exec_id: str) -> Json:
+        return await self._local.exec_inspect(exec_id)
+
+    async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        return None
+
+    # -- networks, secrets, configs, images: later issues
+    async def networks_list(self, filters: Filters) -> list[Json]:
+        raise _not_yet("networks")
+
+    async def network_create(self, request: Json) -> Json:
+        raise _not_yet("networks")
+
+    async def network_inspect(self, ref: str, scope: str | None, verbose: bool) -> Json:
+        raise _not_yet("networks")
+
+    async def network_remove(self, ref: str) -> None:
+        raise _not_yet("networks")
+
+    async def secrets_list(self, filters: Filters) -> list[Json]:
+        raise _not_yet("secrets")
+
+    async def secret_create(self, spec: Json) -> Json:
+        raise _not_yet("secrets")
+
+    async def secret_inspect(self, ref: str) -> Json:
+        raise _not_yet("secrets")
+
+    async def secret_update(self, ref: str, version: int, spec: Json) -> None:
+        raise _not_yet("secrets")
+
+    async def secret_remove(self, ref: str) -> None:
+        raise _not_yet("secrets")
+
+    async def configs_list(self, filters: Filters) -> list[Json]:
+        raise _not_yet("configs")
+
+    async def config_create(self, spec: Json) -> Json:
+        raise _not_yet("configs")
+
+    async def config_inspect(self, ref: str) -> Json:
+        raise _not_yet("configs")
+
+    async def config_update(self, ref: str, version: int, spec: Json) -> None:
+        raise _not_yet("configs")
+
+    async def config_remove(self, ref: str) -> None:
+        raise _not_yet("configs")
+
+    async def image_inspect(self, ref: str) -> Json:
+        raise errors.NotFound(f"No such image: {ref}")
+
+    def image_import(self, source: AsyncIterator[bytes], repo: str, tag: str, changes: list[str],
+                     message: str) -> AsyncIterator[Json]:
+        raise _not_yet("image imports")
+
+    async def distribution_inspect(self, image: str, registry_auth: str | None) -> Json:
+        raise errors.Unknown(OFFLINE_REGISTRY)
+

@@ -1,0 +1,114 @@
+"""`docker events`: service and node events from the store's watch queue, container events from this
+node's task status changes, kept in a bounded ring for `--since` and fanned out to live readers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from shoal.api import states
+from shoal.api.objects import NODES, SERVICES, TASKS, Obj, container_name, dig, node_name, service_name
+from shoal.store.memory import MemoryStore
+from shoal.store.watch import Event
+
+Json = dict[str, Any]
+HISTORY = 1024
+
+
+def _message(kind: str, action: str, actor_id: str, attributes: Mapping[str, str], scope: str) -> Json:
+    now = time.time_ns()
+    return {
+        "Type": kind, "Action": action, "Actor": {"ID": actor_id, "Attributes": dict(attributes)},
+        "scope": scope, "time": now // 1_000_000_000, "timeNano": now,
+        # the pre-1.22 fields docker-py still reads
+        "status": action, "id": actor_id, "from": attributes.get("image", ""),
+    }
+
+
+def store_event_message(event: Event) -> Json | None:
+    if event.table == SERVICES:
+        return _message("service", event.action, event.obj["ID"], {"name": service_name(event.obj)}, "swarm")
+    if event.table == NODES:
+        return _message("node", event.action, event.obj["ID"], {"name": node_name(event.obj)}, "swarm")
+    return None
+
+
+def container_event_messages(task: Obj, old: Obj | None) -> list[Json]:
+    """start/die as a task's container starts and stops on this node."""
+    container_id = dig(task, "Status", "ContainerStatus", "ContainerID")
+    if not container_id:
+        return []
+    new_state = dig(task, "Status", "State", default=states.NEW)
+    old_state = dig(old, "Status", "State", default=states.NEW)
+    if new_state == old_state:
+        return []
+    name = container_name(task)
+    attributes = {
+        "name": name, "image": str(dig(task, "Spec", "ContainerSpec", "Image", default="")),
+        "com.docker.swarm.service.id": task.get("ServiceID", ""), "com.docker.swarm.task.id": task["ID"],
+        "com.docker.swarm.node.id": task.get("NodeID", ""),
+    }
+    if new_state == states.RUNNING:
+        return [_message("container", "start", container_id, attributes, "local")]
+    if states.is_terminal(new_state) and states.rank(old_state) <= states.rank(states.RUNNING):
+        code = dig(task, "Status", "ContainerStatus", "ExitCode", default=0)
+        return [_message("container", "die", container_id, {**attributes, "exitCode": str(code)}, "local")]
+    return []
+
+
+class EventHub:
+    def __init__(self) -> None:
+        self._history: deque[Json] = deque(maxlen=HISTORY)
+        self._readers: list[asyncio.Queue[Json]] = []
+
+    def publish(self, message: Json) -> None:
+        self._history.append(message)
+        for reader in self._readers:
+            reader.put_nowait(message)
+
+    async def follow_store(self, store: MemoryStore, node_id: str) -> None:
+        with store.watch(lambda ev: ev.table in (SERVICES, NODES, TASKS)) as sub:
+            while True:
+                item = await sub.get()
+                if not isinstance(item, Event):
+                    continue
+                if item.table == TASKS:
+                    if item.obj.get("NodeID") == node_id:
+                        for message in container_event_messages(item.obj, item.old):
+                            self.publish(message)
+                    continue
+                swarm_message = store_event_message(item)
+                if swarm_message is not None:
+                    self.publish(swarm_message)
+
+    async def stream(self, since: datetime | None, until: datetime | None) -> AsyncIterator[Json]:
+        queue: asyncio.Queue[Json] = asyncio.Queue()
+        self._readers.append(queue)
+        until_ns = int(until.timestamp() * 1e9) if until else None
+        try:
+            if since is not None:
+                since_ns = int(since.timestamp() * 1e9)
+                for message in list(self._history):
+                    if message["timeNano"] >= since_ns and (until_ns is None or message["timeNano"] <= until_ns):
+                        yield message
+            if until_ns is not None and until_ns <= time.time_ns():
+                return
+            while True:
+                if until_ns is None:
+                    message = await queue.get()
+                else:
+                    remaining = (until_ns - time.time_ns()) / 1e9
+                    if remaining <= 0:
+                        return
+                    try:
+                        message = await asyncio.wait_for(queue.get(), remaining)
+                    except TimeoutError:
+                        return
+                if since is None or message["timeNano"] >= int(since.timestamp() * 1e9):
+                    yield message
+        finally:
+            self._readers.remove(queue)

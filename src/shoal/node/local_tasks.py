@@ -1,0 +1,173 @@
+"""This node's task containers as dockerd shows them: `docker ps`, container inspect, exec and logs,
+answered by the executor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from shoal.api import errors
+from shoal.api.objects import Obj, dig
+from shoal.engineapi.backend import ContainerListQuery, LogMessage, LogOptions
+from shoal.executor.base import ContainerInfo, ExecSession, Executor, LogLine
+
+Json = dict[str, Any]
+CONTAINER_FILTERS = ("id", "name", "label", "status")
+
+
+class ExecAdapter:
+    """An executor's ExecSession as the Engine API's ExecStream."""
+
+    def __init__(self, session: ExecSession) -> None:
+        self._session = session
+
+    async def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        while (chunk := await self._session.read()) is not None:
+            yield chunk
+
+    async def write_stdin(self, data: bytes) -> None:
+        await self._session.write(data)
+
+    async def close_stdin(self) -> None:
+        await self._session.close_stdin()
+
+
+def _matches(info: ContainerInfo, filters: dict[str, list[str]]) -> bool:
+    for key in filters:
+        if key not in CONTAINER_FILTERS:
+            raise errors.InvalidArgument(f"Invalid filter '{key}'")
+    names = [n.lstrip("/") for n in info.names]
+    if "id" in filters and not any(info.id.startswith(v) for v in filters["id"]):
+        return False
+    if "name" in filters and not any(v.lstrip("/") in name for v in filters["name"] for name in names):
+        return False
+    if "status" in filters and info.state.value not in filters["status"]:
+        return False
+    for item in filters.get("label", []):
+        key, sep, value = item.partition("=")
+        if key not in info.labels or (sep and info.labels[key] != value):
+            return False
+    return True
+
+
+class LocalTasks:
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    async def list(self, query: ContainerListQuery) -> list[Json]:
+        infos = await self._executor.containers(all=query.all)
+        found = [info.to_docker() for info in infos if _matches(info, query.filters)]
+        if query.limit is not None and query.limit > 0:
+            found = found[: query.limit]
+        return found
+
+    async def find(self, ref: str) -> ContainerInfo:
+        infos = await self._executor.containers(all=True)
+        for info in infos:
+            if info.id == ref or ref in (n.lstrip("/") for n in info.names):
+                return info
+        prefixed = [info for info in infos if info.id.startswith(ref)]
+        if len(prefixed) == 1:
+            return prefixed[0]
+        if len(prefixed) > 1:
+            raise errors.InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise errors.NotFound(f"No such container: {ref}")
+
+    async def inspect(self, ref: str) -> Json:
+        info = await self.find(ref)
+        running = info.state.value == "running"
+        return {
+            "Id": info.id,
+            "Created": datetime.fromtimestamp(info.created, UTC).isoformat().replace("+00:00", "Z"),
+            "Path": info.command.split(" ")[0] if info.command else "",
+            "Args": info.command.split(" ")[1:] if info.command else [],
+            "State": {"Status": info.state.value, "Running": running, "Paused": False, "Restarting": False,
+                      "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": ""},
+            "Image": info.image,
+            "Name": info.names[0] if info.names else "",
+            "RestartCount": 0,
+            "Driver": self._executor.name,
+            "Config": {"Image": info.image, "Labels": dict(info.labels), "Cmd": info.command.split(" ")},
+            "HostConfig": {"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}},
+            "NetworkSettings": {"Networks": {}},
+            "Mounts": [],
+        }
+
+    async def exec_create(self, ref: str, config: Json) -> str:
+        info = await self.find(ref)
+        if info.state.value != "running":
+            raise errors.Conflict(f"Container {info.id} is not running")
+        cmd = config.get("Cmd")
+        if not cmd:
+            raise errors.InvalidArgument("No exec command specified")
+        return await self._executor.exec_create(
+            info.id, list(cmd), env=config.get("Env") or None, user=config.get("User") or None,
+            workdir=config.get("WorkingDir") or None, tty=bool(config.get("Tty")),
+            stdin=bool(config.get("AttachStdin")),
+        )
+
+    async def exec_start(self, exec_id: str) -> ExecAdapter:
+        return ExecAdapter(await self._executor.exec_start(exec_id))
+
+    async def exec_inspect(self, exec_id: str) -> Json:
+        info = await self._executor.exec_inspect(exec_id)
+        return {
+            "ID": info.id, "Running": info.running, "ExitCode": info.exit_code, "ContainerID": info.container_id,
+            "Pid": info.pid or 0, "OpenStdin": False, "OpenStdout": True, "OpenStderr": True,
+            "ProcessConfig": {"entrypoint": info.argv[0] if info.argv else "", "arguments": list(info.argv[1:]),
+                              "tty": False, "privileged": False, "user": ""},
+            "CanRemove": False, "DetachKeys": "",
+        }
+
+
+def task_attrs(task: Obj) -> dict[str, str]:
+    return {
+        "com.docker.swarm.node.id": task.get("NodeID", ""),
+        "com.docker.swarm.service.id": task.get("ServiceID", ""),
+        "com.docker.swarm.task.id": task["ID"],
+    }
+
+
+async def task_logs(executor: Executor, tasks: list[Obj], options: LogOptions) -> AsyncIterator[LogMessage]:
+    """Lines of every task's container, in time order; with follow, merged as they come."""
+    sources = [(t, dig(t, "Status", "ContainerStatus", "ContainerID")) for t in tasks]
+    sources = [(t, cid) for t, cid in sources if cid]
+    wanted = {1} if not options.stderr else ({2} if not options.stdout else {1, 2})
+
+    def keep(line: LogLine) -> bool:
+        if line.stream not in wanted:
+            return False
+        return options.until is None or line.timestamp <= options.until
+
+    if not options.follow:
+        lines: list[LogMessage] = []
+        for task, container_id in sources:
+            with contextlib.suppress(errors.NotFound):
+                async for line in executor.logs(container_id, tail=options.tail, since=options.since):
+                    if keep(line):
+                        lines.append(LogMessage(line.stream, line.timestamp, line.data, task_attrs(task)))
+        for message in sorted(lines, key=lambda m: m.timestamp):
+            yield message
+        return
+    queue: asyncio.Queue[LogMessage | None] = asyncio.Queue()
+
+    async def pump(task: Obj, container_id: str) -> None:
+        try:
+            async for line in executor.logs(container_id, follow=True, tail=options.tail, since=options.since):
+                if keep(line):
+                    await queue.put(LogMessage(line.stream, line.timestamp, line.data, task_attrs(task)))
+        except errors.NotFound:
+            pass
+
+    pumps = [asyncio.create_task(pump(t, cid)) for t, cid in sources]
+    try:
+        while True:
+            item = await queue.get()
+            if item is not None:
+                yield item
+    finally:
+        for job in pumps:
+            job.cancel()

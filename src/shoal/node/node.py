@@ -1,0 +1,218 @@
+"""A node's lifecycle: inactive until `swarm init`, then a manager (store, dispatcher, orchestration
+components) and a worker (agent, routing mesh) in one daemon. On restart an existing swarm is brought
+back from the data root and running tasks are re-adopted; `swarm leave` stops and forgets it all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.agent.agent import Agent
+from shoal.api import errors
+from shoal.api.objects import CLUSTER, NETWORKS, NODES, Obj
+from shoal.base.clock import Clock
+from shoal.base.ids import new_id
+from shoal.ca import certs
+from shoal.controlapi.cluster import new_cluster
+from shoal.dispatcher.dispatcher import Dispatcher
+from shoal.executor.base import Executor
+from shoal.network.mesh import Mesh
+from shoal.node import identity as ident
+from shoal.node.config import DaemonConfig
+from shoal.node.events import EventHub
+from shoal.node.manager_components import manager_loops
+from shoal.node.meshfeed import feed_mesh
+from shoal.store.journal import LocalJournal
+from shoal.store.memory import MemoryStore, Tx
+
+log = logging.getLogger(__name__)
+CLUSTER_PORT = 2377
+
+
+@dataclass
+class Swarm:
+    """The running parts of an active swarm membership."""
+
+    identity: ident.NodeIdentity
+    store: MemoryStore
+    journal: LocalJournal
+    dispatcher: Dispatcher
+    agent: Agent
+    jobs: list[asyncio.Task[None]]
+
+
+def detect_advertise_addr() -> str:
+    """The address other hosts would reach us on: the source address of the default route."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET: no packet is sent for a UDP connect
+        return str(probe.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        probe.close()
+
+
+def ingress_network() -> Obj:
+    return {
+        "ID": new_id(),
+        "Spec": {
+            "Name": "ingress", "Labels": {}, "DriverConfiguration": {}, "Ingress": True,
+            "IPAMOptions": {"Driver": {}}, "Scope": "swarm",
+        },
+        "DriverState": {"Name": "overlay", "Options": {"com.docker.network.driver.overlay.vxlanid_list": "4096"}},
+        "IPAMOptions": {"Driver": {"Name": "default"}, "Configs": [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]},
+    }
+
+
+class Node:
+    def __init__(self, config: DaemonConfig, clock: Clock, executor: Executor, mesh: Mesh | None) -> None:
+        self.config = config
+        self.clock = clock
+        self.executor = executor
+        self.mesh = mesh
+        self.events = EventHub()
+        self.swarm: Swarm | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle
+    async def start(self) -> None:
+        found = ident.load(self.config.swarm_dir)
+        if found is not None:
+            log.info("rejoining swarm %s as node %s", found.cluster_id, found.node_id)
+            await self._run(found)
+
+    async def close(self) -> None:
+        """Daemon shutdown: stop our loops, leave the workloads and the kernel mesh running."""
+        if self.swarm is not None:
+            await self._stop(self.swarm, remove_tasks=False)
+            self.swarm = None
+        if self.mesh is not None:
+            await self.mesh.close(keep_kernel_rules=True)
+        await self.executor.close()
+
+    def require_manager(self) -> Swarm:
+        if self.swarm is None:
+            raise errors.NotAManager()
+        return self.swarm
+
+    async def init_swarm(self, request: Obj) -> str:
+        async with self._lock:
+            if self.swarm is not None:
+                raise errors.AlreadyInSwarm()
+            if request.get("ForceNewCluster"):
+                raise errors.NotImplementedYet("--force-new-cluster needs an existing swarm to recover")
+            advertise = _host_part(request.get("AdvertiseAddr") or "") or detect_advertise_addr()
+            listen = request.get("ListenAddr") or self.config.listen_addr
+            availability = request.get("Availability") or "active"
+            if availability not in ("active", "pause", "drain"):
+                raise errors.InvalidArgument(f"invalid availability {availability!r}")
+            now = self.clock.now()
+            root = certs.create_root_ca(now)
+            node_id, cluster_id = new_id(), new_id()
+            node_cert = certs.issue_node_certificate(root, node_id, certs.ROLE_MANAGER, cluster_id, now)
+            port = _port_part(listen) or CLUSTER_PORT
+            identity = ident.NodeIdentity(node_id, cluster_id, "manager", advertise, listen)
+            cluster = new_cluster(cluster_id, request, root)
+            ident.save(self.config.swarm_dir, identity, root.cert_pem, node_cert)
+            swarm = await self._run(identity, start_loops=False)
+
+            def bootstrap(tx: Tx) -> None:
+                tx.create(CLUSTER, cluster)
+                tx.create(NETWORKS, ingress_network())
+                tx.create(NODES, {
+                    "ID": node_id,
+                    "Spec": {"Labels": {}, "Role": "manager", "Availability": availability},
+                    "Description": {"Hostname": self.config.node_name or socket.gethostname(),
+                                    "TLSInfo": cluster["TLSInfo"]},
+                    "Status": {"State": "unknown", "Addr": advertise},
+                    "ManagerStatus": {"Leader": True, "Reachability": "reachable", "Addr": f"{advertise}:{port}"},
+                })
+
+            await swarm.store.update(bootstrap)
+            self._start_loops(swarm)
+            return node_id
+
+    async def leave(self, force: bool) -> None:
+        async with self._lock:
+            if self.swarm is None:
+                raise errors.Unavailable("This node is not part of a swarm")
+            if not force:
+                raise errors.Unavailable(
+                    "You are attempting to leave the swarm on a node that is participating as a manager. "
+                    "Removing the last manager erases all current state of the swarm. Use `--force` to "
+                    "ignore this message."
+                )
+            swarm, self.swarm = self.swarm, None
+            await self._stop(swarm, remove_tasks=True)
+            ident.forget(self.config.swarm_dir)
+            if self.mesh is not None:
+                await self.mesh.apply({})
+
+    # -- internals
+    async def _run(self, identity: ident.NodeIdentity, start_loops: bool = True) -> Swarm:
+        holder: list[MemoryStore] = []
+        journal = LocalJournal(
+            self.config.swarm_dir / "store",
+            snapshot=lambda: holder[0].snapshot(),
+            restore=lambda data: holder[0].restore(data),
+        )
+        store = MemoryStore(journal, self.clock)
+        holder.append(store)
+        journal.open()
+        dispatcher = Dispatcher(store, self.clock)
+        agent = Agent(identity.node_id, identity.advertise_addr, self.executor, dispatcher, self.clock)
+        self.swarm = Swarm(identity, store, journal, dispatcher, agent, [])
+        if start_loops:
+            self._start_loops(self.swarm)
+        return self.swarm
+
+    def _start_loops(self, swarm: Swarm) -> None:
+        loops: list[tuple[str, Coroutine[Any, Any, None]]] = [
+            ("dispatcher", swarm.dispatcher.run()),
+            ("agent", swarm.agent.run()),
+            ("events", self.events.follow_store(swarm.store, swarm.identity.node_id)),
+            *manager_loops(swarm.store, self.clock),
+        ]
+        if self.mesh is not None:
+            loops.append(("mesh", feed_mesh(swarm.store, self.mesh)))
+        swarm.jobs = [asyncio.create_task(_supervised(name, coro), name=name) for name, coro in loops]
+
+    async def _stop(self, swarm: Swarm, remove_tasks: bool) -> None:
+        for job in swarm.jobs:
+            job.cancel()
+        for job in swarm.jobs:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job
+        if remove_tasks:
+            await swarm.agent.remove_all()
+        else:
+            await swarm.agent.stop()
+        swarm.journal.close()
+
+
+async def _supervised(name: str, coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("%s stopped with an error", name)
+        raise
+
+
+def _host_part(addr: str) -> str:
+    if not addr:
+        return ""
+    host, sep, port = addr.rpartition(":")
+    return host if sep and port.isdigit() else addr
+
+
+def _port_part(addr: str) -> int:
+    _, sep, port = addr.rpartition(":")
+    return int(port) if sep and port.isdigit() else 0
