@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 from collections.abc import AsyncIterator
 
+import name_server
 import pytest
 from conftest import BACKEND_PORT, published_port
 from mesh_client import ask_many
@@ -190,3 +191,35 @@ async def test_rules_keep_serving_after_the_process_that_installed_them_exits(
     finally:
         await remove_kernel_rules(instance)
     assert all(a.startswith("!") for a in await ask_many("tcp", "127.0.0.1", port, 1, timeout=0.5))
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+async def test_backends_on_the_hosts_loopback_are_reached_from_local_and_remote_clients(
+    test_network: NetnsNetwork, mesh: KernelMesh, protocol: str
+) -> None:
+    # Process tasks without a namespace of their own listen on the host (route_localnet at work).
+    port = published_port(test_network.seed)
+    servers = []
+    targets = []
+    for offset, name in enumerate(("lo1", "lo2")):
+        servers.append(await name_server.start(name, port + 1 + offset, "127.0.0.1"))
+        targets.append(Backend("127.0.0.1", port + 1 + offset))
+    client = test_network.add_namespace("client")
+    try:
+        await mesh.apply({PublishedPort(port, protocol): targets})  # type: ignore[arg-type]
+        assert sorted(await ask_many(protocol, "127.0.0.1", port, 4)) == ["lo1", "lo1", "lo2", "lo2"]
+        out = await asyncio.to_thread(
+            test_network.run_in,
+            client,
+            "python3",
+            str(HERE / "mesh_client.py"),
+            protocol,
+            test_network.host_ip,
+            str(port),
+            "4",
+        )
+        assert sorted(out.split()) == ["lo1", "lo1", "lo2", "lo2"]
+    finally:
+        for server, datagrams in servers:
+            server.close()
+            datagrams.close()

@@ -191,3 +191,14 @@ def test_any_sequence_of_states_converges_and_tears_down_cleanly(sequence: list[
             assert owned == chains
     asyncio.run(fake.restore(render_teardown(NAMES, snapshot(fake))))  # type: ignore[arg-type]
     assert fake.tables == FakeIptables().tables
+
+
+def test_daemons_sharing_a_machine_do_not_fight_over_the_top_of_forward() -> None:
+    fake = FakeIptables()
+    fake.tables["filter"]["FORWARD"].append("-j DOCKER-USER")
+    other = ChainNames.for_instance("node2")
+    apply(fake, {WEB: (A,)})
+    asyncio.run(fake.restore(render_apply({DNS: (B,)}, other, snapshot(fake))))  # type: ignore[arg-type]
+    assert apply(fake, {WEB: (A,)}) == ""
+    assert render_apply({DNS: (B,)}, other, snapshot(fake)) == ""  # type: ignore[arg-type]
+    assert fake.tables["filter"]["FORWARD"][-1] == "-j DOCKER-USER"

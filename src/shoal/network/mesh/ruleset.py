@@ -44,7 +44,7 @@ class Jump:
     table: str
     chain: str
     spec: str
-    must_be_first: bool = False
+    must_be_first: bool = False  # above every rule but other shoal daemons' jumps
 
 
 def parse_save(text: str) -> dict[str, TableSnapshot]:
@@ -113,13 +113,20 @@ def _targets_ours(spec: str, names: ChainNames) -> bool:
     return len(tokens) >= 2 and tokens[-2] == "-j" and names.owns(tokens[-1])
 
 
+def _only_shoal_above(present: list[str], spec: str) -> bool:
+    """True when every rule before `spec` jumps into some shoal instance's chains: daemons sharing a
+    machine all want the top of FORWARD, and taking turns at it would rewrite rules on every apply."""
+    above = present[: present.index(spec)]
+    return all(rule.split()[-1].startswith("SHOAL-") for rule in above)
+
+
 def _jump_fixes(table: str, snapshot: TableSnapshot, names: ChainNames, remove: bool) -> list[str]:
     """Lines that leave exactly one correct jump per built-in chain (or none, when removing)."""
     lines: list[str] = []
     for jump in (j for j in jumps(names) if j.table == table):
         present = snapshot.rules.get(jump.chain, [])
         ours = [spec for spec in present if _targets_ours(spec, names)]
-        in_place = ours == [jump.spec] and (not jump.must_be_first or present[0] == jump.spec)
+        in_place = ours == [jump.spec] and (not jump.must_be_first or _only_shoal_above(present, jump.spec))
         if in_place and not remove:
             continue
         lines.extend(f"-D {jump.chain} {spec}" for spec in ours)
