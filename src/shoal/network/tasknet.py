@@ -51,6 +51,9 @@ class TaskNetConfig:
     def gateway(self) -> ipaddress.IPv4Address:
         return self.subnet.network_address + 1
 
+    def bridge_exists(self) -> bool:
+        return Path("/sys/class/net", self.bridge).exists()
+
     @property
     def comment(self) -> str:
         return f"shoal:{self.bridge}"

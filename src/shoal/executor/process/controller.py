@@ -16,7 +16,7 @@ from pathlib import Path
 
 from shoal.base.ids import new_container_id
 from shoal.executor.base import ContainerState, ContainerStatus, LogLine, TaskRuntime, parse_signal
-from shoal.executor.errors import CommandRequired, ContainerNotRunning, ExecutorError, InvalidTaskSpec
+from shoal.executor.errors import CommandRequired, ContainerNotFound, ContainerNotRunning, InvalidTaskSpec
 from shoal.executor.process import cgroups as cg
 from shoal.executor.process.context import ProcessContext
 from shoal.executor.process.launch import launch, run_argv
@@ -169,7 +169,7 @@ class ProcessController:
 
     def _record(self) -> TaskRecord:
         if not self._dir.exists():
-            raise ExecutorError(f"task {self._runtime.task_id} is not prepared")
+            raise ContainerNotFound(self._runtime.container_name)
         return self._dir.read_record()
 
     def _signal(self, pid: int, sig: signal.Signals) -> None:
