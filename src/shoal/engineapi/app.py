@@ -14,6 +14,8 @@ from shoal.engineapi.routes import ALL_ROUTE_MODULES
 from shoal.engineapi.routing import ADVERTISE_SWARM_KEY, BACKEND_KEY, STREAMING_HANDLERS, Handler, RouteTable
 from shoal.engineapi.versioning import version_error
 
+OPEN_STREAMS_KEY = web.AppKey("shoal.engineapi.open_streams", set[asyncio.Task[object]])
+
 MAX_REQUEST_BODY = 64 * 1024 * 1024
 """JSON bodies (specs, base64 secret data); image tarballs are streamed, not buffered."""
 
@@ -26,8 +28,8 @@ async def daemon_semantics(request: web.Request, handler: Handler) -> web.Stream
         if refused is not None:
             return refused
     try:
-        if handler in STREAMING_HANDLERS or _underlying(handler) in STREAMING_HANDLERS:
-            return await handler(request)
+        if request.match_info.route.handler in STREAMING_HANDLERS:
+            return await _run_stream(request, handler)
         # A client that hangs up must not cut a state change in half.
         return await asyncio.shield(handler(request))
     except web.HTTPException as exc:
@@ -40,9 +42,23 @@ async def daemon_semantics(request: web.Request, handler: Handler) -> web.Stream
         return error_response(exc)
 
 
-def _underlying(handler: Handler) -> object:
-    # aiohttp wraps handlers in functools.partial-like objects for middlewares.
-    return getattr(handler, "func", handler)
+async def _run_stream(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Streams are cancelled when the client leaves (aiohttp's handler cancellation) and when the
+    server shuts down, so an idle `docker events` does not hold shutdown up."""
+    task = asyncio.current_task()
+    assert task is not None
+    open_streams = request.app[OPEN_STREAMS_KEY]
+    open_streams.add(task)
+    try:
+        return await handler(request)
+    finally:
+        open_streams.discard(task)
+
+
+async def _end_open_streams(app: web.Application) -> None:
+    open_streams = app[OPEN_STREAMS_KEY]
+    for task in tuple(open_streams):
+        task.cancel()
 
 
 async def _add_daemon_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -62,7 +78,10 @@ def make_app(backend: Backend, *, advertise_swarm_status: bool = False) -> web.A
     app = web.Application(middlewares=[daemon_semantics], client_max_size=MAX_REQUEST_BODY)
     app[BACKEND_KEY] = backend
     app[ADVERTISE_SWARM_KEY] = advertise_swarm_status
+    open_streams: set[asyncio.Task[object]] = set()
+    app[OPEN_STREAMS_KEY] = open_streams
     app.on_response_prepare.append(_add_daemon_headers)
+    app.on_shutdown.append(_end_open_streams)
     routes = RouteTable(app)
     for module in ALL_ROUTE_MODULES:
         module.register(routes)

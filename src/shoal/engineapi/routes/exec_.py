@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from aiohttp import web
 
-from shoal.engineapi.backend import ExecStartOptions, ExecStream
+from shoal.engineapi.backend import STDOUT, ExecStartOptions, ExecStream
 from shoal.engineapi.constants import RAW_STREAM_CONTENT_TYPE
 from shoal.engineapi.gojson import decode_object
 from shoal.engineapi.hijack import HijackedConnection, RawStreamResponse, hijack
@@ -16,6 +17,8 @@ from shoal.engineapi.query import int_param
 from shoal.engineapi.responses import empty_ok, json_response
 from shoal.engineapi.routing import RouteTable, backend_of, streaming
 from shoal.engineapi.stdcopy import frame
+
+log = logging.getLogger(__name__)
 
 DOCKER_PY_FIRST_OUTPUT_DELAY = 0.1
 """docker-py reads the 101 header through a buffered reader and then reads frames from the raw
@@ -59,6 +62,12 @@ async def start(request: web.Request) -> web.StreamResponse:
             await asyncio.sleep(DOCKER_PY_FIRST_OUTPUT_DELAY)
         async for stream, data in output:
             await response.write(data if options.tty else frame(stream, data))
+    except (ConnectionError, OSError):
+        raise
+    except Exception as exc:  # the 101 is out: report on the stream, as dockerd does
+        log.warning("exec %s failed", request.match_info["id"], exc_info=exc)
+        text = f"{exc}\r\n".encode()
+        await response.write(text if options.tty else frame(STDOUT, text))
     finally:
         await close_iterator(output)
         pump.cancel()

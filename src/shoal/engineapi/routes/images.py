@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from shoal.api.errors import NotImplementedYet
+from shoal.api.errors import NotImplementedYet, ShoalError
 from shoal.engineapi import gojson
 from shoal.engineapi.constants import JSON_CONTENT_TYPE
 from shoal.engineapi.responses import json_response
@@ -41,8 +41,11 @@ async def create(request: web.Request) -> web.StreamResponse:
     response.enable_chunked_encoding()
     await response.prepare(request)
     await response.write(gojson.encode(first))
-    async for message in progress:
-        await response.write(gojson.encode(message))
+    try:
+        async for message in progress:
+            await response.write(gojson.encode(message))
+    except ShoalError as exc:  # after the 200, dockerd reports failures as an error message
+        await response.write(gojson.encode({"errorDetail": {"message": str(exc)}, "error": str(exc)}))
     await response.write_eof()
     return response
 

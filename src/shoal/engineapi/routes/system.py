@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from shoal.engineapi import gojson
@@ -11,6 +13,8 @@ from shoal.engineapi.iterclose import close_iterator
 from shoal.engineapi.query import filters_param, time_param
 from shoal.engineapi.responses import json_response
 from shoal.engineapi.routing import ADVERTISE_SWARM_KEY, RouteTable, backend_of, streaming
+
+log = logging.getLogger(__name__)
 
 _PING_HEADERS = {
     "Cache-Control": "no-cache, no-store, must-revalidate",
@@ -57,6 +61,10 @@ async def events(request: web.Request) -> web.StreamResponse:
     try:
         async for event in stream:
             await response.write(gojson.encode(event))
+    except (ConnectionError, OSError):
+        raise
+    except Exception as exc:  # the 200 is out: end the stream, as dockerd does on an error
+        log.warning("event stream failed", exc_info=exc)
     finally:
         await close_iterator(stream)
     await response.write_eof()

@@ -1,0 +1,139 @@
+"""Listening and shutting down: unix socket mode, stale sockets, TCP, streams ended on close, and the
+backend's stream closed when a client leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import stat
+import tempfile
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from shoal.engineapi.backend import EventQuery, Json
+from shoal.engineapi.server import SOCKET_MODE, serve
+from shoal.testing.fake_backend import FakeBackend
+
+
+class WatchedEvents(FakeBackend):
+    """Counts open event subscriptions, so a test can wait for the server to let go of one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subscribers = 0
+        self.subscribers_changed = asyncio.Condition()
+
+    async def _set_subscribers(self, delta: int) -> None:
+        async with self.subscribers_changed:
+            self.subscribers += delta
+            self.subscribers_changed.notify_all()
+
+    async def events(self, query: EventQuery) -> AsyncIterator[Json]:
+        await self._set_subscribers(1)
+        try:
+            async for event in super().events(query):
+                yield event
+        finally:
+            await self._set_subscribers(-1)
+
+    async def wait_for_subscribers(self, count: int) -> None:
+        async with self.subscribers_changed:
+            await self.subscribers_changed.wait_for(lambda: self.subscribers == count)
+
+
+@pytest.fixture
+def socket_dir() -> str:
+    return tempfile.mkdtemp(prefix="shoal-srv-")
+
+
+async def _ping(session: aiohttp.ClientSession, url: str) -> bytes:
+    async with session.get(url) as response:
+        return await response.read()
+
+
+async def test_unix_socket_is_group_accessible_and_removed_on_close(socket_dir: str) -> None:
+    path = os.path.join(socket_dir, "d.sock")
+    runner = await serve(FakeBackend(), [f"unix://{path}"])
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == SOCKET_MODE
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=path)) as session:
+            assert await _ping(session, "http://docker/_ping") == b"OK"
+    finally:
+        await runner.close()
+    assert not os.path.exists(path)
+
+
+async def test_stale_socket_is_replaced_but_a_regular_file_is_not(socket_dir: str) -> None:
+    path = os.path.join(socket_dir, "d.sock")
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(path)
+    stale.close()  # the file stays, nobody listens: a daemon that died
+    runner = await serve(FakeBackend(), [f"unix://{path}"])
+    await runner.close()
+    with open(path, "w") as regular:
+        regular.write("not a socket")
+    with pytest.raises(FileExistsError):
+        await serve(FakeBackend(), [f"unix://{path}"])
+
+
+async def test_a_live_socket_is_not_taken_over(socket_dir: str) -> None:
+    path = os.path.join(socket_dir, "d.sock")
+    first = await serve(FakeBackend(), [f"unix://{path}"])
+    try:
+        with pytest.raises(OSError, match="another daemon"):
+            await serve(FakeBackend(), [f"unix://{path}"])
+    finally:
+        await first.close()
+
+
+async def test_tcp_and_unix_together(socket_dir: str) -> None:
+    path = os.path.join(socket_dir, "d.sock")
+    runner = await serve(FakeBackend(), [f"unix://{path}", "tcp://127.0.0.1:0"])
+    try:
+        host, port = runner.tcp_addresses[0]
+        async with aiohttp.ClientSession() as session:
+            assert await _ping(session, f"http://{host}:{port}/v1.41/_ping") == b"OK"
+    finally:
+        await runner.close()
+
+
+async def test_bad_hosts_are_refused() -> None:
+    with pytest.raises(ValueError):
+        await serve(FakeBackend(), [])
+    with pytest.raises(ValueError):
+        await serve(FakeBackend(), ["fd://"])
+
+
+async def test_close_ends_an_open_event_stream(socket_dir: str) -> None:
+    path = os.path.join(socket_dir, "d.sock")
+    backend = WatchedEvents()
+    runner = await serve(backend, [f"unix://{path}"])
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=path)) as session,
+        session.get("http://docker/v1.41/events") as response,
+    ):
+        assert response.status == 200
+        await backend.wait_for_subscribers(1)
+        await runner.close()
+        await backend.wait_for_subscribers(0)
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.content.read()
+
+
+async def test_client_leaving_closes_the_backend_stream(socket_dir: str) -> None:
+    path = os.path.join(socket_dir, "d.sock")
+    backend = WatchedEvents()
+    runner = await serve(backend, [f"unix://{path}"])
+    try:
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=path)) as session,
+            session.get("http://docker/v1.41/events") as response,
+        ):
+            assert response.status == 200
+            await backend.wait_for_subscribers(1)
+        await backend.wait_for_subscribers(0)
+    finally:
+        await runner.close()
