@@ -1,14 +1,16 @@
 """The storage a RaftNode drives: the core's read-side ``Storage`` plus the write side of a Ready.
 
 ``MemoryLog`` wraps the core's MemoryStorage (tests, and a member that keeps nothing on disk);
-the WAL-backed DiskStorage has the same shape and is adapted in ``raftnode_disk``.
+``DiskLog`` wraps the WAL-backed DiskStorage of ``shoal.manager.wal``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Protocol
 
+from shoal.manager.wal.storage import DiskStorage
 from shoal.raft.storage import MemoryStorage
 from shoal.raft.types import ConfState, Entry, HardState, Snapshot, Storage
 
@@ -85,3 +87,52 @@ class MemoryLog:
     def is_empty(self) -> bool:
         hard_state, _ = self.storage.initial_state()
         return hard_state.is_empty() and self.storage.last_index() == 0 and self.storage.snapshot().is_empty()
+
+
+class DiskLog:
+    """The WAL-backed DiskStorage (shoal.manager.wal) in the shape the driver wants."""
+
+    durable = True
+
+    def __init__(self, storage: DiskStorage) -> None:
+        self.storage = storage
+
+    @classmethod
+    def open(cls, data_root: str | os.PathLike[str], *, metadata: bytes = b"") -> DiskLog:
+        return cls(DiskStorage.open(data_root, metadata=metadata))
+
+    def initial_state(self) -> tuple[HardState, ConfState]:
+        return self.storage.initial_state()
+
+    def entries(self, lo: int, hi: int, max_size: int | None = None) -> list[Entry]:
+        return self.storage.entries(lo, hi, max_size)
+
+    def term(self, index: int) -> int:
+        return self.storage.term(index)
+
+    def first_index(self) -> int:
+        return self.storage.first_index()
+
+    def last_index(self) -> int:
+        return self.storage.last_index()
+
+    def snapshot(self) -> Snapshot:
+        return self.storage.snapshot()
+
+    def save(self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None) -> None:
+        self.storage.save(hard_state, entries, snapshot)
+
+    def sync(self) -> None:
+        self.storage.sync()
+
+    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
+        return self.storage.create_snapshot(index, conf_state, data)
+
+    def compact(self, index: int) -> None:
+        self.storage.compact(index)
+
+    def is_empty(self) -> bool:
+        return self.storage.is_new and self.storage.last_index() == 0
+
+    def close(self) -> None:
+        self.storage.close()
