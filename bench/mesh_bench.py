@@ -1,0 +1,209 @@
+"""Routing mesh throughput: the kernel path and the userspace proxy against a direct connection to one
+backend, measured in the same run.
+
+  connections/s  N clients in a loop: open a connection, ask for 100 bytes, read them, close
+                 (each new connection is balanced afresh, so this stresses the per-connection path)
+  MB/s           N long-lived connections, each streaming 64 KiB chunks from its backend
+
+With root and iptables, the backends are three network namespaces on a throw-away bridge and the
+targets are: direct (backend a's own address), kernel via 127.0.0.1 and via the bridge address, and
+the userspace proxy (run in its own process, as in shoald) via 127.0.0.1. Without root, backends
+listen on loopback and only the proxy is measured. The load generator is Python (asyncio) in this
+process, so ratios are relative to what one Python client can push. Prints a table and the ratios.
+
+  python bench/mesh_bench.py [--connections 8] [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shoal.network.mesh.factory import kernel_path_unavailable
+from shoal.network.mesh.kernel import KernelMesh, remove_kernel_rules
+from shoal.network.mesh.state import Backend, PublishedPort
+from shoal.network.mesh.userspace import UserspaceMesh
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent.parent / "tests" / "integration" / "mesh"))
+from mesh_netns import NetnsNetwork  # noqa: E402  (the mesh tests' throw-away network)
+
+SMALL = 100
+CHUNK = b"x" * 65536
+BACKEND_PORT = 8000
+INSTANCE = f"bench{os.getpid() % 10000}"
+
+
+# ---- backend server (run as: mesh_bench.py --serve HOST PORT) ---------------------------------
+
+
+async def serve(host: str, port: int) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = (await reader.readline()).strip()
+            if request == b"stream":
+                while True:
+                    writer.write(CHUNK)
+                    await writer.drain()
+            else:
+                writer.write(b"y" * int(request or b"0"))
+                await writer.drain()
+        except (ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, host, port, reuse_address=True, backlog=1024)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+# ---- userspace proxy process (run as: mesh_bench.py --proxy PORT IP:PORT...) ------------------
+
+
+async def run_proxy(port: int, targets: list[str]) -> None:
+    mesh = UserspaceMesh()
+    backends = [Backend(t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1])) for t in targets]
+    await mesh.apply({PublishedPort(port): backends})
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+# ---- load generator ---------------------------------------------------------------------------
+
+
+async def connections_per_second(host: str, port: int, workers: int, seconds: float) -> float:
+    deadline = time.monotonic() + seconds
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while time.monotonic() < deadline:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"%d\n" % SMALL)
+            await reader.readexactly(SMALL)
+            writer.close()
+            done += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return done / (time.monotonic() - started)
+
+
+class _Sink(asyncio.Protocol):
+    def __init__(self, counter: list[int]) -> None:
+        self.counter = counter
+
+    def data_received(self, data: bytes) -> None:
+        self.counter[0] += len(data)
+
+
+async def megabytes_per_second(host: str, port: int, workers: int, seconds: float) -> float:
+    loop = asyncio.get_running_loop()
+    received = [0]
+    transports = []
+    for _ in range(workers):
+        transport, _ = await loop.create_connection(lambda: _Sink(received), host, port)
+        transport.write(b"stream\n")
+        transports.append(transport)
+    await asyncio.sleep(0.3)  # warm up
+    start_bytes, started = received[0], time.monotonic()
+    await asyncio.sleep(seconds)
+    rate = (received[0] - start_bytes) / (time.monotonic() - started) / 1e6
+    for transport in transports:
+        transport.abort()
+    return rate
+
+
+# ---- set-up -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        return int(probe.getsockname()[1])
+
+
+def spawn(argv: list[str]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"{argv} did not start")
+    return proc
+
+
+async def main(workers: int, seconds: float) -> None:
+    me = [sys.executable, str(HERE)]
+    processes: list[subprocess.Popen[str]] = []
+    network: NetnsNetwork | None = None
+    use_kernel = kernel_path_unavailable() is None
+    try:
+        if use_kernel:
+            network = NetnsNetwork("mesh-bench")
+            network.create()
+            backends = []
+            for label in ("a", "b", "c"):
+                ns = network.add_namespace(label)
+                processes.append(spawn(["ip", "netns", "exec", ns.name, *me, "--serve", ns.ip, str(BACKEND_PORT)]))
+                backends.append(Backend(ns.ip, BACKEND_PORT))
+        else:
+            backends = [Backend("127.0.0.1", free_port()) for _ in range(3)]
+            for backend in backends:
+                processes.append(spawn([*me, "--serve", backend.ip, str(backend.port)]))
+
+        proxy_port = free_port()
+        processes.append(spawn([*me, "--proxy", str(proxy_port), *(str(b) for b in backends)]))
+        targets = [("direct (one backend)", backends[0].ip, backends[0].port)]
+        if use_kernel and network is not None:
+            kernel_port = free_port()
+            mesh = KernelMesh(INSTANCE)
+            await mesh.start()
+            await mesh.apply({PublishedPort(kernel_port): backends})
+            targets += [
+                ("kernel 127.0.0.1", "127.0.0.1", kernel_port),
+                ("kernel bridge addr", network.host_ip, kernel_port),
+            ]
+        targets.append(("userspace proxy", "127.0.0.1", proxy_port))
+
+        results: dict[str, tuple[float, float]] = {}
+        for label, host, port in targets:
+            cps = await connections_per_second(host, port, workers, seconds)
+            mbs = await megabytes_per_second(host, port, workers, seconds)
+            results[label] = (cps, mbs)
+
+        print(
+            f"mesh bench: {workers} connections, {seconds:.0f} s per measurement, "
+            f"{os.cpu_count()} CPUs, kernel path {'on' if use_kernel else 'off'}"
+        )
+        print(f"{'target':24} {'conn/s':>10} {'MB/s':>10} {'conn/s ratio':>13} {'MB/s ratio':>11}")
+        base_cps, base_mbs = results[targets[0][0]]
+        for label, (cps, mbs) in results.items():
+            print(f"{label:24} {cps:10.0f} {mbs:10.1f} {cps / base_cps:13.2f} {mbs / base_mbs:11.2f}")
+    finally:
+        if use_kernel:
+            await remove_kernel_rules(INSTANCE)
+        for proc in processes:
+            proc.kill()
+            proc.wait()
+        if network is not None:
+            network.destroy()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        asyncio.run(serve(sys.argv[2], int(sys.argv[3])))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--proxy":
+        asyncio.run(run_proxy(int(sys.argv[2]), sys.argv[3:]))
+    else:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--connections", type=int, default=8)
+        parser.add_argument("--seconds", type=float, default=3.0)
+        args = parser.parse_args()
+        asyncio.run(main(args.connections, args.seconds))
