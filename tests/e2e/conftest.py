@@ -1,0 +1,26 @@
+"""End-to-end fixtures: a real shoald per test module (fresh data root), driven by the real docker CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shoal.testing.daemon import ShoalDaemon
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalDaemon]:
+    shoald = ShoalDaemon(Path(tmp_path_factory.mktemp("shoald")))
+    shoald.start()
+    try:
+        yield shoald
+    finally:
+        shoald.leave_and_stop()
+
+
+@pytest.fixture(scope="module")
+def swarm(daemon: ShoalDaemon) -> ShoalDaemon:
+    daemon.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    return daemon
