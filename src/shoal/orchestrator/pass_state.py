@@ -1,0 +1,93 @@
+"""What one orchestration pass works on: the plan being built, the nodes, the time, and per service
+its tasks as this pass has changed them so far (later steps see earlier steps' decisions)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shoal.allocator.component import PlanBuilder
+from shoal.api import states
+from shoal.api.objects import TASKS, Obj, dig
+from shoal.orchestrator.restart import promotion_wait, should_restart
+from shoal.orchestrator.task import desired, is_live, new_task, set_desired, slot_key
+
+
+@dataclass
+class Pass:
+    builder: PlanBuilder
+    nodes: dict[str, Obj]
+    now: datetime
+
+
+@dataclass
+class ServiceTasks:
+    """One service's tasks during a pass; edits and creations go to the plan and show here at once."""
+
+    run: Pass
+    service: Obj
+    _tasks: list[Obj] = field(default_factory=list)
+
+    @property
+    def template(self) -> Obj:
+        template: Obj = dig(self.service, "Spec", "TaskTemplate", default={})
+        return template
+
+    def all(self) -> list[Obj]:
+        return [self.run.builder.current(TASKS, t) for t in self._tasks if not self._deleted(t)]
+
+    def _deleted(self, task: Obj) -> bool:
+        return self.run.builder.is_deleted(TASKS, task["ID"])
+
+    def by_slot(self) -> dict[str, list[Obj]]:
+        slots: dict[str, list[Obj]] = defaultdict(list)
+        for task in self.all():
+            slots[slot_key(task)].append(task)
+        return dict(slots)
+
+    def edit(self, task: Obj) -> Obj:
+        return self.run.builder.edit(TASKS, task)
+
+    def set_desired(self, task: Obj, state: str) -> None:
+        if states.rank(state) > states.rank(desired(task)):
+            set_desired(self.edit(task), state)
+
+    def delete(self, task: Obj) -> None:
+        self.run.builder.delete(TASKS, task)
+
+    def create(self, *, slot: int = 0, node_id: str = "", held: bool = False) -> Obj:
+        task = new_task(
+            self.service,
+            self.run.now,
+            slot=slot,
+            node_id=node_id,
+            desired=states.READY if held else states.RUNNING,
+        )
+        self.run.builder.create(TASKS, task)
+        self._tasks.append(task)
+        return task
+
+    def restart(self, task: Obj, slot_tasks: list[Obj]) -> None:
+        """Stop a task that ended or lost its node and, if the policy allows, start a held
+        replacement in the same slot (same node for global services)."""
+        self.set_desired(task, states.SHUTDOWN)
+        if should_restart(task, slot_tasks, self.template):
+            is_global = not int(task.get("Slot") or 0)
+            self.create(
+                slot=int(task.get("Slot") or 0),
+                node_id=str(task.get("NodeID") or "") if is_global else "",
+                held=True,
+            )
+
+    def promote_held(self) -> None:
+        """Let held replacements run once their restart delay passed and the old task stopped."""
+        for slot_tasks in self.by_slot().values():
+            for task in slot_tasks:
+                if desired(task) != states.READY or not is_live(task):
+                    continue
+                wait = promotion_wait(task, slot_tasks, self.run.nodes, self.template, self.run.now)
+                if wait <= 0:
+                    self.set_desired(task, states.RUNNING)
+                else:
+                    self.run.builder.plan.wake_in(wait)

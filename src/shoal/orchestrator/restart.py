@@ -1,0 +1,113 @@
+"""The restart policy (condition, delay, max attempts within a window) and the promotion of held
+replacement tasks (desired READY) to RUNNING once their delay has passed and the task they replace
+has stopped.
+
+Restart history is read from the tasks themselves, not kept in memory: the restarts of a slot are the
+tasks of its current spec after the first, created when each restart happened. This survives a leader
+change, which is also why the reaper keeps MaxAttempts + 1 tasks per slot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shoal.api import states
+from shoal.api.objects import Obj, dig
+from shoal.orchestrator.task import (
+    created_at,
+    ended_on_its_own,
+    has_stopped,
+    is_live,
+    observed,
+    status_time,
+)
+
+DEFAULT_DELAY = 5.0
+# A held replacement starts anyway if the task it replaces has not stopped within this time.
+OLD_TASK_TIMEOUT = 60.0
+NANOS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    condition: str = "any"
+    delay: float = DEFAULT_DELAY  # seconds
+    max_attempts: int = 0  # 0 = unlimited
+    window: float = 0.0  # seconds; 0 = all time
+
+
+def restart_policy(task_spec: Obj | None) -> RestartPolicy:
+    policy = dig(task_spec or {}, "RestartPolicy", default={}) or {}
+    delay = policy.get("Delay")
+    return RestartPolicy(
+        condition=str(policy.get("Condition") or "any"),
+        delay=DEFAULT_DELAY if delay is None else int(delay) / NANOS,
+        max_attempts=int(policy.get("MaxAttempts") or 0),
+        window=int(policy.get("Window") or 0) / NANOS,
+    )
+
+
+def should_restart(task: Obj, slot_tasks: list[Obj], template: Obj) -> bool:
+    """Whether a task that stopped (or lost its node) gets a replacement under the service's policy.
+    `slot_tasks` are all tasks of its slot, `template` the service's current task template."""
+    policy = restart_policy(template)
+    if policy.condition == "none":
+        return False
+    if policy.condition == "on-failure" and observed(task) == states.COMPLETE:
+        return False
+    if policy.max_attempts <= 0:
+        return True
+    return restarts_in_window(task, slot_tasks, template, policy) < policy.max_attempts
+
+
+def restarts_in_window(task: Obj, slot_tasks: list[Obj], template: Obj, policy: RestartPolicy) -> int:
+    """Restarts of the current spec in this slot within the window before this task's end."""
+    current = sorted((t for t in slot_tasks if t.get("Spec") == template), key=created_at)
+    restart_times = [created_at(t) for t in current[1:]]
+    if policy.window <= 0:
+        return len(restart_times)
+    ended = status_time(task)
+    since = ended - timedelta(seconds=policy.window)
+    return sum(1 for moment in restart_times if since <= moment <= ended)
+
+
+def predecessor(task: Obj, slot_tasks: list[Obj]) -> Obj | None:
+    """The task this one replaced: the newest older task of its slot."""
+    older = [t for t in slot_tasks if t["ID"] != task["ID"] and created_at(t) <= created_at(task)]
+    return max(older, key=lambda t: (created_at(t), t["ID"]), default=None)
+
+
+def promotion_wait(task: Obj, slot_tasks: list[Obj], nodes: dict[str, Obj], template: Obj, now: datetime) -> float:
+    """Seconds until a held (desired READY) task may run (0: now). While the task it replaces is still
+    stopping, the answer is the time left to the old-task timeout; its stop re-plans sooner."""
+    created = created_at(task)
+    age = (now - created).total_seconds()
+    delay = 0.0
+    previous = predecessor(task, slot_tasks)
+    if previous is not None and _is_restart_of(task, previous) and not _on_drained_node(previous, nodes):
+        delay = restart_policy(template).delay
+    if age < delay:
+        return delay - age
+    if age < OLD_TASK_TIMEOUT and any(_still_running(t, nodes) for t in slot_tasks if t is not task):
+        return max(OLD_TASK_TIMEOUT - age, 0.0)
+    return 0.0
+
+
+def _is_restart_of(task: Obj, previous: Obj) -> bool:
+    """Same spec and the old task ended (or lost its node) while wanted: a restart, not an update."""
+    return previous.get("Spec") == task.get("Spec") and (ended_on_its_own(previous) or not has_stopped(previous))
+
+
+def _on_drained_node(task: Obj, nodes: dict[str, Obj]) -> bool:
+    node = nodes.get(str(task.get("NodeID") or ""))
+    return node is not None and dig(node, "Spec", "Availability") == "drain"
+
+
+def _still_running(task: Obj, nodes: dict[str, Obj]) -> bool:
+    """An older task that may still hold the slot: placed on a node that is up, and not stopped."""
+    if has_stopped(task) or is_live(task):
+        return False
+    if states.rank(observed(task)) < states.rank(states.ASSIGNED):
+        return False
+    node = nodes.get(str(task.get("NodeID") or ""))
+    return node is not None and dig(node, "Status", "State") != "down"

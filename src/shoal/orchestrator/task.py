@@ -1,0 +1,110 @@
+"""Tasks as the orchestrators create and read them: new_task() builds one from its service, and small
+readers name the questions every orchestrator asks of a task (its states, its slot, its times)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from shoal.api import states
+from shoal.api.objects import Obj, clone, dig, version_of
+from shoal.base.clock import parse_rfc3339, rfc3339
+from shoal.base.ids import new_id
+
+CREATED_MESSAGE = "created"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def new_task(service: Obj, now: datetime, *, slot: int = 0, node_id: str = "", desired: str = states.RUNNING) -> Obj:
+    """A task in state NEW for `service`: a copy of its task template and endpoint, bound to `slot`
+    (replicated) or to `node_id` (global)."""
+    spec = service.get("Spec", {})
+    stamp = rfc3339(now)
+    task: Obj = {
+        "ID": new_id(),
+        "Version": {"Index": 0},
+        "CreatedAt": stamp,
+        "UpdatedAt": stamp,
+        "Labels": {},
+        "Spec": clone(spec.get("TaskTemplate", {})),
+        "SpecVersion": {"Index": version_of(service)},
+        "ServiceID": service["ID"],
+        "ServiceAnnotations": {"Name": spec.get("Name", ""), "Labels": clone(spec.get("Labels") or {})},
+        "Slot": slot,
+        "NodeID": node_id,
+        "Status": {"Timestamp": stamp, "State": states.NEW, "Message": CREATED_MESSAGE},
+        "DesiredState": desired,
+    }
+    endpoint = _task_endpoint(service)
+    if endpoint is not None:
+        task["Endpoint"] = endpoint
+    return task
+
+
+def _task_endpoint(service: Obj) -> Obj | None:
+    """The service's endpoint as the task carries it (the allocator refreshes it on NEW → PENDING)."""
+    endpoint = service.get("Endpoint")
+    if endpoint:
+        return clone(endpoint)
+    endpoint_spec = dig(service, "Spec", "EndpointSpec")
+    if endpoint_spec:
+        return {"Spec": clone(endpoint_spec)}
+    return None
+
+
+def observed(task: Obj) -> str:
+    return str(dig(task, "Status", "State", default=states.NEW))
+
+
+def desired(task: Obj) -> str:
+    return str(task.get("DesiredState") or states.RUNNING)
+
+
+def is_live(task: Obj) -> bool:
+    """The orchestrator still wants this task (desired ready or running)."""
+    return states.rank(desired(task)) <= states.rank(states.RUNNING)
+
+
+def has_stopped(task: Obj) -> bool:
+    return states.is_terminal(observed(task))
+
+
+def ended_on_its_own(task: Obj) -> bool:
+    """Stopped without being asked (exit, failure, rejection), as opposed to observed SHUTDOWN."""
+    return observed(task) in (states.COMPLETE, states.FAILED, states.REJECTED)
+
+
+def slot_key(task: Obj) -> str:
+    """Replicated tasks group by slot number, global ones by node."""
+    slot = int(task.get("Slot") or 0)
+    return str(slot) if slot else f"node:{task.get('NodeID', '')}"
+
+
+def parse_time(text: object) -> datetime:
+    """An RFC 3339 stamp as a datetime (the epoch when missing or malformed)."""
+    if not text:
+        return _EPOCH
+    try:
+        return parse_rfc3339(str(text))
+    except ValueError:
+        return _EPOCH
+
+
+def created_at(task: Obj) -> datetime:
+    return parse_time(task.get("CreatedAt"))
+
+
+def status_time(task: Obj) -> datetime:
+    """When the task last changed observed state (the agent's timestamp)."""
+    return parse_time(dig(task, "Status", "Timestamp")) if dig(task, "Status", "Timestamp") else created_at(task)
+
+
+def newest_first(tasks: list[Obj]) -> list[Obj]:
+    return sorted(tasks, key=lambda t: (created_at(t), t["ID"]), reverse=True)
+
+
+def set_desired(task: Obj, state: str) -> bool:
+    """Raise a task's desired state (never lower it). Returns whether it changed."""
+    if states.rank(state) <= states.rank(desired(task)):
+        return False
+    task["DesiredState"] = state
+    return True

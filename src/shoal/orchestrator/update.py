@@ -1,0 +1,229 @@
+"""Rolling updates and rollbacks. When a service's tasks are out of date (dirty) the updater replaces
+them slot by slot: at most Parallelism slots in flight (0 = all), a slot stays in flight until its new
+task runs and then for Delay; stop-first stops the old task before the new one starts, start-first
+stops it once the new one runs. New tasks that fail before running, or within Monitor after, count
+as failures; past MaxFailureRatio the FailureAction applies (pause, continue, or rollback to
+PreviousSpec). UpdateStatus carries Swarm's states and messages.
+
+Progress is read from the store each pass (a slot is done when it holds a task of the current spec
+created since the update started), so a new leader carries on where the old one stopped. Only when a
+task was first seen running is kept in memory, to tell early failures from late ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shoal.api import states
+from shoal.api.objects import SERVICES, Obj, clone
+from shoal.base.clock import rfc3339
+from shoal.orchestrator.dirty import is_task_dirty
+from shoal.orchestrator.pass_state import ServiceTasks
+from shoal.orchestrator.task import created_at, is_live, observed, parse_time, status_time
+
+UPDATING = "updating"
+PAUSED = "paused"
+COMPLETED = "completed"
+ROLLBACK_STARTED = "rollback_started"
+ROLLBACK_PAUSED = "rollback_paused"
+ROLLBACK_COMPLETED = "rollback_completed"
+IN_PROGRESS = (UPDATING, ROLLBACK_STARTED)
+NANOS = 1_000_000_000
+_EARLY_END = (states.FAILED, states.REJECTED, states.COMPLETE)
+
+
+@dataclass(frozen=True)
+class UpdateConfig:
+    parallelism: int = 1
+    delay: float = 0.0
+    failure_action: str = "pause"
+    monitor: float = 5.0
+    max_failure_ratio: float = 0.0
+    order: str = "stop-first"
+
+
+def update_config(service_spec: Obj, rollback: bool) -> UpdateConfig:
+    """Spec.UpdateConfig (or RollbackConfig), with Swarm's defaults. A config given without
+    Parallelism means 0, all at once, as the Go API decodes it."""
+    config = service_spec.get("RollbackConfig" if rollback else "UpdateConfig")
+    if not config:
+        return UpdateConfig()
+    monitor = int(config.get("Monitor") or 0) / NANOS
+    return UpdateConfig(
+        parallelism=int(config.get("Parallelism") or 0),
+        delay=int(config.get("Delay") or 0) / NANOS,
+        failure_action=str(config.get("FailureAction") or "pause"),
+        monitor=monitor or UpdateConfig.monitor,
+        max_failure_ratio=float(config.get("MaxFailureRatio") or 0.0),
+        order=str(config.get("Order") or "stop-first"),
+    )
+
+
+def _slot_order(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdigit() else (0, key)
+
+
+class Updater:
+    def __init__(self) -> None:
+        self._running_since: dict[str, datetime] = {}  # task id → when first seen running
+
+    def forget(self, live_task_ids: set[str]) -> None:
+        """Drop what is known about tasks that no longer exist."""
+        for task_id in set(self._running_since) - live_task_ids:
+            del self._running_since[task_id]
+
+    def roll(self, group: ServiceTasks, slots: dict[str, list[Obj]]) -> None:
+        service = group.service
+        status: Obj = service.get("UpdateStatus") or {}
+        state = str(status.get("State") or "")
+        if state in (PAUSED, ROLLBACK_PAUSED):
+            return
+        run = group.run
+        dirty = {key: tasks for key, tasks in slots.items() if self._is_dirty_slot(group, tasks)}
+        if state not in IN_PROGRESS:
+            if not dirty:
+                return
+            state = UPDATING
+            status = {"State": UPDATING, "StartedAt": rfc3339(run.now), "Message": "update in progress"}
+            run.builder.edit(SERVICES, service)["UpdateStatus"] = status
+        elif not status.get("StartedAt"):
+            # A rollback requested through the API may come without a start time: stamp it once.
+            status = {**status, "StartedAt": rfc3339(run.now)}
+            run.builder.edit(SERVICES, service)["UpdateStatus"] = status
+        rollback = state == ROLLBACK_STARTED
+        config = update_config(service.get("Spec", {}), rollback)
+        started = parse_time(status["StartedAt"])
+        touched = {key: tasks for key, tasks in slots.items() if self._touched(group, tasks, started)}
+        if config.failure_action != "continue" and self._handle_failures(
+            group, touched, dirty, config, rollback, started
+        ):
+            return
+        busy = self._advance_touched(group, touched, config)
+        waiting = sorted((k for k in dirty if k not in touched), key=_slot_order)
+        room = len(waiting) if config.parallelism <= 0 else max(config.parallelism - busy, 0)
+        for key in waiting[:room]:
+            self._update_slot(group, key, slots[key], config)
+        if not waiting and not busy:
+            self._maybe_complete(group, touched, config, rollback)
+
+    # -- slot classification
+
+    def _is_dirty_slot(self, group: ServiceTasks, tasks: list[Obj]) -> bool:
+        return all(self._dirty(group, t) for t in tasks)
+
+    def _dirty(self, group: ServiceTasks, task: Obj) -> bool:
+        node = group.run.nodes.get(str(task.get("NodeID") or ""))
+        return is_task_dirty(group.service, task, node)
+
+    def _touched(self, group: ServiceTasks, tasks: list[Obj], started: datetime) -> bool:
+        """The slot holds a task of the current spec created since the update began."""
+        return any(not self._dirty(group, t) and created_at(t) >= started for t in tasks)
+
+    def _new_tasks(self, group: ServiceTasks, tasks: list[Obj]) -> list[Obj]:
+        return [t for t in tasks if not self._dirty(group, t)]
+
+    # -- progress
+
+    def _advance_touched(self, group: ServiceTasks, touched: dict[str, list[Obj]], config: UpdateConfig) -> int:
+        """Finish start-first swaps and count the slots still in flight."""
+        busy = 0
+        for tasks in touched.values():
+            fresh = self._new_tasks(group, tasks)
+            running = [t for t in fresh if observed(t) == states.RUNNING]
+            for task in running:
+                self._running_since.setdefault(task["ID"], status_time(task))
+            if not running:
+                busy += 1
+                continue
+            for old in tasks:
+                if old not in fresh and is_live(old):
+                    group.set_desired(old, states.SHUTDOWN)
+            since = min(self._running_since[t["ID"]] for t in running)
+            left = config.delay - (group.run.now - since).total_seconds()
+            if left > 0:
+                busy += 1
+                group.run.builder.plan.wake_in(left)
+        return busy
+
+    def _update_slot(self, group: ServiceTasks, key: str, tasks: list[Obj], config: UpdateConfig) -> None:
+        node_id = key[len("node:") :] if key.startswith("node:") else ""
+        slot = 0 if node_id else int(key)
+        wanted = [t for t in tasks if is_live(t)]
+        if config.order == "start-first" and wanted:
+            group.create(slot=slot, node_id=node_id)
+            return
+        for task in wanted:
+            group.set_desired(task, states.SHUTDOWN)
+        group.create(slot=slot, node_id=node_id, held=bool(wanted))
+
+    def _maybe_complete(
+        self, group: ServiceTasks, touched: dict[str, list[Obj]], config: UpdateConfig, rollback: bool
+    ) -> None:
+        run = group.run
+        starts = [
+            self._running_since[t["ID"]]
+            for tasks in touched.values()
+            for t in self._new_tasks(group, tasks)
+            if t["ID"] in self._running_since
+        ]
+        if starts:
+            left = config.monitor - (run.now - max(starts)).total_seconds()
+            if left > 0:
+                run.builder.plan.wake_in(left)
+                return
+        status = clone(group.service.get("UpdateStatus") or {})
+        status.update(
+            State=ROLLBACK_COMPLETED if rollback else COMPLETED,
+            CompletedAt=rfc3339(run.now),
+            Message="rollback completed" if rollback else "update completed",
+        )
+        run.builder.edit(SERVICES, group.service)["UpdateStatus"] = status
+
+    # -- failures
+
+    def _handle_failures(
+        self,
+        group: ServiceTasks,
+        touched: dict[str, list[Obj]],
+        dirty: dict[str, list[Obj]],
+        config: UpdateConfig,
+        rollback: bool,
+        started: datetime,
+    ) -> bool:
+        """Apply the failure action once too many new tasks failed; True when the update stops here."""
+        failed = [
+            task
+            for task in group.all()
+            if not self._dirty(group, task) and created_at(task) >= started and self._failed_early(task, config)
+        ]
+        total = len(touched) + len([k for k in dirty if k not in touched])
+        if not failed or len(failed) <= config.max_failure_ratio * max(total, 1):
+            return False
+        culprit = max(failed, key=status_time)["ID"]
+        service = group.service
+        edited = group.run.builder.edit(SERVICES, service)
+        status = clone(service.get("UpdateStatus") or {})
+        if rollback:
+            status.update(
+                State=ROLLBACK_PAUSED, Message=f"rollback paused due to failure or early termination of task {culprit}"
+            )
+        elif config.failure_action == "rollback" and service.get("PreviousSpec"):
+            edited["Spec"] = clone(service["PreviousSpec"])
+            edited.pop("PreviousSpec", None)
+            status = {
+                "State": ROLLBACK_STARTED,
+                "StartedAt": rfc3339(group.run.now),
+                "Message": f"update rolled back due to failure or early termination of task {culprit}",
+            }
+        else:
+            status.update(State=PAUSED, Message=f"update paused due to failure or early termination of task {culprit}")
+        edited["UpdateStatus"] = status
+        return True
+
+    def _failed_early(self, task: Obj, config: UpdateConfig) -> bool:
+        if observed(task) not in _EARLY_END:
+            if observed(task) == states.RUNNING:
+                self._running_since.setdefault(task["ID"], status_time(task))
+            return False
+        since = self._running_since.get(task["ID"])
+        return since is None or status_time(task) - since <= timedelta(seconds=config.monitor)

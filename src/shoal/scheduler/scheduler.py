@@ -1,0 +1,94 @@
+"""The scheduler: every PENDING task that should run gets a node (ASSIGNED), all decisions of a pass in
+one transaction. A task no node can take stays PENDING with `no suitable node (...)` in Status.Err and
+is tried again on every relevant change and, unlike Swarm, also on a timer, so a task never waits for
+an unrelated event to be placed once room appears."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shoal.allocator.component import Plan, PlanBuilder
+from shoal.api import states
+from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig
+from shoal.base.clock import rfc3339
+from shoal.scheduler.nodeinfo import NodeInfo, build_node_infos
+from shoal.scheduler.placement import check_preassigned, place_task
+from shoal.store.memory import ReadView
+from shoal.store.watch import Event
+
+RETRY_INTERVAL = 5.0  # seconds between passes while some task cannot be placed
+ASSIGNED_MESSAGE = "scheduler assigned task to node"
+PREASSIGNED_MESSAGE = "scheduler confirmed task can run on preassigned node"
+NO_SUITABLE_NODE = "no suitable node"
+
+
+class SchedulerPlanner:
+    name = "scheduler"
+
+    def interested(self, event: Event) -> bool:
+        return event.table in (TASKS, NODES, SERVICES)
+
+    def plan(self, view: ReadView, now: datetime) -> Plan:
+        return plan_scheduling(view, now)
+
+
+def plan_scheduling(view: ReadView, now: datetime) -> Plan:
+    builder = PlanBuilder()
+    stamp = rfc3339(now)
+    infos = build_node_infos(view, now)
+    pending = sorted(
+        (t for t in view.objects(TASKS) if dig(t, "Status", "State") == states.PENDING),
+        key=lambda t: (t.get("CreatedAt", ""), int(t.get("Slot", 0)), t["ID"]),
+    )
+    waiting = False
+    # Tasks bound to a node (global services) first, so they start before replicated ones.
+    for task in sorted(pending, key=lambda t: not t.get("NodeID")):
+        desired = str(task.get("DesiredState", states.RUNNING))
+        if states.rank(desired) > states.rank(states.RUNNING):
+            _never_started(builder, task, desired, stamp)
+        elif task.get("NodeID"):
+            waiting |= not _confirm_preassigned(builder, task, infos, stamp)
+        else:
+            waiting |= not _assign(builder, task, infos, stamp)
+    if waiting:
+        builder.plan.wake_in(RETRY_INTERVAL)
+    return builder.plan
+
+
+def _never_started(builder: PlanBuilder, task: Obj, desired: str, stamp: str) -> None:
+    """A task stopped before it was placed goes straight to SHUTDOWN (removals are left to the
+    reaper, which deletes never-assigned tasks)."""
+    if desired == states.SHUTDOWN:
+        edited = builder.edit(TASKS, task)
+        edited["Status"] = {"Timestamp": stamp, "State": states.SHUTDOWN, "Message": "shutdown"}
+
+
+def _assign(builder: PlanBuilder, task: Obj, infos: dict[str, NodeInfo], stamp: str) -> bool:
+    placement = place_task(task, list(infos.values()))
+    if placement.node is None:
+        text = f"{NO_SUITABLE_NODE} ({placement.explanation})" if placement.explanation else NO_SUITABLE_NODE
+        _explain(builder, task, text)
+        return False
+    edited = builder.edit(TASKS, task)
+    edited["NodeID"] = placement.node.id
+    edited["Status"] = {"Timestamp": stamp, "State": states.ASSIGNED, "Message": ASSIGNED_MESSAGE}
+    placement.node.add_task(edited)
+    return True
+
+
+def _confirm_preassigned(builder: PlanBuilder, task: Obj, infos: dict[str, NodeInfo], stamp: str) -> bool:
+    info = infos.get(str(task["NodeID"]))
+    explanation = "node not found" if info is None else check_preassigned(task, info)
+    if explanation is not None:
+        _explain(builder, task, explanation)
+        return False
+    assert info is not None
+    edited = builder.edit(TASKS, task)
+    edited["Status"] = {"Timestamp": stamp, "State": states.ASSIGNED, "Message": PREASSIGNED_MESSAGE}
+    info.add_task(edited)
+    return True
+
+
+def _explain(builder: PlanBuilder, task: Obj, text: str) -> None:
+    if dig(task, "Status", "Err") != text:
+        builder.edit(TASKS, task)["Status"]["Err"] = text
