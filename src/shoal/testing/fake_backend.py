@@ -3,7 +3,8 @@
 It keeps real state (swarm membership, versioned services with optimistic concurrency, secrets,
 configs, networks, exec sessions) and raises the same error categories a real node does, but
 schedules nothing: tests put tasks, containers and log lines in place themselves. Exec commands are
-interpreted, not run: `echo ARGS...`, `cat` (stdin to stdout), `fail CODE TEXT` (TEXT to stderr).
+interpreted, not run: `echo ARGS...`, `cat` (stdin to stdout; with a TTY, Ctrl-D ends it), `fail CODE
+TEXT` (TEXT to stderr).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from shoal.engineapi.backend import (
     SwarmUpdateFlags,
 )
 
+_CTRL_D = b"\x04"
 _SERVICE_FILTERS = {"id", "name", "label", "mode"}
 _NODE_FILTERS = {"id", "name", "role", "membership", "label", "node.label"}
 _TASK_FILTERS = {"service", "node", "id", "name", "label", "desired-state", "_up-to-date"}
@@ -63,6 +65,7 @@ class FakeExec:
     container_id: str
     command: list[str]
     attach_stdin: bool
+    tty: bool = False
     exit_code: int | None = None
     running: bool = False
     stdin: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
@@ -81,6 +84,9 @@ class FakeExecStream:
             yield STDOUT, (" ".join(args) + "\n").encode()
         elif program == "cat":
             while (data := await session.stdin.get()) is not None:
+                if session.tty and _CTRL_D in data:  # a terminal's end of input
+                    yield STDOUT, data.split(_CTRL_D)[0]
+                    break
                 yield STDOUT, data
         elif program == "fail":
             code = int(args[0])
@@ -475,6 +481,7 @@ class FakeBackend:
             container["Id"],
             list(config.get("Cmd") or []),
             attach_stdin=config.get("AttachStdin") is True,
+            tty=config.get("Tty") is True,
         )
         return exec_id
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
+import subprocess
+import termios
+import time
 from datetime import UTC, datetime
 
 import aiohttp
@@ -242,3 +247,42 @@ def test_cli_exec_passes_stdin_through_the_hijacked_connection(engine: EngineSer
     failing = engine.cli("exec", "web.1.abc", "fail", "4", "bad")
     assert failing.returncode == 4
     assert failing.stderr == "bad\n"
+
+
+def _wait_for_raw_mode(terminal: int, process: subprocess.Popen[bytes]) -> None:
+    """Keys typed before the CLI switches the terminal to raw mode would be echoed locally."""
+    deadline = time.monotonic() + 20
+    while termios.tcgetattr(terminal)[3] & termios.ECHO:
+        assert process.poll() is None, "docker exec ended early"
+        assert time.monotonic() < deadline, "docker exec never set the terminal to raw mode"
+        time.sleep(0.01)
+
+
+@needs_cli
+def test_cli_exec_interactive_tty(engine: EngineServer, container: str) -> None:
+    """`docker exec -it`: raw (unframed) output, keystrokes sent over the hijacked connection."""
+    primary, secondary = pty.openpty()
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": "/tmp", "DOCKER_HOST": engine.base_url}
+    process = subprocess.Popen(
+        ["/usr/local/bin/docker", "exec", "-it", "web.1.abc", "cat"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    try:
+        _wait_for_raw_mode(primary, process)
+        os.write(primary, b"typed keys")
+        seen = b""
+        while b"typed keys" not in seen:
+            seen += os.read(primary, 1024)
+        os.write(primary, b"\x04")
+        assert process.wait(timeout=20) == 0
+        exec_ids = [e for e in engine.backend.execs.values() if e.tty]
+        assert len(exec_ids) == 1 and exec_ids[0].exit_code == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(primary)
