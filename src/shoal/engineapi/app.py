@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -13,6 +15,8 @@ from shoal.engineapi.responses import BareStreamResponse
 from shoal.engineapi.routes import ALL_ROUTE_MODULES
 from shoal.engineapi.routing import ADVERTISE_SWARM_KEY, BACKEND_KEY, STREAMING_HANDLERS, Handler, RouteTable
 from shoal.engineapi.versioning import version_error
+
+log = logging.getLogger(__name__)
 
 OPEN_STREAMS_KEY = web.AppKey("shoal.engineapi.open_streams", set[asyncio.Task[object]])
 
@@ -30,8 +34,7 @@ async def daemon_semantics(request: web.Request, handler: Handler) -> web.Stream
     try:
         if request.match_info.route.handler in STREAMING_HANDLERS:
             return await _run_stream(request, handler)
-        # A client that hangs up must not cut a state change in half.
-        return await asyncio.shield(handler(request))
+        return await _run_to_completion(handler(request))
     except web.HTTPException as exc:
         if exc.status in (404, 405):
             return message_response(404, "page not found")
@@ -40,6 +43,21 @@ async def daemon_semantics(request: web.Request, handler: Handler) -> web.Stream
         raise
     except Exception as exc:
         return error_response(exc)
+
+
+async def _run_to_completion(call: Awaitable[web.StreamResponse]) -> web.StreamResponse:
+    """A client that hangs up must not cut a state change in half: the call goes on without it."""
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_log_orphaned_failure)
+        raise
+
+
+def _log_orphaned_failure(task: asyncio.Future[web.StreamResponse]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("request failed after its client left", exc_info=task.exception())
 
 
 async def _run_stream(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -137,3 +137,20 @@ async def test_client_leaving_closes_the_backend_stream(socket_dir: str) -> None
         await backend.wait_for_subscribers(0)
     finally:
         await runner.close()
+
+
+async def test_swarm_header_on_ping_only_when_asked(socket_dir: str) -> None:
+    path = os.path.join(socket_dir, "d.sock")
+    backend = FakeBackend()
+    runner = await serve(backend, [f"unix://{path}"], advertise_swarm_status=True)
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=path)) as session:
+            async with session.head("http://docker/_ping") as response:
+                assert response.headers["Swarm"] == "inactive"
+            await backend.swarm_init({})
+            async with session.get("http://docker/v1.41/_ping") as response:
+                assert response.headers["Swarm"] == "active/manager"
+            async with session.get("http://docker/v1.41/version") as response:
+                assert "Swarm" not in response.headers
+    finally:
+        await runner.close()

@@ -286,3 +286,12 @@ def test_cli_exec_interactive_tty(engine: EngineServer, container: str) -> None:
         if process.poll() is None:
             process.kill()
         os.close(primary)
+
+
+@needs_cli
+def test_cli_events_reads_the_stream(swarm_engine: EngineServer) -> None:
+    event = {**_event("create", 1000), "timeNano": 1000 * 1_000_000_000 + 123}
+    swarm_engine.run(swarm_engine.backend.publish_event(event))
+    result = swarm_engine.cli("events", "--since", "0", "--until", "2000")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "1970-01-01T00:16:40.000000123Z service create s1 (name=web)\n"
