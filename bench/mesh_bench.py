@@ -32,7 +32,7 @@ from shoal.network.mesh.userspace import UserspaceMesh
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent.parent / "tests" / "integration" / "mesh"))
-from mesh_netns import NetnsNetwork  # noqa: E402  (the mesh tests' throw-away network)
+from mesh_netns import NetnsNetwork  # type: ignore[import-not-found]  # noqa: E402  (the mesh tests' network)
 
 SMALL = 100
 CHUNK = b"x" * 65536

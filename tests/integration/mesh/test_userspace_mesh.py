@@ -148,3 +148,51 @@ async def test_host_mode_ports_are_recorded_but_not_bound(backends: Backends, me
     assert mesh.applied == {PublishedPort(port, mode="host"): tuple(backends("a"))}
     with socket.socket() as workload:
         workload.bind(("0.0.0.0", port))  # free for the task to bind itself
+
+
+async def test_tcp_streams_pass_intact_both_ways_with_half_close(mesh: UserspaceMesh) -> None:
+    # The backend echoes until the client's EOF, then says how much it got and closes.
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        total = 0
+        while chunk := await reader.read(65536):
+            total += len(chunk)
+            writer.write(chunk)
+            await writer.drain()
+        writer.write(b"|%d" % total)
+        await writer.drain()
+        writer.close()
+
+    backend_port, port = free_port(), free_port()
+    server = await asyncio.start_server(echo, "127.0.0.1", backend_port)
+    try:
+        await mesh.apply({PublishedPort(port): [Backend("127.0.0.1", backend_port)]})
+        payload = bytes(range(256)) * 16384  # 4 MiB
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def send() -> None:
+            writer.write(payload)
+            await writer.drain()
+            writer.write_eof()
+
+        sender = asyncio.create_task(send())
+        received = await asyncio.wait_for(reader.read(), 10)
+        await sender
+        writer.close()
+        assert received == payload + b"|%d" % len(payload)
+    finally:
+        server.close()
+
+
+async def test_udp_flows_beyond_the_limit_are_dropped_not_opened(backends: Backends) -> None:
+    from shoal.network.mesh.udp_proxy import UdpForwarder
+
+    port = free_port()
+    forwarder = UdpForwarder(port, backends("a"), host="127.0.0.1", max_flows=2)
+    await forwarder.start()
+    try:
+        answers = [await ask_many("udp", "127.0.0.1", port, 1, timeout=0.3) for _ in range(3)]
+        assert answers[:2] == [["a"], ["a"]]
+        assert answers[2][0].startswith("!")
+        assert forwarder.flows_to(backends("a")[0]) == 2
+    finally:
+        await forwarder.stop()

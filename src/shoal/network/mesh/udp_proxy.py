@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 PENDING_LIMIT = 64  # datagrams held per flow while its backend socket opens
+MAX_FLOWS = 4096  # one socket each: a flood of client addresses must not exhaust file descriptors
 
 
 class _Flow(asyncio.DatagramProtocol):
@@ -94,10 +95,12 @@ class UdpForwarder:
         *,
         host: str = "0.0.0.0",
         idle_timeout: float = 30.0,
+        max_flows: int = MAX_FLOWS,
     ) -> None:
         self.port = port
         self.host = host
         self.idle_timeout = idle_timeout
+        self.max_flows = max_flows
         self.balancer = RoundRobin(backends)
         self._listener: asyncio.DatagramTransport | None = None
         self._flows: dict[Address, _Flow] = {}
@@ -113,6 +116,8 @@ class UdpForwarder:
     def _from_client(self, data: bytes, client: Address) -> None:
         flow = self._flows.get(client)
         if flow is None:
+            if len(self._flows) >= self.max_flows:
+                return  # dropped, as a full conntrack table would
             order = self.balancer.attempt_order()
             if not order:
                 return
