@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 import stat
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -64,8 +65,15 @@ def _split_tcp(address: str) -> tuple[str, int]:
     return parts.hostname or "0.0.0.0", parts.port
 
 
-async def serve(backend: Backend, hosts: list[str], *, advertise_swarm_status: bool = False) -> Runner:
-    """Start serving on every host (`unix:///path` or `tcp://host:port`); at least one is required."""
+async def serve(
+    backend: Backend,
+    hosts: list[str],
+    *,
+    advertise_swarm_status: bool = False,
+    tcp_ssl_context: ssl.SSLContext | None = None,
+) -> Runner:
+    """Start serving on every host (`unix:///path` or `tcp://host:port`); at least one is required.
+    `tcp_ssl_context` (as dockerd's --tls/--tlsverify) applies to the TCP listeners."""
     if not hosts:
         raise ValueError("no host to listen on")
     app = make_app(backend, advertise_swarm_status=advertise_swarm_status)
@@ -87,7 +95,7 @@ async def serve(backend: Backend, hosts: list[str], *, advertise_swarm_status: b
                 runner.unix_paths.append(path)
             elif host.startswith("tcp://"):
                 address = _split_tcp(host)
-                site = web.TCPSite(app_runner, address[0], address[1])
+                site = web.TCPSite(app_runner, address[0], address[1], ssl_context=tcp_ssl_context)
                 await site.start()
                 runner.tcp_addresses.extend(_bound_addresses(site))
             else:

@@ -13,7 +13,11 @@ VERSION_PATTERN = r"v{api_version:[0-9][0-9.]*}"
 
 
 def _as_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split(".") if part.isdigit())
+    """Components compared as Go's versions package does: missing ones count as 0 (1.41.0 == 1.41)."""
+    parts = [int(part) if part.isdigit() else 0 for part in version.split(".")]
+    while len(parts) > 2 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
 
 
 def version_error(requested: str) -> web.Response | None:

@@ -80,3 +80,13 @@ def test_cli_version_shows_downgrade(engine: EngineServer) -> None:
     assert result.returncode == 0, result.stderr
     assert "API version:       1.41 (downgraded from 1.50)" in result.stdout
     assert "20.10.24+shoal" in result.stdout
+
+
+def test_version_components_compare_like_go() -> None:
+    from shoal.engineapi.versioning import version_error
+
+    assert version_error("1.41") is None
+    assert version_error("1.41.0") is None
+    assert version_error("1.12") is None
+    assert version_error("1.9") is not None  # 1.9 < 1.12: components are numbers, not decimals
+    assert version_error("1.100") is not None
