@@ -335,7 +335,10 @@ class KVClient:
         body = {"client": self.client_id, "seq": self._seq, "key": key, "value": value}
         return await self._with_retries("POST", f"/kv/{kind}", body, write=True)
 
-    async def get(self, key: str) -> Outcome:
+    async def get(self, key: str, *, member: int | None = None) -> Outcome:
+        """A linearizable read, first tried on ``member`` (any member can serve reads)."""
+        if member is not None:
+            self._target = member
         return await self._with_retries("GET", f"/kv/get?key={key}", None, write=False)
 
     async def _with_retries(self, method: str, path: str, body: object, *, write: bool) -> Outcome:

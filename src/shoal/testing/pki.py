@@ -145,9 +145,7 @@ class TestCA:
                 critical=False,
             )
             .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
             .sign(self._key, hashes.SHA256())
         )
         return NodeCertificate(

@@ -60,9 +60,7 @@ def ca() -> TestCA:
     return TestCA("cluster-a")
 
 
-def _files(
-    ca: TestCA, tmp_path: Path, name: str, role: str = MANAGER_ROLE, cluster: str | None = None
-) -> CertFiles:
+def _files(ca: TestCA, tmp_path: Path, name: str, role: str = MANAGER_ROLE, cluster: str | None = None) -> CertFiles:
     return ca.issue(name, role, cluster_id=cluster).write(tmp_path / name)
 
 
@@ -83,9 +81,7 @@ async def members(ca: TestCA, tmp_path: Path) -> AsyncIterator[Callable[[int], o
         app = web.Application()
         transport.attach(app)
         await transport.start()
-        runner, port = await serve_cluster_port(
-            app, "127.0.0.1", 0, server_context(files.cert, files.key, files.ca)
-        )
+        runner, port = await serve_cluster_port(app, "127.0.0.1", 0, server_context(files.cert, files.key, files.ca))
         member = Member(node_id, transport, sink, runner, port)
         started.append(member)
         return member
@@ -213,9 +209,7 @@ async def test_stream_reconnects_after_peer_restart(members, ca: TestCA, tmp_pat
     await two.runner.cleanup()
     app = web.Application()
     two.transport.attach(app)
-    files = CertFiles(
-        tmp_path / "node2" / "node.crt", tmp_path / "node2" / "node.key", tmp_path / "node2" / "ca.crt"
-    )
+    files = CertFiles(tmp_path / "node2" / "node.crt", tmp_path / "node2" / "node.key", tmp_path / "node2" / "ca.crt")
     two.runner, _ = await serve_cluster_port(
         app, "127.0.0.1", two.port, server_context(files.cert, files.key, files.ca)
     )
