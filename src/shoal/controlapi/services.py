@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from shoal.allocator.ports import check_port_conflicts
 from shoal.api import errors, states
 from shoal.api.objects import SERVICES, Obj, clone, dig, is_global, replicas, service_name, version_of
 from shoal.base.clock import Clock, rfc3339
@@ -15,6 +16,7 @@ from shoal.controlapi.defaults import normalize_new_spec, with_defaults
 from shoal.controlapi.resolve import resolve
 from shoal.controlapi.schema import SERVICE_SPEC, conform
 from shoal.controlapi.validate import validate_service_spec
+from shoal.scheduler.constraints import validate_constraints
 from shoal.store.memory import MemoryStore, ReadView, Tx
 
 SERVICE_FILTERS = ("id", "name", "label", "mode")
@@ -39,15 +41,7 @@ def _cluster_checks(tx: Tx, spec: Obj, service_id: str) -> None:
             raise errors.AlreadyExists(
                 f"name conflicts with an existing object: service {name} already exists", grpc=True
             )
-    from shoal.allocator.ports import check_port_conflicts
-
     check_port_conflicts(tx, spec, service_id)
-
-
-def _constraint_check(constraints: list[str]) -> None:
-    from shoal.scheduler.constraints import validate_constraints
-
-    validate_constraints(constraints)
 
 
 class ServiceControl:
@@ -57,7 +51,7 @@ class ServiceControl:
 
     async def create(self, raw_spec: Any) -> Obj:
         spec = normalize_new_spec(_checked_spec(raw_spec))
-        validate_service_spec(spec, _constraint_check)
+        validate_service_spec(spec, validate_constraints)
 
         def create(tx: Tx) -> Obj:
             _cluster_checks(tx, spec, "")
@@ -79,7 +73,7 @@ class ServiceControl:
             else:
                 spec = normalize_new_spec(new_spec)
                 self._check_change(current, spec)
-                validate_service_spec(spec, _constraint_check)
+                validate_service_spec(spec, validate_constraints)
                 service["PreviousSpec"] = copy.deepcopy(current["Spec"])
                 service["Spec"] = spec
                 service.pop("UpdateStatus", None)

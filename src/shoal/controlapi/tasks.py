@@ -6,6 +6,7 @@ from shoal.api import errors
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig, node_name, service_name
 from shoal.controlapi import filters as flt
 from shoal.controlapi.resolve import resolve
+from shoal.orchestrator.dirty import is_task_dirty
 from shoal.store.memory import ReadView
 
 TASK_FILTERS = ("id", "name", "service", "node", "label", "desired-state", "_up-to-date")
@@ -38,8 +39,6 @@ def _node_ids(view: ReadView, refs: list[str]) -> set[str]:
 
 
 def list_tasks(view: ReadView, filters: flt.Filters) -> list[Obj]:
-    from shoal.orchestrator.dirty import is_task_dirty
-
     flt.check_keys(filters, TASK_FILTERS)
     for state in filters.get("desired-state", []):
         if state not in _DESIRED:
