@@ -14,12 +14,28 @@ from aiohttp import web
 
 
 class HijackedConnection(asyncio.Protocol):
-    def __init__(self, original: asyncio.BaseProtocol) -> None:
-        self._original = original
+    PAUSE_AT_CHUNKS = 64
+    """Reading from the client stops while this many chunks wait for a slow process."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._original = transport.get_protocol()
+        self._paused = False
         self.stdin: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    async def read(self) -> bytes | None:
+        """The next chunk the client sent; None once it half-closed or left."""
+        data = await self.stdin.get()
+        if self._paused and self.stdin.qsize() < self.PAUSE_AT_CHUNKS // 4:
+            self._paused = False
+            self._transport.resume_reading()
+        return data
 
     def data_received(self, data: bytes) -> None:
         self.stdin.put_nowait(data)
+        if not self._paused and self.stdin.qsize() >= self.PAUSE_AT_CHUNKS:
+            self._paused = True
+            self._transport.pause_reading()
 
     def eof_received(self) -> bool:
         self.stdin.put_nowait(None)
@@ -40,7 +56,7 @@ def hijack(request: web.Request) -> HijackedConnection:
     transport = request.transport
     if transport is None or transport.is_closing():
         raise ConnectionResetError("client went away before the stream started")
-    hijacked = HijackedConnection(transport.get_protocol())
+    hijacked = HijackedConnection(transport)
     transport.set_protocol(hijacked)
     return hijacked
 

@@ -31,9 +31,14 @@ def _holds_first_output(request: web.Request) -> bool:
 
 
 async def _pump_stdin(connection: HijackedConnection, session: ExecStream) -> None:
-    while (data := await connection.stdin.get()) is not None:
-        await session.write_stdin(data)
-    await session.close_stdin()
+    """Client bytes to the process until the client half-closes; a process that stops reading
+    (it exited, or never attached stdin) ends the pump, not the output stream."""
+    try:
+        while (data := await connection.read()) is not None:
+            await session.write_stdin(data)
+        await session.close_stdin()
+    except Exception as exc:
+        log.debug("exec stdin closed: %s", exc)
 
 
 @streaming
