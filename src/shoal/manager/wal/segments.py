@@ -117,12 +117,14 @@ class SegmentWriter:
 
     @classmethod
     def reopen(cls, ops: FileOps, contents: SegmentContents) -> SegmentWriter:
-        """Open a recovered last segment for appending, cutting off its torn tail durably."""
+        """Open a recovered last segment for appending, cutting off its torn tail. It is fsynced
+        either way: what recovery read may only have been in the page cache (the process died,
+        the machine did not), and new records must never become durable before it."""
         fd = ops.open_append(contents.segment.path)
         try:
             if ops.size(fd) != contents.valid_end:
                 ops.truncate(fd, contents.valid_end)
-                ops.fsync(fd)
+            ops.fsync(fd)
         except BaseException:
             ops.close(fd)
             raise

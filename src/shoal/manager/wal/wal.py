@@ -134,6 +134,7 @@ class WAL:
             torn = last.torn
             log.warning("%s: cutting torn tail at offset %d (%s)", last.segment.path, torn.offset, torn.reason)
         writer = SegmentWriter.reopen(ops, last)
+        ops.fsync_dir(directory)  # the last segment's name may not have been durable yet either
         sealed = [_Sealed(c.segment, c.max_index) for c in contents[:-1]]
         wal = cls(
             ops,
@@ -187,7 +188,10 @@ class WAL:
         (a durable snapshot covers them). The last segment always stays. Oldest first, each
         unlink made durable before the next, so a crash leaves a gap-free run of segments."""
         self._usable_writer()
-        removed = []
+        removed: list[str] = []
+        if not (self._sealed and self._sealed[0].max_index <= index):
+            return removed
+        self.sync()  # the snapshot mark that makes these segments redundant must be durable first
         while self._sealed and self._sealed[0].max_index <= index:
             path = self._sealed[0].segment.path
             try:
