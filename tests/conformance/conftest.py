@@ -39,6 +39,7 @@ class ExecutorKind:
 
 
 def _process_kind(network: TaskNetConfig) -> ExecutorKind:
+    """Process executors share the session's bridge and one shim build (kept beside the network)."""
     from shoal.executor.process import ProcessExecutor
 
     server = (
@@ -52,7 +53,7 @@ def _process_kind(network: TaskNetConfig) -> ExecutorKind:
     )
     return ExecutorKind(
         name="process",
-        make=lambda state: ProcessExecutor(state, network=network),
+        make=lambda state: ProcessExecutor(state, network=network, shim_cache=network.state_dir / "bin"),
         image="host:latest",
         serve_hostname=lambda port: ("python3", "-c", server, str(port)),
     )

@@ -83,10 +83,12 @@ class ProcessExecutor:
         scope: str | None = None,
         clock: Clock | None = None,
         engine_version: str = ENGINE_VERSION,
+        shim_cache: Path | None = None,
     ) -> None:
         """`isolate`: None picks namespaces when possible; True insists (ValueError if impossible).
         `network`: the bridge and subnet (default: derived from `scope`, itself defaulting to the
-        state dir's path, so daemons with different data roots never share a bridge)."""
+        state dir's path, so daemons with different data roots never share a bridge).
+        `shim_cache`: where the compiled shim is kept (default <state_dir>/bin)."""
         state_dir = Path(state_dir).absolute()
         reason = isolation_unavailable_reason()
         if isolate and reason:
@@ -103,7 +105,7 @@ class ProcessExecutor:
             cgroups=Cgroups.probe(scope_key),
             clock=clock or SystemClock(),
             daemon_path=os.environ.get("PATH"),
-            shim_cache=state_dir / "bin",
+            shim_cache=Path(shim_cache) if shim_cache else state_dir / "bin",
         )
         self._engine_version = engine_version
         self._isolation_reason = reason if not isolated else None
