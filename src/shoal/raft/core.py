@@ -113,8 +113,7 @@ class Raft:
     def _load_state(self, hs: HardState) -> None:
         if hs.commit < self.log.committed or hs.commit > self.log.last_index():
             raise RuntimeError(
-                f"{self.id} state.commit {hs.commit} is out of range "
-                f"[{self.log.committed}, {self.log.last_index()}]"
+                f"{self.id} state.commit {hs.commit} is out of range [{self.log.committed}, {self.log.last_index()}]"
             )
         self.log.committed = hs.commit
         self.term = hs.term
@@ -133,16 +132,17 @@ class Raft:
     # --- sending ----------------------------------------------------------------------
 
     def send(self, m: Message) -> None:
-        if m.frm == NONE:
-            m = _replace(m, frm=self.id)
-        if m.type in (MT.VOTE, MT.VOTE_RESP, MT.PRE_VOTE, MT.PRE_VOTE_RESP):
-            if m.term == 0:
+        term = m.term
+        if m.type in _TERMED_EXPLICITLY:
+            if term == 0:
                 raise RuntimeError(f"term should be set when sending {m.type.name}")
-        elif m.term != 0:
-            raise RuntimeError(f"term should not be set when sending {m.type.name} (was {m.term})")
+        elif term != 0:
+            raise RuntimeError(f"term should not be set when sending {m.type.name} (was {term})")
         elif m.type not in (MT.PROP, MT.READ_INDEX):
             # Forwarded proposals and reads are local in spirit and carry no term.
-            m = _replace(m, term=self.term)
+            term = self.term
+        if m.frm == NONE or term != m.term:
+            m = _with_sender(m, m.frm or self.id, term)
         self.msgs.append(m)
 
     def _send_append(self, to: int) -> None:
@@ -189,8 +189,7 @@ class Raft:
         if snap.is_empty():
             raise RuntimeError("need a non-empty snapshot")
         self._info(
-            f"sending snapshot [index: {snap.metadata.index}, term: {snap.metadata.term}] to {to} "
-            f"[{pr.describe()}]"
+            f"sending snapshot [index: {snap.metadata.index}, term: {snap.metadata.term}] to {to} [{pr.describe()}]"
         )
         pr.become_snapshot(snap.metadata.index)
         self.send(Message(MT.SNAP, to=to, snapshot=snap))
@@ -227,9 +226,7 @@ class Raft:
 
     def _append_entries(self, entries: list[Entry]) -> None:
         last = self.log.last_index()
-        stamped = [
-            Entry(term=self.term, index=last + 1 + i, type=e.type, data=e.data) for i, e in enumerate(entries)
-        ]
+        stamped = [Entry(term=self.term, index=last + 1 + i, type=e.type, data=e.data) for i, e in enumerate(entries)]
         self.log.append(stamped)
         self.trk.progress[self.id].maybe_update(self.log.last_index())
         # A single-voter group commits at once.
@@ -416,9 +413,7 @@ class Raft:
         elif m.term > self.term:
             if m.type in (MT.VOTE, MT.PRE_VOTE):
                 force = m.context == CAMPAIGN_TRANSFER
-                in_lease = (
-                    self.check_quorum and self.lead != NONE and self.election_elapsed < self.election_timeout
-                )
+                in_lease = self.check_quorum and self.lead != NONE and self.election_elapsed < self.election_timeout
                 if not force and in_lease:
                     # We heard from a live leader recently: this candidate must not disrupt it.
                     self._info(
@@ -536,9 +531,7 @@ class Raft:
                     f"a configuration change is already pending (index {self.pending_conf_index}, "
                     f"applied {self.log.applied})"
                 )
-            reason = confchange.refusal_reason(
-                ConfChange.decode(entry.data), self.conf, self.reachable_voters()
-            )
+            reason = confchange.refusal_reason(ConfChange.decode(entry.data), self.conf, self.reachable_voters())
             if reason is not None:
                 raise ConfChangeRefused(reason)
             self.pending_conf_index = self.log.last_index() + i + 1
@@ -735,9 +728,7 @@ class Raft:
         hint_index = min(m.index, self.log.last_index())
         hint_index, hint_term = self.log.find_conflict_by_term(hint_index, m.log_term)
         self.send(
-            Message(
-                MT.APP_RESP, to=m.frm, index=m.index, reject=True, reject_hint=hint_index, log_term=hint_term
-            )
+            Message(MT.APP_RESP, to=m.frm, index=m.index, reject=True, reject_hint=hint_index, log_term=hint_term)
         )
 
     def _handle_heartbeat(self, m: Message) -> None:
@@ -748,14 +739,10 @@ class Raft:
         assert m.snapshot is not None
         meta = m.snapshot.metadata
         if self.restore(m.snapshot):
-            self._info(
-                f"[commit: {self.log.committed}] restored snapshot [index: {meta.index}, term: {meta.term}]"
-            )
+            self._info(f"[commit: {self.log.committed}] restored snapshot [index: {meta.index}, term: {meta.term}]")
             self.send(Message(MT.APP_RESP, to=m.frm, index=self.log.last_index()))
         else:
-            self._info(
-                f"[commit: {self.log.committed}] ignored snapshot [index: {meta.index}, term: {meta.term}]"
-            )
+            self._info(f"[commit: {self.log.committed}] ignored snapshot [index: {meta.index}, term: {meta.term}]")
             self.send(Message(MT.APP_RESP, to=m.frm, index=self.log.committed))
 
     def restore(self, snap: Snapshot) -> bool:
@@ -825,5 +812,26 @@ class Raft:
         self.become_follower(self.term, NONE)
 
 
+_TERMED_EXPLICITLY = frozenset({MT.VOTE, MT.VOTE_RESP, MT.PRE_VOTE, MT.PRE_VOTE_RESP})
+
+
 def _replace(m: Message, **changes: Any) -> Message:
     return dataclasses.replace(m, **changes)
+
+
+def _with_sender(m: Message, frm: int, term: int) -> Message:
+    # Hot path: a plain constructor call is several times cheaper than dataclasses.replace.
+    return Message(
+        m.type,
+        m.to,
+        frm,
+        term,
+        m.log_term,
+        m.index,
+        m.entries,
+        m.commit,
+        m.snapshot,
+        m.reject,
+        m.reject_hint,
+        m.context,
+    )

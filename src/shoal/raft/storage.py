@@ -34,6 +34,14 @@ class MemoryStorage:
         self._snapshot = Snapshot(SnapshotMetadata(conf_state=conf_state or ConfState()))
         self._ents: list[Entry] = [Entry(term=0, index=0)]
 
+    def clone(self) -> MemoryStorage:
+        """An independent copy (entries and snapshots are immutable, so sharing them is fine)."""
+        copy = MemoryStorage()
+        copy._hard_state = self._hard_state
+        copy._snapshot = self._snapshot
+        copy._ents = list(self._ents)
+        return copy
+
     # --- Storage protocol ---------------------------------------------------------------
 
     def initial_state(self) -> tuple[HardState, ConfState]:
