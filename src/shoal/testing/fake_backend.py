@@ -77,7 +77,6 @@ class FakeExecStream:
 
     async def output(self) -> AsyncIterator[tuple[int, bytes]]:
         session = self._session
-        session.running = True
         program, *args = session.command or [""]
         code = 0
         if program == "echo":
@@ -122,6 +121,7 @@ class FakeBackend:
         self.event_log: list[Json] = []
         self._index = itertools.count(10)
         self._changed = asyncio.Condition()
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- helpers for tests ----------------------------------------------------------------------
     def now(self) -> str:
@@ -492,9 +492,17 @@ class FakeBackend:
 
     async def exec_start(self, exec_id: str, options: ExecStartOptions) -> FakeExecStream:
         session = self._exec(exec_id)
-        if session.running or session.exit_code is not None:
+        if session.running:
+            raise errors.Conflict(f"Error: Exec command {exec_id} is already running")
+        if session.exit_code is not None:
             raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
-        return FakeExecStream(session)
+        session.running = True
+        stream = FakeExecStream(session)
+        if options.detach:  # nobody reads the output: run it to the end in the background
+            task = asyncio.create_task(_drain(stream))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return stream
 
     async def exec_inspect(self, exec_id: str) -> Json:
         session = self._exec(exec_id)
@@ -511,7 +519,13 @@ class FakeBackend:
 
     # -- networks, secrets, configs -------------------------------------------------------------
     async def networks_list(self, filters: Filters) -> list[Json]:
-        return list(self.networks.values())
+        _check_filter_keys(filters, {"name", "id", "label", "driver", "scope", "type"})
+        return [
+            n
+            for n in self.networks.values()
+            if (not filters.get("name") or any(w in n["Name"] for w in filters["name"]))
+            and _prefix_match(n["Id"], filters.get("id", []))
+        ]
 
     async def network_create(self, request: Json) -> Json:
         name = request.get("Name", "")
@@ -604,6 +618,11 @@ class FakeBackend:
         raise errors.Unknown(
             'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host'
         )
+
+
+async def _drain(stream: FakeExecStream) -> None:
+    async for _ in stream.output():
+        pass
 
 
 def _as_backend(fake: FakeBackend) -> Backend:

@@ -295,3 +295,14 @@ def test_cli_events_reads_the_stream(swarm_engine: EngineServer) -> None:
     result = swarm_engine.cli("events", "--since", "0", "--until", "2000")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "1970-01-01T00:16:40.000000123Z service create s1 (name=web)\n"
+
+
+def test_detached_exec_start_is_an_empty_200(engine: EngineServer, container: str) -> None:
+    client = docker.APIClient(base_url=engine.base_url, version="1.41")
+    try:
+        exec_id = client.exec_create(container, ["fail", "2", "x"])["Id"]
+        assert client.exec_start(exec_id, detach=True) == ""
+        again = request(engine, "POST", f"/v1.41/exec/{exec_id}/start", data=b'{"Detach":true}')
+        assert again.status == 409
+    finally:
+        client.close()
