@@ -218,9 +218,7 @@ class StoreHarness:
         raise AssertionError(f"no fixpoint after {rounds} rounds")
 
     # -- a fake agent
-    async def set_task_state(
-        self, task_id: str, state: str, *, exit_code: int | None = None, err: str = ""
-    ) -> Obj:
+    async def set_task_state(self, task_id: str, state: str, *, exit_code: int | None = None, err: str = "") -> Obj:
         def change(task: Obj) -> None:
             status: Obj = {"Timestamp": rfc3339(self.clock.now()), "State": state, "Message": state}
             if err:

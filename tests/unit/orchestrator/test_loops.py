@@ -1,0 +1,106 @@
+"""The component loops: planning after commits and on timers, stale plans, and every component
+running together against a fake agent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import pytest
+
+from shoal.allocator.component import Plan, PlanBuilder, apply_plan, run_component
+from shoal.api import errors, states
+from shoal.api.objects import SERVICES, TASKS
+from shoal.orchestrator.components import components
+from shoal.orchestrator.task import new_task
+from shoal.scheduler.scheduler import RETRY_INTERVAL, SchedulerPlanner
+from shoal.store.memory import ReadView
+from shoal.store.watch import Event
+from shoal.testing.store_harness import StoreHarness
+
+
+class CountingScheduler:
+    name = "counting-scheduler"
+
+    def __init__(self) -> None:
+        self.inner = SchedulerPlanner()
+        self.passes = 0
+
+    def interested(self, event: Event) -> bool:
+        return self.inner.interested(event)
+
+    def plan(self, view: ReadView, now: datetime) -> Plan:
+        self.passes += 1
+        return self.inner.plan(view, now)
+
+
+async def until(condition: Callable[[], bool], *, step: Callable[[], Awaitable[object]] | None = None) -> None:
+    """Let the loops run until condition holds (bounded, so a bug fails instead of hanging)."""
+    for _ in range(2000):
+        if condition():
+            return
+        if step is not None:
+            await step()
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
+async def test_unplaceable_task_is_retried_on_the_timer() -> None:
+    harness = StoreHarness()
+    service = await harness.add_service("web")
+    task = new_task(service, harness.clock.now(), slot=1)
+    task["Status"]["State"] = states.PENDING
+    await harness.create(TASKS, task)
+    planner = CountingScheduler()
+    loop = asyncio.create_task(run_component(harness.store, harness.clock, planner))
+    try:
+        await until(lambda: planner.passes == 2)  # the first pass wrote Err; its commit causes the second
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert planner.passes == 2
+        harness.clock.advance(RETRY_INTERVAL - 0.5)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert planner.passes == 2
+        harness.clock.advance(0.5)
+        await until(lambda: planner.passes == 3)
+    finally:
+        loop.cancel()
+
+
+async def test_stale_plan_is_refused_whole() -> None:
+    harness = StoreHarness()
+    one = await harness.add_service("one")
+    two = await harness.add_service("two")
+    builder = PlanBuilder()
+    builder.edit(SERVICES, one)["Spec"]["Labels"] = {"a": "b"}
+    builder.edit(SERVICES, two)["Spec"]["Labels"] = {"a": "b"}
+    await harness.edit(SERVICES, two["ID"], lambda s: s["Spec"].update(Name="renamed"))
+    with pytest.raises(errors.OutOfSequence):
+        await harness.write(lambda tx: apply_plan(tx, builder.plan))
+    assert harness.get(SERVICES, one["ID"])["Spec"]["Labels"] == {}
+
+
+async def test_all_components_run_a_service_with_a_fake_agent() -> None:
+    harness = StoreHarness()
+    await harness.add_node("a")
+    await harness.add_node("b")
+    service = await harness.add_service("web", replicas=3, ports=[{"TargetPort": 80}])
+
+    def running() -> list[str]:
+        return [t["ID"] for t in harness.live_tasks(service["ID"]) if t["Status"]["State"] == states.RUNNING]
+
+    async with asyncio.TaskGroup() as group:
+        loops = [group.create_task(start()) for start in components(harness.store, harness.clock)]
+        await until(lambda: len(running()) == 3, step=harness.agent_step)
+        victim = running()[0]
+        harness.clock.advance(1)
+        await harness.set_task_state(victim, states.FAILED, exit_code=1)
+        await until(lambda: any(t["DesiredState"] == states.READY for t in harness.live_tasks(service["ID"])))
+        harness.clock.advance(5)  # the restart delay, through the loop's timer
+        await until(lambda: len(running()) == 3 and victim not in running(), step=harness.agent_step)
+        await harness.delete(SERVICES, service["ID"])
+        await until(lambda: harness.tasks(service["ID"]) == [], step=harness.agent_step)
+        for loop in loops:
+            loop.cancel()
