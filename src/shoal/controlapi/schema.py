@@ -108,11 +108,15 @@ def conform(value: Any, shape: Any, path: str) -> Any:
     if isinstance(shape, Struct):
         if not isinstance(value, dict):
             raise _refuse(value, path, shape.go_name)
-        return {
-            key: conform(item, shape.fields[key], f"{path}.{key}")
-            for key, item in value.items()
-            if key in shape.fields
-        }
+        # Go matches field names case-insensitively (docker-py sends {"replicated": ...}); the
+        # stored spec uses the canonical spelling.
+        canonical = {name.lower(): name for name in shape.fields}
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            name = key if key in shape.fields else canonical.get(key.lower())
+            if name is not None and (name not in result or key == name):
+                result[name] = conform(item, shape.fields[name], f"{path}.{name}")
+        return result
     if isinstance(shape, ListOf):
         if not isinstance(value, list):
             raise _refuse(value, path, "[]" + getattr(shape.item, "go_type", "object"))
