@@ -3,6 +3,7 @@ logs, exec, adoption across daemon restarts and between two daemons on one engin
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from shoal.executor.base import STDERR, STDOUT, ContainerState, Resources, TaskRuntime
 from shoal.executor.docker import DockerExecutor, ImageNotFound
 from shoal.executor.docker import labels as label_names
+from shoal.executor.docker.health import UnhealthyContainer
 from shoal.executor.errors import ContainerNotFound, ContainerNotRunning, ExecNotFound
 
 pytestmark = pytest.mark.docker
@@ -240,3 +242,76 @@ async def test_describe_reports_the_engine(executor: DockerExecutor) -> None:
     assert description.nano_cpus > 0 and description.memory_bytes > 0
     assert description.os == "linux"
     assert "exec" in executor.capabilities
+
+
+def health_task(test: str, retries: int = 1) -> dict[str, object]:
+    """A check every 0.1 s; `retries` failures in a row make the container unhealthy."""
+    check = {"Test": ["CMD-SHELL", test], "Interval": 100_000_000, "Timeout": 1_000_000_000, "Retries": retries}
+    return {"Spec": {"ContainerSpec": {"Healthcheck": check}}}
+
+
+async def test_start_returns_once_the_health_check_passes(
+    executor: DockerExecutor, make_runtime: MakeRuntime, docker_api: docker.APIClient
+) -> None:
+    runtime = make_runtime(
+        command=("sh", "-c", "sleep 0.5; touch /tmp/ok; exec sleep 60"),
+        raw_task=health_task("test -f /tmp/ok", retries=30),
+    )
+    controller = executor.controller(runtime)
+    await controller.prepare()
+    await controller.start()
+    assert docker_api.inspect_container(runtime.container_name)["State"]["Health"]["Status"] == "healthy"
+
+
+async def test_unhealthy_at_start_fails_the_task_and_stops_the_container(
+    executor: DockerExecutor, make_runtime: MakeRuntime
+) -> None:
+    controller = executor.controller(make_runtime(raw_task=health_task("false")))
+    await controller.prepare()
+    with pytest.raises(UnhealthyContainer, match="unhealthy container"):
+        await controller.start()
+    assert (await controller.inspect()).state is ContainerState.EXITED
+
+
+async def test_turning_unhealthy_while_running_ends_the_wait_with_an_error(
+    executor: DockerExecutor, make_runtime: MakeRuntime
+) -> None:
+    script = "sleep 0.5; touch /tmp/bad; exec sleep 60"
+    controller = executor.controller(
+        make_runtime(command=("sh", "-c", script), raw_task=health_task("! test -f /tmp/bad"))
+    )
+    await controller.prepare()
+    await controller.start()
+    final = await controller.wait()
+    assert final.state is ContainerState.EXITED
+    assert final.error == "unhealthy container"
+    assert final.exit_code == 128 + signal.SIGKILL  # busybox sleep as PID 1 ignores SIGTERM
+
+
+async def test_container_spec_extras_from_the_raw_task_apply(
+    executor: DockerExecutor, make_runtime: MakeRuntime
+) -> None:
+    raw = {
+        "Spec": {
+            "ContainerSpec": {
+                "Hosts": ["10.1.2.3 db"],
+                "Mounts": [{"Type": "tmpfs", "Target": "/scratch"}],
+                "ReadOnly": True,
+            }
+        }
+    }
+    script = "grep -w db /etc/hosts; touch /scratch/ok && echo scratch-ok; touch /ro 2>/dev/null || echo ro-ok"
+    controller = executor.controller(make_runtime(command=("sh", "-c", script), raw_task=raw))
+    await controller.prepare()
+    await controller.start()
+    assert (await controller.wait()).exit_code == 0
+    output = [line.data.decode().split() async for line in controller.logs()]
+    assert output == [["10.1.2.3", "db"], ["scratch-ok"], ["ro-ok"]]
+
+
+def test_one_executor_serves_several_event_loops(docker_api: docker.APIClient, tmp_path: Path) -> None:
+    """Test harnesses (and shoald restarts of its loop) may use one executor from more than one loop."""
+    executor = DockerExecutor(state_dir=tmp_path / "state")
+    assert asyncio.run(executor.containers()) == []
+    assert asyncio.run(executor.containers(all=True)) == []
+    asyncio.run(executor.close())

@@ -11,6 +11,7 @@ import pytest
 from shoal.executor.base import STDERR, STDOUT, ContainerState, PortSpec, Resources, TaskRuntime
 from shoal.executor.docker import labels
 from shoal.executor.docker.containerspec import command_fields, create_body, stop_timeout_seconds
+from shoal.executor.docker.controller import logs_params, unix_timestamp
 from shoal.executor.docker.engine import (
     EngineBadRequest,
     EngineConflict,
@@ -20,6 +21,14 @@ from shoal.executor.docker.engine import (
     error_for_status,
 )
 from shoal.executor.docker.executor import load_instance_id, node_description
+from shoal.executor.docker.health import (
+    HEALTHY,
+    STOPPED,
+    UNHEALTHY,
+    current_health,
+    has_health_check,
+    verdict_from_event,
+)
 from shoal.executor.docker.hijack import build_request, parse_head
 from shoal.executor.docker.images import reference_candidates
 from shoal.executor.docker.logstream import log_lines, parse_entry
@@ -351,3 +360,71 @@ def test_instance_id_is_made_once_per_state_dir(tmp_path: Path) -> None:
     first = load_instance_id(tmp_path / "state")
     assert first == load_instance_id(tmp_path / "state")
     assert first != load_instance_id(tmp_path / "other")
+
+
+# --- ContainerSpec fields read from the raw task ------------------------------------------------
+
+
+def test_raw_task_container_spec_fields_reach_the_engine_shape() -> None:
+    mounts = [{"Type": "tmpfs", "Target": "/scratch"}]
+    health = {"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000_000}
+    raw = {
+        "Spec": {
+            "ContainerSpec": {
+                "Mounts": mounts,
+                "Init": True,
+                "ReadOnly": True,
+                "Hosts": ["10.0.0.5 db db.local"],
+                "DNSConfig": {"Nameservers": ["10.0.0.53"], "Search": ["corp"], "Options": ["ndots:2"]},
+                "CapabilityAdd": ["NET_ADMIN"],
+                "Sysctls": {"net.ipv4.ip_forward": "1"},
+                "Healthcheck": health,
+                "Groups": [],
+            }
+        }
+    }
+    body = create_body(runtime(raw_task=raw), image="img", instance_id="i", network="bridge")
+    host = body["HostConfig"]
+    assert host["Mounts"] == mounts
+    assert (host["Init"], host["ReadonlyRootfs"]) == (True, True)
+    assert host["ExtraHosts"] == ["db:10.0.0.5", "db.local:10.0.0.5"]
+    assert (host["Dns"], host["DnsSearch"], host["DnsOptions"]) == (["10.0.0.53"], ["corp"], ["ndots:2"])
+    assert host["CapAdd"] == ["NET_ADMIN"]
+    assert host["Sysctls"] == {"net.ipv4.ip_forward": "1"}
+    assert "GroupAdd" not in host
+    assert host["RestartPolicy"] == {"Name": "no"}
+    assert body["Healthcheck"] == health
+
+
+def test_bad_hosts_entry_rejects_the_task() -> None:
+    raw = {"Spec": {"ContainerSpec": {"Hosts": ["justonefield"]}}}
+    with pytest.raises(InvalidTaskSpec, match="invalid host entry"):
+        create_body(runtime(raw_task=raw), image="img", instance_id="i", network="bridge")
+
+
+# --- health -------------------------------------------------------------------------------------
+
+
+def test_health_check_detection_and_verdicts() -> None:
+    assert has_health_check({"Config": {"Healthcheck": {"Test": ["CMD", "true"]}}})
+    assert not has_health_check({"Config": {"Healthcheck": {"Test": ["NONE"]}}})
+    assert not has_health_check({"Config": {}})
+    assert current_health({"State": {"Status": "running", "Health": {"Status": "starting"}}}) is None
+    assert current_health({"State": {"Status": "running", "Health": {"Status": "healthy"}}}) == HEALTHY
+    assert current_health({"State": {"Status": "exited"}}) == STOPPED
+    assert verdict_from_event({"Action": "health_status: unhealthy"}) == UNHEALTHY
+    assert verdict_from_event({"Action": "die"}) == STOPPED
+    assert verdict_from_event({"Action": "exec_start: sh -c true"}) is None
+
+
+def test_log_since_is_sent_exactly() -> None:
+    moment = datetime(2026, 11, 26, 15, 53, 45, 410072, tzinfo=UTC)
+    assert unix_timestamp(moment) == "1795708425.410072000"
+    assert logs_params(follow=False, tail=None, since=moment)["since"] == "1795708425.410072000"
+    assert logs_params(follow=True, tail=3, since=None) == {
+        "stdout": True,
+        "stderr": True,
+        "timestamps": True,
+        "follow": True,
+        "tail": 3,
+    }

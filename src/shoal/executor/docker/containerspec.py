@@ -4,6 +4,7 @@ Pure, so it is unit tested without an engine."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from shoal.executor.base import TaskRuntime, parse_signal
@@ -64,6 +65,9 @@ def create_body(runtime: TaskRuntime, *, image: str, instance_id: str, network: 
         "HostConfig": host_config(runtime, network),
         **command_fields(runtime),
     }
+    extra_config, extra_host = spec_passthrough(runtime.raw_task)
+    body.update(extra_config)
+    body["HostConfig"].update(extra_host)
     if runtime.workdir:
         body["WorkingDir"] = runtime.workdir
     if runtime.user:
@@ -73,3 +77,46 @@ def create_body(runtime: TaskRuntime, *, image: str, instance_id: str, network: 
     if runtime.ports:
         body["ExposedPorts"] = {f"{port.target}/{port.protocol}": {} for port in runtime.ports}
     return body
+
+
+def extra_hosts(hosts: list[str]) -> list[str]:
+    """Swarm's `IP name [alias...]` entries → the engine's `name:IP`, one per name."""
+    converted: list[str] = []
+    for entry in hosts:
+        fields = entry.split()
+        if len(fields) < 2:
+            raise InvalidTaskSpec(f"invalid host entry {entry!r}: expected 'IP hostname [aliases...]'")
+        converted.extend(f"{name}:{fields[0]}" for name in fields[1:])
+    return converted
+
+
+# ContainerSpec fields whose Docker shape is the engine's: (spec key, where it goes, engine key).
+_PASSTHROUGH: tuple[tuple[str, str, str], ...] = (
+    ("Mounts", "host", "Mounts"),
+    ("Init", "host", "Init"),
+    ("ReadOnly", "host", "ReadonlyRootfs"),
+    ("CapabilityAdd", "host", "CapAdd"),
+    ("CapabilityDrop", "host", "CapDrop"),
+    ("Sysctls", "host", "Sysctls"),
+    ("Groups", "host", "GroupAdd"),
+    ("Ulimits", "host", "Ulimits"),
+    ("Healthcheck", "config", "Healthcheck"),
+    ("OpenStdin", "config", "OpenStdin"),
+)
+
+
+def spec_passthrough(raw_task: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The task's ContainerSpec fields that TaskRuntime does not carry: (Config fields, HostConfig fields)."""
+    spec = (raw_task.get("Spec") or {}).get("ContainerSpec") or {}
+    sections: dict[str, dict[str, Any]] = {"config": {}, "host": {}}
+    for spec_key, section, engine_key in _PASSTHROUGH:
+        value = spec.get(spec_key)
+        if value is not None and value != [] and value != {}:
+            sections[section][engine_key] = value
+    if spec.get("Hosts"):
+        sections["host"]["ExtraHosts"] = extra_hosts(list(spec["Hosts"]))
+    dns = spec.get("DNSConfig") or {}
+    for spec_key, engine_key in (("Nameservers", "Dns"), ("Search", "DnsSearch"), ("Options", "DnsOptions")):
+        if dns.get(spec_key):
+            sections["host"][engine_key] = list(dns[spec_key])
+    return sections["config"], sections["host"]

@@ -5,8 +5,11 @@ adopted task re-attaches to the running container without restarting it."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shoal.executor.base import ContainerState, ContainerStatus, LogLine, TaskRuntime
@@ -19,10 +22,13 @@ from shoal.executor.docker.engine import (
     EngineNotFound,
     iter_chunks,
 )
+from shoal.executor.docker.health import HEALTHY, UNHEALTHY, UnhealthyContainer, has_health_check, next_verdict
 from shoal.executor.docker.images import resolve_local_image
 from shoal.executor.docker.logstream import log_lines
 from shoal.executor.docker.status import status_from_inspect
 from shoal.executor.errors import ContainerNotFound, InvalidTaskSpec
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def logs_params(*, follow: bool, tail: int | None, since: datetime | None) -> dict[str, Any]:
@@ -34,8 +40,15 @@ def logs_params(*, follow: bool, tail: int | None, since: datetime | None) -> di
         "tail": "all" if tail is None else max(0, tail),
     }
     if since is not None:
-        params["since"] = f"{since.timestamp():.9f}"
+        params["since"] = unix_timestamp(since)
     return params
+
+
+def unix_timestamp(moment: datetime) -> str:
+    """`seconds.nanoseconds`, exactly: a float would round and could skip the very entry `since` names."""
+    elapsed = moment.astimezone(UTC) - EPOCH
+    seconds = elapsed.days * 86_400 + elapsed.seconds
+    return f"{seconds}.{elapsed.microseconds:06d}000"
 
 
 async def stream_logs(
@@ -123,22 +136,53 @@ class DockerController:
         if (inspect.get("State") or {}).get("Status") != "created":
             return
         await self._engine.call("POST", f"/containers/{self._ref}/start")
+        if has_health_check(inspect):
+            # As Swarm: a task with a health check is running only once it is healthy.
+            verdict = await next_verdict(self._engine, str(inspect["Id"]), want=frozenset({HEALTHY, UNHEALTHY}))
+            if verdict == UNHEALTHY:
+                await self.shutdown()
+                raise UnhealthyContainer()
 
     async def inspect(self) -> ContainerStatus:
         return status_from_inspect(await self._require())
 
     async def wait(self) -> ContainerStatus:
-        status = await self.inspect()
+        """The final status. A container that turns unhealthy is stopped; its status then carries
+        Swarm's `unhealthy container` error."""
+        inspect = await self._require()
+        status = status_from_inspect(inspect)
         if status.state is ContainerState.EXITED:
             return status
         condition = "next-exit" if status.state is ContainerState.CREATED else "not-running"
+        exited = asyncio.ensure_future(self._wait_for_exit(condition))
+        if not has_health_check(inspect):
+            await exited
+            return await self.inspect()
+        unhealthy = asyncio.ensure_future(next_verdict(self._engine, status.container_id, want=frozenset({UNHEALTHY})))
+        try:
+            await asyncio.wait({exited, unhealthy}, return_when=asyncio.FIRST_COMPLETED)
+            if exited.done():
+                exited.result()
+                return await self.inspect()
+            if unhealthy.result() != UNHEALTHY:
+                await exited
+                return await self.inspect()
+            await self.shutdown()
+            await exited
+            return dataclasses.replace(await self.inspect(), error=str(UnhealthyContainer()))
+        finally:
+            for pending in (exited, unhealthy):
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
+
+    async def _wait_for_exit(self, condition: str) -> None:
         try:
             await self._engine.call(
                 "POST", f"/containers/{self._ref}/wait", params={"condition": condition}, timeout_s=None
             )
         except EngineNotFound:
             raise ContainerNotFound(self._runtime.container_name) from None
-        return await self.inspect()
 
     async def shutdown(self, grace: float | None = None) -> None:
         seconds = stop_timeout_seconds(self._runtime.stop_grace_period if grace is None else grace)

@@ -90,19 +90,25 @@ class EngineClient:
     def __init__(self, socket_path: str = DEFAULT_SOCKET) -> None:
         self.socket_path = socket_path
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._api_prefix: str | None = None
-        self._negotiation = asyncio.Lock()
 
     async def close(self) -> None:
-        if self._session is not None:
+        if self._session is not None and self._session_loop is asyncio.get_running_loop():
             await self._session.close()
-            self._session = None
+        self._session = None
 
     def _client_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is not None and self._session_loop is not loop:
+            # Made on another event loop (a test harness with one loop per test): that loop's sockets
+            # cannot be used here, and closing them needs that loop, so the old session is dropped.
+            self._session = None
         if self._session is None or self._session.closed:
             # limit=0: every running task holds a `wait` connection open; a pool cap would queue them.
             connector = aiohttp.UnixConnector(path=self.socket_path, limit=0)
             self._session = aiohttp.ClientSession(connector=connector, base_url="http://docker")
+            self._session_loop = loop
         return self._session
 
     async def versioned(self, path: str) -> str:
@@ -111,12 +117,11 @@ class EngineClient:
 
     async def _prefix(self) -> str:
         if self._api_prefix is None:
-            async with self._negotiation:
-                if self._api_prefix is None:
-                    version = await self._request_unversioned("GET", "/version")
-                    engine = parse_version(str(version.get("ApiVersion", "1.41")))
-                    major, minor = min(engine, MAX_API_VERSION)
-                    self._api_prefix = f"/v{major}.{minor}"
+            # Concurrent first calls may each ask; they all get the same answer.
+            version = await self._request_unversioned("GET", "/version")
+            engine = parse_version(str(version.get("ApiVersion", "1.41")))
+            major, minor = min(engine, MAX_API_VERSION)
+            self._api_prefix = f"/v{major}.{minor}"
         return self._api_prefix
 
     async def _request_unversioned(self, method: str, path: str) -> Any:
