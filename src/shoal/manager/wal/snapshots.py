@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import msgpack
 
 from shoal.manager.wal.crypto import AuthenticationFailed, RecordSealer, UnknownKey
-from shoal.manager.wal.errors import WALCorrupted, WrongDataKey
+from shoal.manager.wal.errors import WALCorrupted, WALWriteError, WrongDataKey
 from shoal.manager.wal.fileops import FileOps, write_all
 from shoal.manager.wal.framing import encode_record, scan
 from shoal.manager.wal.records import SnapshotMark
@@ -85,15 +85,27 @@ class SnapshotFiles:
         path = os.path.join(self._dir, snapshot_name(meta.index, meta.term))
         temp = path + _TEMP_SUFFIX
         blob = encode_record(self._sealer.seal(encode_snapshot(snapshot)), 0)
-        fd = self._ops.open_truncated(temp)
         try:
-            write_all(self._ops, fd, blob)
-            self._ops.fsync(fd)
-        finally:
-            self._ops.close(fd)
-        self._ops.rename(temp, path)
-        self._ops.fsync_dir(self._dir)
+            fd = self._ops.open_truncated(temp)
+            try:
+                write_all(self._ops, fd, blob)
+                self._ops.fsync(fd)
+            finally:
+                self._ops.close(fd)
+            self._ops.rename(temp, path)
+            self._ops.fsync_dir(self._dir)
+        except OSError as exc:
+            self._discard(temp)
+            raise WALWriteError(path, f"writing snapshot failed: {exc.strerror or exc}", exc.errno) from exc
         return path
+
+    def _discard(self, temp: str) -> None:
+        """Best effort: a leftover temp file is harmless (pruned later) but wastes space."""
+        try:
+            if self._ops.exists(temp):
+                self._ops.unlink(temp)
+        except OSError:
+            pass
 
     def load(self, file: SnapshotFile) -> Snapshot:
         """Read one file back; raises ``WALCorrupted`` or ``WrongDataKey``."""

@@ -59,7 +59,8 @@ class DiskStorage:
     ) -> None:
         self.paths = paths
         self.is_new = is_new
-        """True when no log existed: the driver bootstraps (or joins) instead of restarting."""
+        """True when nothing was ever saved (no entries, hard state or snapshot): the driver
+        bootstraps or joins instead of restarting."""
         self._wal = wal
         self._snapshots = snapshots
         self._memory = memory
@@ -110,7 +111,8 @@ class DiskStorage:
             memory.apply_snapshot(chosen[0])
         memory.append(replayed.entries)
         memory.set_hard_state(replayed.hard_state)
-        return cls(paths, wal, snapshots, memory, is_new=False, keep_old_snapshots=keep_old_snapshots)
+        empty = not replayed.entries and replayed.hard_state.is_empty() and not chosen
+        return cls(paths, wal, snapshots, memory, is_new=empty, keep_old_snapshots=keep_old_snapshots)
 
     @property
     def metadata(self) -> bytes:

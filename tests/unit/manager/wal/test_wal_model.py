@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 from conftest import log_of, open_on
 from hypothesis import HealthCheck, given, settings
@@ -53,7 +54,7 @@ def state_of(storage: DiskStorage) -> State:
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ops, min_size=1, max_size=40), st.sampled_from([300, 2000]))
-def test_random_operations_recover_to_the_model(operations: list[tuple[object, ...]], segment_bytes: int) -> None:
+def test_random_operations_recover_to_the_model(operations: list[tuple[Any, ...]], segment_bytes: int) -> None:
     """``since_sync`` holds every state written since the last sync: a power cut may leave any
     of them (a full segment is fsynced when the next one starts), but never anything else."""
     fs = MemoryFS()
@@ -98,7 +99,7 @@ def test_random_operations_recover_to_the_model(operations: list[tuple[object, .
             storage.save(new_hs, (), snap)
             written = State([], new_hs, snap)
         else:
-            fs.crash(op[1])  # type: ignore[arg-type]
+            fs.crash(op[1])
             storage = open_on(fs, segment_bytes=segment_bytes)
             recovered = state_of(storage)
             if op[1] == "power":

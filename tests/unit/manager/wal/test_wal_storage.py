@@ -11,6 +11,7 @@ from conftest import KEY, entries, log_of, open_on
 
 from shoal.manager.wal.crypto import DataKey, KeyRing
 from shoal.manager.wal.errors import WALBroken, WALCorrupted, WALWriteError, WrongDataKey
+from shoal.manager.wal.framing import scan
 from shoal.manager.wal.keys import KeyFileError
 from shoal.manager.wal.memfs import MemoryFS
 from shoal.manager.wal.storage import DiskStorage
@@ -250,3 +251,71 @@ def test_real_files_and_permissions(tmp_path: Path) -> None:
     again = DiskStorage.open(tmp_path)
     assert log_of(again) == [Entry(1, 2, data=b"e2t1"), Entry(1, 3, data=b"e3t1")]
     assert again.metadata == b"m"
+
+
+def test_disk_full_while_writing_a_snapshot(fs: MemoryFS) -> None:
+    storage = open_on(fs)
+    storage.save(HardState(1, 1, 3), entries(1, 3))
+    storage.sync()
+    fs.write_budget = 10
+    with pytest.raises(WALWriteError, match="writing snapshot failed"):
+        storage.create_snapshot(3, CONF, b"big" * 100)
+    fs.write_budget = None
+    assert storage.snapshot().is_empty()
+    assert not [n for n in fs.listdir("/data/raft/snap") if n.endswith(".tmp")]
+    storage.create_snapshot(3, CONF, b"ok")
+    fs.crash("power")
+    assert open_on(fs).snapshot().data == b"ok"
+
+
+def test_a_wal_that_never_saved_anything_is_still_new(fs: MemoryFS) -> None:
+    open_on(fs, metadata=b"m")
+    fs.crash("power")
+    again = open_on(fs)
+    assert again.is_new
+    assert again.metadata == b"m"
+
+
+def test_a_missing_segment_in_the_middle_is_refused(fs: MemoryFS) -> None:
+    storage = open_on(fs, segment_bytes=300)
+    for i in range(1, 20):
+        storage.save(HardState(1, 1, i), entries(i, i))
+    storage.sync()
+    paths = storage.wal_segments
+    assert len(paths) >= 3
+    fs.unlink(paths[1])
+    with pytest.raises(WALCorrupted, match="segment 2 is missing"):
+        open_on(fs)
+
+
+def test_a_missing_first_segment_without_a_snapshot_is_refused(fs: MemoryFS) -> None:
+    storage = open_on(fs, segment_bytes=300)
+    for i in range(1, 20):
+        storage.save(HardState(1, 1, i), entries(i, i))
+    storage.sync()
+    fs.unlink(storage.wal_segments[0])
+    with pytest.raises(WALCorrupted, match="does not follow the log's last index 0"):
+        open_on(fs)
+
+
+def test_torn_tail_on_real_files_is_cut_and_appending_goes_on(tmp_path: Path) -> None:
+    storage = DiskStorage.open(tmp_path, keys=KEY)
+    for i in range(1, 6):
+        storage.save(HardState(1, 1, i - 1), entries(i, i))
+        storage.sync()
+    [segment] = storage.wal_segments
+    storage.close()
+    full = Path(segment).read_bytes()
+    frames = scan(full, path=segment, final=True).frames  # header, then (entry i, hard state) per batch
+    hs5, entry5 = frames[-1], frames[-2]
+    for cut, last in ((hs5.end - 1, 5), (hs5.offset + 3, 5), (entry5.end - 1, 4), (entry5.offset + 30, 4)):
+        Path(segment).write_bytes(full[:cut])
+        again = DiskStorage.open(tmp_path, keys=KEY)
+        assert log_of(again) == entries(1, last)
+        again.close()
+        assert os.path.getsize(segment) == (entry5.end if last == 5 else entry5.offset)
+    again = DiskStorage.open(tmp_path, keys=KEY)
+    again.save(None, entries(5, 5, tag="new"))
+    again.sync()
+    again.close()
+    assert log_of(DiskStorage.open(tmp_path, keys=KEY)) == entries(1, 4) + entries(5, 5, tag="new")
