@@ -142,7 +142,7 @@ class SnapshotFiles:
 
     def prune(self, current: SnapshotMetadata, keep_old: int) -> list[str]:
         """Delete leftover temp files, snapshots newer than ``current`` (never marked, so never
-        used) and all but ``keep_old`` of the older ones."""
+        used) and all but ``keep_old`` of the older ones. Best effort: failures are logged."""
         removed = []
         older = []
         for file in self.files():
@@ -155,8 +155,12 @@ class SnapshotFiles:
         if keep_old < len(older):
             removed.extend(f.path for f in older[: len(older) - keep_old])
         removed.extend(os.path.join(self._dir, n) for n in self._ops.listdir(self._dir) if n.endswith(_TEMP_SUFFIX))
-        for path in removed:
-            self._ops.unlink(path)
-        if removed:
-            self._ops.fsync_dir(self._dir)
+        try:
+            for path in removed:
+                self._ops.unlink(path)
+            if removed:
+                self._ops.fsync_dir(self._dir)
+        except OSError as exc:
+            # Nothing depends on old snapshots being gone: retry at the next snapshot.
+            log.warning("pruning snapshots in %s failed: %s", self._dir, exc)
         return removed

@@ -105,6 +105,10 @@ class DiskStorage:
             if snapshots.files():
                 raise WALCorrupted(paths.wal, 0, "no WAL segments, but snapshot files exist")
             wal = WAL.create(ops, paths.wal, wal_sealer, metadata=metadata, segment_bytes=segment_bytes)
+            # The new directories' own names must be durable too, or a power cut could take
+            # the whole WAL, and the votes in it, away.
+            ops.fsync_dir(paths.root)
+            ops.fsync_dir(os.path.dirname(paths.root))
             return cls(paths, wal, snapshots, memory, is_new=True, keep_old_snapshots=keep_old_snapshots)
         wal, replayed = opened
         if chosen:
@@ -113,6 +117,11 @@ class DiskStorage:
         memory.set_hard_state(replayed.hard_state)
         empty = not replayed.entries and replayed.hard_state.is_empty() and not chosen
         return cls(paths, wal, snapshots, memory, is_new=empty, keep_old_snapshots=keep_old_snapshots)
+
+    @staticmethod
+    def exists(data_root: str | os.PathLike[str], *, file_ops: FileOps | None = None) -> bool:
+        """Whether a WAL exists under ``data_root`` (so ``open`` would restart, not create)."""
+        return WAL.exists(file_ops or OsFileOps(), RaftPaths.under(data_root).wal)
 
     @property
     def metadata(self) -> bytes:

@@ -171,6 +171,8 @@ class WAL:
                 self._hard_state = rec
             elif isinstance(rec, SnapshotMark):
                 self._last_mark = rec
+                if rec.installed:
+                    self._last_index = rec.index
 
     def sync(self) -> None:
         """Make everything appended so far durable."""

@@ -319,3 +319,39 @@ def test_torn_tail_on_real_files_is_cut_and_appending_goes_on(tmp_path: Path) ->
     again.sync()
     again.close()
     assert log_of(DiskStorage.open(tmp_path, keys=KEY)) == entries(1, 4) + entries(5, 5, tag="new")
+
+
+class CountingFS(MemoryFS):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, fd: int, data: bytes) -> int:
+        self.writes += 1
+        return super().write(fd, data)
+
+
+def test_one_write_and_one_fsync_per_ready_batch() -> None:
+    fs = CountingFS()
+    storage = open_on(fs, segment_bytes=4000)
+    storage.save(HardState(1, 1, 0), entries(1, 1))
+    storage.sync()
+    for i in range(2, 60):
+        writes, fsyncs, dir_fsyncs = fs.writes, fs.fsyncs, fs.dir_fsyncs
+        segments = len(storage.wal_segments)
+        storage.save(HardState(1, 1, i - 1), entries(i, i))
+        storage.sync()
+        if len(storage.wal_segments) == segments:
+            assert (fs.writes - writes, fs.fsyncs - fsyncs, fs.dir_fsyncs - dir_fsyncs) == (1, 1, 0)
+        else:  # a new segment: the old one is sealed, the new one gets a header and a name
+            assert (fs.writes - writes, fs.fsyncs - fsyncs, fs.dir_fsyncs - dir_fsyncs) == (2, 2, 1)
+    assert len(storage.wal_segments) > 1
+    fsyncs = fs.fsyncs
+    storage.sync()
+    assert fs.fsyncs == fsyncs, "nothing new to sync costs no fsync"
+
+
+def test_exists_tells_restart_from_first_start(fs: MemoryFS) -> None:
+    assert not DiskStorage.exists("/data", file_ops=fs)
+    open_on(fs)
+    assert DiskStorage.exists("/data", file_ops=fs)
