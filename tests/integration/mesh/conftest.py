@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from mesh_netns import NetnsNetwork, can_use_netns
@@ -10,22 +12,33 @@ from mesh_netns import NetnsNetwork, can_use_netns
 BACKEND_PORT = 8000
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def test_network(request: pytest.FixtureRequest) -> Iterator[NetnsNetwork]:
-    """A bridge with three backend namespaces, each serving its name on BACKEND_PORT (TCP and UDP)."""
+    """A bridge with three backend namespaces (a, b, c), each serving its name on BACKEND_PORT (TCP
+    and UDP), and a "client" namespace standing for another host. Shared by a module's tests, which
+    keep apart through their own instance names and published ports (see `case`)."""
     reason = can_use_netns()
     if reason:
         pytest.skip(reason)
     network = NetnsNetwork(re.sub(r"\W", "", request.node.nodeid))
     try:
         network.create()
-        for label in ("a", "b", "c"):
-            network.start_name_server(network.add_namespace(label), BACKEND_PORT)
+        backends = [network.add_namespace(label) for label in ("a", "b", "c")]
+        network.start_name_servers(backends, BACKEND_PORT)
+        network.add_namespace("client")
         yield network
     finally:
         network.destroy()
 
 
-def published_port(seed: str) -> int:
-    """A published port for one test, spread by the test's id so parallel runs rarely meet."""
-    return 20000 + int(hashlib.sha256(seed.encode()).hexdigest(), 16) % 9000
+@dataclass(frozen=True)
+class Case:
+    tag: str  # for instance names
+    port: int  # a published port (the test may also use the next few)
+
+
+@pytest.fixture
+def case(request: pytest.FixtureRequest) -> Case:
+    """Names and ports of one test, spread by its id (and the pid) so tests and runs rarely meet."""
+    digest = int(hashlib.sha256(f"{request.node.nodeid}-{os.getpid()}".encode()).hexdigest(), 16)
+    return Case(tag=f"{digest % 16**6:06x}", port=20000 + (digest >> 24) % 9000)

@@ -22,7 +22,7 @@ async def ask_tcp(host: str, port: int, timeout: float = TIMEOUT) -> str:
         finally:
             writer.close()
         head, _, body = response.partition(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.0 200"):
+        if not (head.startswith(b"HTTP/1.") and head[8:13] == b" 200 "):
             raise ConnectionError(f"bad answer {response[:60]!r}")
         return body.decode()
 

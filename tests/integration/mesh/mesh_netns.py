@@ -94,12 +94,21 @@ class NetnsNetwork:
         sh(*inside, "ip", "route", "add", "default", "via", self.host_ip)
         return ns
 
+    def namespace(self, label: str) -> Namespace:
+        return next(ns for ns in self.namespaces if ns.name.endswith(f"-{label}"))
+
     def start_name_server(self, ns: Namespace, port: int) -> None:
-        argv = ["ip", "netns", "exec", ns.name, sys.executable, str(HERE / "name_server.py"), ns.name, str(port)]
-        ns.server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        assert ns.server.stdout is not None
-        if ns.server.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"name server in {ns.name} did not start")
+        self.start_name_servers([ns], port)
+
+    def start_name_servers(self, namespaces: list[Namespace], port: int) -> None:
+        """Start a name server in each namespace, all at once, and wait until each listens."""
+        for ns in namespaces:
+            argv = ["ip", "netns", "exec", ns.name, sys.executable, str(HERE / "name_server.py"), ns.name, str(port)]
+            ns.server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        for ns in namespaces:
+            assert ns.server is not None and ns.server.stdout is not None
+            if ns.server.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"name server in {ns.name} did not start")
 
     def stop_name_server(self, ns: Namespace) -> None:
         if ns.server is not None:

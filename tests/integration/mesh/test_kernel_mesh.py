@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import name_server
 import pytest
-from conftest import BACKEND_PORT, published_port
+from conftest import BACKEND_PORT, Case
 from mesh_client import ask_many
 from mesh_netns import HERE, NetnsNetwork
 
@@ -32,8 +32,8 @@ class CountingIptables(IptablesCommands):
 
 
 @pytest.fixture
-async def mesh(test_network: NetnsNetwork) -> AsyncIterator[KernelMesh]:
-    instance = f"t{test_network.tag}"
+async def mesh(test_network: NetnsNetwork, case: Case) -> AsyncIterator[KernelMesh]:
+    instance = f"t{case.tag}"
     mesh = KernelMesh(instance, iptables=CountingIptables())
     await mesh.start()
     try:
@@ -60,9 +60,9 @@ def host_address() -> str | None:
 
 @pytest.mark.parametrize("protocol", ["tcp", "udp"])
 async def test_every_local_address_spreads_new_connections_over_all_backends(
-    test_network: NetnsNetwork, mesh: KernelMesh, protocol: str
+    test_network: NetnsNetwork, case: Case, mesh: KernelMesh, protocol: str
 ) -> None:
-    port = published_port(test_network.seed)
+    port = case.port
     await mesh.apply({PublishedPort(port, protocol): backends(test_network)})  # type: ignore[arg-type]
     addresses = ["127.0.0.1", test_network.host_ip, host_address() or "127.0.0.1"]
     for address in addresses:
@@ -73,10 +73,10 @@ async def test_every_local_address_spreads_new_connections_over_all_backends(
 
 @pytest.mark.parametrize("protocol", ["tcp", "udp"])
 async def test_traffic_from_another_host_is_balanced_and_forwarded_past_a_drop_policy(
-    test_network: NetnsNetwork, mesh: KernelMesh, protocol: str
+    test_network: NetnsNetwork, case: Case, mesh: KernelMesh, protocol: str
 ) -> None:
-    port = published_port(test_network.seed)
-    client = test_network.add_namespace("client")
+    port = case.port
+    client = test_network.namespace("client")
     # As docker's FORWARD policy would: drop what the mesh does not accept itself.
     subprocess.run(["iptables", "-w", "5", "-A", "FORWARD", "-i", test_network.bridge, "-j", "DROP"], check=True)
     try:
@@ -91,9 +91,9 @@ async def test_traffic_from_another_host_is_balanced_and_forwarded_past_a_drop_p
 
 @pytest.mark.parametrize("protocol", ["tcp", "udp"])
 async def test_removed_backends_stop_answering_and_an_empty_state_closes_the_port(
-    test_network: NetnsNetwork, mesh: KernelMesh, protocol: str
+    test_network: NetnsNetwork, case: Case, mesh: KernelMesh, protocol: str
 ) -> None:
-    port = published_port(test_network.seed)
+    port = case.port
     published = PublishedPort(port, protocol)  # type: ignore[arg-type]
     await mesh.apply({published: backends(test_network)})
     assert set(await ask_many(protocol, "127.0.0.1", port, 3)) == names(test_network, "a", "b", "c")
@@ -106,8 +106,10 @@ async def test_removed_backends_stop_answering_and_an_empty_state_closes_the_por
     assert all(answer.startswith("!") for answer in answers), answers
 
 
-async def test_applying_the_same_state_again_changes_nothing(test_network: NetnsNetwork, mesh: KernelMesh) -> None:
-    port = published_port(test_network.seed)
+async def test_applying_the_same_state_again_changes_nothing(
+    test_network: NetnsNetwork, case: Case, mesh: KernelMesh
+) -> None:
+    port = case.port
     state: MeshState = {
         PublishedPort(port): backends(test_network),
         PublishedPort(port, "udp"): backends(test_network, "a"),
@@ -127,13 +129,13 @@ async def test_applying_the_same_state_again_changes_nothing(test_network: Netns
 
 
 async def test_a_restarted_daemon_keeps_serving_until_its_first_apply_replaces_stale_rules(
-    test_network: NetnsNetwork, mesh: KernelMesh
+    test_network: NetnsNetwork, case: Case, mesh: KernelMesh
 ) -> None:
-    old_port = published_port(test_network.seed)
+    old_port = case.port
     new_port = old_port + 1
     await mesh.apply({PublishedPort(old_port): backends(test_network)})
 
-    restarted = KernelMesh(f"t{test_network.tag}")
+    restarted = KernelMesh(f"t{case.tag}")
     await restarted.start()
     assert len(set(await ask_many("tcp", "127.0.0.1", old_port, 3))) == 3
 
@@ -141,14 +143,14 @@ async def test_a_restarted_daemon_keeps_serving_until_its_first_apply_replaces_s
     assert set(await ask_many("tcp", "127.0.0.1", new_port, 2)) == names(test_network, "c")
     assert all(a.startswith("!") for a in await ask_many("tcp", "127.0.0.1", old_port, 1, timeout=0.5))
     saved = await IptablesCommands().save("nat")
-    assert ChainNames.for_instance(f"t{test_network.tag}").port_chain(PublishedPort(old_port)) not in saved
+    assert ChainNames.for_instance(f"t{case.tag}").port_chain(PublishedPort(old_port)) not in saved
 
 
 async def test_daemons_with_different_instance_names_leave_each_other_alone(
-    test_network: NetnsNetwork, mesh: KernelMesh
+    test_network: NetnsNetwork, case: Case, mesh: KernelMesh
 ) -> None:
-    port = published_port(test_network.seed)
-    other = KernelMesh(f"u{test_network.tag}")
+    port = case.port
+    other = KernelMesh(f"u{case.tag}")
     await other.start()
     try:
         await mesh.apply({PublishedPort(port): backends(test_network, "a")})
@@ -157,7 +159,7 @@ async def test_daemons_with_different_instance_names_leave_each_other_alone(
         assert set(await ask_many("tcp", "127.0.0.1", port, 2)) == names(test_network, "a")
         assert all(a.startswith("!") for a in await ask_many("tcp", "127.0.0.1", port + 1, 1, timeout=0.5))
     finally:
-        await remove_kernel_rules(f"u{test_network.tag}")
+        await remove_kernel_rules(f"u{case.tag}")
 
 
 SURVIVOR = """
@@ -177,9 +179,10 @@ asyncio.run(main())
 
 async def test_rules_keep_serving_after_the_process_that_installed_them_exits(
     test_network: NetnsNetwork,
+    case: Case,
 ) -> None:
-    instance, port = f"s{test_network.tag}", published_port(test_network.seed)
-    ips = [ns.ip for ns in test_network.namespaces]
+    instance, port = f"s{case.tag}", case.port
+    ips = [backend.ip for backend in backends(test_network)]
     try:
         proc = await asyncio.create_subprocess_exec(
             "python3", "-c", SURVIVOR, instance, str(port), str(BACKEND_PORT), *ips
@@ -195,16 +198,16 @@ async def test_rules_keep_serving_after_the_process_that_installed_them_exits(
 
 @pytest.mark.parametrize("protocol", ["tcp", "udp"])
 async def test_backends_on_the_hosts_loopback_are_reached_from_local_and_remote_clients(
-    test_network: NetnsNetwork, mesh: KernelMesh, protocol: str
+    test_network: NetnsNetwork, case: Case, mesh: KernelMesh, protocol: str
 ) -> None:
     # Process tasks without a namespace of their own listen on the host (route_localnet at work).
-    port = published_port(test_network.seed)
+    port = case.port
     servers = []
     targets = []
     for offset, name in enumerate(("lo1", "lo2")):
         servers.append(await name_server.start(name, port + 1 + offset, "127.0.0.1"))
         targets.append(Backend("127.0.0.1", port + 1 + offset))
-    client = test_network.add_namespace("client")
+    client = test_network.namespace("client")
     try:
         await mesh.apply({PublishedPort(port, protocol): targets})  # type: ignore[arg-type]
         assert sorted(await ask_many(protocol, "127.0.0.1", port, 4)) == ["lo1", "lo1", "lo2", "lo2"]
