@@ -81,6 +81,14 @@ def test_each_ingress_port_gets_dispatch_balance_masquerade_and_forward_rules() 
     ]
 
 
+def test_a_mesh_routing_nothing_owns_no_chains_or_jumps() -> None:
+    fake = FakeIptables()
+    apply(fake, {WEB: (A,)})
+    apply(fake, {WEB: (), PublishedPort(9000, mode="host"): (B,)})
+    assert fake.tables == FakeIptables().tables
+    assert render_apply({}, NAMES, snapshot(fake)) == ""  # type: ignore[arg-type]
+
+
 def test_host_mode_ports_and_ports_without_backends_get_no_rules() -> None:
     tables = desired_tables({PublishedPort(9000, mode="host"): (A,), WEB: ()}, NAMES)
     assert tables == {"nat": {NAMES.mesh: [], NAMES.postrouting: []}, "filter": {NAMES.forward: []}}
@@ -185,6 +193,9 @@ def test_any_sequence_of_states_converges_and_tears_down_cleanly(sequence: list[
     for ports in sequence:
         apply(fake, ports)
         assert render_apply(ports, NAMES, snapshot(fake)) == ""  # type: ignore[arg-type]
+        if not any(ports.values()):
+            assert fake.tables == FakeIptables().tables
+            continue
         wanted = desired_tables(ports, NAMES)
         for table, chains in wanted.items():
             owned = {c: r for c, r in fake.tables[table].items() if NAMES.owns(c)}

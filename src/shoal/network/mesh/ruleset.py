@@ -158,7 +158,10 @@ def render_apply(
     current: Mapping[str, TableSnapshot],
 ) -> str:
     """iptables-restore --noflush input that turns `current` into the rules for `ports`; empty when
-    nothing needs to change."""
+    nothing needs to change. A mesh that routes no port owns no chains or jumps at all, so a node
+    that left the swarm (or publishes nothing) leaves no trace."""
+    if not any(p.mode == "ingress" and backends for p, backends in ports.items()):
+        return render_teardown(names, current)
     lines: list[str] = []
     for table, wanted in desired_tables(ports, names).items():
         lines += _render_table(table, wanted, current.get(table, TableSnapshot()), names, remove=False)
