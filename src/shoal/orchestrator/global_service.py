@@ -7,8 +7,8 @@ from __future__ import annotations
 from shoal.api import states
 from shoal.api.objects import Obj, dig
 from shoal.orchestrator.pass_state import ServiceTasks
-from shoal.orchestrator.restart import should_restart
-from shoal.orchestrator.task import desired, ended_on_its_own, has_stopped, is_live, newest_first
+from shoal.orchestrator.restart import updatable_tasks
+from shoal.orchestrator.task import has_stopped, is_live
 from shoal.scheduler.constraints import node_matches, task_constraints
 
 
@@ -44,24 +44,8 @@ def reconcile_global(group: ServiceTasks) -> dict[str, list[Obj]]:
     for node_id, node in nodes.items():
         if not node_takes_tasks(node) or not node_matches(constraints, node):
             continue
-        slot_tasks = current.get(f"node:{node_id}", [])
-        wanted = [t for t in slot_tasks if is_live(t)]
-        paused = dig(node, "Spec", "Availability") == "pause"
-        if wanted:
-            if not paused:
-                slots[node_id] = wanted
-        elif not paused and not _finished_for_good(group, slot_tasks):
-            slots[node_id] = [group.create(node_id=node_id)]
+        if dig(node, "Spec", "Availability") == "pause":
+            continue  # keeps what it runs, gets nothing new and no updates
+        tasks = updatable_tasks(current.get(f"node:{node_id}", []), group.service)
+        slots[node_id] = tasks or [group.create(node_id=node_id)]
     return slots
-
-
-def _finished_for_good(group: ServiceTasks, slot_tasks: list[Obj]) -> bool:
-    """The node's newest task ended and the restart policy says it stays ended."""
-    if not slot_tasks:
-        return False
-    newest = newest_first(slot_tasks)[0]
-    return (
-        desired(newest) == states.SHUTDOWN
-        and ended_on_its_own(newest)
-        and not should_restart(newest, slot_tasks, group.template)
-    )

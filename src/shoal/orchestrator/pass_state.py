@@ -72,7 +72,7 @@ class ServiceTasks:
         """Stop a task that ended or lost its node and, if the policy allows, start a held
         replacement in the same slot (same node for global services)."""
         self.set_desired(task, states.SHUTDOWN)
-        if should_restart(task, slot_tasks, self.template):
+        if should_restart(task, slot_tasks):
             is_global = not int(task.get("Slot") or 0)
             self.create(
                 slot=int(task.get("Slot") or 0),
@@ -86,7 +86,7 @@ class ServiceTasks:
             for task in slot_tasks:
                 if desired(task) != states.READY or not is_live(task):
                     continue
-                wait = promotion_wait(task, slot_tasks, self.run.nodes, self.template, self.run.now)
+                wait = promotion_wait(task, slot_tasks, self.run.nodes, self.run.now)
                 if wait <= 0:
                     self.set_desired(task, states.RUNNING)
                 else:

@@ -10,15 +10,8 @@ from collections import Counter
 from shoal.api import states
 from shoal.api.objects import Obj, dig, replicas
 from shoal.orchestrator.pass_state import ServiceTasks
-from shoal.orchestrator.restart import should_restart
-from shoal.orchestrator.task import (
-    desired,
-    ended_on_its_own,
-    has_stopped,
-    is_live,
-    newest_first,
-    observed,
-)
+from shoal.orchestrator.restart import updatable_tasks
+from shoal.orchestrator.task import has_stopped, is_live, observed
 
 
 def node_is_invalid(task: Obj, nodes: dict[str, Obj]) -> bool:
@@ -44,23 +37,14 @@ def restart_failed(group: ServiceTasks, *, node_check: bool = True) -> None:
 
 
 def live_slots(group: ServiceTasks) -> dict[int, list[Obj]]:
-    """Slot number → its wanted tasks. A slot whose newest task ended and must not restart (condition
-    none, max attempts reached) still counts as filled, so it is not refilled."""
+    """Slot number → the tasks that fill it (see updatable_tasks: a slot whose newest task must not
+    restart still counts, so it is not refilled)."""
     result: dict[int, list[Obj]] = {}
     for key, slot_tasks in group.by_slot().items():
-        if not key.isdigit():
-            continue
-        wanted = [t for t in slot_tasks if is_live(t)]
-        if wanted:
-            result[int(key)] = wanted
-            continue
-        newest = newest_first(slot_tasks)[0]
-        if (
-            desired(newest) == states.SHUTDOWN
-            and ended_on_its_own(newest)
-            and not should_restart(newest, slot_tasks, group.template)
-        ):
-            result[int(key)] = [newest]
+        if key.isdigit():
+            tasks = updatable_tasks(slot_tasks, group.service)
+            if tasks:
+                result[int(key)] = tasks
     return result
 
 

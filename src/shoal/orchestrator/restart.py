@@ -3,7 +3,7 @@ replacement tasks (desired READY) to RUNNING once their delay has passed and the
 has stopped.
 
 Restart history is read from the tasks themselves, not kept in memory: the restarts of a slot are the
-tasks of its current spec after the first, created when each restart happened. This survives a leader
+tasks of the same spec after the first, created when each restart happened. This survives a leader
 change, which is also why the reaper keeps MaxAttempts + 1 tasks per slot."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from shoal.api import states
 from shoal.api.objects import Obj, dig
 from shoal.orchestrator.task import (
     created_at,
+    desired,
     ended_on_its_own,
     has_stopped,
     is_live,
@@ -47,28 +48,44 @@ def restart_policy(task_spec: Obj | None) -> RestartPolicy:
     )
 
 
-def should_restart(task: Obj, slot_tasks: list[Obj], template: Obj) -> bool:
-    """Whether a task that stopped (or lost its node) gets a replacement under the service's policy.
-    `slot_tasks` are all tasks of its slot, `template` the service's current task template."""
-    policy = restart_policy(template)
+def should_restart(task: Obj, slot_tasks: list[Obj]) -> bool:
+    """Whether a task that stopped (or lost its node) gets a replacement under its restart policy.
+    `slot_tasks` are all tasks of its slot (of its node, for global services)."""
+    policy = restart_policy(task.get("Spec"))
     if policy.condition == "none":
         return False
     if policy.condition == "on-failure" and observed(task) == states.COMPLETE:
         return False
     if policy.max_attempts <= 0:
         return True
-    return restarts_in_window(task, slot_tasks, template, policy) < policy.max_attempts
+    return restarts_before(task, slot_tasks, policy) < policy.max_attempts
 
 
-def restarts_in_window(task: Obj, slot_tasks: list[Obj], template: Obj, policy: RestartPolicy) -> int:
-    """Restarts of the current spec in this slot within the window before this task's end."""
-    current = sorted((t for t in slot_tasks if t.get("Spec") == template), key=created_at)
-    restart_times = [created_at(t) for t in current[1:]]
+def restarts_before(task: Obj, slot_tasks: list[Obj], policy: RestartPolicy) -> int:
+    """Restarts of this task's spec in its slot (within the window before the task ended). A spec
+    change starts the count afresh, as Swarm keeps history per spec version."""
+    same_spec = sorted((t for t in slot_tasks if t.get("Spec") == task.get("Spec")), key=created_at)
+    ended = status_time(task)
+    restart_times = [created_at(t) for t in same_spec[1:] if created_at(t) <= max(ended, created_at(task))]
     if policy.window <= 0:
         return len(restart_times)
-    ended = status_time(task)
     since = ended - timedelta(seconds=policy.window)
-    return sum(1 for moment in restart_times if since <= moment <= ended)
+    return sum(1 for moment in restart_times if moment > since)
+
+
+def updatable_tasks(slot_tasks: list[Obj], service: Obj) -> list[Obj]:
+    """The tasks that make up a slot for scaling and updates: its wanted tasks, or else its newest
+    task if that one must not restart (so the slot is neither refilled nor forgotten by a later
+    update). During a rollback such a slot counts as empty, so the rollback converges."""
+    wanted = [t for t in slot_tasks if is_live(t)]
+    if wanted or not slot_tasks:
+        return wanted
+    if dig(service, "UpdateStatus", "State") == "rollback_started":
+        return []
+    newest = max(slot_tasks, key=lambda t: (created_at(t), t["ID"]))
+    if desired(newest) == states.SHUTDOWN and not should_restart(newest, slot_tasks):
+        return [newest]
+    return []
 
 
 def predecessor(task: Obj, slot_tasks: list[Obj]) -> Obj | None:
@@ -77,7 +94,7 @@ def predecessor(task: Obj, slot_tasks: list[Obj]) -> Obj | None:
     return max(older, key=lambda t: (created_at(t), t["ID"]), default=None)
 
 
-def promotion_wait(task: Obj, slot_tasks: list[Obj], nodes: dict[str, Obj], template: Obj, now: datetime) -> float:
+def promotion_wait(task: Obj, slot_tasks: list[Obj], nodes: dict[str, Obj], now: datetime) -> float:
     """Seconds until a held (desired READY) task may run (0: now). While the task it replaces is still
     stopping, the answer is the time left to the old-task timeout; its stop re-plans sooner."""
     created = created_at(task)
@@ -85,12 +102,19 @@ def promotion_wait(task: Obj, slot_tasks: list[Obj], nodes: dict[str, Obj], temp
     delay = 0.0
     previous = predecessor(task, slot_tasks)
     if previous is not None and _is_restart_of(task, previous) and not _on_drained_node(previous, nodes):
-        delay = restart_policy(template).delay
+        delay = restart_policy(previous.get("Spec")).delay
     if age < delay:
         return delay - age
     if age < OLD_TASK_TIMEOUT and any(_still_running(t, nodes) for t in slot_tasks if t is not task):
         return max(OLD_TASK_TIMEOUT - age, 0.0)
     return 0.0
+
+
+def is_restart(task: Obj, slot_tasks: list[Obj]) -> bool:
+    """Whether the task replaced one of the same spec that ended by itself or lost its node (as
+    opposed to replacing an out-of-date task in a rolling update)."""
+    previous = predecessor(task, slot_tasks)
+    return previous is not None and _is_restart_of(task, previous)
 
 
 def _is_restart_of(task: Obj, previous: Obj) -> bool:

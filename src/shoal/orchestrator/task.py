@@ -41,14 +41,14 @@ def new_task(service: Obj, now: datetime, *, slot: int = 0, node_id: str = "", d
 
 
 def _task_endpoint(service: Obj) -> Obj | None:
-    """The service's endpoint as the task carries it (the allocator refreshes it on NEW → PENDING)."""
-    endpoint = service.get("Endpoint")
-    if endpoint:
-        return clone(endpoint)
+    """The service's endpoint as the task carries it (the allocator refreshes it on NEW → PENDING).
+    Its Spec is always the service's current EndpointSpec, even when the allocator has not caught
+    up yet, so a new task is never born out of date."""
+    endpoint = clone(service.get("Endpoint") or {})
     endpoint_spec = dig(service, "Spec", "EndpointSpec")
     if endpoint_spec:
-        return {"Spec": clone(endpoint_spec)}
-    return None
+        endpoint["Spec"] = clone(endpoint_spec)
+    return endpoint or None
 
 
 def observed(task: Obj) -> str:

@@ -19,7 +19,8 @@ from shoal.api.objects import SERVICES, Obj, clone
 from shoal.base.clock import rfc3339
 from shoal.orchestrator.dirty import is_task_dirty
 from shoal.orchestrator.pass_state import ServiceTasks
-from shoal.orchestrator.task import created_at, is_live, observed, parse_time, status_time
+from shoal.orchestrator.restart import is_restart
+from shoal.orchestrator.task import created_at, is_live, observed, parse_time, slot_key, status_time
 
 UPDATING = "updating"
 PAUSED = "paused"
@@ -79,6 +80,7 @@ class Updater:
         if state in (PAUSED, ROLLBACK_PAUSED):
             return
         run = group.run
+        self._settle_slots(group, slots)
         dirty = {key: tasks for key, tasks in slots.items() if self._is_dirty_slot(group, tasks)}
         if state not in IN_PROGRESS:
             if not dirty:
@@ -124,20 +126,32 @@ class Updater:
 
     # -- progress
 
+    def _settle_slots(self, group: ServiceTasks, slots: dict[str, list[Obj]]) -> None:
+        """A slot whose current-spec task runs needs no other wanted task: stop the rest (the end of
+        a start-first swap, or a duplicate left by a network partition)."""
+        for tasks in slots.values():
+            wanted = [t for t in tasks if is_live(t)]
+            if len(wanted) < 2:
+                continue
+            running = [t for t in self._new_tasks(group, wanted) if observed(t) == states.RUNNING]
+            if not running:
+                continue
+            keep = max(running, key=lambda t: (created_at(t), t["ID"]))
+            for task in wanted:
+                if task is not keep:
+                    group.set_desired(task, states.SHUTDOWN)
+
     def _advance_touched(self, group: ServiceTasks, touched: dict[str, list[Obj]], config: UpdateConfig) -> int:
-        """Finish start-first swaps and count the slots still in flight."""
+        """Count the updated slots still in flight: their new task is not running yet, or started
+        less than Delay ago."""
         busy = 0
         for tasks in touched.values():
-            fresh = self._new_tasks(group, tasks)
-            running = [t for t in fresh if observed(t) == states.RUNNING]
+            running = [t for t in self._new_tasks(group, tasks) if observed(t) == states.RUNNING]
             for task in running:
                 self._running_since.setdefault(task["ID"], status_time(task))
             if not running:
                 busy += 1
                 continue
-            for old in tasks:
-                if old not in fresh and is_live(old):
-                    group.set_desired(old, states.SHUTDOWN)
             since = min(self._running_since[t["ID"]] for t in running)
             left = config.delay - (group.run.now - since).total_seconds()
             if left > 0:
@@ -191,10 +205,14 @@ class Updater:
         started: datetime,
     ) -> bool:
         """Apply the failure action once too many new tasks failed; True when the update stops here."""
+        slots = group.by_slot()
         failed = [
             task
             for task in group.all()
-            if not self._dirty(group, task) and created_at(task) >= started and self._failed_early(task, config)
+            if not self._dirty(group, task)
+            and created_at(task) >= started
+            and not is_restart(task, slots.get(slot_key(task), []))
+            and self._failed_early(task, config)
         ]
         total = len(touched) + len([k for k in dirty if k not in touched])
         if not failed or len(failed) <= config.max_failure_ratio * max(total, 1):

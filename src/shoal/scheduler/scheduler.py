@@ -35,11 +35,13 @@ class SchedulerPlanner:
 def plan_scheduling(view: ReadView, now: datetime) -> Plan:
     builder = PlanBuilder()
     stamp = rfc3339(now)
-    infos = build_node_infos(view, now)
     pending = sorted(
         (t for t in view.objects(TASKS) if dig(t, "Status", "State") == states.PENDING),
         key=lambda t: (t.get("CreatedAt", ""), int(t.get("Slot", 0)), t["ID"]),
     )
+    if not pending:
+        return builder.plan
+    infos = build_node_infos(view, now)
     waiting = False
     # Tasks bound to a node (global services) first, so they start before replicated ones.
     for task in sorted(pending, key=lambda t: not t.get("NodeID")):
