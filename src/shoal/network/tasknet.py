@@ -190,6 +190,8 @@ def setup_script(config: TaskNetConfig, container_id: str, address: ipaddress.IP
     )
     return (
         "set -e\n"
+        # the supervisor runs this with the task's environment, whose PATH may not reach ip/nsenter
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH\n"
         f'ip link add {host_end} type veth peer name eth0 netns "$1"\n'
         f"ip link set {host_end} master {config.bridge} up\n"
         f"printf '%s\\n' {shlex.quote(inside)} | nsenter --net=/proc/$1/ns/net ip -batch -\n"

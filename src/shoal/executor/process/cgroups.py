@@ -91,6 +91,7 @@ class Cgroups:
                 continue
             try:
                 _make_base(mount, controller, scope)
+                _remove_if_empty(_base(mount, controller, scope))  # made again by the first task
                 usable[controller] = mount
             except OSError as exc:
                 missing[capability] = f"cannot create a cgroup under {mount.path}: {exc.strerror}"
@@ -112,6 +113,7 @@ class Cgroups:
             files = limit_files(resources, mount.version).get(controller)
             if not files:
                 continue
+            _make_base(mount, controller, self.scope)
             group = _base(mount, controller, self.scope) / container_id
             group.mkdir(exist_ok=True)
             made.append(group)
@@ -121,13 +123,19 @@ class Cgroups:
 
 
 def remove_groups(groups: list[Path] | tuple[str, ...]) -> None:
-    """rmdir each group; a group still holding a process is left (EBUSY) for a later try."""
+    """rmdir each group, then its scope if that is now empty; a group still holding a process is
+    left (EBUSY) for a later try."""
     for group in groups:
-        try:
-            os.rmdir(group)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.EBUSY):
-                raise
+        _remove_if_empty(Path(group))
+        _remove_if_empty(Path(group).parent)
+
+
+def _remove_if_empty(group: Path) -> None:
+    try:
+        os.rmdir(group)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+            raise
 
 
 def _base(mount: Mount, controller: str, scope: str) -> Path:

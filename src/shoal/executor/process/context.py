@@ -52,6 +52,9 @@ class ProcessContext:
                 self._shim = await ensure_shim(self.shim_cache)
             return self._shim
 
+    def forget_network(self) -> None:
+        self._network_ready = False
+
     async def ensure_network(self) -> None:
         if self.network is None:
             return

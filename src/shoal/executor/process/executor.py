@@ -48,7 +48,7 @@ from shoal.executor.process.procfs import is_same_process
 from shoal.executor.process.status import env_dict, status_text
 from shoal.executor.process.taskdir import TaskDir, TaskRecord
 from shoal.executor.process.users import resolve_user
-from shoal.network.tasknet import TaskNetConfig
+from shoal.network.tasknet import TaskNetConfig, remove_bridge
 
 ENGINE_VERSION = "20.10.0-shoal"
 PLUGINS = (
@@ -239,6 +239,15 @@ class ProcessExecutor:
 
     async def close(self) -> None:
         """Nothing to release: tasks and their supervisors live on without us."""
+
+    async def remove_network(self) -> bool:
+        """Delete the node bridge and its firewall rules if no task is left (for `swarm leave` and
+        test teardown; a daemon that merely stops keeps them for its tasks). True if removed."""
+        if self._ctx.network is None or self._ctx.task_dirs():
+            return False
+        await remove_bridge(self._ctx.network)
+        self._ctx.forget_network()
+        return True
 
     def _find(self, reference: str) -> tuple[TaskDir, TaskRecord]:
         """A container by full id, unique id prefix or name (with or without the leading "/")."""

@@ -1,0 +1,54 @@
+"""What holding a task costs: the shim's supervisor (+ the init inside the namespaces), measured.
+
+Budget: ~2 MB per task beyond the workload. RSS counts shared libc pages in full; PSS divides them
+among the processes sharing them, which is what a node running many tasks really pays."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from shoal.base.ids import new_id
+from shoal.executor.base import ContainerState, TaskRuntime
+from shoal.executor.process import ProcessExecutor
+from shoal.executor.process.executor import isolation_unavailable_reason
+from shoal.executor.process.procfs import children, pss_bytes, rss_bytes
+from shoal.executor.process.taskdir import TaskDir
+
+BUDGET_RSS = 3 * 1024 * 1024  # generous to RSS, which counts shared pages in full
+BUDGET_PSS = 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize("isolate", [False, True], ids=["plain", "isolated"])
+async def test_per_task_overhead(tmp_path: Path, isolate: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    if isolate and (reason := isolation_unavailable_reason()):
+        pytest.skip(reason)
+    executor = ProcessExecutor(tmp_path, isolate=isolate)
+    runtime = TaskRuntime(new_id(), "s", "overhead", "n", 1, "img", command=("sleep", "30"))
+    controller = executor.controller(runtime)
+    await controller.prepare()
+    await controller.start()
+    try:
+        task_dir = TaskDir(tmp_path / "tasks" / runtime.task_id)
+        supervisor = task_dir.supervisor()
+        process = task_dir.process()
+        assert supervisor is not None and process is not None
+        holders = [supervisor.pid]
+        if isolate:
+            holders.append(process.pid)  # the init; the workload is its child
+            while not children(process.pid):
+                await asyncio.sleep(0.01)
+        rss = sum(rss_bytes(pid) for pid in holders)
+        pss = sum(pss_bytes(pid) for pid in holders)
+        with capsys.disabled():
+            mode = "isolated" if isolate else "plain"
+            print(f"\n[{mode}] per-task holder RSS {rss / 1024:.0f} KiB, PSS {pss / 1024:.0f} KiB")
+        assert 0 < rss <= BUDGET_RSS
+        assert pss <= BUDGET_PSS
+    finally:
+        await controller.terminate()
+        assert (await controller.inspect()).state is ContainerState.EXITED
+        await controller.remove()
+        await executor.remove_network()
