@@ -428,3 +428,11 @@ def test_log_since_is_sent_exactly() -> None:
         "follow": True,
         "tail": 3,
     }
+
+
+def test_quick_exit_never_finishes_before_it_started() -> None:
+    # dockerd 20.10 really reports this for `echo done`: FinishedAt 1 ms before StartedAt.
+    status = status_from_inspect(
+        inspect_answer("exited", StartedAt="2026-11-26T16:04:43.605050Z", FinishedAt="2026-11-26T16:04:43.604024Z")
+    )
+    assert status.started_at == status.finished_at == datetime(2026, 11, 26, 16, 4, 43, 604024, tzinfo=UTC)

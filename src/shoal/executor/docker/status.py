@@ -46,14 +46,19 @@ def status_from_inspect(inspect: Mapping[str, Any]) -> ContainerStatus:
     kind = container_state(str(state.get("Status", "")))
     pid = int(state.get("Pid") or 0)
     running = kind is ContainerState.RUNNING
+    started_at, finished_at = engine_time(state.get("StartedAt")), engine_time(state.get("FinishedAt"))
+    if started_at and finished_at and finished_at < started_at:
+        # dockerd stamps StartedAt after containerd has already started the process, so a workload
+        # that exits at once can show FinishedAt first. It cannot have finished before it started.
+        started_at = finished_at
     return ContainerStatus(
         container_id=str(inspect["Id"]),
         state=kind,
         pid=pid or None,
         exit_code=int(state.get("ExitCode", 0)) if kind is ContainerState.EXITED else None,
         created_at=engine_time(inspect.get("Created")),
-        started_at=engine_time(state.get("StartedAt")),
-        finished_at=engine_time(state.get("FinishedAt")),
+        started_at=started_at,
+        finished_at=finished_at,
         error=str(state.get("Error") or ""),
         address=container_address(inspect.get("NetworkSettings") or {}) if running else None,
         hostname=(inspect.get("Config") or {}).get("Hostname") or None,
