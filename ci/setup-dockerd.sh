@@ -108,9 +108,16 @@ note_forward_policy() {
 # Applets the image links to /bin/busybox; `trap` is a shell builtin and needs no link.
 APPLETS=(sh echo cat sleep hostname ls env id pwd httpd wget kill true false grep head tail ps top)
 
+# Bump when the image's contents change, so machines that kept an older build get the new one.
+IMAGE_REVISION=1
+
 build_image() {
-    if "$DOCKER_CLI" -H "unix://$DOCKER_SOCK" image inspect "$IMAGE" >/dev/null 2>&1; then
-        log "image $IMAGE already present"
+    local found old_id
+    old_id="$("$DOCKER_CLI" -H "unix://$DOCKER_SOCK" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
+    found="$("$DOCKER_CLI" -H "unix://$DOCKER_SOCK" image inspect \
+        --format '{{ index .Config.Labels "io.shoal.busybox.revision" }}' "$IMAGE" 2>/dev/null || true)"
+    if [ "$found" = "$IMAGE_REVISION" ]; then
+        log "image $IMAGE (revision $IMAGE_REVISION) already present"
         return
     fi
     local rootfs
@@ -129,9 +136,14 @@ build_image() {
     log "importing $IMAGE"
     tar -C "$rootfs" -c . | "$DOCKER_CLI" -H "unix://$DOCKER_SOCK" import \
         --change 'ENV PATH=/bin' \
+        --change "LABEL io.shoal.busybox.revision=$IMAGE_REVISION" \
         --change 'CMD ["/bin/busybox","httpd","-f","-p","80","-h","/www"]' \
         - "$IMAGE" >/dev/null
     rm -rf "$rootfs"
+    if [ -n "$old_id" ]; then
+        # The previous build, now untagged; still in use by a container it stays.
+        "$DOCKER_CLI" -H "unix://$DOCKER_SOCK" rmi "$old_id" >/dev/null 2>&1 || true
+    fi
     log "image $IMAGE built"
 }
 
