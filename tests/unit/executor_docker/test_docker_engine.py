@@ -315,3 +315,24 @@ def test_one_executor_serves_several_event_loops(docker_api: docker.APIClient, t
     assert asyncio.run(executor.containers()) == []
     assert asyncio.run(executor.containers(all=True)) == []
     asyncio.run(executor.close())
+
+
+async def test_tty_task_output_is_one_stdout_stream(executor: DockerExecutor, make_runtime: MakeRuntime) -> None:
+    controller = executor.controller(make_runtime(command=("sh", "-c", "echo out; echo err >&2"), tty=True))
+    await controller.prepare()
+    await controller.start()
+    await controller.wait()
+    lines = [(line.stream, line.data) async for line in controller.logs()]
+    assert lines == [(STDOUT, b"out\r\n"), (STDOUT, b"err\r\n")]
+
+    running = executor.controller(make_runtime())
+    await running.prepare()
+    await running.start()
+    exec_id = await executor.exec_create(running.runtime.container_name, ["sh", "-c", "echo a; echo b >&2"], tty=True)
+    session = await executor.exec_start(exec_id)
+    chunks: list[tuple[int, bytes]] = []
+    while (chunk := await session.read()) is not None:
+        chunks.append(chunk)
+    assert {stream for stream, _ in chunks} == {STDOUT}
+    assert b"".join(data for _, data in chunks) == b"a\r\nb\r\n"
+    assert await session.wait() == 0
