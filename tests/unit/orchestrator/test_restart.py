@@ -124,3 +124,45 @@ async def test_spec_change_resets_restart_history(harness: StoreHarness, all_pla
     await harness.settle(all_planners)
     (task,) = harness.live_tasks(service["ID"])
     assert task["Spec"]["ContainerSpec"]["Image"] == "v2"
+
+
+async def test_condition_none_task_on_a_lost_node_is_not_replaced(
+    harness: StoreHarness, all_planners: list[Planner]
+) -> None:
+    """As Swarm: the slot's newest task must not restart, so the slot stays as it is."""
+    await harness.add_node("b")
+    service = await start(harness, all_planners, Condition="none")
+    (task,) = harness.live_tasks(service["ID"])
+    await harness.edit("nodes", task["NodeID"], lambda n: n["Status"].update(State="down"))
+    harness.clock.advance(60)
+    await harness.settle(all_planners)
+    assert [t["ID"] for t in harness.tasks(service["ID"])] == [task["ID"]]
+    assert harness.get("tasks", task["ID"])["DesiredState"] == states.SHUTDOWN
+
+
+async def test_held_replacement_waits_for_the_old_task_to_stop(
+    harness: StoreHarness, all_planners: list[Planner]
+) -> None:
+    """A drained node's task is replaced without delay, but the new task only starts once the old
+    one reports it stopped (or after a minute)."""
+    await harness.add_node("b")
+    service = await start(harness, all_planners, Delay=0)
+    (task,) = harness.live_tasks(service["ID"])
+    orchestrator = next(p for p in all_planners if p.name == "orchestrator")
+    await harness.edit("nodes", task["NodeID"], lambda n: n["Spec"].update(Availability="drain"))
+    plan = await harness.run(orchestrator)
+    (held,) = harness.live_tasks(service["ID"])
+    assert held["DesiredState"] == states.READY
+    assert plan.wake_after == 60.0
+    harness.clock.advance(60)
+    await harness.run(orchestrator)
+    assert harness.get("tasks", held["ID"])["DesiredState"] == states.RUNNING
+
+
+async def test_unknown_node_keeps_its_task(harness: StoreHarness, all_planners: list[Planner]) -> None:
+    await harness.add_node("b")
+    service = await start(harness, all_planners)
+    (task,) = harness.live_tasks(service["ID"])
+    await harness.edit("nodes", task["NodeID"], lambda n: n["Status"].update(State="unknown"))
+    await harness.settle(all_planners)
+    assert [t["ID"] for t in harness.live_tasks(service["ID"])] == [task["ID"]]

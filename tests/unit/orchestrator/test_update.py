@@ -251,3 +251,34 @@ async def test_global_service_updates_node_by_node(harness: StoreHarness, all_pl
     await step_until_quiet(harness, all_planners, one_node_at_a_time)
     assert images(harness, service) == ["v2", "v2", "v2"]
     assert len({t["NodeID"] for t in harness.live_tasks(service["ID"])}) == 3
+
+
+async def test_restart_of_a_failed_new_task_is_not_a_second_failure(
+    harness: StoreHarness, all_planners: list[Planner]
+) -> None:
+    # Two slots, ratio 0.5: one failure is tolerated, a second distinct one is not.
+    service = await deploy(harness, all_planners, replicas=2, MaxFailureRatio=0.5, Delay=30 * SECOND)
+    await set_image(harness, service, "flaky")
+    await harness.settle(all_planners)
+    await fail_new_tasks(harness, service, "flaky")
+    harness.clock.advance(5)
+    await harness.settle(all_planners)  # the restart of that task runs, then fails too
+    await fail_new_tasks(harness, service, "flaky")
+    await harness.settle(all_planners)
+    assert status(harness, service)["State"] == "updating"
+
+
+async def test_duplicate_running_tasks_in_a_slot_are_settled(
+    harness: StoreHarness, all_planners: list[Planner]
+) -> None:
+    """After a partition heals, a slot may hold two wanted tasks; the newest running one stays."""
+    from shoal.orchestrator.task import new_task
+
+    service = await deploy(harness, all_planners, replicas=1)
+    (old,) = harness.live_tasks(service["ID"])
+    harness.clock.advance(1)
+    twin = new_task(harness.get(SERVICES, service["ID"]), harness.clock.now(), slot=old["Slot"])
+    twin.update(NodeID=old["NodeID"], Status={"State": states.RUNNING, "Timestamp": twin["CreatedAt"]})
+    await harness.create("tasks", twin)
+    await harness.settle(all_planners)
+    assert [t["ID"] for t in harness.live_tasks(service["ID"])] == [twin["ID"]]
