@@ -66,7 +66,7 @@ class DiskStorage:
         self._memory = memory
         self._keep_old = keep_old_snapshots
         self._lock = threading.Lock()
-        self._prune_after_sync: SnapshotMetadata | None = None
+        self._prune_after_sync = False
 
     @classmethod
     def open(
@@ -177,7 +177,7 @@ class DiskStorage:
                 self._wal.append(records)
             if snapshot is not None and not snapshot.is_empty():
                 self._memory.apply_snapshot(snapshot)
-                self._prune_after_sync = snapshot.metadata
+                self._prune_after_sync = True
             self._memory.append(new_entries)
             if hard_state is not None:
                 self._memory.set_hard_state(hard_state)
@@ -187,9 +187,9 @@ class DiskStorage:
         segment). Call before sending messages that depend on the saved state."""
         with self._lock:
             self._wal.sync()
-            if self._prune_after_sync is not None:
-                self._snapshots.prune(self._prune_after_sync, self._keep_old)
-                self._prune_after_sync = None
+            if self._prune_after_sync:
+                self._snapshots.prune(self._memory.snapshot().metadata, self._keep_old)
+                self._prune_after_sync = False
 
     def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
         """Durably record a snapshot of the state machine as of ``index`` (applied, hence
@@ -207,6 +207,7 @@ class DiskStorage:
             self._wal.sync()
             self._memory.create_snapshot(index, conf_state, data)
             self._snapshots.prune(snapshot.metadata, self._keep_old)
+            self._prune_after_sync = False
             return snapshot
 
     def compact(self, index: int) -> None:

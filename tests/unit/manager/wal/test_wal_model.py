@@ -53,12 +53,14 @@ def state_of(storage: DiskStorage) -> State:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(ops, min_size=1, max_size=40), st.sampled_from([300, 2000]))
-def test_random_operations_recover_to_the_model(operations: list[tuple[Any, ...]], segment_bytes: int) -> None:
+@given(st.lists(ops, min_size=1, max_size=40), st.sampled_from([300, 2000]), st.integers(0, 1))
+def test_random_operations_recover_to_the_model(
+    operations: list[tuple[Any, ...]], segment_bytes: int, keep_old: int
+) -> None:
     """``since_sync`` holds every state written since the last sync: a power cut may leave any
     of them (a full segment is fsynced when the next one starts), but never anything else."""
     fs = MemoryFS()
-    storage = open_on(fs, segment_bytes=segment_bytes)
+    storage = open_on(fs, segment_bytes=segment_bytes, keep_old_snapshots=keep_old)
     written = State()
     since_sync = [State()]
     term = 1
@@ -100,7 +102,7 @@ def test_random_operations_recover_to_the_model(operations: list[tuple[Any, ...]
             written = State([], new_hs, snap)
         else:
             fs.crash(op[1])
-            storage = open_on(fs, segment_bytes=segment_bytes)
+            storage = open_on(fs, segment_bytes=segment_bytes, keep_old_snapshots=keep_old)
             recovered = state_of(storage)
             if op[1] == "power":
                 assert recovered in [*since_sync, written]
@@ -112,4 +114,4 @@ def test_random_operations_recover_to_the_model(operations: list[tuple[Any, ...]
         assert state_of(storage) == written
         since_sync.append(copy.deepcopy(written))
     fs.crash("power")
-    assert state_of(open_on(fs, segment_bytes=segment_bytes)) in since_sync
+    assert state_of(open_on(fs, segment_bytes=segment_bytes, keep_old_snapshots=keep_old)) in since_sync
