@@ -57,11 +57,12 @@ def parse_constraints(expressions: Iterable[str]) -> list[Constraint]:
 
 
 def validate_constraints(expressions: Iterable[str]) -> None:
-    """For controlapi: raise InvalidArgument (gRPC-prefixed, as Docker prints it) on a bad constraint."""
+    """For controlapi, on service create/update. swarmkit returns the parse error unwrapped, so the
+    client sees gRPC code Unknown (HTTP 500): `rpc error: code = Unknown desc = key 'x y' is invalid`."""
     try:
         parse_constraints(expressions)
     except ValueError as exc:
-        raise errors.InvalidArgument(str(exc), grpc=True) from exc
+        raise errors.Unknown(str(exc), grpc=True) from exc
 
 
 def task_constraints(task_spec: Obj | None) -> list[Constraint]:

@@ -30,9 +30,9 @@ NODE = node_object(
     ],
 )
 def test_invalid_constraints_use_swarm_wording(expression: str, message: str) -> None:
-    with pytest.raises(errors.InvalidArgument) as caught:
+    with pytest.raises(errors.Unknown) as caught:
         validate_constraints([expression])
-    assert str(caught.value) == f"rpc error: code = InvalidArgument desc = {message}"
+    assert str(caught.value) == f"rpc error: code = Unknown desc = {message}"
 
 
 @pytest.mark.parametrize(
