@@ -62,7 +62,8 @@ def _never_started(builder: PlanBuilder, task: Obj, desired: str, stamp: str) ->
     reaper, which deletes never-assigned tasks)."""
     if desired == states.SHUTDOWN:
         edited = builder.edit(TASKS, task)
-        edited["Status"] = {"Timestamp": stamp, "State": states.SHUTDOWN, "Message": "shutdown"}
+        edited["Status"].pop("Err", None)
+        edited["Status"].update(Timestamp=stamp, State=states.SHUTDOWN)
 
 
 def _assign(builder: PlanBuilder, task: Obj, infos: dict[str, NodeInfo], stamp: str) -> bool:
