@@ -64,7 +64,3 @@ def main() -> None:
     cli.add_command(system_cmds.ps)
     cli.add_command(system_cmds.info)
     cli(prog_name="shoal")
-
-
-if __name__ == "__main__":
-    main()
