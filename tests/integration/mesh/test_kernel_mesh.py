@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import name_server
 import pytest
@@ -226,3 +227,24 @@ async def test_backends_on_the_hosts_loopback_are_reached_from_local_and_remote_
         for server, datagrams in servers:
             server.close()
             datagrams.close()
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+async def test_a_task_reaches_its_own_service_through_the_mesh_including_itself(
+    test_network: NetnsNetwork, case: Case, mesh: KernelMesh, protocol: str
+) -> None:
+    # br_netfilter bridges DNATed frames; reaching itself needs hairpin mode, which apply() sets.
+    for flag in Path(f"/sys/class/net/{test_network.bridge}/brif").glob("*/hairpin_mode"):
+        flag.write_text("0\n")
+    await mesh.apply({PublishedPort(case.port, protocol): backends(test_network)})  # type: ignore[arg-type]
+    out = await asyncio.to_thread(
+        test_network.run_in,
+        test_network.namespace("a"),
+        "python3",
+        str(HERE / "mesh_client.py"),
+        protocol,
+        test_network.host_ip,
+        str(case.port),
+        "6",
+    )
+    assert sorted(out.split()) == sorted(list(names(test_network, "a", "b", "c")) * 2)

@@ -8,6 +8,7 @@ import pytest
 from fake_iptables import FakeConntrack, FakeIptables
 
 from shoal.network.mesh.commands import CommandFailed, Sysctls
+from shoal.network.mesh.hairpin import Hairpin
 from shoal.network.mesh.kernel import KernelMesh
 from shoal.network.mesh.protocol import MeshError
 from shoal.network.mesh.state import Backend, InvalidMeshState, PublishedPort
@@ -26,7 +27,9 @@ def sysctls(tmp_path: Path) -> Sysctls:
 
 def make(sysctls: Sysctls) -> tuple[KernelMesh, FakeIptables, FakeConntrack]:
     iptables, conntrack = FakeIptables(), FakeConntrack()
-    return KernelMesh("n1", iptables=iptables, conntrack=conntrack, sysctls=sysctls), iptables, conntrack
+    no_bridges = Hairpin(sysctls.root / "no-routes", sysctls.root / "no-sys-class-net")
+    mesh = KernelMesh("n1", iptables=iptables, conntrack=conntrack, sysctls=sysctls, hairpin=no_bridges)
+    return mesh, iptables, conntrack
 
 
 async def test_start_sets_sysctls_and_leaves_no_probe_behind(sysctls: Sysctls, tmp_path: Path) -> None:
@@ -42,7 +45,7 @@ async def test_start_reports_an_unusable_iptables(sysctls: Sysctls) -> None:
         async def restore(self, ruleset: str) -> None:
             raise CommandFailed(["iptables-restore"], 2, "Couldn't load match `statistic'")
 
-    mesh = KernelMesh("n1", iptables=Broken(), conntrack=FakeConntrack(), sysctls=sysctls)
+    mesh = KernelMesh("n1", iptables=Broken(), conntrack=FakeConntrack(), sysctls=sysctls, hairpin=Hairpin())
     with pytest.raises(MeshError, match="statistic"):
         await mesh.start()
 

@@ -16,6 +16,7 @@ from shoal.network.mesh.commands import (
     IptablesCommands,
     Sysctls,
 )
+from shoal.network.mesh.hairpin import Hairpin
 from shoal.network.mesh.protocol import MeshError, MeshKind
 from shoal.network.mesh.ruleset import TableSnapshot, parse_save, render_apply, render_teardown
 from shoal.network.mesh.state import Backend, MeshState, PublishedPort, ingress_ports, normalize
@@ -33,11 +34,13 @@ class KernelMesh:
         iptables: Iptables | None = None,
         conntrack: Conntrack | None = None,
         sysctls: Sysctls | None = None,
+        hairpin: Hairpin | None = None,
     ) -> None:
         self.names = ChainNames.for_instance(instance)
         self._iptables = iptables or IptablesCommands()
         self._conntrack = conntrack or ConntrackCommand()
         self._sysctls = sysctls or Sysctls()
+        self._hairpin = hairpin or Hairpin()
         self._lock = asyncio.Lock()
         self._applied: Ports = {}
         self._routed: Ports | None = None  # None: not known yet (rules of a previous run may serve)
@@ -89,6 +92,8 @@ class KernelMesh:
             except CommandFailed as exc:
                 raise MeshError(f"could not apply mesh rules: {exc}") from exc
             await self._forget_stale_udp(self._routed, wanted)
+            # Ports of new tasks join their bridge after they start, so this runs on every apply.
+            self._hairpin.ensure({b.ip for backends in wanted.values() for b in backends})
             self._routed = wanted
             self._applied = recorded
 
