@@ -52,6 +52,7 @@ def reconcile_replicated(group: ServiceTasks) -> dict[int, list[Obj]]:
     """Restart, then scale. Returns the slots that remain, for the rolling updater."""
     restart_failed(group)
     slots = live_slots(group)
+    forget_dead_slots(group, set(slots))
     wanted = replicas(group.service)
     if len(slots) < wanted:
         free = (n for n in range(1, wanted + len(slots) + 1) if n not in slots)
@@ -64,6 +65,17 @@ def reconcile_replicated(group: ServiceTasks) -> dict[int, list[Obj]]:
             for task in slots.pop(number):
                 group.set_desired(task, states.REMOVE)
     return slots
+
+
+def forget_dead_slots(group: ServiceTasks, live: set[int]) -> None:
+    """Slots no longer in use lose their history once it has stopped, as Swarm deletes dead slots'
+    tasks (what is still stopping is left to the reaper)."""
+    for key, slot_tasks in group.by_slot().items():
+        if not key.isdigit() or int(key) in live:
+            continue
+        for task in slot_tasks:
+            if not is_live(task) and (has_stopped(task) or not task.get("NodeID")):
+                group.delete(task)
 
 
 def scale_down_order(slots: dict[int, list[Obj]]) -> list[int]:

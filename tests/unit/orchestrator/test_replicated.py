@@ -148,3 +148,17 @@ def test_any_scale_sequence_keeps_slots_one_to_n(sequence: list[int]) -> None:
         assert live == list(range(1, sequence[-1] + 1))
 
     asyncio.run(scenario())
+
+
+async def test_history_of_a_removed_slot_goes_with_it(harness: StoreHarness, all_planners: list[Planner]) -> None:
+    await harness.add_node("a")
+    service = await harness.add_service("web", replicas=2, restart={"Delay": 0})
+    await harness.settle(all_planners)
+    (second,) = [t for t in harness.live_tasks(service["ID"]) if t["Slot"] == 2]
+    harness.clock.advance(1)
+    await harness.set_task_state(second["ID"], states.FAILED, exit_code=1)
+    await harness.settle(all_planners)
+    assert len([t for t in harness.tasks(service["ID"]) if t["Slot"] == 2]) == 2
+    await scale(harness, service, 1)
+    await harness.settle(all_planners)
+    assert [t["Slot"] for t in harness.tasks(service["ID"])] == [1]
