@@ -149,8 +149,9 @@ class EngineClient:
                 if response.status >= 400:
                     raise error_for_status(response.status, await _error_message(response))
                 yield response
-        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as error:
-            raise EngineUnreachable(self.socket_path, str(error)) from error
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+            # Refused, reset or cut mid-answer (dockerd restarting): worth a retry.
+            raise EngineUnreachable(self.socket_path, str(error) or type(error).__name__) from error
         except TimeoutError as error:
             raise EngineUnreachable(self.socket_path, f"{method} {path} timed out") from error
 
