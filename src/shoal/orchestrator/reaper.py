@@ -47,9 +47,9 @@ def plan_reaping(view: ReadView) -> Plan:
             builder.delete(TASKS, task)
         else:
             slots[(str(task.get("ServiceID", "")), slot_key(task))].append(task)
-    if limit >= 0:
-        for (service_id, _), slot_tasks in slots.items():
-            keep = _slot_limit(services.get(service_id), limit)
+    for (service_id, _), slot_tasks in slots.items():
+        keep = _slot_limit(services.get(service_id), limit)
+        if keep >= 0:  # a negative limit keeps everything
             for task in _surplus(slot_tasks, keep):
                 builder.delete(TASKS, task)
     return builder.plan
