@@ -156,15 +156,9 @@ class Node:
 
     # -- internals
     async def _run(self, identity: ident.NodeIdentity, start_loops: bool = True) -> Swarm:
-        holder: list[MemoryStore] = []
-        journal = LocalJournal(
-            self.config.swarm_dir / "store",
-            snapshot=lambda: holder[0].snapshot(),
-            restore=lambda data: holder[0].restore(data),
-        )
+        journal = LocalJournal(self.config.swarm_dir / "store")
         store = MemoryStore(journal, self.clock)
-        holder.append(store)
-        journal.open()
+        journal.open(store.snapshot, store.restore)
         dispatcher = Dispatcher(store, self.clock)
         agent = Agent(identity.node_id, identity.advertise_addr, self.executor, dispatcher, self.clock)
         self.swarm = Swarm(identity, store, journal, dispatcher, agent, [])

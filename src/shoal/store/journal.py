@@ -25,13 +25,10 @@ class JournalCorrupted(Exception):
 
 
 class LocalJournal:
-    def __init__(
-        self, directory: Path, snapshot: Callable[[], bytes], restore: Callable[[bytes], None]
-    ) -> None:
+    def __init__(self, directory: Path) -> None:
         self._dir = directory
         self._dir.mkdir(parents=True, exist_ok=True)
-        self._snapshot_fn = snapshot
-        self._restore_fn = restore
+        self._snapshot_fn: Callable[[], bytes] | None = None
         self._apply: ApplyFn | None = None
         self._fd = -1
         self._index = 0
@@ -51,12 +48,14 @@ class LocalJournal:
     def is_leader(self) -> bool:
         return True
 
-    def open(self) -> None:
-        """Restore the snapshot, replay the journal into the store, cut a torn tail."""
+    def open(self, snapshot: Callable[[], bytes], restore: Callable[[bytes], None]) -> None:
+        """Restore the snapshot, replay the journal into the store, cut a torn tail. `snapshot` and
+        `restore` are the store's, used for compaction and on open."""
         assert self._apply is not None, "set_apply first"
+        self._snapshot_fn = snapshot
         if self.snapshot_path.exists():
             data = self.snapshot_path.read_bytes()
-            self._restore_fn(data)
+            restore(data)
             self._index = _snapshot_index(data)
         good_length = self._replay()
         self._fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -102,6 +101,7 @@ class LocalJournal:
 
     def compact(self) -> None:
         """Snapshot the store and empty the journal; a crash at any step leaves a recoverable pair."""
+        assert self._snapshot_fn is not None, "open first"
         data = self._snapshot_fn()
         tmp = self._dir / "snapshot.tmp"
         with open(tmp, "wb") as handle:

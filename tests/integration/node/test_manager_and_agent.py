@@ -26,13 +26,10 @@ NODE = "node00000000000000000000a"
 
 class Cluster:
     def __init__(self, path: Path, executor: FakeExecutor) -> None:
-        holder: list[MemoryStore] = []
-        self.journal = LocalJournal(path, snapshot=lambda: holder[0].snapshot(),
-                                    restore=lambda data: holder[0].restore(data))
+        self.journal = LocalJournal(path)
         self.clock = SystemClock()
         self.store = MemoryStore(self.journal, self.clock)
-        holder.append(self.store)
-        self.journal.open()
+        self.journal.open(self.store.snapshot, self.store.restore)
         self.executor = executor
         self.dispatcher = Dispatcher(self.store, self.clock)
         self.agent = Agent(NODE, "127.0.0.1", executor, self.dispatcher, self.clock)

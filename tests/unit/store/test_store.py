@@ -16,13 +16,9 @@ from shoal.testing.clock import FakeClock
 
 
 def open_store(tmp_path: Path) -> tuple[MemoryStore, LocalJournal]:
-    holder: list[MemoryStore] = []
-    journal = LocalJournal(
-        tmp_path, snapshot=lambda: holder[0].snapshot(), restore=lambda d: holder[0].restore(d)
-    )
+    journal = LocalJournal(tmp_path)
     store = MemoryStore(journal, FakeClock())
-    holder.append(store)
-    journal.open()
+    journal.open(store.snapshot, store.restore)
     return store, journal
 
 
