@@ -120,7 +120,10 @@ class TaskManager:
     async def _after_adoption(self) -> None:
         assert self._adopted is not None
         if self._adopted.running:
-            self._set(states.RUNNING, "started")
+            # Already recorded as running: re-reporting would move Status.Timestamp ("Running 2 seconds
+            # ago" for a task that never stopped), which Swarm does not do for a re-attached task.
+            if self._observed != states.RUNNING:
+                self._set(states.RUNNING, "started")
             await self._watch_running()
         else:
             self._finish(self._adopted)
