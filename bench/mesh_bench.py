@@ -11,7 +11,7 @@ the userspace proxy (run in its own process, as in shoald) via 127.0.0.1. Withou
 listen on loopback and only the proxy is measured. The load generator is Python (asyncio) in this
 process, so ratios are relative to what one Python client can push. Prints a table and the ratios.
 
-  python bench/mesh_bench.py [--connections 8] [--seconds 3]
+  python bench/mesh_bench.py [--connections 8] [--seconds 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -139,7 +140,7 @@ def spawn(argv: list[str]) -> subprocess.Popen[str]:
     return proc
 
 
-async def main(workers: int, seconds: float) -> None:
+async def main(workers: int, seconds: float, rounds: int) -> None:
     me = [sys.executable, str(HERE)]
     processes: list[subprocess.Popen[str]] = []
     network: NetnsNetwork | None = None
@@ -172,15 +173,23 @@ async def main(workers: int, seconds: float) -> None:
             ]
         targets.append(("userspace proxy", "127.0.0.1", proxy_port))
 
-        results: dict[str, tuple[float, float]] = {}
-        for label, host, port in targets:
-            cps = await connections_per_second(host, port, workers, seconds)
-            mbs = await megabytes_per_second(host, port, workers, seconds)
-            results[label] = (cps, mbs)
+        # Rounds interleave the targets and the median is kept, so a burst of load elsewhere on the
+        # machine does not favour one target.
+        samples: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in targets}
+        for _ in range(rounds):
+            for label, host, port in targets:
+                cps = await connections_per_second(host, port, workers, seconds)
+                mbs = await megabytes_per_second(host, port, workers, seconds)
+                samples[label].append((cps, mbs))
+        results = {
+            label: (statistics.median(c for c, _ in runs), statistics.median(m for _, m in runs))
+            for label, runs in samples.items()
+        }
 
         print(
-            f"mesh bench: {workers} connections, {seconds:.0f} s per measurement, "
-            f"{os.cpu_count()} CPUs, kernel path {'on' if use_kernel else 'off'}"
+            f"mesh bench: {workers} connections, {seconds:.0f} s per measurement, median of {rounds} "
+            f"rounds, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+            f"kernel path {'on' if use_kernel else 'off'}"
         )
         print(f"{'target':24} {'conn/s':>10} {'MB/s':>10} {'conn/s ratio':>13} {'MB/s ratio':>11}")
         base_cps, base_mbs = results[targets[0][0]]
@@ -204,6 +213,7 @@ if __name__ == "__main__":
     else:
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         parser.add_argument("--connections", type=int, default=8)
-        parser.add_argument("--seconds", type=float, default=3.0)
+        parser.add_argument("--seconds", type=float, default=2.0)
+        parser.add_argument("--rounds", type=int, default=3)
         args = parser.parse_args()
-        asyncio.run(main(args.connections, args.seconds))
+        asyncio.run(main(args.connections, args.seconds, args.rounds))

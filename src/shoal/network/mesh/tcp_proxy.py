@@ -136,10 +136,8 @@ class TcpForwarder:
         for backend in self.balancer.attempt_order():
             upstream = _Half(link)
             try:
-                await asyncio.wait_for(
-                    loop.create_connection(functools.partial(_same, upstream), backend.ip, backend.port),
-                    CONNECT_TIMEOUT,
-                )
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    await loop.create_connection(functools.partial(_same, upstream), backend.ip, backend.port)
             except (OSError, TimeoutError) as exc:
                 log.debug("port %d: backend %s failed (%s), trying the next", self.port, backend, exc)
                 continue
