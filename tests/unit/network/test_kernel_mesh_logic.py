@@ -82,3 +82,11 @@ async def test_close_keeps_rules_unless_told_otherwise(sysctls: Sysctls) -> None
     await mesh.close(keep_kernel_rules=False)
     assert iptables.tables == FakeIptables().tables
     assert mesh.applied == {}
+
+
+async def test_apply_restores_a_sysctl_reset_since_start(sysctls: Sysctls, tmp_path: Path) -> None:
+    mesh, _, _ = make(sysctls)
+    await mesh.start()
+    (tmp_path / "net/ipv4/conf/all/route_localnet").write_text("0\n")
+    await mesh.apply({DNS: [A]})
+    assert (tmp_path / "net/ipv4/conf/all/route_localnet").read_text().strip() == "1"

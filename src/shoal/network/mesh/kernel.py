@@ -86,10 +86,11 @@ class KernelMesh:
         wanted = ingress_ports(state)
         async with self._lock:
             try:
+                self._sysctls.ensure()  # cheap, and heals a sysctl someone reset since start()
                 ruleset = render_apply(wanted, self.names, await self._snapshot())
                 if ruleset:
                     await self._iptables.restore(ruleset)
-            except CommandFailed as exc:
+            except (OSError, CommandFailed) as exc:
                 raise MeshError(f"could not apply mesh rules: {exc}") from exc
             await self._forget_stale_udp(self._routed, wanted)
             # Ports of new tasks join their bridge after they start, so this runs on every apply.
