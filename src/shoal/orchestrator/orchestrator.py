@@ -8,7 +8,7 @@ from datetime import datetime
 
 from shoal.allocator.component import Plan, PlanBuilder
 from shoal.api import states
-from shoal.api.objects import CLUSTER, NODES, SERVICES, TASKS, is_global
+from shoal.api.objects import CLUSTER, NODES, SERVICES, TASKS, Obj, dig, is_global
 from shoal.orchestrator.global_service import reconcile_global
 from shoal.orchestrator.pass_state import Pass, ServiceTasks
 from shoal.orchestrator.replicated import reconcile_replicated
@@ -34,6 +34,8 @@ class OrchestratorPlanner:
             if task.get("ServiceID") not in services and states.rank(desired(task)) < states.rank(states.REMOVE):
                 set_desired(run.builder.edit(TASKS, task), states.REMOVE)
         for service in services.values():
+            if is_job(service):
+                continue  # jobs (ReplicatedJob, GlobalJob) are not orchestrated yet
             group = ServiceTasks(run, service, list(view.tasks_of_service(service["ID"])))
             if is_global(service):
                 slots = {f"node:{k}": v for k, v in reconcile_global(group).items()}
@@ -43,3 +45,8 @@ class OrchestratorPlanner:
             group.promote_held()
         self.updater.forget({t["ID"] for t in view.objects(TASKS)})
         return run.builder.plan
+
+
+def is_job(service: Obj) -> bool:
+    mode = dig(service, "Spec", "Mode", default={})
+    return mode.get("ReplicatedJob") is not None or mode.get("GlobalJob") is not None

@@ -162,3 +162,25 @@ async def test_history_of_a_removed_slot_goes_with_it(harness: StoreHarness, all
     await scale(harness, service, 1)
     await harness.settle(all_planners)
     assert [t["Slot"] for t in harness.tasks(service["ID"])] == [1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from("abcd"), st.booleans()), min_size=1, max_size=12),
+    st.integers(min_value=0, max_value=12),
+)
+def test_scale_down_keeps_nodes_balanced(placements: list[tuple[str, bool]], keep_count: int) -> None:
+    """Whatever the placement, the kept slots spread over nodes as evenly as the nodes allow: a node
+    keeps fewer than another minus one only when it has nothing more to give."""
+    slots_ = {
+        number: [{"ID": str(number), "NodeID": node, "Status": {"State": "running" if up else "preparing"}}]
+        for number, (node, up) in enumerate(placements, start=1)
+    }
+    kept = scale_down_order(slots_)[:keep_count]
+    assert sorted(scale_down_order(slots_)) == sorted(slots_)
+    total = Counter(task[0]["NodeID"] for task in slots_.values())
+    kept_per_node = Counter(slots_[number][0]["NodeID"] for number in kept)
+    for a in total:
+        for b in total:
+            if kept_per_node[a] < kept_per_node[b] - 1:
+                assert kept_per_node[a] == total[a]
