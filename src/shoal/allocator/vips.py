@@ -18,7 +18,8 @@ INGRESS_SUBNET = "10.0.0.0/24"
 def network_id_and_subnet(view: ReadView, target: str) -> tuple[str, ipaddress.IPv4Network]:
     """Resolve a network reference (id or name) to its id and the subnet VIPs come from."""
     for network in view.objects(NETWORKS):
-        if target in (network.get("ID"), network.get("Name"), dig(network, "Spec", "Name")):
+        is_ingress = target == INGRESS_NETWORK_NAME and bool(dig(network, "Spec", "Ingress"))
+        if is_ingress or target in (network.get("ID"), network.get("Name"), dig(network, "Spec", "Name")):
             return str(network["ID"]), _subnet_of(network)
     if target == INGRESS_NETWORK_NAME:
         return target, ipaddress.IPv4Network(INGRESS_SUBNET)
@@ -26,7 +27,12 @@ def network_id_and_subnet(view: ReadView, target: str) -> tuple[str, ipaddress.I
 
 
 def _subnet_of(network: Obj) -> ipaddress.IPv4Network:
-    configs = dig(network, "IPAM", "Config", default=None) or dig(network, "Spec", "IPAMOptions", "Configs", default=[])
+    # Docker's network shape (IPAM.Config) or swarmkit's (IPAMOptions.Configs, allocated or in Spec).
+    configs = (
+        dig(network, "IPAM", "Config", default=None)
+        or dig(network, "IPAMOptions", "Configs", default=None)
+        or dig(network, "Spec", "IPAMOptions", "Configs", default=[])
+    )
     for config in configs or []:
         subnet = config.get("Subnet")
         if subnet:
@@ -34,7 +40,7 @@ def _subnet_of(network: Obj) -> ipaddress.IPv4Network:
             if isinstance(parsed, ipaddress.IPv4Network):
                 return parsed
     name = str(network.get("Name") or dig(network, "Spec", "Name", default=""))
-    if name == INGRESS_NETWORK_NAME:
+    if name == INGRESS_NETWORK_NAME or dig(network, "Spec", "Ingress"):
         return ipaddress.IPv4Network(INGRESS_SUBNET)
     return _fallback_subnet(str(network["ID"]))
 

@@ -121,3 +121,17 @@ async def test_new_tasks_become_pending_with_the_service_endpoint(harness: Store
     assert pending["Status"]["Message"] == "pending task scheduling"
     assert pending["Endpoint"] == harness.get(SERVICES, svc["ID"])["Endpoint"]
     assert (await harness.run(AllocatorPlanner())).is_empty()
+
+
+async def test_vip_on_the_swarm_ingress_network_object(harness: StoreHarness) -> None:
+    ingress = {
+        "ID": "ingressid",
+        "Spec": {"Name": "ingress", "Ingress": True},
+        "IPAMOptions": {"Configs": [{"Subnet": "10.255.0.0/16", "Gateway": "10.255.0.1"}]},
+    }
+    await harness.create(NETWORKS, ingress)
+    service = await harness.add_service("web", ports=[{"TargetPort": 80}])
+    await harness.run(AllocatorPlanner())
+    assert harness.get(SERVICES, service["ID"])["Endpoint"]["VirtualIPs"] == [
+        {"NetworkID": "ingressid", "Addr": "10.255.0.2/16"}
+    ]
