@@ -462,7 +462,7 @@ class RaftNode:
                     continue
                 try:
                     item.future.set_result(item.fn(raw))
-                except RaftError as exc:
+                except Exception as exc:  # a refused request fails its caller, not the node
                     item.future.set_exception(exc)
             elif item.snapshot_ok is None:
                 raw.report_unreachable(item.node_id)

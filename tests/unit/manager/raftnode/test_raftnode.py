@@ -11,6 +11,7 @@ from shoal.api.errors import Unavailable
 from shoal.manager.proposer import LostLeadership, NotLeader, unwrap_payload, wrap_payload
 from shoal.manager.raftnode import LeadershipChange
 from shoal.manager.raftnode_storage import MemoryLog
+from shoal.raft.errors import RaftError
 
 
 async def test_single_member_elects_itself_and_commits(cluster: Cluster) -> None:
@@ -139,3 +140,38 @@ def test_payload_envelope_round_trips_and_rejects_foreign_data() -> None:
     assert unwrap_payload(wrap_payload(rid, b"payload")) == (rid, b"payload")
     with pytest.raises(ValueError):
         unwrap_payload(b"\x02" + rid)
+
+
+class FailingLog(MemoryLog):
+    """Storage whose writes start failing on demand, as a full or broken disk would."""
+
+    broken = False
+
+    def save(self, hard_state, entries, snapshot):  # type: ignore[no-untyped-def]
+        if self.broken and entries:
+            raise OSError(28, "No space left on device")
+        super().save(hard_state, entries, snapshot)
+
+
+async def test_storage_failure_stops_the_node_and_fails_the_proposal(cluster: Cluster) -> None:
+    storage = FailingLog()
+    one = await cluster.start(1, bootstrap=[1], storage=storage)
+    await cluster.until(one.proposer.is_leader)
+    await one.proposer.propose(put("before", "1"))
+    storage.broken = True
+    with pytest.raises(Unavailable):
+        await one.proposer.propose(put("after", "1"))
+    assert isinstance(one.node.failure, OSError)
+    assert "after" not in one.kv.data
+    assert not one.proposer.is_leader()
+    with pytest.raises(NotLeader):
+        await one.proposer.propose(put("later", "1"))
+
+
+async def test_refused_conf_change_fails_only_the_caller(cluster: Cluster) -> None:
+    one = await cluster.start(1, bootstrap=[1])
+    await cluster.until(one.proposer.is_leader)
+    with pytest.raises(RaftError):
+        await one.node.add_member(1, cluster.address(1))  # already a member
+    assert one.node.failure is None
+    await one.proposer.propose(put("still", "works"))
