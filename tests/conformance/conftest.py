@@ -38,9 +38,13 @@ class ExecutorKind:
     serve_hostname: Callable[[int], tuple[str, ...]]
 
 
-def _process_kind(network: TaskNetConfig) -> ExecutorKind:
-    """Process executors share the session's bridge and one shim build (kept beside the network)."""
+def _process_kind(network: TaskNetConfig, *, python_shim: bool = False) -> ExecutorKind:
+    """Process executors share the session's bridge and one shim build (kept beside the network).
+    With python_shim, tasks are held by the fallback Python shim instead of the C one."""
     from shoal.executor.process import ProcessExecutor
+    from shoal.executor.process.shimbuild import python_shim as python_shim_command
+
+    shim = python_shim_command() if python_shim else None
 
     server = (
         "import http.server,socket,sys\n"
@@ -52,8 +56,8 @@ def _process_kind(network: TaskNetConfig) -> ExecutorKind:
         "http.server.HTTPServer(('0.0.0.0',int(sys.argv[1])),H).serve_forever()\n"
     )
     return ExecutorKind(
-        name="process",
-        make=lambda state: ProcessExecutor(state, network=network, shim_cache=network.state_dir / "bin"),
+        name="process-python-shim" if python_shim else "process",
+        make=lambda state: ProcessExecutor(state, network=network, shim_cache=network.state_dir / "bin", shim=shim),
         image="host:latest",
         serve_hostname=lambda port: ("python3", "-c", server, str(port)),
     )
@@ -81,7 +85,10 @@ def _docker_kind() -> ExecutorKind | str:
 
 def executor_factories() -> list[Any]:
     """One pytest param per executor: a function of the session's task network giving its kind."""
-    params = [pytest.param(_process_kind, id="process")]
+    params = [
+        pytest.param(_process_kind, id="process"),
+        pytest.param(lambda network: _process_kind(network, python_shim=True), id="process-python-shim"),
+    ]
     docker = _docker_kind()
     if isinstance(docker, str):
         params.append(pytest.param(None, id="docker", marks=pytest.mark.skip(reason=docker)))

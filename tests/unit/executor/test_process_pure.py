@@ -96,7 +96,7 @@ def test_limit_files_v1_and_v2() -> None:
 
 def test_run_argv_isolated() -> None:
     cmd = run_argv(
-        Path("/bin/shim"),
+        ["/bin/shim"],
         state=Path("/s"),
         argv=["sh", "-c", "echo hi"],
         isolated=True,
@@ -117,7 +117,7 @@ def test_run_argv_isolated() -> None:
 
 def test_run_argv_plain_drops_namespace_options() -> None:
     cmd = run_argv(
-        Path("/bin/shim"), state=Path("/s"), argv=["true"], isolated=False, hostname="h", identity=None,
+        ["/bin/shim"], state=Path("/s"), argv=["true"], isolated=False, hostname="h", identity=None,
         workdir=None, cgroup_procs=[], hook="x", binds=[(Path("/a"), Path("/b"))], max_log_bytes=1,
     )  # fmt: skip
     assert cmd == ["/bin/shim", "run", "-s", "/s", "-m", "1", "--", "true"]
@@ -125,7 +125,7 @@ def test_run_argv_plain_drops_namespace_options() -> None:
 
 def test_exec_argv() -> None:
     cmd = exec_argv(
-        Path("/bin/shim"), target_pid=42, argv=["ls"], isolated=True, identity=None, workdir="/tmp", cgroup_procs=[]
+        ["/bin/shim"], target_pid=42, argv=["ls"], isolated=True, identity=None, workdir="/tmp", cgroup_procs=[]
     )
     assert cmd == ["/bin/shim", "exec", "-t", "42", "-n", "-w", "/tmp", "--", "ls"]
 

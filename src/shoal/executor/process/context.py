@@ -26,7 +26,7 @@ class ProcessContext:
     clock: Clock
     daemon_path: str | None
     shim_cache: Path
-    _shim: Path | None = None
+    _shim: list[str] | None = None
     _network_ready: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -46,7 +46,7 @@ class ProcessContext:
     def addresses(self) -> AddressBook | None:
         return AddressBook(self.network) if self.network is not None else None
 
-    async def shim(self) -> Path:
+    async def shim(self) -> list[str]:
         async with self._lock:
             if self._shim is None:
                 self._shim = await ensure_shim(self.shim_cache)

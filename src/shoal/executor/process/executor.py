@@ -16,7 +16,7 @@ import platform
 import shutil
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -84,11 +84,13 @@ class ProcessExecutor:
         clock: Clock | None = None,
         engine_version: str = ENGINE_VERSION,
         shim_cache: Path | None = None,
+        shim: Sequence[str] | None = None,
     ) -> None:
         """`isolate`: None picks namespaces when possible; True insists (ValueError if impossible).
         `network`: the bridge and subnet (default: derived from `scope`, itself defaulting to the
         state dir's path, so daemons with different data roots never share a bridge).
-        `shim_cache`: where the compiled shim is kept (default <state_dir>/bin)."""
+        `shim_cache`: where the compiled shim is kept (default <state_dir>/bin). `shim`: the shim's
+        command line, instead of building shim.c (e.g. shimbuild.python_shim())."""
         state_dir = Path(state_dir).absolute()
         reason = isolation_unavailable_reason()
         if isolate and reason:
@@ -106,6 +108,7 @@ class ProcessExecutor:
             clock=clock or SystemClock(),
             daemon_path=os.environ.get("PATH"),
             shim_cache=Path(shim_cache) if shim_cache else state_dir / "bin",
+            _shim=list(shim) if shim else None,
         )
         self._engine_version = engine_version
         self._isolation_reason = reason if not isolated else None

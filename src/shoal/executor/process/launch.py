@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from shoal.executor.errors import ExecutorError, TemporaryExecutorError
@@ -16,7 +17,7 @@ def identity_args(identity: Identity | None) -> list[str]:
 
 
 def run_argv(
-    shim: Path,
+    shim: Sequence[str],
     *,
     state: Path,
     argv: list[str] | tuple[str, ...],
@@ -30,7 +31,7 @@ def run_argv(
     max_log_bytes: int,
 ) -> list[str]:
     """`shim run ...` for one task. Hostname, hook and binds only mean something with namespaces."""
-    cmd = [str(shim), "run", "-s", str(state), "-m", str(max_log_bytes)]
+    cmd = [*shim, "run", "-s", str(state), "-m", str(max_log_bytes)]
     if isolated:
         cmd.append("-n")
         if hostname:
@@ -48,7 +49,7 @@ def run_argv(
 
 
 def exec_argv(
-    shim: Path,
+    shim: Sequence[str],
     *,
     target_pid: int,
     argv: list[str],
@@ -57,7 +58,7 @@ def exec_argv(
     workdir: str | None,
     cgroup_procs: list[Path],
 ) -> list[str]:
-    cmd = [str(shim), "exec", "-t", str(target_pid)]
+    cmd = [*shim, "exec", "-t", str(target_pid)]
     if isolated:
         cmd.append("-n")
     cmd += identity_args(identity)
