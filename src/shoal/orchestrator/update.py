@@ -66,12 +66,15 @@ def _slot_order(key: str) -> tuple[int, str]:
 
 class Updater:
     def __init__(self) -> None:
+        # Manager-side times (agents' clocks may be skewed), as Swarm's updater keeps them.
         self._running_since: dict[str, datetime] = {}  # task id → when first seen running
+        self._early_failure: dict[str, bool] = {}  # task id → verdict when first seen ended
 
     def forget(self, live_task_ids: set[str]) -> None:
         """Drop what is known about tasks that no longer exist."""
-        for task_id in set(self._running_since) - live_task_ids:
-            del self._running_since[task_id]
+        for memory in (self._running_since, self._early_failure):
+            for task_id in set(memory) - live_task_ids:
+                del memory[task_id]
 
     def roll(self, group: ServiceTasks, slots: dict[str, list[Obj]]) -> None:
         service = group.service
@@ -148,7 +151,7 @@ class Updater:
         for tasks in touched.values():
             running = [t for t in self._new_tasks(group, tasks) if observed(t) == states.RUNNING]
             for task in running:
-                self._running_since.setdefault(task["ID"], status_time(task))
+                self._running_since.setdefault(task["ID"], group.run.now)
             if not running:
                 busy += 1
                 continue
@@ -212,7 +215,7 @@ class Updater:
             if not self._dirty(group, task)
             and created_at(task) >= started
             and not is_restart(task, slots.get(slot_key(task), []))
-            and self._failed_early(task, config)
+            and self._failed_early(task, config, group.run.now)
         ]
         total = len(touched) + len([k for k in dirty if k not in touched])
         if not failed or len(failed) <= config.max_failure_ratio * max(total, 1):
@@ -238,10 +241,14 @@ class Updater:
         edited["UpdateStatus"] = status
         return True
 
-    def _failed_early(self, task: Obj, config: UpdateConfig) -> bool:
+    def _failed_early(self, task: Obj, config: UpdateConfig, now: datetime) -> bool:
+        """Ended before running, or within Monitor of starting to run; judged once, when first seen
+        ended (a task not seen running by this leader counts as an early end)."""
         if observed(task) not in _EARLY_END:
             if observed(task) == states.RUNNING:
-                self._running_since.setdefault(task["ID"], status_time(task))
+                self._running_since.setdefault(task["ID"], now)
             return False
-        since = self._running_since.get(task["ID"])
-        return since is None or status_time(task) - since <= timedelta(seconds=config.monitor)
+        if task["ID"] not in self._early_failure:
+            since = self._running_since.get(task["ID"])
+            self._early_failure[task["ID"]] = since is None or now - since <= timedelta(seconds=config.monitor)
+        return self._early_failure[task["ID"]]
