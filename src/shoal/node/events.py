@@ -29,11 +29,16 @@ def _message(kind: str, action: str, actor_id: str, attributes: Mapping[str, str
     }
 
 
+# The store says "delete"; Docker's cluster events say "remove" (moby daemon/cluster/events.go).
+_CLUSTER_ACTIONS = {"create": "create", "update": "update", "delete": "remove"}
+
+
 def store_event_message(event: Event) -> Json | None:
+    action = _CLUSTER_ACTIONS.get(event.action, event.action)
     if event.table == SERVICES:
-        return _message("service", event.action, event.obj["ID"], {"name": service_name(event.obj)}, "swarm")
+        return _message("service", action, event.obj["ID"], {"name": service_name(event.obj)}, "swarm")
     if event.table == NODES:
-        return _message("node", event.action, event.obj["ID"], {"name": node_name(event.obj)}, "swarm")
+        return _message("node", action, event.obj["ID"], {"name": node_name(event.obj)}, "swarm")
     return None
 
 
@@ -52,11 +57,17 @@ def container_event_messages(task: Obj, old: Obj | None) -> list[Json]:
         "com.docker.swarm.service.id": task.get("ServiceID", ""), "com.docker.swarm.task.id": task["ID"],
         "com.docker.swarm.node.id": task.get("NodeID", ""),
     }
+    start = _message("container", "start", container_id, attributes, "local")
     if new_state == states.RUNNING:
-        return [_message("container", "start", container_id, attributes, "local")]
+        return [start]
     if states.is_terminal(new_state) and states.rank(old_state) <= states.rank(states.RUNNING):
         code = dig(task, "Status", "ContainerStatus", "ExitCode", default=0)
-        return [_message("container", "die", container_id, {**attributes, "exitCode": str(code)}, "local")]
+        die = _message("container", "die", container_id, {**attributes, "exitCode": str(code)}, "local")
+        # A container that exits quickly can reach the store straight from starting to complete or
+        # failed (the agent batches reports, keeping the latest per task), yet it did start.
+        if states.rank(old_state) < states.rank(states.RUNNING) and new_state != states.REJECTED:
+            return [start, die]
+        return [die]
     return []
 
 
