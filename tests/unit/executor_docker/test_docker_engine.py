@@ -250,16 +250,26 @@ def health_task(test: str, retries: int = 1) -> dict[str, object]:
     return {"Spec": {"ContainerSpec": {"Healthcheck": check}}}
 
 
+async def run_in(executor: DockerExecutor, container: str, script: str) -> None:
+    session = await executor.exec_start(await executor.exec_create(container, ["sh", "-c", script]))
+    while await session.read() is not None:
+        pass
+    assert await session.wait() == 0
+
+
 async def test_start_returns_once_the_health_check_passes(
     executor: DockerExecutor, make_runtime: MakeRuntime, docker_api: docker.APIClient
 ) -> None:
-    runtime = make_runtime(
-        command=("sh", "-c", "sleep 0.5; touch /tmp/ok; exec sleep 60"),
-        raw_task=health_task("test -f /tmp/ok", retries=30),
-    )
+    # Unhealthy only after 1000 failed checks: the test decides when it turns healthy.
+    runtime = make_runtime(raw_task=health_task("test -f /tmp/ok", retries=1000))
     controller = executor.controller(runtime)
     await controller.prepare()
-    await controller.start()
+    starting = asyncio.ensure_future(controller.start())
+    await asyncio.sleep(0)
+    while docker_api.inspect_container(runtime.container_name)["State"]["Status"] != "running":
+        await asyncio.sleep(0.05)
+    await run_in(executor, runtime.container_name, "touch /tmp/ok")
+    await starting
     assert docker_api.inspect_container(runtime.container_name)["State"]["Health"]["Status"] == "healthy"
 
 
@@ -276,13 +286,12 @@ async def test_unhealthy_at_start_fails_the_task_and_stops_the_container(
 async def test_turning_unhealthy_while_running_ends_the_wait_with_an_error(
     executor: DockerExecutor, make_runtime: MakeRuntime
 ) -> None:
-    script = "sleep 0.5; touch /tmp/bad; exec sleep 60"
-    controller = executor.controller(
-        make_runtime(command=("sh", "-c", script), raw_task=health_task("! test -f /tmp/bad"))
-    )
+    controller = executor.controller(make_runtime(raw_task=health_task("! test -f /tmp/bad")))
     await controller.prepare()
     await controller.start()
-    final = await controller.wait()
+    waiting = asyncio.ensure_future(controller.wait())
+    await run_in(executor, controller.runtime.container_name, "touch /tmp/bad")
+    final = await waiting
     assert final.state is ContainerState.EXITED
     assert final.error == "unhealthy container"
     assert final.exit_code == 128 + signal.SIGKILL  # busybox sleep as PID 1 ignores SIGTERM

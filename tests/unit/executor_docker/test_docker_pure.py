@@ -11,7 +11,6 @@ import pytest
 from shoal.executor.base import STDERR, STDOUT, ContainerState, PortSpec, Resources, TaskRuntime
 from shoal.executor.docker import labels
 from shoal.executor.docker.containerspec import command_fields, create_body, stop_timeout_seconds
-from shoal.executor.docker.controller import logs_params, unix_timestamp
 from shoal.executor.docker.engine import (
     EngineBadRequest,
     EngineConflict,
@@ -31,7 +30,7 @@ from shoal.executor.docker.health import (
 )
 from shoal.executor.docker.hijack import build_request, parse_head
 from shoal.executor.docker.images import reference_candidates
-from shoal.executor.docker.logstream import log_lines, parse_entry
+from shoal.executor.docker.logstream import log_lines, logs_params, parse_entry, unix_timestamp
 from shoal.executor.docker.probe import capabilities_from_info
 from shoal.executor.docker.status import (
     exec_info_from_inspect,

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shoal.executor.base import ContainerState, ContainerStatus, LogLine, TaskRuntime
@@ -20,55 +20,12 @@ from shoal.executor.docker.engine import (
     EngineClient,
     EngineConflict,
     EngineNotFound,
-    iter_chunks,
 )
 from shoal.executor.docker.health import HEALTHY, UNHEALTHY, UnhealthyContainer, has_health_check, next_verdict
 from shoal.executor.docker.images import resolve_local_image
-from shoal.executor.docker.logstream import log_lines
+from shoal.executor.docker.logstream import stream_logs
 from shoal.executor.docker.status import status_from_inspect
 from shoal.executor.errors import ContainerNotFound, InvalidTaskSpec
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def logs_params(*, follow: bool, tail: int | None, since: datetime | None) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "stdout": True,
-        "stderr": True,
-        "timestamps": True,
-        "follow": follow,
-        "tail": "all" if tail is None else max(0, tail),
-    }
-    if since is not None:
-        params["since"] = unix_timestamp(since)
-    return params
-
-
-def unix_timestamp(moment: datetime) -> str:
-    """`seconds.nanoseconds`, exactly: a float would round and could skip the very entry `since` names."""
-    elapsed = moment.astimezone(UTC) - EPOCH
-    seconds = elapsed.days * 86_400 + elapsed.seconds
-    return f"{seconds}.{elapsed.microseconds:06d}000"
-
-
-async def stream_logs(
-    engine: EngineClient,
-    container: str,
-    *,
-    follow: bool,
-    tail: int | None,
-    since: datetime | None,
-) -> AsyncIterator[LogLine]:
-    """Shared by Controller.logs and Executor.logs (by id). A TTY container's output is one raw stream."""
-    try:
-        inspect = await engine.call("GET", f"/containers/{container}/json")
-    except EngineNotFound:
-        raise ContainerNotFound(container) from None
-    tty = bool((inspect.get("Config") or {}).get("Tty"))
-    params = logs_params(follow=follow, tail=tail, since=since)
-    async with engine.stream("GET", f"/containers/{inspect['Id']}/logs", params=params) as response:
-        async for line in log_lines(iter_chunks(response), tty=tty):
-            yield line
 
 
 class DockerController:

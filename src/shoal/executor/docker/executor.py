@@ -23,7 +23,7 @@ from shoal.executor.base import (
     TaskRuntime,
 )
 from shoal.executor.docker import labels
-from shoal.executor.docker.controller import DockerController, stream_logs
+from shoal.executor.docker.controller import DockerController
 from shoal.executor.docker.engine import (
     DEFAULT_SOCKET,
     EngineClient,
@@ -33,6 +33,7 @@ from shoal.executor.docker.engine import (
 )
 from shoal.executor.docker.execsession import DockerExecSession
 from shoal.executor.docker.hijack import open_hijacked
+from shoal.executor.docker.logstream import stream_logs
 from shoal.executor.docker.probe import capabilities_from_info, engine_info_blocking
 from shoal.executor.docker.status import exec_info_from_inspect, info_from_list, status_from_inspect
 from shoal.executor.errors import ContainerNotFound, ContainerNotRunning, ExecNotFound

@@ -1,17 +1,20 @@
-"""GET /containers/{id}/logs?timestamps=1 → LogLine values.
+"""Container logs: GET /containers/{id}/logs?timestamps=1 → LogLine values.
 
 Without a TTY the engine sends stdcopy frames, one log entry per frame: `<RFC3339Nano> <text>`.
-With a TTY it sends one raw stream of such entries, all counted as stdout. Pure parsing plus one
-async adapter, so it is unit tested without an engine."""
+With a TTY it sends one raw stream of such entries, all counted as stdout. The parsing is pure, so it
+is unit tested without an engine."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from shoal.base.clock import parse_rfc3339
 from shoal.executor.base import STDERR, STDOUT, LogLine
+from shoal.executor.docker.engine import EngineClient, EngineNotFound, iter_chunks
 from shoal.executor.docker.stdcopy import FrameDecoder, LineSplitter, Stream
+from shoal.executor.errors import ContainerNotFound
 
 
 def parse_entry(stream: int, entry: bytes) -> LogLine:
@@ -43,3 +46,46 @@ async def log_lines(chunks: AsyncIterable[bytes], *, tty: bool) -> AsyncIterator
     async for chunk in chunks:
         for stream, payload in decoder.feed(chunk):
             yield parse_entry(STDERR if stream is Stream.STDERR else STDOUT, payload)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def logs_params(*, follow: bool, tail: int | None, since: datetime | None) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "stdout": True,
+        "stderr": True,
+        "timestamps": True,
+        "follow": follow,
+        "tail": "all" if tail is None else max(0, tail),
+    }
+    if since is not None:
+        params["since"] = unix_timestamp(since)
+    return params
+
+
+def unix_timestamp(moment: datetime) -> str:
+    """`seconds.nanoseconds`, exactly: a float would round and could skip the very entry `since` names."""
+    elapsed = moment.astimezone(UTC) - EPOCH
+    seconds = elapsed.days * 86_400 + elapsed.seconds
+    return f"{seconds}.{elapsed.microseconds:06d}000"
+
+
+async def stream_logs(
+    engine: EngineClient,
+    container: str,
+    *,
+    follow: bool,
+    tail: int | None,
+    since: datetime | None,
+) -> AsyncIterator[LogLine]:
+    """Shared by Controller.logs and Executor.logs (by id). A TTY container's output is one raw stream."""
+    try:
+        inspect = await engine.call("GET", f"/containers/{container}/json")
+    except EngineNotFound:
+        raise ContainerNotFound(container) from None
+    tty = bool((inspect.get("Config") or {}).get("Tty"))
+    params = logs_params(follow=follow, tail=tail, since=since)
+    async with engine.stream("GET", f"/containers/{inspect['Id']}/logs", params=params) as response:
+        async for line in log_lines(iter_chunks(response), tty=tty):
+            yield line
