@@ -15,7 +15,7 @@ import contextlib
 import logging
 import ssl
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import aiohttp
@@ -30,7 +30,7 @@ from shoal.manager.transport_codec import (
     encode_snapshot_ack,
 )
 from shoal.manager.transport_peer import PeerSender, PeerSettings, PeerState
-from shoal.manager.transport_tls import authorize_manager, peer_identity
+from shoal.manager.transport_tls import PeerIdentity, authorize_manager, peer_identity
 from shoal.raft.types import Message, MessageType
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,12 @@ class RaftTransport:
         settings: PeerSettings | None = None,
         max_snapshot_bytes: int = 4 << 30,
         require_client_cert: bool = True,
+        sender_check: Callable[[PeerIdentity | None, int], bool] | None = None,
     ) -> None:
         """``client_ssl`` None means plain ws:// (benchmarks only); ``require_client_cert`` False
-        lets unauthenticated peers in and must only be used with plain listeners in benchmarks."""
+        lets unauthenticated peers in and must only be used with plain listeners in benchmarks.
+        ``sender_check(identity, raft_id)`` may tie a message's ``frm`` to the certificate that sent
+        it (as Swarm checks a Raft member's node id); messages it refuses are dropped."""
         self.node_id = node_id
         self._sink: RaftMessageSink = sink if sink is not None else _NoSink()
         self._client_ssl = client_ssl
@@ -80,6 +83,7 @@ class RaftTransport:
         self._settings = settings or PeerSettings(cluster_id=cluster_id)
         self._max_snapshot_bytes = max_snapshot_bytes
         self._require_client_cert = require_client_cert
+        self._sender_check = sender_check
         self._peers: dict[int, PeerSender] = {}
         self._session: aiohttp.ClientSession | None = None
         self._inbound: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
@@ -182,16 +186,17 @@ class RaftTransport:
                 self.refused += 1
                 log.warning("raft stream from %s refused: %s", request.remote, refusal)
                 return web.Response(status=403, text=f"raft: {refusal}\n")
+        identity = peer_identity(ssl_object)
         ws = web.WebSocketResponse(max_msg_size=self._settings.max_frame_bytes, compress=False, heartbeat=None)
         await ws.prepare(request)
         self._inbound.add(ws)
         try:
-            await self._read_stream(ws)
+            await self._read_stream(ws, identity)
         finally:
             await ws.close()
         return ws
 
-    async def _read_stream(self, ws: web.WebSocketResponse) -> None:
+    async def _read_stream(self, ws: web.WebSocketResponse, identity: PeerIdentity | None) -> None:
         assembler: SnapshotAssembler | None = None
         async for msg in ws:
             if msg.type != aiohttp.WSMsgType.BINARY:
@@ -200,7 +205,7 @@ class RaftTransport:
                 frame = decode_frame(msg.data)
                 if isinstance(frame, Batch):
                     for message in frame.messages:
-                        self._deliver(message)
+                        self._deliver(message, identity)
                 elif isinstance(frame, SnapshotChunk):
                     if frame.seq == 0:
                         assembler = SnapshotAssembler(frame, self._max_snapshot_bytes)
@@ -210,7 +215,7 @@ class RaftTransport:
                     else:
                         complete = assembler.add(frame)
                     if complete is not None:
-                        accepted = self._deliver(complete)
+                        accepted = self._deliver(complete, identity)
                         await ws.send_bytes(encode_snapshot_ack(frame.stream_id, accepted))
                         assembler = None
                 else:
@@ -219,7 +224,10 @@ class RaftTransport:
                 log.warning("closing raft stream: %s", exc)
                 return
 
-    def _deliver(self, message: Message) -> bool:
+    def _deliver(self, message: Message, identity: PeerIdentity | None) -> bool:
+        if self._sender_check is not None and not self._sender_check(identity, message.frm):
+            log.warning("dropping raft message claiming to be from %x, sent by %s", message.frm, identity)
+            return False
         if message.to != self.node_id:
             log.debug("dropping raft message for %x (we are %x)", message.to, self.node_id)
             return False

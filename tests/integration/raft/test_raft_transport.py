@@ -14,7 +14,7 @@ from aiohttp import web
 
 from shoal.manager.transport import DEFAULT_PATH, RaftTransport, serve_cluster_port
 from shoal.manager.transport_peer import PeerSettings
-from shoal.manager.transport_tls import client_context, server_context
+from shoal.manager.transport_tls import PeerIdentity, client_context, server_context
 from shoal.raft.types import (
     ConfState,
     Entry,
@@ -55,6 +55,9 @@ class Member:
         return f"127.0.0.1:{self.port}"
 
 
+SenderCheck = Callable[[PeerIdentity | None, int], bool]
+
+
 @pytest.fixture(scope="module")
 def ca() -> TestCA:
     return TestCA("cluster-a")
@@ -68,7 +71,7 @@ def _files(ca: TestCA, tmp_path: Path, name: str, role: str = MANAGER_ROLE, clus
 async def members(ca: TestCA, tmp_path: Path) -> AsyncIterator[Callable[[int], object]]:
     started: list[Member] = []
 
-    async def start(node_id: int, chunk: int = 1 << 20) -> Member:
+    async def start(node_id: int, chunk: int = 1 << 20, sender_check: SenderCheck | None = None) -> Member:
         files = _files(ca, tmp_path, f"node{node_id}")
         sink = RecordingSink()
         transport = RaftTransport(
@@ -77,6 +80,7 @@ async def members(ca: TestCA, tmp_path: Path) -> AsyncIterator[Callable[[int], o
             client_ssl=client_context(files.cert, files.key, files.ca),
             cluster_id="cluster-a",
             settings=PeerSettings(cluster_id="cluster-a", snapshot_chunk_bytes=chunk),
+            sender_check=sender_check,
         )
         app = web.Application()
         transport.attach(app)
@@ -223,3 +227,15 @@ async def test_stream_reconnects_after_peer_restart(members, ca: TestCA, tmp_pat
         assert got == message
         return
     pytest.fail("stream never came back")
+
+
+async def test_sender_check_drops_messages_claiming_another_member(members) -> None:
+    # Raft id n must come from the certificate of node "node<n>".
+    one = await members(1, sender_check=lambda identity, frm: identity is not None and identity.node_id == f"node{frm}")
+    two = await members(2)
+    two.transport.add_peer(1, one.address)
+    forged = _append(3, 1, 1)  # sent by node2's certificate but claiming to be from 3
+    honest = _append(2, 1, 1)
+    two.transport.send([forged, honest])
+    assert await asyncio.wait_for(one.sink.received.get(), 10) == honest
+    assert one.sink.received.empty()
