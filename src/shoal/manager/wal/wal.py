@@ -148,6 +148,7 @@ class WAL:
             hard_state=replayed.hard_state,
             last_mark=replayed.last_mark,
         )
+        wal._restate()
         return wal, replayed
 
     # --- writing ----------------------------------------------------------------------------
@@ -219,6 +220,24 @@ class WAL:
 
     # --- internals --------------------------------------------------------------------------
 
+    def _restate(self) -> None:
+        """Append the recovered hard state and latest snapshot mark to the last segment, durably.
+
+        Releasing old segments relies on the newer ones repeating these (each segment starts
+        with them), but a torn tail may have cut them off the last segment's start."""
+        records = self._carried_state()
+        if records:
+            self.append(records)
+            self.sync()
+
+    def _carried_state(self) -> list[WalRecord]:
+        records: list[WalRecord] = []
+        if self._last_mark is not None:
+            records.append(SnapshotMark(self._last_mark.index, self._last_mark.term))
+        if not self._hard_state.is_empty():
+            records.append(self._hard_state)
+        return records
+
     def _usable_writer(self) -> SegmentWriter:
         if self._broken is not None:
             raise WALBroken(f"{self._dir}: WAL unusable after an earlier failure ({self._broken}); recover it")
@@ -250,11 +269,7 @@ class WAL:
         except OSError as exc:
             raise self._break(old.segment.path, f"starting segment {seq} failed: {exc}", exc.errno) from exc
         self._dir_dirty = True
-        header: list[WalRecord] = [SegmentHeader(seq, first_index, self.metadata)]
-        if self._last_mark is not None:
-            header.append(SnapshotMark(self._last_mark.index, self._last_mark.term))
-        if not self._hard_state.is_empty():
-            header.append(self._hard_state)
+        header: list[WalRecord] = [SegmentHeader(seq, first_index, self.metadata), *self._carried_state()]
         self._sealed.append(_Sealed(old.segment, old.max_index))
         self._writer = new
         old.close()

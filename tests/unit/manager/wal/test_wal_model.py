@@ -4,6 +4,8 @@ state that was synced (power loss) or written (process crash)."""
 from __future__ import annotations
 
 import copy
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +44,7 @@ ops = st.one_of(
     st.tuples(st.just("snapshot")),
     st.tuples(st.just("compact"), st.integers(0, 3)),
     st.tuples(st.just("install"), st.integers(1, 5)),
-    st.tuples(st.just("crash"), st.sampled_from(["power", "process"])),
+    st.tuples(st.just("crash"), st.sampled_from(["power", "process", "torn"])),
 )
 
 
@@ -52,66 +54,86 @@ def state_of(storage: DiskStorage) -> State:
     return State(entries, storage.initial_state()[0], snap)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(ops, min_size=1, max_size=40), st.sampled_from([300, 2000]), st.integers(0, 1))
+def saved_states(state: State, hs: HardState | None, entries: Sequence[Entry], snap: Snapshot | None) -> list[State]:
+    """The state after each prefix of the records one save writes (snapshot mark, entries, hard
+    state, in that order): a torn write may stop after any of them."""
+    states = []
+    state = copy.deepcopy(state)
+    if snap is not None:
+        old = state.hard_state
+        state = State([], HardState(old.term, old.vote, max(old.commit, snap.metadata.index)), snap)
+        states.append(copy.deepcopy(state))
+    for entry in entries:
+        state.entries = [e for e in state.entries if e.index < entry.index] + [entry]
+        states.append(copy.deepcopy(state))
+    if hs is not None:
+        state.hard_state = hs
+        states.append(copy.deepcopy(state))
+    return states
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ops, min_size=1, max_size=40), st.sampled_from([300, 2000]), st.integers(0, 1), st.randoms())
 def test_random_operations_recover_to_the_model(
-    operations: list[tuple[Any, ...]], segment_bytes: int, keep_old: int
+    operations: list[tuple[Any, ...]], segment_bytes: int, keep_old: int, rng: random.Random
 ) -> None:
-    """``since_sync`` holds every state written since the last sync: a power cut may leave any
-    of them (a full segment is fsynced when the next one starts), but never anything else."""
+    """``since_sync`` holds every state reachable by writing a prefix of the records saved since
+    the last sync: a power cut or a torn write-back may leave any of them (a full segment is also
+    fsynced when the next one starts), never anything else. A process crash loses nothing."""
     fs = MemoryFS()
-    storage = open_on(fs, segment_bytes=segment_bytes, keep_old_snapshots=keep_old)
+
+    def reopen() -> DiskStorage:
+        return open_on(fs, segment_bytes=segment_bytes, keep_old_snapshots=keep_old)
+
+    storage = reopen()
     written = State()
     since_sync = [State()]
     term = 1
+
+    def save(hs: HardState | None, entries: Sequence[Entry] = (), snap: Snapshot | None = None) -> State:
+        storage.save(hs, entries, snap)
+        states = saved_states(written, hs, entries, snap)
+        since_sync.extend(states)
+        return states[-1] if states else written
+
     for op in operations:
         hs = written.hard_state
         if op[0] == "append":
             _, back, count, bump = op
-            start = max(written.last_index + 1 - int(back), hs.commit + 1, written.snapshot.metadata.index + 1)
-            term += int(bump)
-            new = [Entry(term, i, data=f"{term}/{i}".encode()) for i in range(start, start + int(count))]
-            new_hs = HardState(term, 1, hs.commit)
-            storage.save(new_hs, new)
-            written.entries = [e for e in written.entries if e.index < start] + new
-            written.hard_state = new_hs
+            start = max(written.last_index + 1 - back, hs.commit + 1, written.snapshot.metadata.index + 1)
+            term += bump
+            new = [Entry(term, i, data=f"{term}/{i}".encode()) for i in range(start, start + count)]
+            written = save(HardState(term, 1, hs.commit), new)
         elif op[0] == "commit":
-            commit = min(written.last_index, hs.commit + int(op[1]))
-            new_hs = HardState(hs.term, hs.vote, commit)
-            storage.save(new_hs)
-            written.hard_state = new_hs
+            written = save(HardState(hs.term, hs.vote, min(written.last_index, hs.commit + op[1])))
         elif op[0] == "sync":
             storage.sync()
-            since_sync = []
+            since_sync = [written]
         elif op[0] == "snapshot":
             index = hs.commit
             if index <= written.snapshot.metadata.index:
                 continue
             snap = storage.create_snapshot(index, CONF, b"state@%d" % index)
-            written.snapshot = snap
-            written.entries = [e for e in written.entries if e.index > index]
-            since_sync = []  # creating a snapshot syncs the WAL
+            written = State([e for e in written.entries if e.index > index], hs, snap)
+            since_sync = [written]  # creating a snapshot syncs the WAL
         elif op[0] == "compact":
-            storage.compact(max(0, written.snapshot.metadata.index - int(op[1])))
+            storage.compact(max(0, written.snapshot.metadata.index - op[1]))
         elif op[0] == "install":
-            index = written.last_index + int(op[1])
+            index = written.last_index + op[1]
             term = max(term, written.last_term) + 1
             snap = Snapshot(SnapshotMetadata(index, term, CONF), b"leader@%d" % index)
-            new_hs = HardState(term, 0, index)
-            storage.save(new_hs, (), snap)
-            written = State([], new_hs, snap)
+            written = save(HardState(term, 0, index), [], snap)
         else:
-            fs.crash(op[1])
-            storage = open_on(fs, segment_bytes=segment_bytes, keep_old_snapshots=keep_old)
+            fs.crash(op[1], rng)
+            storage = reopen()
             recovered = state_of(storage)
-            if op[1] == "power":
-                assert recovered in [*since_sync, written]
-            else:
+            if op[1] == "process":
                 assert recovered == written
+            else:
+                assert recovered in since_sync
             written = recovered
-            since_sync = []
+            since_sync = [written]
             term = max(term, written.hard_state.term)
         assert state_of(storage) == written
-        since_sync.append(copy.deepcopy(written))
-    fs.crash("power")
-    assert state_of(open_on(fs, segment_bytes=segment_bytes, keep_old_snapshots=keep_old)) in since_sync
+    fs.crash("torn", rng)
+    assert state_of(reopen()) in since_sync
