@@ -265,6 +265,9 @@ class WAL:
         seq, first_index = old.segment.seq + 1, self._last_index + 1
         try:
             old.sync()
+            if self._dir_dirty:  # the previous new segment's name first, so no gap can appear
+                self._ops.fsync_dir(self._dir)
+                self._dir_dirty = False
             new = SegmentWriter.create(self._ops, self._dir, seq, first_index)
         except OSError as exc:
             raise self._break(old.segment.path, f"starting segment {seq} failed: {exc}", exc.errno) from exc

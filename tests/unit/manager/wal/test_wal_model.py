@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from conftest import log_of, open_on
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -72,11 +73,28 @@ def saved_states(state: State, hs: HardState | None, entries: Sequence[Entry], s
     return states
 
 
+operation_lists = st.lists(ops, min_size=1, max_size=40)
+segment_sizes = st.sampled_from([300, 2000])
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(ops, min_size=1, max_size=40), st.sampled_from([300, 2000]), st.integers(0, 1), st.randoms())
+@given(operation_lists, segment_sizes, st.integers(0, 1), st.randoms())
 def test_random_operations_recover_to_the_model(
     operations: list[tuple[Any, ...]], segment_bytes: int, keep_old: int, rng: random.Random
 ) -> None:
+    run_against_model(operations, segment_bytes, keep_old, rng)
+
+
+@pytest.mark.soak
+@settings(max_examples=20000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ops, min_size=1, max_size=120), segment_sizes, st.integers(0, 1), st.randoms())
+def test_random_operations_recover_to_the_model_soak(
+    operations: list[tuple[Any, ...]], segment_bytes: int, keep_old: int, rng: random.Random
+) -> None:
+    run_against_model(operations, segment_bytes, keep_old, rng)
+
+
+def run_against_model(operations: list[tuple[Any, ...]], segment_bytes: int, keep_old: int, rng: random.Random) -> None:
     """``since_sync`` holds every state reachable by writing a prefix of the records saved since
     the last sync: a power cut or a torn write-back may leave any of them (a full segment is also
     fsynced when the next one starts), never anything else. A process crash loses nothing."""
