@@ -345,3 +345,20 @@ async def test_tty_task_output_is_one_stdout_stream(executor: DockerExecutor, ma
     assert {stream for stream, _ in chunks} == {STDOUT}
     assert b"".join(data for _, data in chunks) == b"a\r\nb\r\n"
     assert await session.wait() == 0
+
+
+async def test_host_mode_port_is_published_on_the_node(
+    executor: DockerExecutor, make_runtime: MakeRuntime, docker_api: docker.APIClient
+) -> None:
+    raw = {"Endpoint": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishMode": "host"}]}}
+    runtime = make_runtime(command=("httpd", "-f", "-p", "80", "-h", "/www"), raw_task=raw)
+    controller = executor.controller(runtime)
+    await controller.prepare()
+    await controller.start()
+    bound = docker_api.inspect_container(runtime.container_name)["NetworkSettings"]["Ports"]["80/tcp"]
+    host_port = int(bound[0]["HostPort"])
+    reader, writer = await asyncio.open_connection("127.0.0.1", host_port)
+    writer.write(b"GET / HTTP/1.0\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    assert b"shoal-busybox" in answer

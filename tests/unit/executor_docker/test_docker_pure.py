@@ -157,7 +157,7 @@ def test_create_body_carries_spec_fields_and_no_restart_policy() -> None:
     assert body["Hostname"] == "web-2"
     assert body["StopSignal"] == "SIGUSR1"
     assert body["StopTimeout"] == 3
-    assert body["ExposedPorts"] == {"80/tcp": {}}
+    assert "ExposedPorts" not in body  # an ingress port is the routing mesh's, not the container's
     host = body["HostConfig"]
     assert host["RestartPolicy"] == {"Name": "no"}
     assert (host["Memory"], host["NanoCpus"], host["PidsLimit"]) == (64 << 20, 500_000_000, 32)
@@ -435,3 +435,24 @@ def test_quick_exit_never_finishes_before_it_started() -> None:
         inspect_answer("exited", StartedAt="2026-11-26T16:04:43.605050Z", FinishedAt="2026-11-26T16:04:43.604024Z")
     )
     assert status.started_at == status.finished_at == datetime(2026, 11, 26, 16, 4, 43, 604024, tzinfo=UTC)
+
+
+def test_host_mode_ports_are_bound_by_the_engine_and_ingress_ones_are_not() -> None:
+    raw = {
+        "Endpoint": {
+            "Ports": [
+                {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"},
+                {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "host"},
+                {"Protocol": "tcp", "TargetPort": 9000, "PublishMode": "host"},
+            ]
+        }
+    }
+    body = create_body(runtime(raw_task=raw), image="img", instance_id="i", network="bridge")
+    assert body["ExposedPorts"] == {"53/udp": {}, "9000/tcp": {}}
+    assert body["HostConfig"]["PortBindings"] == {"53/udp": [{"HostPort": "5353"}], "9000/tcp": [{"HostPort": ""}]}
+
+
+def test_task_log_driver_becomes_the_container_log_config() -> None:
+    raw = {"LogDriver": {"Name": "local", "Options": {"max-size": "1m"}}}
+    body = create_body(runtime(raw_task=raw), image="img", instance_id="i", network="bridge")
+    assert body["HostConfig"]["LogConfig"] == {"Type": "local", "Config": {"max-size": "1m"}}

@@ -74,9 +74,29 @@ def create_body(runtime: TaskRuntime, *, image: str, instance_id: str, network: 
         body["User"] = runtime.user
     if runtime.hostname:
         body["Hostname"] = runtime.hostname
-    if runtime.ports:
-        body["ExposedPorts"] = {f"{port.target}/{port.protocol}": {} for port in runtime.ports}
+    exposed, bindings = host_mode_ports(runtime.raw_task)
+    if exposed:
+        body["ExposedPorts"] = exposed
+        body["HostConfig"]["PortBindings"] = bindings
     return body
+
+
+def host_mode_ports(raw_task: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    """Ports published in host mode bind on this node directly (the engine does it), as in Swarm;
+    ingress-mode ports are the routing mesh's, so the container neither exposes nor binds them.
+    PublishedPort 0 lets the engine pick a free host port."""
+    endpoint = raw_task.get("Endpoint") or {}
+    ports = endpoint.get("Ports") or (endpoint.get("Spec") or {}).get("Ports") or []
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for port in ports:
+        if port.get("PublishMode") != "host":
+            continue
+        key = f"{int(port['TargetPort'])}/{str(port.get('Protocol') or 'tcp').lower()}"
+        published = int(port.get("PublishedPort") or 0)
+        exposed[key] = {}
+        bindings[key] = [{"HostPort": str(published) if published else ""}]
+    return exposed, bindings
 
 
 def extra_hosts(hosts: list[str]) -> list[str]:
@@ -115,6 +135,10 @@ def spec_passthrough(raw_task: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
             sections[section][engine_key] = value
     if spec.get("Hosts"):
         sections["host"]["ExtraHosts"] = extra_hosts(list(spec["Hosts"]))
+    log_driver = raw_task.get("LogDriver") or (raw_task.get("Spec") or {}).get("LogDriver")
+    if log_driver and log_driver.get("Name"):
+        # As Swarm: the engine then keeps the logs; `logs` works only with drivers it can read back.
+        sections["host"]["LogConfig"] = {"Type": log_driver["Name"], "Config": dict(log_driver.get("Options") or {})}
     dns = spec.get("DNSConfig") or {}
     for spec_key, engine_key in (("Nameservers", "Dns"), ("Search", "DnsSearch"), ("Options", "DnsOptions")):
         if dns.get(spec_key):
