@@ -27,7 +27,9 @@ class AllocatorPlanner:
     name = "allocator"
 
     def interested(self, event: Event) -> bool:
-        return event.table in (SERVICES, TASKS, NETWORKS)
+        if event.table == TASKS:  # only new tasks wait on the allocator; status reports do not
+            return event.action != "delete" and dig(event.obj, "Status", "State") == states.NEW
+        return event.table in (SERVICES, NETWORKS)
 
     def plan(self, view: ReadView, now: datetime) -> Plan:
         builder = PlanBuilder()
