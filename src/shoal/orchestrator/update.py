@@ -229,13 +229,13 @@ class Updater:
                 State=ROLLBACK_PAUSED, Message=f"rollback paused due to failure or early termination of task {culprit}"
             )
         elif config.failure_action == "rollback" and service.get("PreviousSpec"):
+            # As Swarm: back to the previous spec, which is then forgotten; StartedAt stays.
             edited["Spec"] = clone(service["PreviousSpec"])
             edited.pop("PreviousSpec", None)
-            status = {
-                "State": ROLLBACK_STARTED,
-                "StartedAt": rfc3339(group.run.now),
-                "Message": f"update rolled back due to failure or early termination of task {culprit}",
-            }
+            status.update(
+                State=ROLLBACK_STARTED,
+                Message=f"update rolled back due to failure or early termination of task {culprit}",
+            )
         else:
             status.update(State=PAUSED, Message=f"update paused due to failure or early termination of task {culprit}")
         edited["UpdateStatus"] = status
