@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # After a planner crashes, wait this long before trying again (a bug must not spin the CPU).
 CRASH_BACKOFF = 1.0
+# The shortest timer honoured after a pass that changed nothing.
+MIN_IDLE_WAKE = 0.05
 # Stale plans are re-planned at once this many times before waiting for the next event.
 MAX_STALE_RETRIES = 5
 
@@ -148,7 +150,8 @@ async def _plan_and_apply(
             log.exception("%s: planning failed", planner.name)
             return CRASH_BACKOFF
         if plan.is_empty():
-            return plan.wake_after
+            # A timer that is already due but changes nothing must not spin the loop.
+            return None if plan.wake_after is None else max(plan.wake_after, MIN_IDLE_WAKE)
         try:
             await store.update(_writer(plan))
         except errors.OutOfSequence:
