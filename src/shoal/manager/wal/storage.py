@@ -9,8 +9,11 @@ How a driver uses it, per Ready::
     send(ready.messages)                                            # only now
 
 and from time to time ``create_snapshot(applied, conf_state, data)`` then ``compact(i)``.
-``save``/``sync``/``create_snapshot``/``compact`` are serialised by a lock, so ``sync`` may run
-in a worker thread (``asyncio.to_thread``); the read methods only touch memory.
+
+Threads: ``save``/``sync``/``create_snapshot``/``compact`` are serialised by one lock, so they may
+run in a worker thread (``asyncio.to_thread``). The read methods take only a second, short lock
+around the in-memory log, never held across disk I/O, so the event loop can read while a worker
+waits for an fsync.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ class DiskStorage:
         self._snapshots = snapshots
         self._memory = memory
         self._keep_old = keep_old_snapshots
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the write side, held across disk I/O
+        self._memory_lock = threading.Lock()  # the in-memory log, held for microseconds
         self._prune_after_sync = False
 
     @classmethod
@@ -130,22 +134,28 @@ class DiskStorage:
     # --- raft Storage port ------------------------------------------------------------------
 
     def initial_state(self) -> tuple[HardState, ConfState]:
-        return self._memory.initial_state()
+        with self._memory_lock:
+            return self._memory.initial_state()
 
     def entries(self, lo: int, hi: int, max_size: int | None = None) -> list[Entry]:
-        return self._memory.entries(lo, hi, max_size)
+        with self._memory_lock:
+            return self._memory.entries(lo, hi, max_size)
 
     def term(self, index: int) -> int:
-        return self._memory.term(index)
+        with self._memory_lock:
+            return self._memory.term(index)
 
     def first_index(self) -> int:
-        return self._memory.first_index()
+        with self._memory_lock:
+            return self._memory.first_index()
 
     def last_index(self) -> int:
-        return self._memory.last_index()
+        with self._memory_lock:
+            return self._memory.last_index()
 
     def snapshot(self) -> Snapshot:
-        return self._memory.snapshot()
+        with self._memory_lock:
+            return self._memory.snapshot()
 
     # --- write side -------------------------------------------------------------------------
 
@@ -164,7 +174,8 @@ class DiskStorage:
             if snapshot is not None and not snapshot.is_empty():
                 meta = snapshot.metadata
                 if meta.index <= self._memory.snapshot().metadata.index:
-                    raise SnapOutOfDate(f"snapshot {meta.index} is not newer than {self.snapshot().metadata.index}")
+                    current = self._memory.snapshot().metadata.index
+                    raise SnapOutOfDate(f"snapshot {meta.index} is not newer than {current}")
                 first_new = meta.index + 1
                 self._snapshots.save(snapshot)
                 records.append(SnapshotMark(meta.index, meta.term, installed=True))
@@ -175,12 +186,13 @@ class DiskStorage:
                 records.append(hard_state)
             if records:
                 self._wal.append(records)
-            if snapshot is not None and not snapshot.is_empty():
-                self._memory.apply_snapshot(snapshot)
-                self._prune_after_sync = True
-            self._memory.append(new_entries)
-            if hard_state is not None:
-                self._memory.set_hard_state(hard_state)
+            with self._memory_lock:
+                if snapshot is not None and not snapshot.is_empty():
+                    self._memory.apply_snapshot(snapshot)
+                    self._prune_after_sync = True
+                self._memory.append(new_entries)
+                if hard_state is not None:
+                    self._memory.set_hard_state(hard_state)
 
     def sync(self) -> None:
         """Make everything saved so far durable (one fsync, plus the directory after a new
@@ -205,7 +217,8 @@ class DiskStorage:
             self._snapshots.save(snapshot)
             self._wal.append([SnapshotMark(index, snapshot.metadata.term)])
             self._wal.sync()
-            self._memory.create_snapshot(index, conf_state, data)
+            with self._memory_lock:
+                self._memory.create_snapshot(index, conf_state, data)
             self._snapshots.prune(snapshot.metadata, self._keep_old)
             self._prune_after_sync = False
             return snapshot
@@ -218,7 +231,8 @@ class DiskStorage:
             if index > snapshot_index:
                 raise Unavailable(f"cannot compact to {index}, past the latest snapshot at {snapshot_index}")
             if index >= self._memory.first_index():
-                self._memory.compact(index)
+                with self._memory_lock:
+                    self._memory.compact(index)
             self._wal.release_to(index)
 
     def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -358,3 +359,33 @@ def test_exists_tells_restart_from_first_start(fs: MemoryFS) -> None:
     assert not DiskStorage.exists("/data", file_ops=fs)
     open_on(fs)
     assert DiskStorage.exists("/data", file_ops=fs)
+
+
+class StallingFS(MemoryFS):
+    """fsync blocks until released, as a slow disk would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stall = False
+        self.in_fsync = threading.Event()
+        self.release = threading.Event()
+
+    def fsync(self, fd: int) -> None:
+        if self.stall:
+            self.in_fsync.set()
+            self.release.wait(30)
+        super().fsync(fd)
+
+
+def test_reads_do_not_wait_for_an_fsync_in_another_thread() -> None:
+    fs = StallingFS()
+    storage = open_on(fs)
+    storage.save(HardState(1, 1, 0), entries(1, 3))
+    fs.stall = True
+    syncer = threading.Thread(target=storage.sync)
+    syncer.start()
+    assert fs.in_fsync.wait(30)
+    assert (storage.last_index(), storage.term(3), storage.entries(1, 4)) == (3, 1, entries(1, 3))
+    assert syncer.is_alive(), "the reads above returned while the fsync was still stuck"
+    fs.release.set()
+    syncer.join()
