@@ -146,6 +146,27 @@ def test_on_failure_restarts_at_most_max_attempts(swarm: ShoalDaemon) -> None:
 # -- shoald itself goes away and comes back
 
 
+def test_replacement_held_for_its_restart_delay_survives_a_daemon_kill(swarm: ShoalDaemon) -> None:
+    swarm.docker("service", "create", "--detach", "--name", "held", "--restart-delay", "6s", IMAGE, "sleep", "3600")
+    (first,) = wait_running(swarm, "held", 1)
+    kill_task(first)
+
+    def held() -> list[dict[str, Any]]:
+        return [t for t in tasks(swarm, "held") if t["DesiredState"] == "ready" and t["Status"]["State"] == "ready"]
+
+    wait_until(lambda: len(held()) == 1, 30, "no replacement was prepared and held")
+    (replacement,) = held()
+    swarm.kill9()
+    swarm.start()
+    (second,) = wait_running(swarm, "held", 1)
+    assert second["ID"] == replacement["ID"], "the held replacement was itself replaced"
+    history = {t["ID"]: t["Status"] for t in tasks(swarm, "held")}
+    assert history.keys() == {first["ID"], second["ID"]}
+    assert history[first["ID"]]["Err"] == "task: non-zero exit (137)"
+    assert "Err" not in history[second["ID"]]
+    swarm.docker("service", "rm", "held")
+
+
 def node_id(daemon: ShoalDaemon) -> str:
     return daemon.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
 
