@@ -11,7 +11,7 @@ from collections.abc import Callable
 from shoal.api import states
 from shoal.api.objects import Obj, dig
 from shoal.base.clock import Clock, rfc3339
-from shoal.executor.base import ContainerStatus, Controller
+from shoal.executor.base import ContainerState, ContainerStatus, Controller
 from shoal.executor.errors import ExecutorError
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ class TaskManager:
         return str(self.task.get("DesiredState", states.RUNNING))
 
     def _set(self, state: str, message: str, err: str = "", status: ContainerStatus | None = None) -> None:
-        if states.rank(state) < states.rank(self._observed):
+        # Only progress is reported: re-reporting the state the task already has would just move its
+        # Status.Timestamp ("Running 2 seconds ago" for a re-adopted task that never stopped).
+        if states.rank(state) <= states.rank(self._observed):
             return
         self._observed = state
         body: Obj = {"Timestamp": rfc3339(self._clock.now()), "State": state, "Message": message}
@@ -96,7 +98,9 @@ class TaskManager:
     async def _drive(self) -> None:
         if states.is_terminal(self._observed):
             return
-        if self._adopted is not None:
+        # A container prepared but never started (e.g. held for its restart delay when shoald
+        # stopped) carries on through the normal path: prepare and start are idempotent.
+        if self._adopted is not None and self._adopted.state is not ContainerState.CREATED:
             await self._after_adoption()
             return
         if self._stop_requested():
@@ -120,10 +124,7 @@ class TaskManager:
     async def _after_adoption(self) -> None:
         assert self._adopted is not None
         if self._adopted.running:
-            # Already recorded as running: re-reporting would move Status.Timestamp ("Running 2 seconds
-            # ago" for a task that never stopped), which Swarm does not do for a re-attached task.
-            if self._observed != states.RUNNING:
-                self._set(states.RUNNING, "started")
+            self._set(states.RUNNING, "started")
             await self._watch_running()
         else:
             self._finish(self._adopted)
