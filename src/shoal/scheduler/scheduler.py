@@ -70,7 +70,7 @@ def _assign(builder: PlanBuilder, task: Obj, infos: dict[str, NodeInfo], stamp: 
     placement = place_task(task, list(infos.values()))
     if placement.node is None:
         text = f"{NO_SUITABLE_NODE} ({placement.explanation})" if placement.explanation else NO_SUITABLE_NODE
-        _explain(builder, task, text)
+        _explain(builder, task, text, stamp)
         return False
     edited = builder.edit(TASKS, task)
     edited["NodeID"] = placement.node.id
@@ -83,7 +83,7 @@ def _confirm_preassigned(builder: PlanBuilder, task: Obj, infos: dict[str, NodeI
     info = infos.get(str(task["NodeID"]))
     explanation = "node not found" if info is None else check_preassigned(task, info)
     if explanation is not None:
-        _explain(builder, task, explanation)
+        _explain(builder, task, explanation, stamp)
         return False
     assert info is not None
     edited = builder.edit(TASKS, task)
@@ -92,6 +92,7 @@ def _confirm_preassigned(builder: PlanBuilder, task: Obj, infos: dict[str, NodeI
     return True
 
 
-def _explain(builder: PlanBuilder, task: Obj, text: str) -> None:
+def _explain(builder: PlanBuilder, task: Obj, text: str, stamp: str) -> None:
+    """Write why the task waits, stamped as Swarm does, only when the reason changed."""
     if dig(task, "Status", "Err") != text:
-        builder.edit(TASKS, task)["Status"]["Err"] = text
+        builder.edit(TASKS, task)["Status"].update(Err=text, Timestamp=stamp)
