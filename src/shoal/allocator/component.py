@@ -42,6 +42,9 @@ class Plan:
     creates: list[tuple[str, Obj]] = field(default_factory=list)
     updates: list[tuple[str, Obj]] = field(default_factory=list)
     deletes: list[tuple[str, Obj]] = field(default_factory=list)
+    # Objects the decisions rest on without changing them (the node a task was placed on, the
+    # service whose spec its tasks copy): if any changed meanwhile, the plan is not written.
+    expects: list[tuple[str, Obj]] = field(default_factory=list)
     wake_after: float | None = None  # seconds until the planner wants another pass
 
     def is_empty(self) -> bool:
@@ -63,6 +66,7 @@ class PlanBuilder:
         self._edits: dict[tuple[str, str], Obj] = {}
         self._created: dict[tuple[str, str], Obj] = {}
         self._deleted: set[tuple[str, str]] = set()
+        self._expected: set[tuple[str, str]] = set()
 
     def edit(self, table: str, obj: Obj) -> Obj:
         key = (table, obj["ID"])
@@ -86,6 +90,13 @@ class PlanBuilder:
         self._deleted.add(key)
         self.plan.deletes.append((table, obj))
 
+    def expect(self, table: str, obj: Obj) -> None:
+        """The plan is only valid while obj is unchanged (see Plan.expects)."""
+        key = (table, obj["ID"])
+        if key not in self._expected:
+            self._expected.add(key)
+            self.plan.expects.append((table, obj))
+
     def current(self, table: str, obj: Obj) -> Obj:
         """obj as this plan will leave it (its edited copy, if any)."""
         key = (table, obj["ID"])
@@ -100,6 +111,10 @@ class PlanBuilder:
 
 def apply_plan(tx: Tx, plan: Plan) -> None:
     """Stage a plan in a transaction; any object changed since it was read aborts the whole plan."""
+    for table, obj in plan.expects:
+        current = tx.get(table, obj["ID"])
+        if current is None or version_of(current) != version_of(obj):
+            raise errors.OutOfSequence()
     for table, obj in plan.creates:
         tx.create(table, clone(obj))
     for table, obj in plan.updates:

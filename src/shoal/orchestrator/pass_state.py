@@ -9,7 +9,7 @@ from datetime import datetime
 
 from shoal.allocator.component import PlanBuilder
 from shoal.api import states
-from shoal.api.objects import TASKS, Obj, dig
+from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig
 from shoal.orchestrator.restart import promotion_wait, should_restart
 from shoal.orchestrator.task import desired, is_live, new_task, set_desired, slot_key
 
@@ -47,13 +47,19 @@ class ServiceTasks:
         return dict(slots)
 
     def edit(self, task: Obj) -> Obj:
+        self._rests_on_service()
         return self.run.builder.edit(TASKS, task)
+
+    def _rests_on_service(self) -> None:
+        """Decisions about a service's tasks hold only for the spec they were made with."""
+        self.run.builder.expect(SERVICES, self.service)
 
     def set_desired(self, task: Obj, state: str) -> None:
         if states.rank(state) > states.rank(desired(task)):
             set_desired(self.edit(task), state)
 
     def delete(self, task: Obj) -> None:
+        self._rests_on_service()
         self.run.builder.delete(TASKS, task)
 
     def create(self, *, slot: int = 0, node_id: str = "", held: bool = False) -> Obj:
@@ -64,6 +70,9 @@ class ServiceTasks:
             node_id=node_id,
             desired=states.READY if held else states.RUNNING,
         )
+        self._rests_on_service()
+        if node_id and node_id in self.run.nodes:
+            self.run.builder.expect(NODES, self.run.nodes[node_id])
         self.run.builder.create(TASKS, task)
         self._tasks.append(task)
         return task

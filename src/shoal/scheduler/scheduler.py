@@ -72,6 +72,7 @@ def _assign(builder: PlanBuilder, task: Obj, infos: dict[str, NodeInfo], stamp: 
         text = f"{NO_SUITABLE_NODE} ({placement.explanation})" if placement.explanation else NO_SUITABLE_NODE
         _explain(builder, task, text, stamp)
         return False
+    builder.expect(NODES, placement.node.node)
     edited = builder.edit(TASKS, task)
     edited["NodeID"] = placement.node.id
     edited["Status"] = {"Timestamp": stamp, "State": states.ASSIGNED, "Message": ASSIGNED_MESSAGE}
@@ -86,6 +87,7 @@ def _confirm_preassigned(builder: PlanBuilder, task: Obj, infos: dict[str, NodeI
         _explain(builder, task, explanation, stamp)
         return False
     assert info is not None
+    builder.expect(NODES, info.node)
     edited = builder.edit(TASKS, task)
     edited["Status"] = {"Timestamp": stamp, "State": states.ASSIGNED, "Message": PREASSIGNED_MESSAGE}
     info.add_task(edited)

@@ -104,3 +104,18 @@ async def test_all_components_run_a_service_with_a_fake_agent() -> None:
         await until(lambda: harness.tasks(service["ID"]) == [], step=harness.agent_step)
         for loop in loops:
             loop.cancel()
+
+
+async def test_placement_on_a_node_that_changed_meanwhile_is_not_written() -> None:
+    harness = StoreHarness()
+    node = await harness.add_node("a")
+    service = await harness.add_service("web")
+    task = new_task(service, harness.clock.now(), slot=1)
+    task["Status"]["State"] = states.PENDING
+    await harness.create(TASKS, task)
+    plan = SchedulerPlanner().plan(harness.view, harness.clock.now())
+    assert plan.updates and plan.updates[0][1]["NodeID"] == node["ID"]
+    await harness.edit("nodes", node["ID"], lambda n: n["Spec"].update(Availability="drain"))
+    with pytest.raises(errors.OutOfSequence):
+        await harness.write(lambda tx: apply_plan(tx, plan))
+    assert harness.get(TASKS, task["ID"])["NodeID"] == ""
