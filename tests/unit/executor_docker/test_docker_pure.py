@@ -456,3 +456,16 @@ def test_task_log_driver_becomes_the_container_log_config() -> None:
     raw = {"LogDriver": {"Name": "local", "Options": {"max-size": "1m"}}}
     body = create_body(runtime(raw_task=raw), image="img", instance_id="i", network="bridge")
     assert body["HostConfig"]["LogConfig"] == {"Type": "local", "Config": {"max-size": "1m"}}
+
+
+async def test_lines_written_out_of_time_order_come_out_in_order() -> None:
+    # What dockerd sometimes writes: stderr's line stamped first but logged second.
+    wire = encode_frame(Stream.STDOUT, b"2026-01-01T00:00:00.000002Z out\n") + encode_frame(
+        Stream.STDERR, b"2026-01-01T00:00:00.000001Z err\n"
+    )
+    in_one_batch = [line.data async for line in log_lines(chunks_of(wire, len(wire)), tty=False)]
+    assert in_one_batch == [b"err\n", b"out\n"]
+    # Split across reads the order cannot be repaired, but time never goes back.
+    split = [line async for line in log_lines(chunks_of(wire, len(wire) // 2), tty=False)]
+    assert [line.data for line in split] == [b"out\n", b"err\n"]
+    assert split[0].timestamp == split[1].timestamp

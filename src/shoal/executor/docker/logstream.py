@@ -6,6 +6,7 @@ is unit tested without an engine."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -36,16 +37,41 @@ async def log_lines(chunks: AsyncIterable[bytes], *, tty: bool) -> AsyncIterator
     if tty:
         splitter = LineSplitter()
         async for chunk in chunks:
-            for line in splitter.feed(chunk):
-                yield parse_entry(STDOUT, line)
+            for raw in splitter.feed(chunk):
+                yield parse_entry(STDOUT, raw)
         rest = splitter.flush()
         if rest:
             yield parse_entry(STDOUT, rest)
         return
     decoder = FrameDecoder()
+    order = TimestampOrder()
     async for chunk in chunks:
-        for stream, payload in decoder.feed(chunk):
-            yield parse_entry(STDERR if stream is Stream.STDERR else STDOUT, payload)
+        batch = [
+            parse_entry(STDERR if stream is Stream.STDERR else STDOUT, payload)
+            for stream, payload in decoder.feed(chunk)
+        ]
+        for entry in order.sorted(batch):
+            yield entry
+
+
+class TimestampOrder:
+    """Keeps stdout and stderr lines in time order. The engine stamps each stream's lines as it reads
+    them but writes the two streams to its log under one lock, so now and then a line lands just
+    before a slightly older one of the other stream. Each received batch is sorted; a line that
+    still comes out older than one already given (a batch boundary fell in between) is given the
+    previous timestamp, so timestamps never go back."""
+
+    def __init__(self) -> None:
+        self._last: datetime | None = None
+
+    def sorted(self, batch: list[LogLine]) -> list[LogLine]:
+        ordered: list[LogLine] = []
+        for line in sorted(batch, key=lambda entry: entry.timestamp):
+            if self._last is not None and line.timestamp < self._last:
+                line = dataclasses.replace(line, timestamp=self._last)
+            self._last = line.timestamp
+            ordered.append(line)
+        return ordered
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
