@@ -20,6 +20,7 @@ import pytest
 
 from shoal.base.ids import new_id
 from shoal.executor.base import ContainerStatus, Controller, Executor, TaskRuntime
+from shoal.executor.process.executor import isolation_unavailable_reason
 from shoal.network.tasknet import TaskNetConfig, remove_bridge
 
 T = TypeVar("T")
@@ -38,13 +39,16 @@ class ExecutorKind:
     serve_hostname: Callable[[int], tuple[str, ...]]
 
 
-def _process_kind(network: TaskNetConfig, *, python_shim: bool = False) -> ExecutorKind:
+def _process_kind(network: TaskNetConfig, *, python_shim: bool = False, plain: bool = False) -> ExecutorKind:
     """Process executors share the session's bridge and one shim build (kept beside the network).
-    With python_shim, tasks are held by the fallback Python shim instead of the C one."""
+    With python_shim, tasks are held by the fallback Python shim instead of the C one; with plain,
+    tasks get no namespaces even as root (what a non-root daemon does)."""
     from shoal.executor.process import ProcessExecutor
     from shoal.executor.process.shimbuild import python_shim as python_shim_command
 
     shim = python_shim_command() if python_shim else None
+    isolate = False if plain else None
+    name = "process-plain" if plain else "process-python-shim" if python_shim else "process"
 
     server = (
         "import http.server,socket,sys\n"
@@ -56,8 +60,10 @@ def _process_kind(network: TaskNetConfig, *, python_shim: bool = False) -> Execu
         "http.server.HTTPServer(('0.0.0.0',int(sys.argv[1])),H).serve_forever()\n"
     )
     return ExecutorKind(
-        name="process-python-shim" if python_shim else "process",
-        make=lambda state: ProcessExecutor(state, network=network, shim_cache=network.state_dir / "bin", shim=shim),
+        name=name,
+        make=lambda state: ProcessExecutor(
+            state, isolate=isolate, network=network, shim_cache=network.state_dir / "bin", shim=shim
+        ),
         image="host:latest",
         serve_hostname=lambda port: ("python3", "-c", server, str(port)),
     )
@@ -89,6 +95,8 @@ def executor_factories() -> list[Any]:
         pytest.param(_process_kind, id="process"),
         pytest.param(lambda network: _process_kind(network, python_shim=True), id="process-python-shim"),
     ]
+    if isolation_unavailable_reason() is None:  # else `process` is plain already
+        params.append(pytest.param(lambda network: _process_kind(network, plain=True), id="process-plain"))
     docker = _docker_kind()
     if isinstance(docker, str):
         params.append(pytest.param(None, id="docker", marks=pytest.mark.skip(reason=docker)))

@@ -298,7 +298,7 @@ def supervise(args: argparse.Namespace, report: int) -> int:
         if subprocess.call(["/bin/sh", "-c", args.hook, "sh", str(child)], close_fds=True) != 0:
             failure = b"network setup hook failed"
             os.kill(child, signal.SIGKILL)
-    if not failure and child > 0:
+    if args.namespaces and not failure and child > 0:  # only the init reads it
         os.write(go_w, b"g")
     os.close(go_w)
     if not failure:

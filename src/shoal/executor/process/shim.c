@@ -414,8 +414,9 @@ static int supervise(const struct config *c, int report) {
     close(errpipe[1]);
     close(gopipe[0]);
 
+    /* Only the init reads the go byte; a plain workload may have exec'd (closing its copy) already. */
     int hook_failed = c->namespaces && c->hook && run_hook(c->hook, child) < 0;
-    if (!hook_failed && write(gopipe[1], "g", 1) != 1) hook_failed = 1;
+    if (c->namespaces && !hook_failed && write(gopipe[1], "g", 1) != 1) hook_failed = 1;
     close(gopipe[1]);
 
     /* EOF on errpipe without data: the workload's exec succeeded. */
