@@ -10,6 +10,7 @@ import pytest
 from shoal.executor.base import ContainerState, Resources
 from shoal.executor.errors import ExecutorError, InvalidTaskSpec, TemporaryExecutorError
 from shoal.executor.process.cgroups import find_mounts, limit_files
+from shoal.executor.process.etcfiles import hosts_file, resolv_conf
 from shoal.executor.process.launch import exec_argv, parse_report, run_argv
 from shoal.executor.process.status import human_duration, status_text, task_environment
 from shoal.executor.process.users import Identity, resolve_user
@@ -148,3 +149,16 @@ def test_resolve_user() -> None:
         resolve_user("no-such-user-xyz")
     with pytest.raises(InvalidTaskSpec, match="unable to find group"):
         resolve_user("root:no-such-group-xyz")
+
+
+def test_hosts_file_maps_the_task_hostname_to_its_address() -> None:
+    text = hosts_file("abc123", "10.1.0.2")
+    assert "127.0.0.1\tlocalhost\n" in text and text.endswith("10.1.0.2\tabc123\n")
+    assert "abc123" not in hosts_file("abc123", None)
+
+
+def test_resolv_conf_drops_loopback_servers_and_keeps_options() -> None:
+    host = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\noptions ndots:2\n"
+    assert resolv_conf(host) == "nameserver 10.0.0.2\nsearch example.org\noptions ndots:2\n"
+    assert resolv_conf("nameserver 127.0.0.53\n").startswith("nameserver 8.8.8.8\n")
+    assert resolv_conf(host, ["10.254.0.1"]).startswith("nameserver 10.254.0.1\nsearch")

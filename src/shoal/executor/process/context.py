@@ -26,6 +26,7 @@ class ProcessContext:
     clock: Clock
     daemon_path: str | None
     shim_cache: Path
+    dns_servers: tuple[str, ...] = ()  # for tasks' resolv.conf; empty: the host's
     _shim: list[str] | None = None
     _network_ready: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)

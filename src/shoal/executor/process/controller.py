@@ -19,6 +19,7 @@ from shoal.executor.base import ContainerState, ContainerStatus, LogLine, TaskRu
 from shoal.executor.errors import CommandRequired, ContainerNotFound, ContainerNotRunning, InvalidTaskSpec
 from shoal.executor.process import cgroups as cg
 from shoal.executor.process.context import ProcessContext
+from shoal.executor.process.etcfiles import hosts_file, resolv_conf
 from shoal.executor.process.launch import launch, run_argv
 from shoal.executor.process.logfile import follow_lines, read_lines, select
 from shoal.executor.process.procfs import is_same_process
@@ -187,15 +188,20 @@ class ProcessController:
         self._dir.write_exit(VANISHED_EXIT_CODE, self._ctx.clock.now(), "task process vanished (supervisor gone)")
 
     def _etc_files(self, record: TaskRecord) -> list[tuple[Path, Path]]:
-        """/etc/hosts and /etc/hostname of the task's own (bind-mounted in its mount namespace)."""
-        hosts = self._dir.path / "hosts"
-        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-        if record.address:
-            lines.append(f"{record.address}\t{record.hostname}")
-        hosts.write_text("\n".join(lines) + "\n")
-        (self._dir.path / "hostname").write_text(record.hostname + "\n")
+        """The task's own /etc/hosts, /etc/hostname and /etc/resolv.conf (bind-mounted in its
+        mount namespace over the host's, which must exist to be covered)."""
+        try:
+            host_resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            host_resolv = ""
+        contents = {
+            "hosts": hosts_file(record.hostname, record.address),
+            "hostname": record.hostname + "\n",
+            "resolv.conf": resolv_conf(host_resolv, self._ctx.dns_servers),
+        }
         binds = []
-        for name in ("hosts", "hostname"):
+        for name, text in contents.items():
+            (self._dir.path / name).write_text(text)
             if Path("/etc", name).exists():
                 binds.append((self._dir.path / name, Path("/etc", name)))
         return binds

@@ -85,12 +85,14 @@ class ProcessExecutor:
         engine_version: str = ENGINE_VERSION,
         shim_cache: Path | None = None,
         shim: Sequence[str] | None = None,
+        dns_servers: Sequence[str] = (),
     ) -> None:
         """`isolate`: None picks namespaces when possible; True insists (ValueError if impossible).
         `network`: the bridge and subnet (default: derived from `scope`, itself defaulting to the
         state dir's path, so daemons with different data roots never share a bridge).
         `shim_cache`: where the compiled shim is kept (default <state_dir>/bin). `shim`: the shim's
-        command line, instead of building shim.c (e.g. shimbuild.python_shim())."""
+        command line, instead of building shim.c (e.g. shimbuild.python_shim()). `dns_servers`:
+        the nameservers isolated tasks get (an embedded DNS); default the host's, minus loopback."""
         state_dir = Path(state_dir).absolute()
         reason = isolation_unavailable_reason()
         if isolate and reason:
@@ -108,6 +110,7 @@ class ProcessExecutor:
             clock=clock or SystemClock(),
             daemon_path=os.environ.get("PATH"),
             shim_cache=Path(shim_cache) if shim_cache else state_dir / "bin",
+            dns_servers=tuple(dns_servers),
             _shim=list(shim) if shim else None,
         )
         self._engine_version = engine_version
