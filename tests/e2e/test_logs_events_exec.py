@@ -150,6 +150,38 @@ def test_service_logs_follow(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "rm", "ticker")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs NodeBackend.service_logs to pass "
+    "local_tasks.follow_service_tasks(store, service_id) as task_logs(more_tasks=) when following",
+)
+def test_service_logs_follow_shows_replacement_tasks(swarm: ShoalDaemon) -> None:
+    swarm.docker(
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "crashloop",
+        "--restart-delay",
+        "1s",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo run $(hostname); sleep 1; exit 1",
+    )
+    (first,) = running_tasks(swarm, "crashloop", 1)
+    follower = LineReader(swarm, "service", "logs", "--follow", "crashloop")
+    try:
+        seen = {
+            follower.next_matching(r"^crashloop\.1\.(\w{12})@\S+\s+\| run [0-9a-f]{12}$", timeout=10)[1]
+            for _ in range(3)
+        }
+    finally:
+        follower.close()
+        swarm.docker("service", "rm", "crashloop")
+    assert first["ID"][:12] in seen and len(seen) == 3, "followed logs stayed with the tasks of the first moment"
+
+
 def test_dockerpy_service_logs(swarm: ShoalDaemon, logger: list[dict[str, Any]]) -> None:
     client = docker.DockerClient(base_url=swarm.docker_host, version="auto", timeout=30)
     try:

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shoal.api import errors
-from shoal.api.objects import Obj, dig
+from shoal.api.objects import TASKS, Obj, dig
 from shoal.engineapi.backend import ContainerListQuery, LogMessage, LogOptions
 from shoal.executor.base import ContainerInfo, ExecSession, Executor, LogLine
+from shoal.store.memory import MemoryStore
+from shoal.store.watch import Event
 
 Json = dict[str, Any]
 CONTAINER_FILTERS = ("id", "name", "label", "status")
@@ -131,8 +133,24 @@ def task_attrs(task: Obj) -> dict[str, str]:
     }
 
 
-async def task_logs(executor: Executor, tasks: list[Obj], options: LogOptions) -> AsyncIterator[LogMessage]:
-    """Lines of every task's container, in time order; with follow, merged as they come."""
+async def follow_service_tasks(store: MemoryStore, service_id: str) -> AsyncIterator[Obj]:
+    """The service's tasks now, then each task again whenever it changes: with `task_logs(...,
+    more_tasks=)` a followed `docker service logs -f` also shows the tasks that replace the current
+    ones, as swarmkit's log broker does. Subscribed before reading the view, so none is missed."""
+    with store.watch(lambda ev: isinstance(ev, Event) and ev.table == TASKS
+                     and ev.obj.get("ServiceID") == service_id) as sub:
+        for task in store.view().tasks_of_service(service_id):
+            yield task
+        while True:
+            item = await sub.get()
+            if isinstance(item, Event) and item.action != "delete":
+                yield item.obj
+
+
+async def task_logs(executor: Executor, tasks: list[Obj], options: LogOptions,
+                    more_tasks: AsyncIterator[Obj] | None = None) -> AsyncIterator[LogMessage]:
+    """Lines of every task's container, in time order; with follow, merged as they come, and (given
+    `more_tasks`) from every container that appears later, from its first line."""
     sources = [(t, dig(t, "Status", "ContainerStatus", "ContainerID")) for t in tasks]
     sources = [(t, cid) for t, cid in sources if cid]
     wanted = {1} if not options.stderr else ({2} if not options.stdout else {1, 2})
@@ -154,15 +172,26 @@ async def task_logs(executor: Executor, tasks: list[Obj], options: LogOptions) -
         return
     queue: asyncio.Queue[LogMessage | None] = asyncio.Queue()
 
-    async def pump(task: Obj, container_id: str) -> None:
+    async def pump(task: Obj, container_id: str, tail: int | None) -> None:
         try:
-            async for line in executor.logs(container_id, follow=True, tail=options.tail, since=options.since):
+            async for line in executor.logs(container_id, follow=True, tail=tail, since=options.since):
                 if keep(line):
                     await queue.put(LogMessage(line.stream, line.timestamp, line.data, task_attrs(task)))
         except errors.NotFound:
             pass
 
-    pumps = [asyncio.create_task(pump(t, cid)) for t, cid in sources]
+    pumps = [asyncio.create_task(pump(t, cid, options.tail)) for t, cid in sources]
+    followed = {cid for _, cid in sources}
+
+    async def feed(new_tasks: AsyncIterator[Obj]) -> None:
+        async for task in new_tasks:
+            container_id = dig(task, "Status", "ContainerStatus", "ContainerID")
+            if container_id and container_id not in followed:
+                followed.add(container_id)
+                pumps.append(asyncio.create_task(pump(task, container_id, None)))
+
+    if more_tasks is not None:
+        pumps.append(asyncio.create_task(feed(more_tasks)))
     try:
         while True:
             item = await queue.get()
