@@ -42,7 +42,7 @@ from shoal.manager.raftnode_storage import DiskLog
 from shoal.manager.transport import RaftTransport, serve_cluster_port
 from shoal.manager.transport_peer import PeerSettings
 from shoal.manager.transport_tls import client_context, server_context
-from shoal.raft.errors import ProposalDropped
+from shoal.raft.errors import ProposalDropped, RaftError
 from shoal.testing.kvmodel import APPEND, PUT, Command, KVOp, KVStore
 from shoal.testing.pki import TestCA
 
@@ -59,6 +59,7 @@ class ServerOptions:
     http_addr: str
     members: dict[int, str]
     certs: Path | None
+    join: bool = False
     tick_interval: float = 0.1
     snapshot_interval: int = 10_000
     request_timeout: float = 5.0
@@ -126,11 +127,15 @@ class KVServer:
         host, port = _split(self.options.cluster_addr)
         runner, _ = await serve_cluster_port(cluster_app, host, port, self._server_ssl)
         self._runners.append(runner)
-        await self.node.start(bootstrap=self.options.members)
+        if self.options.join:
+            await self.node.start(peers=self.options.members)
+        else:
+            await self.node.start(bootstrap=self.options.members)
         http_app = web.Application()
         http_app.router.add_post("/kv/{kind}", self._write)
         http_app.router.add_get("/kv/get", self._read)
         http_app.router.add_get("/status", self._status)
+        http_app.router.add_post("/members/{action}", self._membership)
         host, port = _split(self.options.http_addr)
         runner, _ = await serve_cluster_port(http_app, host, port, None)
         self._runners.append(runner)
@@ -173,6 +178,25 @@ class KVServer:
         except (ProposalDropped, TimeoutError) as exc:
             return _failure(f"read barrier failed: {exc!r}", definite=True, leader=self.node.leader_id)
         return web.json_response({"value": self.sm.store.read(key), "index": index})
+
+    async def _membership(self, request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        body = await request.json()
+        if not self.node.is_leader():
+            return _failure("not the leader", definite=True, leader=self.node.leader_id)
+        try:
+            async with asyncio.timeout(self.options.request_timeout):
+                if action == "add":
+                    index = await self.node.add_member(int(body["id"]), str(body["address"]))
+                elif action == "remove":
+                    index = await self.node.remove_member(int(body["id"]))
+                else:
+                    return web.json_response({"error": f"unknown action {action!r}"}, status=404)
+        except RaftError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except TimeoutError:
+            return _failure("timed out waiting for the change", definite=False, leader=self.node.leader_id)
+        return web.json_response({"index": index, "members": {str(k): v for k, v in self.node.members().items()}})
 
     async def _status(self, request: web.Request) -> web.Response:
         status = self.node.status()
@@ -218,11 +242,25 @@ class KVProcessCluster:
         self.tick_interval = tick_interval
         self.snapshot_interval = snapshot_interval
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.joiners: set[int] = set()
         self._certs: dict[int, Path] = {}
+        self._ca = TestCA(CLUSTER_ID)
         if tls:
-            ca = TestCA(CLUSTER_ID)
             for i in self.ids:
-                self._certs[i] = ca.issue(f"kv{i}").write(root / f"certs{i}").cert.parent
+                self._certs[i] = self._ca.issue(f"kv{i}").write(root / f"certs{i}").cert.parent
+
+    def new_member(self) -> int:
+        """Allocate an id, ports and a certificate for a member that will join the running cluster
+        (start it with ``start``, then add it through the leader's /members/add)."""
+        node_id = max(self.ids) + 1
+        cluster_port, http_port = free_ports(2)
+        self.ids.append(node_id)
+        self.joiners.add(node_id)
+        self.cluster_addrs[node_id] = f"127.0.0.1:{cluster_port}"
+        self.http_addrs[node_id] = f"127.0.0.1:{http_port}"
+        if self.tls:
+            self._certs[node_id] = self._ca.issue(f"kv{node_id}").write(self.root / f"certs{node_id}").cert.parent
+        return node_id
 
     def command(self, node_id: int) -> list[str]:
         members = ",".join(f"{i}={a}" for i, a in self.cluster_addrs.items())
@@ -236,6 +274,8 @@ class KVProcessCluster:
             "--tick", str(self.tick_interval),
             "--snapshot-interval", str(self.snapshot_interval),
         ]  # fmt: skip
+        if node_id in self.joiners:
+            cmd.append("--join")
         cmd += ["--certs", str(self._certs[node_id])] if self.tls else ["--insecure"]
         return cmd
 
@@ -384,7 +424,8 @@ def parse_args(argv: list[str]) -> ServerOptions:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--cluster", required=True, help="host:port of the Raft (cluster) listener")
     parser.add_argument("--http", required=True, help="host:port of the client HTTP listener")
-    parser.add_argument("--members", required=True, help="id=host:port,... of the founding members")
+    parser.add_argument("--members", required=True, help="id=host:port,... of the founding (or current) members")
+    parser.add_argument("--join", action="store_true", help="join the running cluster of --members")
     parser.add_argument("--certs", type=Path, help="directory with node.crt, node.key, ca.crt")
     parser.add_argument("--insecure", action="store_true", help="plain WebSocket between members")
     parser.add_argument("--tick", type=float, default=0.1, help="tick interval in seconds")
@@ -398,6 +439,7 @@ def parse_args(argv: list[str]) -> ServerOptions:
         cluster_addr=args.cluster,
         http_addr=args.http,
         members=_parse_members(args.members),
+        join=args.join,
         certs=None if args.insecure else args.certs,
         tick_interval=args.tick,
         snapshot_interval=args.snapshot_interval,
