@@ -349,6 +349,9 @@ def supervise(args: argparse.Namespace, report: int) -> int:
             buf += chunk
             *lines, rest = bytes(buf).split(b"\n")
             for line in lines:
+                while len(line) > LINE_MAX:  # records stay bounded, as the C shim's buffer makes them
+                    logger.record(name, "P", line[:LINE_MAX])
+                    line = line[LINE_MAX:]
                 logger.record(name, "F", line)
             buf[:] = rest
             while len(buf) >= LINE_MAX:
