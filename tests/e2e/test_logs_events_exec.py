@@ -237,6 +237,32 @@ def test_events_replay_service_lifecycle(swarm: ShoalDaemon) -> None:
     assert events(swarm, until, time.time(), "type=service") == []
 
 
+@pytest.mark.xfail(strict=True, reason="needs NodeBackend._events to keep only events.event_matches(message, filters)")
+def test_events_filters(swarm: ShoalDaemon) -> None:
+    since = time.time()
+    first = swarm.docker("service", "create", "--detach", "--name", "filtered", IMAGE, "sleep", "3600").stdout.strip()
+    swarm.docker("service", "create", "--detach", "--name", "other", IMAGE, "sleep", "3600")
+    (task,) = running_tasks(swarm, "filtered", 1)
+    for name in ("filtered", "other"):
+        swarm.docker("service", "rm", name)
+    wait_until(
+        lambda: sum(" remove " in line for line in events(swarm, since, time.time(), "type=service")) == 2,
+        10,
+        "no removals",
+    )
+    until = time.time()
+    assert [line.split()[:2] for line in events(swarm, since, until, "event=create")] == [
+        ["service", "create"],
+        ["service", "create"],
+    ]
+    assert {line.split()[1] for line in events(swarm, since, until, "service=filtered")} >= {"create", "remove"}
+    assert all(f" {first} filtered " in line for line in events(swarm, since, until, f"service={first[:6]}"))
+    assert events(swarm, since, until, f"container={container_of(task)[:12]}", "event=start") == [
+        f"container start {container_of(task)} {container_name(task)} <no value>"
+    ]
+    assert events(swarm, since, until, "label=com.docker.swarm.service.id=nosuch") == []
+
+
 def test_container_start_and_die_events(swarm: ShoalDaemon) -> None:
     since = time.time()
     swarm.docker(

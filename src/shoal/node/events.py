@@ -71,6 +71,49 @@ def container_event_messages(task: Obj, old: Obj | None) -> list[Json]:
     return []
 
 
+# Filters matched (by ID or name prefix) against an event's actor whose type they name, as moby's
+# events.Filter does; an event of another type never matches them.
+_ACTOR_FILTERS = ("container", "node", "service", "network", "volume", "plugin", "secret", "config")
+# `event=` values moby matches by prefix ("exec_start: sh -c ..." is the whole action).
+_PREFIX_ACTIONS = ("health_status", "exec_create", "exec_start")
+
+
+def event_matches(message: Json, filters: Mapping[str, list[str]]) -> bool:
+    """`docker events --filter`: every key given must match (values of one key are alternatives,
+    except labels, which must all match)."""
+    actor = message.get("Actor") or {}
+    attributes: Mapping[str, str] = actor.get("Attributes") or {}
+
+    def exact(key: str, value: str) -> bool:
+        wanted = filters.get(key)
+        return not wanted or value in wanted
+
+    def prefix(key: str, *sources: str) -> bool:
+        wanted = filters.get(key)
+        return not wanted or any(source.startswith(w) for w in wanted for source in sources if source)
+
+    action = str(message.get("Action", ""))
+    if any(v in _PREFIX_ACTIONS for v in filters.get("event", [])):
+        if not prefix("event", action):
+            return False
+    elif not exact("event", action):
+        return False
+    if not exact("type", str(message.get("Type", ""))) or not exact("scope", str(message.get("scope", ""))):
+        return False
+    for key in _ACTOR_FILTERS:
+        if filters.get(key) and (message.get("Type") != key or not prefix(key, actor.get("ID", ""),
+                                                                       attributes.get("name", ""))):
+            return False
+    image = attributes.get("image", "")
+    if filters.get("image") and not any(w in (image, image.partition(":")[0]) for w in filters["image"]):
+        return False
+    for item in filters.get("label", []):
+        key, sep, value = item.partition("=")
+        if key not in attributes or (sep and attributes[key] != value):
+            return False
+    return True
+
+
 class EventHub:
     def __init__(self) -> None:
         self._history: deque[Json] = deque(maxlen=HISTORY)
