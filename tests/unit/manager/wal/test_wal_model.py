@@ -86,7 +86,8 @@ def test_random_operations_recover_to_the_model(
 
 
 @pytest.mark.soak
-@settings(max_examples=20000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.timeout(1800)
+@settings(max_examples=10000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ops, min_size=1, max_size=120), segment_sizes, st.integers(0, 1), st.randoms())
 def test_random_operations_recover_to_the_model_soak(
     operations: list[tuple[Any, ...]], segment_bytes: int, keep_old: int, rng: random.Random
