@@ -152,20 +152,24 @@ async def _run(*argv: str, check: bool = True) -> tuple[int, str]:
 
 
 async def ensure_bridge(config: TaskNetConfig) -> None:
-    """Create the bridge, its gateway address, forwarding and the firewall rules, if missing."""
-    code, _ = await _run("ip", "link", "show", "dev", config.bridge, check=False)
-    if code != 0:
-        await _run(*bridge_commands(config)[0])
-    _, addresses = await _run("ip", "-o", "-4", "addr", "show", "dev", config.bridge)
-    if f" {config.gateway}/" not in addresses:
-        await _run(*bridge_commands(config)[1])
-    await _run(*bridge_commands(config)[2])
-    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
-    for table, chain, rule in firewall_rules(config):
-        code, _ = await _run("iptables", "-w", "-t", table, "-C", chain, *rule, check=False)
+    """Create the bridge, its gateway address, forwarding and the firewall rules, if missing.
+    Serialized by a lock file beside the address book: executors sharing a config may race."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(config.state_dir / "bridge.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        code, _ = await _run("ip", "link", "show", "dev", config.bridge, check=False)
         if code != 0:
-            action = "-I" if chain == "FORWARD" else "-A"
-            await _run("iptables", "-w", "-t", table, action, chain, *rule)
+            await _run(*bridge_commands(config)[0])
+        _, addresses = await _run("ip", "-o", "-4", "addr", "show", "dev", config.bridge)
+        if f" {config.gateway}/" not in addresses:
+            await _run(*bridge_commands(config)[1])
+        await _run(*bridge_commands(config)[2])
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+        for table, chain, rule in firewall_rules(config):
+            code, _ = await _run("iptables", "-w", "-t", table, "-C", chain, *rule, check=False)
+            if code != 0:
+                action = "-I" if chain == "FORWARD" else "-A"
+                await _run("iptables", "-w", "-t", table, action, chain, *rule)
 
 
 async def remove_bridge(config: TaskNetConfig) -> None:

@@ -5,6 +5,7 @@ on one machine never touch each other's groups."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 from dataclasses import dataclass, field
@@ -122,20 +123,28 @@ class Cgroups:
         return sorted(set(made))
 
 
-def remove_groups(groups: list[Path] | tuple[str, ...]) -> None:
-    """rmdir each group, then its scope if that is now empty; a group still holding a process is
-    left (EBUSY) for a later try."""
-    for group in groups:
-        _remove_if_empty(Path(group))
-        _remove_if_empty(Path(group).parent)
+async def remove_groups(groups: list[Path] | tuple[str, ...], *, attempts: int = 20) -> None:
+    """rmdir each group, then its scope if that is now empty. The kernel may take a moment to empty
+    a group whose processes were just killed (EBUSY), so this retries for a second; a group that
+    still holds a process after that (a daemon the workload left behind) is left."""
+    for group in map(Path, groups):
+        for _ in range(attempts):
+            if not _remove_if_empty(group):
+                break
+            await asyncio.sleep(0.05)
+        _remove_if_empty(group.parent)
 
 
-def _remove_if_empty(group: Path) -> None:
+def _remove_if_empty(group: Path) -> bool:
+    """rmdir; True if the group is still there because it is busy."""
     try:
         os.rmdir(group)
     except OSError as exc:
-        if exc.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+        if exc.errno == errno.EBUSY:
+            return True
+        if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY):
             raise
+    return False
 
 
 def _base(mount: Mount, controller: str, scope: str) -> Path:

@@ -156,7 +156,7 @@ class ProcessController:
         record = self._record()
         if self._dir.started() and self._dir.exit() is None:
             await self.terminate()
-        cg.remove_groups(record.cgroups)
+        await cg.remove_groups(record.cgroups)
         if (book := self._ctx.addresses) is not None:
             book.release(record.container_id)
         self._dir.remove()

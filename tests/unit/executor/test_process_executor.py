@@ -1,0 +1,111 @@
+"""Process-executor specifics the shared suite cannot state: crash of a supervisor, many tasks at
+once on one bridge, what remove() cleans up, the node description."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from shoal.base.ids import new_id
+from shoal.executor.base import ContainerState, Resources, TaskRuntime
+from shoal.executor.process import ProcessExecutor
+from shoal.executor.process.controller import VANISHED_EXIT_CODE
+from shoal.executor.process.executor import isolation_unavailable_reason
+from shoal.executor.process.taskdir import TaskDir
+from shoal.network.tasknet import TaskNetConfig, remove_bridge
+
+
+@pytest.fixture
+async def executor(tmp_path: Path) -> AsyncIterator[ProcessExecutor]:
+    ex = ProcessExecutor(tmp_path / "state")
+    yield ex
+    for task in await ex.adopt():
+        await ex.controller(task.runtime).remove()
+    await ex.remove_network()
+
+
+def runtime(script: str, **kw: object) -> TaskRuntime:
+    values: dict[str, object] = {"command": ("sh", "-c", script)}
+    values.update(kw)
+    return TaskRuntime(new_id(), "s", "svc", "n", 1, "img", **values)  # type: ignore[arg-type]
+
+
+async def test_task_outlives_a_killed_supervisor_and_is_reported_vanished(
+    executor: ProcessExecutor, tmp_path: Path
+) -> None:
+    rt = runtime("sleep 30")
+    controller = executor.controller(rt)
+    await controller.prepare()
+    await controller.start()
+    task = TaskDir(tmp_path / "state" / "tasks" / rt.task_id)
+    supervisor = task.supervisor()
+    assert supervisor is not None
+    os.kill(supervisor.pid, signal.SIGKILL)
+
+    successor = ProcessExecutor(tmp_path / "state")
+    (adopted,) = await successor.adopt()
+    assert adopted.status.state is ContainerState.RUNNING  # the workload still runs
+    pid = adopted.status.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    status = await asyncio.wait_for(successor.controller(rt).wait(), 30)
+    assert status.exit_code == VANISHED_EXIT_CODE
+    assert "vanished" in status.error
+
+
+async def test_many_tasks_start_at_once_with_distinct_addresses(executor: ProcessExecutor) -> None:
+    if isolation_unavailable_reason() is not None:
+        pytest.skip(isolation_unavailable_reason() or "")
+    controllers = [executor.controller(runtime("sleep 30")) for _ in range(8)]
+    await asyncio.gather(*(c.prepare() for c in controllers))
+    await asyncio.gather(*(c.start() for c in controllers))
+    statuses = [await c.inspect() for c in controllers]
+    assert all(s.state is ContainerState.RUNNING for s in statuses)
+    addresses = {s.address for s in statuses}
+    assert len(addresses) == 8 and None not in addresses
+
+
+async def test_remove_cleans_up_state_cgroups_and_address(executor: ProcessExecutor, tmp_path: Path) -> None:
+    rt = runtime("sleep 30", resources=Resources(memory_bytes=32 << 20))
+    controller = executor.controller(rt)
+    await controller.prepare()
+    await controller.start()
+    record = TaskDir(tmp_path / "state" / "tasks" / rt.task_id).read_record()
+    await controller.remove()
+    assert not (tmp_path / "state" / "tasks" / rt.task_id).exists()
+    assert all(not Path(group).exists() for group in record.cgroups)
+    if executor.network is not None:
+        book = executor.network.state_dir / "addresses.json"
+        assert record.container_id not in book.read_text()
+
+
+async def test_remove_network_only_without_tasks(tmp_path: Path) -> None:
+    if isolation_unavailable_reason() is not None:
+        pytest.skip(isolation_unavailable_reason() or "")
+    config = TaskNetConfig.for_scope(f"remove-network-{os.getpid()}", tmp_path / "net")
+    ex = ProcessExecutor(tmp_path / "state", network=config)
+    try:
+        controller = ex.controller(runtime("sleep 30"))
+        await controller.prepare()
+        await controller.start()
+        assert config.bridge_exists()
+        assert not await ex.remove_network()  # a task still uses it
+        await controller.remove()
+        assert await ex.remove_network()
+        assert not config.bridge_exists()
+    finally:
+        await remove_bridge(config)
+
+
+async def test_describe(executor: ProcessExecutor) -> None:
+    description = await executor.describe()
+    assert description.os == "linux"
+    assert description.nano_cpus == (os.cpu_count() or 1) * 1_000_000_000
+    assert description.memory_bytes > 0
+    docker = description.to_docker()
+    assert {"Type": "Network", "Name": "overlay"} in docker["Engine"]["Plugins"]
