@@ -179,10 +179,18 @@ class DiskStorage:
                 first_new = meta.index + 1
                 self._snapshots.save(snapshot)
                 records.append(SnapshotMark(meta.index, meta.term, installed=True))
+            installing = bool(records)
             new_entries = [e for e in entries if e.index >= first_new]
-            self._check_appendable(new_entries, first_new, installing=len(records) > 0)
+            self._check_appendable(new_entries, first_new, installing=installing)
             records.extend(new_entries)
             if hard_state is not None:
+                if new_entries:
+                    last = new_entries[-1].index
+                else:
+                    last = first_new - 1 if installing else self._memory.last_index()
+                if hard_state.commit > last:
+                    # Recovery refuses a commit past the log, so never write one.
+                    raise Unavailable(f"hard state commits {hard_state.commit}, past the last index {last}")
                 records.append(hard_state)
             if records:
                 self._wal.append(records)

@@ -389,3 +389,14 @@ def test_reads_do_not_wait_for_an_fsync_in_another_thread() -> None:
     assert syncer.is_alive(), "the reads above returned while the fsync was still stuck"
     fs.release.set()
     syncer.join()
+
+
+def test_a_commit_past_the_log_is_refused_before_it_is_written(fs: MemoryFS) -> None:
+    storage = open_on(fs)
+    storage.save(HardState(1, 1, 0), entries(1, 2))
+    with pytest.raises(Unavailable, match="past the last index 2"):
+        storage.save(HardState(1, 1, 3))
+    storage.save(HardState(1, 1, 3), entries(3, 3))
+    storage.sync()
+    fs.crash("power")
+    assert open_on(fs).initial_state()[0] == HardState(1, 1, 3)
