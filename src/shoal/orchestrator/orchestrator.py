@@ -43,7 +43,7 @@ class OrchestratorPlanner:
                 slots = {str(k): v for k, v in reconcile_replicated(group).items()}
             self.updater.roll(group, slots)
             group.promote_held()
-        self.updater.forget({t["ID"] for t in view.objects(TASKS)})
+        self.updater.forget({t["ID"] for t in view.objects(TASKS)}, set(services))
         return run.builder.plan
 
 

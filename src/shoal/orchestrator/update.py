@@ -5,9 +5,11 @@ stops it once the new one runs. New tasks that fail before running, or within Mo
 as failures; past MaxFailureRatio the FailureAction applies (pause, continue, or rollback to
 PreviousSpec). UpdateStatus carries Swarm's states and messages.
 
-Progress is read from the store each pass (a slot is done when it holds a task of the current spec
-created since the update started), so a new leader carries on where the old one stopped. Only when a
-task was first seen running is kept in memory, to tell early failures from late ones."""
+Progress is read from the store each pass: a slot is done when it holds a task of the current spec
+made by this update, i.e. whose SpecVersion (the service's raft index when the task was created) is
+at least the service's index when the update began. That index is kept in memory; a leader that picks
+up an update half-way also counts tasks created since UpdateStatus.StartedAt. When each task was
+first seen running is kept in memory too, to tell early failures from late ones."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shoal.api import states
-from shoal.api.objects import SERVICES, Obj, clone
+from shoal.api.objects import SERVICES, Obj, clone, dig, version_of
 from shoal.base.clock import rfc3339
 from shoal.orchestrator.dirty import is_task_dirty
 from shoal.orchestrator.pass_state import ServiceTasks
@@ -64,17 +66,34 @@ def _slot_order(key: str) -> tuple[int, str]:
     return (int(key), "") if key.isdigit() else (0, key)
 
 
+@dataclass(frozen=True)
+class _UpdateRun:
+    """Which tasks belong to the update in progress."""
+
+    status_key: tuple[str, str]  # (State, StartedAt) of the UpdateStatus it belongs to
+    since_version: int  # tasks with a SpecVersion at least this were made by the update
+    started: datetime
+    by_time: bool  # picked up half-way: tasks created since StartedAt count too
+
+    def made(self, task: Obj) -> bool:
+        version = int(dig(task, "SpecVersion", "Index", default=0) or 0)
+        return version >= self.since_version or (self.by_time and created_at(task) >= self.started)
+
+
 class Updater:
     def __init__(self) -> None:
         # Manager-side times (agents' clocks may be skewed), as Swarm's updater keeps them.
         self._running_since: dict[str, datetime] = {}  # task id → when first seen running
         self._early_failure: dict[str, bool] = {}  # task id → verdict when first seen ended
+        self._runs: dict[str, _UpdateRun] = {}  # service id → the update in progress
 
-    def forget(self, live_task_ids: set[str]) -> None:
-        """Drop what is known about tasks that no longer exist."""
+    def forget(self, live_task_ids: set[str], service_ids: set[str]) -> None:
+        """Drop what is known about tasks and services that no longer exist."""
         for memory in (self._running_since, self._early_failure):
             for task_id in set(memory) - live_task_ids:
                 del memory[task_id]
+        for service_id in set(self._runs) - service_ids:
+            del self._runs[service_id]
 
     def roll(self, group: ServiceTasks, slots: dict[str, list[Obj]]) -> None:
         service = group.service
@@ -85,22 +104,24 @@ class Updater:
         run = group.run
         self._settle_slots(group, slots)
         dirty = {key: tasks for key, tasks in slots.items() if self._is_dirty_slot(group, tasks)}
+        started_here = False
         if state not in IN_PROGRESS:
+            self._runs.pop(service["ID"], None)
             if not dirty:
                 return
-            state = UPDATING
+            state, started_here = UPDATING, True
             status = {"State": UPDATING, "StartedAt": rfc3339(run.now), "Message": "update in progress"}
             run.builder.edit(SERVICES, service)["UpdateStatus"] = status
         elif not status.get("StartedAt"):
             # A rollback requested through the API may come without a start time: stamp it once.
             status = {**status, "StartedAt": rfc3339(run.now)}
             run.builder.edit(SERVICES, service)["UpdateStatus"] = status
+        update = self._run_for(service, status, picked_up=not started_here)
         rollback = state == ROLLBACK_STARTED
         config = update_config(service.get("Spec", {}), rollback)
-        started = parse_time(status["StartedAt"])
-        touched = {key: tasks for key, tasks in slots.items() if self._touched(group, tasks, started)}
+        touched = {key: tasks for key, tasks in slots.items() if self._touched(group, tasks, update)}
         if config.failure_action != "continue" and self._handle_failures(
-            group, touched, dirty, config, rollback, started
+            group, touched, dirty, config, rollback, update
         ):
             return
         busy = self._advance_touched(group, touched, config)
@@ -120,9 +141,17 @@ class Updater:
         node = group.run.nodes.get(str(task.get("NodeID") or ""))
         return is_task_dirty(group.service, task, node)
 
-    def _touched(self, group: ServiceTasks, tasks: list[Obj], started: datetime) -> bool:
-        """The slot holds a task of the current spec created since the update began."""
-        return any(not self._dirty(group, t) and created_at(t) >= started for t in tasks)
+    def _run_for(self, service: Obj, status: Obj, *, picked_up: bool) -> _UpdateRun:
+        key = (str(status.get("State")), str(status.get("StartedAt")))
+        known = self._runs.get(service["ID"])
+        if known is None or known.status_key != key:
+            known = _UpdateRun(key, version_of(service), parse_time(status["StartedAt"]), by_time=picked_up)
+            self._runs[service["ID"]] = known
+        return known
+
+    def _touched(self, group: ServiceTasks, tasks: list[Obj], update: _UpdateRun) -> bool:
+        """The slot holds a task of the current spec made by this update."""
+        return any(not self._dirty(group, t) and update.made(t) for t in tasks)
 
     def _new_tasks(self, group: ServiceTasks, tasks: list[Obj]) -> list[Obj]:
         return [t for t in tasks if not self._dirty(group, t)]
@@ -205,7 +234,7 @@ class Updater:
         dirty: dict[str, list[Obj]],
         config: UpdateConfig,
         rollback: bool,
-        started: datetime,
+        update: _UpdateRun,
     ) -> bool:
         """Apply the failure action once too many new tasks failed; True when the update stops here."""
         slots = group.by_slot()
@@ -213,7 +242,7 @@ class Updater:
             task
             for task in group.all()
             if not self._dirty(group, task)
-            and created_at(task) >= started
+            and update.made(task)
             and not is_restart(task, slots.get(slot_key(task), []))
             and self._failed_early(task, config, group.run.now)
         ]
@@ -236,6 +265,9 @@ class Updater:
                 State=ROLLBACK_STARTED,
                 Message=f"update rolled back due to failure or early termination of task {culprit}",
             )
+            # The rollback's own tasks are those made from now on.
+            key = (ROLLBACK_STARTED, str(status.get("StartedAt")))
+            self._runs[service["ID"]] = _UpdateRun(key, version_of(service), update.started, by_time=False)
         else:
             status.update(State=PAUSED, Message=f"update paused due to failure or early termination of task {culprit}")
         edited["UpdateStatus"] = status
