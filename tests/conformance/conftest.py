@@ -21,7 +21,7 @@ import pytest
 from shoal.base.ids import new_id
 from shoal.executor.base import ContainerStatus, Controller, Executor, TaskRuntime
 from shoal.executor.process.executor import isolation_unavailable_reason
-from shoal.network.tasknet import TaskNetConfig, remove_bridge
+from shoal.network.tasknet import TaskNetConfig, remove_bridge, remove_orphan_bridges
 
 T = TypeVar("T")
 TIMEOUT = 30.0
@@ -108,6 +108,7 @@ def executor_factories() -> list[Any]:
 @pytest.fixture(scope="session")
 def task_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TaskNetConfig]:
     """One bridge for the whole session (not one per test), removed at the end."""
+    asyncio.run(remove_orphan_bridges())  # from earlier runs that were killed before their teardown
     config = TaskNetConfig.for_scope(f"shoal-conformance-{os.getpid()}", tmp_path_factory.mktemp("net"))
     yield config
     if config.bridge_exists():

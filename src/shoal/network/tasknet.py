@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_BRIDGE = "shoal0"
+ALIAS_PREFIX = "shoal-state:"
 DEFAULT_SUBNET = ipaddress.IPv4Network("10.254.0.0/16")
 # derived subnets: 10.192.0.0/20 … 10.253.240.0/20, away from the default's 10.254/16
 _DERIVED_FIRST = int(ipaddress.IPv4Address("10.192.0.0"))
@@ -160,6 +161,8 @@ async def ensure_bridge(config: TaskNetConfig) -> None:
         code, _ = await _run("ip", "link", "show", "dev", config.bridge, check=False)
         if code != 0:
             await _run(*bridge_commands(config)[0])
+            # the owner's state dir, so remove_orphan_bridges() can tell when nobody owns it any more
+            await _run("ip", "link", "set", "dev", config.bridge, "alias", f"{ALIAS_PREFIX}{config.state_dir}")
         _, addresses = await _run("ip", "-o", "-4", "addr", "show", "dev", config.bridge)
         if f" {config.gateway}/" not in addresses:
             await _run(*bridge_commands(config)[1])
@@ -170,6 +173,29 @@ async def ensure_bridge(config: TaskNetConfig) -> None:
             if code != 0:
                 action = "-I" if chain == "FORWARD" else "-A"
                 await _run("iptables", "-w", "-t", table, action, chain, *rule)
+
+
+async def remove_orphan_bridges() -> list[str]:
+    """Remove task bridges whose owner's state dir is gone and that hold no task (left by daemons
+    whose data root was deleted, e.g. test runs). Returns the names removed."""
+    removed = []
+    for link in sorted(Path("/sys/class/net").glob("shoal*")):
+        try:
+            alias = (link / "ifalias").read_text().strip()
+        except OSError:
+            continue
+        if not alias.startswith(ALIAS_PREFIX) or Path(alias[len(ALIAS_PREFIX) :]).exists():
+            continue
+        if any((link / "brif").iterdir()):
+            continue
+        _, text = await _run("ip", "-o", "-4", "addr", "show", "dev", link.name, check=False)
+        words = text.split()
+        if "inet" not in words:
+            continue
+        subnet = ipaddress.IPv4Interface(words[words.index("inet") + 1]).network
+        await remove_bridge(TaskNetConfig(link.name, subnet, Path(alias[len(ALIAS_PREFIX) :])))
+        removed.append(link.name)
+    return removed
 
 
 async def remove_bridge(config: TaskNetConfig) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from shoal.executor.process import ProcessExecutor
 from shoal.executor.process.controller import VANISHED_EXIT_CODE
 from shoal.executor.process.executor import isolation_unavailable_reason
 from shoal.executor.process.taskdir import TaskDir
-from shoal.network.tasknet import TaskNetConfig, remove_bridge
+from shoal.network.tasknet import TaskNetConfig, ensure_bridge, remove_bridge, remove_orphan_bridges
 
 
 @pytest.fixture
@@ -109,3 +110,18 @@ async def test_describe(executor: ProcessExecutor) -> None:
     assert description.memory_bytes > 0
     docker = description.to_docker()
     assert {"Type": "Network", "Name": "overlay"} in docker["Engine"]["Plugins"]
+
+
+async def test_orphan_bridges_are_found_by_their_owner_alias(tmp_path: Path) -> None:
+    if isolation_unavailable_reason() is not None:
+        pytest.skip(isolation_unavailable_reason() or "")
+    owner = tmp_path / "gone"
+    config = TaskNetConfig.for_scope(f"orphan-{os.getpid()}", owner / "net")
+    try:
+        await ensure_bridge(config)
+        assert config.bridge not in await remove_orphan_bridges()  # its owner still exists
+        shutil.rmtree(owner)
+        assert config.bridge in await remove_orphan_bridges()
+        assert not config.bridge_exists()
+    finally:
+        await remove_bridge(config)
