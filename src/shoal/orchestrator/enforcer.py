@@ -10,7 +10,7 @@ from shoal.allocator.component import Plan, PlanBuilder
 from shoal.api import states
 from shoal.api.objects import NODES, TASKS, Obj, dig
 from shoal.base.clock import rfc3339
-from shoal.orchestrator.task import created_at, is_live, observed
+from shoal.orchestrator.task import creation_order, is_live, observed
 from shoal.scheduler.constraints import node_matches, task_constraints
 from shoal.scheduler.nodeinfo import reservations
 from shoal.store.memory import ReadView
@@ -53,7 +53,7 @@ def tasks_to_reject(node: Obj, tasks: list[Obj]) -> list[Obj]:
     free_memory = int(dig(node, "Description", "Resources", "MemoryBytes", default=0) or 0)
     if free_cpu == 0 and free_memory == 0:
         return rejected  # the node has not described its resources
-    for task in sorted((t for t in placed if t not in rejected), key=lambda t: (created_at(t), t["ID"])):
+    for task in sorted((t for t in placed if t not in rejected), key=creation_order):
         cpu, memory = reservations(task.get("Spec"))
         if cpu > free_cpu or memory > free_memory:
             rejected.append(task)

@@ -15,6 +15,7 @@ from shoal.api import states
 from shoal.api.objects import Obj, dig
 from shoal.orchestrator.task import (
     created_at,
+    creation_order,
     desired,
     ended_on_its_own,
     has_stopped,
@@ -64,7 +65,7 @@ def should_restart(task: Obj, slot_tasks: list[Obj]) -> bool:
 def restarts_before(task: Obj, slot_tasks: list[Obj], policy: RestartPolicy) -> int:
     """Restarts of this task's spec in its slot (within the window before the task ended). A spec
     change starts the count afresh, as Swarm keeps history per spec version."""
-    same_spec = sorted((t for t in slot_tasks if t.get("Spec") == task.get("Spec")), key=created_at)
+    same_spec = sorted((t for t in slot_tasks if t.get("Spec") == task.get("Spec")), key=creation_order)
     ended = status_time(task)
     restart_times = [created_at(t) for t in same_spec[1:] if created_at(t) <= max(ended, created_at(task))]
     if policy.window <= 0:
@@ -82,7 +83,7 @@ def updatable_tasks(slot_tasks: list[Obj], service: Obj) -> list[Obj]:
         return wanted
     if dig(service, "UpdateStatus", "State") == "rollback_started":
         return []
-    newest = max(slot_tasks, key=lambda t: (created_at(t), t["ID"]))
+    newest = max(slot_tasks, key=creation_order)
     if desired(newest) == states.SHUTDOWN and not should_restart(newest, slot_tasks):
         return [newest]
     return []
@@ -90,8 +91,8 @@ def updatable_tasks(slot_tasks: list[Obj], service: Obj) -> list[Obj]:
 
 def predecessor(task: Obj, slot_tasks: list[Obj]) -> Obj | None:
     """The task this one replaced: the newest older task of its slot."""
-    older = [t for t in slot_tasks if t["ID"] != task["ID"] and created_at(t) <= created_at(task)]
-    return max(older, key=lambda t: (created_at(t), t["ID"]), default=None)
+    older = [t for t in slot_tasks if creation_order(t) < creation_order(task)]
+    return max(older, key=creation_order, default=None)
 
 
 def promotion_wait(task: Obj, slot_tasks: list[Obj], nodes: dict[str, Obj], now: datetime) -> float:

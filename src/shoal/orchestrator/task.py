@@ -98,8 +98,10 @@ def status_time(task: Obj) -> datetime:
     return parse_time(dig(task, "Status", "Timestamp")) if dig(task, "Status", "Timestamp") else created_at(task)
 
 
-def newest_first(tasks: list[Obj]) -> list[Obj]:
-    return sorted(tasks, key=lambda t: (created_at(t), t["ID"]), reverse=True)
+def creation_order(task: Obj) -> tuple[int, datetime, str]:
+    """Sort key for tasks of one slot, oldest first: the service's raft index when the task was made
+    (never goes back, unlike a wall clock), then the creation time, then the id."""
+    return (int(dig(task, "SpecVersion", "Index", default=0) or 0), created_at(task), str(task["ID"]))
 
 
 def set_desired(task: Obj, state: str) -> bool:

@@ -22,7 +22,7 @@ from shoal.base.clock import rfc3339
 from shoal.orchestrator.dirty import is_task_dirty
 from shoal.orchestrator.pass_state import ServiceTasks
 from shoal.orchestrator.restart import is_restart
-from shoal.orchestrator.task import created_at, is_live, observed, parse_time, slot_key, status_time
+from shoal.orchestrator.task import created_at, creation_order, is_live, observed, parse_time, slot_key, status_time
 
 UPDATING = "updating"
 PAUSED = "paused"
@@ -168,7 +168,7 @@ class Updater:
             running = [t for t in self._new_tasks(group, wanted) if observed(t) == states.RUNNING]
             if not running:
                 continue
-            keep = max(running, key=lambda t: (created_at(t), t["ID"]))
+            keep = max(running, key=creation_order)
             for task in wanted:
                 if task is not keep:
                     group.set_desired(task, states.SHUTDOWN)
