@@ -123,6 +123,7 @@ class ProcessController:
                 await asyncio.sleep(_POLL)  # the supervisor writes `exit` just before it goes
                 if self._dir.exit() is None:
                     self._mark_vanished()
+
         return await self.inspect()
 
     async def inspect(self) -> ContainerStatus:
@@ -179,6 +180,15 @@ class ProcessController:
             return  # gone already, and the pid may name someone else now
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+
+    def settle_if_unsupervised(self) -> None:
+        """After a daemon restart: a started task whose supervisor is gone (host reboot, shim killed)
+        gets an exit record once its workload is gone too, so it is not reported running forever."""
+        if not self._dir.started() or self._dir.exit() is not None:
+            return
+        supervisor = self._dir.supervisor()
+        if supervisor is None or not is_same_process(supervisor.pid, supervisor.start_time):
+            self._mark_vanished()
 
     def _mark_vanished(self) -> None:
         """Neither supervisor nor exit file: the host rebooted or the shim was killed."""

@@ -44,7 +44,6 @@ from shoal.executor.process.context import ProcessContext
 from shoal.executor.process.controller import ProcessController, status_of, task_logs
 from shoal.executor.process.execs import ExecRegistry, ProcessExecSession
 from shoal.executor.process.launch import exec_argv
-from shoal.executor.process.procfs import is_same_process
 from shoal.executor.process.status import env_dict, status_text
 from shoal.executor.process.taskdir import TaskDir, TaskRecord
 from shoal.executor.process.users import resolve_user
@@ -161,10 +160,7 @@ class ProcessExecutor:
         for task_dir in self._ctx.task_dirs():
             record = task_dir.read_record()
             controller = self.controller(record.runtime)
-            if task_dir.started() and task_dir.exit() is None:
-                supervisor = task_dir.supervisor()
-                if supervisor is None or not is_same_process(supervisor.pid, supervisor.start_time):
-                    controller._mark_vanished()
+            controller.settle_if_unsupervised()
             adopted.append(AdoptedTask(record.runtime, await controller.inspect()))
         return adopted
 
