@@ -12,6 +12,7 @@ from mesh_client import ask_many
 
 from shoal.network.mesh.protocol import MeshError
 from shoal.network.mesh.state import Backend, PublishedPort
+from shoal.network.mesh.tcp_proxy import TcpForwarder
 from shoal.network.mesh.userspace import UserspaceMesh
 
 
@@ -123,6 +124,8 @@ async def test_open_connections_to_a_removed_backend_drain(backends: Backends, m
 
     await mesh.apply({published: backends("b")})
     assert await ask_many("tcp", "127.0.0.1", port, 2) == ["b", "b"]
+    forwarder = mesh._forwarders[published]
+    assert isinstance(forwarder, TcpForwarder) and forwarder.connections_to(backends("a")[0]) == 1
     writer.write(b"\r\n")
     answer = await asyncio.wait_for(reader.read(), 2)
     writer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -9,12 +10,19 @@ from fake_iptables import FakeConntrack, FakeIptables
 
 from shoal.network.mesh.commands import CommandFailed, Sysctls
 from shoal.network.mesh.hairpin import Hairpin
-from shoal.network.mesh.kernel import KernelMesh
+from shoal.network.mesh.kernel import UDP_REMOVAL_GRACE, KernelMesh
 from shoal.network.mesh.protocol import MeshError
 from shoal.network.mesh.state import Backend, InvalidMeshState, PublishedPort
+from shoal.testing.clock import FakeClock
 
 A, B = Backend("10.0.0.2", 53), Backend("10.0.0.3", 53)
 DNS = PublishedPort(53, "udp")
+
+
+async def settle() -> None:
+    """Let ready tasks run (a task starting its sleep, or one just woken); no timer is waited for."""
+    for _ in range(3):
+        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -25,10 +33,12 @@ def sysctls(tmp_path: Path) -> Sysctls:
     return Sysctls(tmp_path)
 
 
-def make(sysctls: Sysctls) -> tuple[KernelMesh, FakeIptables, FakeConntrack]:
+def make(sysctls: Sysctls, clock: FakeClock | None = None) -> tuple[KernelMesh, FakeIptables, FakeConntrack]:
     iptables, conntrack = FakeIptables(), FakeConntrack()
     no_bridges = Hairpin(sysctls.root / "no-routes", sysctls.root / "no-sys-class-net")
-    mesh = KernelMesh("n1", iptables=iptables, conntrack=conntrack, sysctls=sysctls, hairpin=no_bridges)
+    mesh = KernelMesh(
+        "n1", iptables=iptables, conntrack=conntrack, sysctls=sysctls, hairpin=no_bridges, clock=clock or FakeClock()
+    )
     return mesh, iptables, conntrack
 
 
@@ -60,18 +70,36 @@ async def test_invalid_state_changes_nothing(sysctls: Sysctls) -> None:
 
 
 async def test_udp_flows_are_forgotten_for_new_ports_and_removed_backends_only(sysctls: Sysctls) -> None:
-    mesh, _, conntrack = make(sysctls)
+    clock = FakeClock()
+    mesh, _, conntrack = make(sysctls, clock)
     web = PublishedPort(80)
     await mesh.apply({DNS: [A, B], web: [A]})
     assert conntrack.forgotten == [(53, None)]  # unknown earlier flows (a previous run's) go
 
     conntrack.forgotten.clear()
     await mesh.apply({DNS: [B], web: []})
+    await settle()
+    assert conntrack.forgotten == []  # answers already on their way still get through
+    clock.advance(UDP_REMOVAL_GRACE)
+    await settle()
     assert conntrack.forgotten == [(53, "10.0.0.2")]
 
     conntrack.forgotten.clear()
     await mesh.apply({})
     assert conntrack.forgotten == [(53, None)]
+
+
+async def test_a_backend_re_added_within_the_grace_keeps_its_udp_flows(sysctls: Sysctls) -> None:
+    clock = FakeClock()
+    mesh, _, conntrack = make(sysctls, clock)
+    await mesh.apply({DNS: [A, B]})
+    conntrack.forgotten.clear()
+    await mesh.apply({DNS: [B]})
+    await mesh.apply({DNS: [A, B]})
+    await settle()
+    clock.advance(UDP_REMOVAL_GRACE)
+    await settle()
+    assert conntrack.forgotten == []
 
 
 async def test_close_keeps_rules_unless_told_otherwise(sysctls: Sysctls) -> None:

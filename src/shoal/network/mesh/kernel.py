@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from shoal.base.clock import Clock, SystemClock
 from shoal.network.mesh.chains import ChainNames
 from shoal.network.mesh.commands import (
     CommandFailed,
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 Ports = dict[PublishedPort, tuple[Backend, ...]]
 
+UDP_REMOVAL_GRACE = 2.0  # seconds before a removed backend's UDP flows are dropped
+
 
 class KernelMesh:
     def __init__(
@@ -35,12 +38,17 @@ class KernelMesh:
         conntrack: Conntrack | None = None,
         sysctls: Sysctls | None = None,
         hairpin: Hairpin | None = None,
+        clock: Clock | None = None,
+        udp_removal_grace: float = UDP_REMOVAL_GRACE,
     ) -> None:
         self.names = ChainNames.for_instance(instance)
         self._iptables = iptables or IptablesCommands()
         self._conntrack = conntrack or ConntrackCommand()
         self._sysctls = sysctls or Sysctls()
         self._hairpin = hairpin or Hairpin()
+        self._clock = clock or SystemClock()
+        self._udp_removal_grace = udp_removal_grace
+        self._deferred: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._applied: Ports = {}
         self._routed: Ports | None = None  # None: not known yet (rules of a previous run may serve)
@@ -107,9 +115,31 @@ class KernelMesh:
                 continue
             kept = {b.ip for b in udp_after[published]}
             for ip in sorted({b.ip for b in udp_before[published]} - kept):
-                await self._conntrack.forget_udp(published.port, ip)
+                self._defer_forget(published.port, ip)
+
+    def _defer_forget(self, port: int, ip: str) -> None:
+        """Drop a removed backend's UDP flows after a grace period: answers already on their way
+        still find their conntrack entry, later datagrams move on to the remaining backends."""
+
+        async def forget_later() -> None:
+            await self._clock.sleep(self._udp_removal_grace)
+            if not self._routes_udp_to(port, ip):  # not re-added meanwhile: its flows are live
+                await self._conntrack.forget_udp(port, ip)
+
+        task = asyncio.get_running_loop().create_task(forget_later())
+        self._deferred.add(task)
+        task.add_done_callback(self._deferred.discard)
+
+    def _routes_udp_to(self, port: int, ip: str) -> bool:
+        routed = self._routed or {}
+        return any(
+            p.port == port and p.protocol == "udp" and any(b.ip == ip for b in backends)
+            for p, backends in routed.items()
+        )
 
     async def close(self, keep_kernel_rules: bool = True) -> None:
+        for task in list(self._deferred):
+            task.cancel()  # removed backends' UDP flows then simply age out
         async with self._lock:
             if keep_kernel_rules:
                 return

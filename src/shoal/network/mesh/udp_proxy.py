@@ -1,8 +1,9 @@
 """Userspace UDP forwarding for one published port. Each client address is a flow: its first datagram
 picks a backend in round-robin turn, and a connected socket to that backend carries the flow's
 datagrams both ways until it idles out. A backend that answers with ICMP port-unreachable hands the
-flow (and its last datagram) to the next one. Flows to a removed backend end at once (UDP has nothing
-to drain); the client's next datagram starts a new flow."""
+flow (and its last datagram) to the next one. When a backend is removed, the client's next datagram
+starts a new flow on a remaining backend, while the old flow lingers a moment so that answers already
+on their way still arrive."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 Address = tuple[str, int]
 PENDING_LIMIT = 64  # datagrams held per flow while its backend socket opens
 MAX_FLOWS = 4096  # one socket each: a flood of client addresses must not exhaust file descriptors
+REMOVAL_GRACE = 2.0  # seconds a flow to a removed backend still delivers answers
 
 
 class _Flow(asyncio.DatagramProtocol):
@@ -60,12 +62,14 @@ class _Flow(asyncio.DatagramProtocol):
         self.forwarder._reply(data, self.client)
 
     def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, ConnectionRefusedError) and len(self.order) > 1:
+        if not isinstance(exc, ConnectionRefusedError):
+            return
+        self.close()
+        current = self.forwarder.balancer.backends
+        rest = [backend for backend in self.order[1:] if backend in current]
+        if rest and self.forwarder._flows.get(self.client) is None:
             log.debug("udp %d: %s refused, trying the next backend", self.forwarder.port, self.backend)
-            self.close()
-            self.forwarder._open_flow(self.client, self.order[1:], [self.last_datagram])
-        elif isinstance(exc, ConnectionRefusedError):
-            self.close()
+            self.forwarder._open_flow(self.client, rest, [self.last_datagram])
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.close()
@@ -104,6 +108,7 @@ class UdpForwarder:
         self.balancer = RoundRobin(backends)
         self._listener: asyncio.DatagramTransport | None = None
         self._flows: dict[Address, _Flow] = {}
+        self._lingering: set[_Flow] = set()  # flows to removed backends, still delivering answers
         self._sweeper: asyncio.TimerHandle | None = None
         self._opening: set[asyncio.Task[object]] = set()
 
@@ -151,6 +156,7 @@ class UdpForwarder:
             self._listener.sendto(data, client)
 
     def _forget(self, flow: _Flow) -> None:
+        self._lingering.discard(flow)
         if self._flows.get(flow.client) is flow:
             del self._flows[flow.client]
 
@@ -163,8 +169,11 @@ class UdpForwarder:
 
     def set_backends(self, backends: Sequence[Backend]) -> None:
         self.balancer.set_backends(backends)
+        loop = asyncio.get_running_loop()
         for flow in [f for f in self._flows.values() if f.backend not in backends]:
-            flow.close()
+            self._forget(flow)
+            self._lingering.add(flow)
+            loop.call_later(REMOVAL_GRACE, flow.close)
 
     def flows_to(self, backend: Backend) -> int:
         return sum(1 for flow in self._flows.values() if flow.backend == backend)
@@ -177,5 +186,5 @@ class UdpForwarder:
             self._listener = None
         for task in list(self._opening):
             task.cancel()
-        for flow in list(self._flows.values()):
+        for flow in [*self._flows.values(), *self._lingering]:
             flow.close()
