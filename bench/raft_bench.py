@@ -6,7 +6,9 @@ with --pre-vote like shoal), and TLS between members on for both (--tls off turn
 Client traffic is plain HTTP for both: shoal's kvserver JSON port, etcd's v3 JSON gateway
 (POST /v3/kv/put with base64 key and value). One asyncio load generator in this process drives
 both with the same keys and payloads, so absolute numbers are bounded by one Python client and the
-2 cores the members share with it; the ratios are the point.
+2 cores the members share with it; the ratios are the point. Both clusters run at the same time and
+the measurements alternate between them in short slices, so that a busy moment of a shared machine
+hits both alike; the machine's load average is printed with the results.
 
 Measured, for each system:
   * committed writes/s and p50/p99 latency with 1, 16 and 256 concurrent clients, writes sent to the
@@ -23,7 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import itertools
 import json
+import os
 import shutil
 import signal
 import statistics
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,6 +45,7 @@ from shoal.testing.kvserver import KVProcessCluster, free_ports
 from shoal.testing.pki import TestCA
 
 LEVELS = (1, 16, 256)
+_worker_ids = itertools.count(1000)
 VALUE = "v" * 128
 ATTEMPT_TIMEOUT = 0.3
 
@@ -255,15 +261,36 @@ async def wait_leader(system: System, session: aiohttp.ClientSession, timeout: f
             await asyncio.sleep(0.05)
 
 
-async def load(system: System, session: aiohttp.ClientSession, clients: int, seconds: float) -> dict[str, float]:
+@dataclass
+class LoadSample:
+    """Latencies of committed writes and the time they took, summed over slices."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    elapsed: float = 0.0
+
+    def summary(self, clients: int) -> dict[str, float]:
+        ordered = sorted(self.latencies)
+        count = len(ordered)
+        return {
+            "clients": clients,
+            "writes_per_s": count / self.elapsed if self.elapsed else float("nan"),
+            "p50_ms": 1000 * ordered[count // 2] if ordered else float("nan"),
+            "p99_ms": 1000 * ordered[min(count - 1, int(count * 0.99))] if ordered else float("nan"),
+            "errors": self.errors,
+            "writes": count,
+        }
+
+
+async def load(
+    system: System, session: aiohttp.ClientSession, clients: int, seconds: float, sample: LoadSample
+) -> None:
+    """``clients`` concurrent writers against the leader for ``seconds``, added to ``sample``."""
     leader = await wait_leader(system, session)
-    latencies: list[float] = []
-    errors = 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
 
     async def worker(worker_id: int) -> None:
-        nonlocal errors
         seq = 0
         while loop.time() < deadline:
             seq += 1
@@ -273,21 +300,14 @@ async def load(system: System, session: aiohttp.ClientSession, clients: int, sec
             except (aiohttp.ClientError, TimeoutError):
                 ok = False
             if ok:
-                latencies.append(time.perf_counter() - started)
+                sample.latencies.append(time.perf_counter() - started)
             else:
-                errors += 1
+                sample.errors += 1
 
     began = time.perf_counter()
-    await asyncio.gather(*(worker(1000 + i) for i in range(clients)))
-    elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {
-        "clients": clients,
-        "writes_per_s": len(latencies) / elapsed,
-        "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else float("nan"),
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
-        "errors": errors,
-    }
+    # Fresh worker ids in every slice: shoal's kvserver applies a (client, seq) at most once.
+    await asyncio.gather(*(worker(next(_worker_ids)) for _ in range(clients)))
+    sample.elapsed += time.perf_counter() - began
 
 
 async def failover_trial(system: System, session: aiohttp.ClientSession, trial: int) -> float:
@@ -311,41 +331,55 @@ async def failover_trial(system: System, session: aiohttp.ClientSession, trial: 
             await asyncio.sleep(0.01)
 
 
-async def settle(system: System, session: aiohttp.ClientSession, seconds: float = 3.0) -> None:
-    """Let a restarted member catch up before the next measurement."""
-    await wait_leader(system, session)
-    await asyncio.sleep(seconds)
-
-
-async def run_system(system: System, seconds: float, idle: float, trials: int) -> dict[str, Any]:
-    system.start_all()
+async def run_interleaved(
+    systems: list[System], seconds: float, idle: float, trials: int, slices: int
+) -> dict[str, dict[str, Any]]:
+    """Run every system at once (an idle cluster costs little) and alternate the measurements in
+    short slices, so that a busy moment of the shared machine hits all systems alike."""
+    for system in systems:
+        system.start_all()
     try:
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            await wait_leader(system, session)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            for system in systems:
+                await wait_leader(system, session)
             await asyncio.sleep(2.0)  # every member connected and caught up
-            term0 = await system.term(session)
+            term0 = {s.name: await s.term(session) for s in systems}
             await asyncio.sleep(idle)
-            term1 = await system.term(session)
-            await load(system, session, 16, 1.0)  # warm-up
-            term2 = await system.term(session)
-            levels = [await load(system, session, clients, seconds) for clients in LEVELS]
-            term3 = await system.term(session)
-            failovers = []
+            term1 = {s.name: await s.term(session) for s in systems}
+            for system in systems:
+                await load(system, session, 16, 1.0, LoadSample())  # warm-up
+            term2 = {s.name: await s.term(session) for s in systems}
+            levels: dict[str, list[dict[str, float]]] = {s.name: [] for s in systems}
+            for clients in LEVELS:
+                samples = {s.name: LoadSample() for s in systems}
+                for _ in range(slices):
+                    for system in systems:
+                        await load(system, session, clients, seconds / slices, samples[system.name])
+                for system in systems:
+                    levels[system.name].append(samples[system.name].summary(clients))
+            term3 = {s.name: await s.term(session) for s in systems}
+            failovers: dict[str, list[float]] = {s.name: [] for s in systems}
             for trial in range(trials):
-                failovers.append(await failover_trial(system, session, trial))
-                await settle(system, session)
+                for system in systems:
+                    failovers[system.name].append(await failover_trial(system, session, trial))
+                for system in systems:
+                    await wait_leader(system, session)
+                await asyncio.sleep(3.0)  # the restarted members catch up
             return {
-                "system": system.name,
-                "levels": levels,
-                "failover_s": failovers,
-                "failover_median_s": statistics.median(failovers) if failovers else float("nan"),
-                "idle_elections": term1 - term0,
-                "idle_seconds": idle,
-                "load_elections": term3 - term2,
+                s.name: {
+                    "system": s.name,
+                    "levels": levels[s.name],
+                    "failover_s": failovers[s.name],
+                    "failover_median_s": statistics.median(failovers[s.name]) if trials else float("nan"),
+                    "idle_elections": term1[s.name] - term0[s.name],
+                    "idle_seconds": idle,
+                    "load_elections": term3[s.name] - term2[s.name],
+                }
+                for s in systems
             }
     finally:
-        system.stop_all()
+        for system in systems:
+            system.stop_all()
 
 
 def markdown(results: dict[str, dict[str, Any]], tls: bool) -> str:
@@ -359,8 +393,7 @@ def markdown(results: dict[str, dict[str, Any]], tls: bool) -> str:
     def row(label: str, values: list[float], fmt: str) -> None:
         cells = [format(v, fmt) for v in values]
         if len(values) == 2:
-            ratio = values[0] / values[1] if values[1] else float("nan")
-            cells.append(f"{ratio:.2f}")
+            cells.append(f"{values[0] / values[1]:.2f}" if values[1] else "n/a")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
     systems = list(results.values())
@@ -376,20 +409,24 @@ def markdown(results: dict[str, dict[str, Any]], tls: bool) -> str:
 
 async def main_async(args: argparse.Namespace) -> None:
     tls = args.tls == "on"
-    results: dict[str, dict[str, Any]] = {}
-    systems = ["shoal", "etcd"] if args.only is None else [args.only]
-    if "etcd" in systems and shutil.which("etcd") is None:
+    names = ["shoal", "etcd"] if args.only is None else [args.only]
+    if "etcd" in names and shutil.which("etcd") is None:
         sys.exit("etcd not found: apt-get install etcd-server")
-    for name in systems:
-        root = Path(tempfile.mkdtemp(prefix=f"raftbench-{name}-"))
-        system: System = ShoalSystem(root, tls) if name == "shoal" else EtcdSystem(root, tls)
-        print(f"running {name} in {root} ...", file=sys.stderr)
-        results[name] = await run_system(system, args.seconds, args.idle, args.trials)
-        if not args.keep:
+    roots = {name: Path(tempfile.mkdtemp(prefix=f"raftbench-{name}-")) for name in names}
+    systems: list[System] = [
+        ShoalSystem(roots[name], tls) if name == "shoal" else EtcdSystem(roots[name], tls) for name in names
+    ]
+    print(f"data and logs in {', '.join(str(r) for r in roots.values())}", file=sys.stderr)
+    load_before = os.getloadavg()
+    results = await run_interleaved(systems, args.seconds, args.idle, args.trials, args.slices)
+    load_after = os.getloadavg()
+    if not args.keep:
+        for root in roots.values():
             shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps(results, indent=2))
+    print(json.dumps({"results": results, "loadavg_before": load_before, "loadavg_after": load_after}, indent=2))
     print()
     print(markdown(results, tls))
+    print(f"\nmachine load average (1/5/15 min) before: {load_before}, after: {load_after}")
 
 
 def main() -> None:
@@ -397,6 +434,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of load per concurrency level")
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle cluster to count elections")
     parser.add_argument("--trials", type=int, default=5, help="failover trials (median reported)")
+    parser.add_argument("--slices", type=int, default=5, help="alternating slices per concurrency level")
     parser.add_argument("--tls", choices=("on", "off"), default="on")
     parser.add_argument("--only", choices=("shoal", "etcd"))
     parser.add_argument("--keep", action="store_true", help="keep data dirs and logs")
