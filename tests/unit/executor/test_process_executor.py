@@ -125,3 +125,33 @@ async def test_orphan_bridges_are_found_by_their_owner_alias(tmp_path: Path) -> 
         assert not config.bridge_exists()
     finally:
         await remove_bridge(config)
+
+
+async def test_concurrent_starts_launch_the_task_once(executor: ProcessExecutor, tmp_path: Path) -> None:
+    rt = runtime("sleep 30")
+    controllers = [executor.controller(rt) for _ in range(3)]
+    await asyncio.gather(*(c.prepare() for c in controllers))
+    await asyncio.gather(*(c.start() for c in controllers))  # each returns once its launch is done
+    container_ids = {(await c.inspect()).container_id for c in controllers}
+    assert len(container_ids) == 1
+    task_dir = str(tmp_path / "state" / "tasks" / rt.task_id).encode()
+    shims = {pid for pid in _pids() if _cmdline(pid)[1:4] == [b"run", b"-s", task_dir]}
+    supervisors = [pid for pid in shims if _parent(pid) not in shims]  # not the init forked inside
+    assert len(supervisors) == 1
+
+
+def _pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[1])
+
+
+def _cmdline(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []

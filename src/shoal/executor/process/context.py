@@ -30,10 +30,20 @@ class ProcessContext:
     _shim: list[str] | None = None
     _network_ready: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _task_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @property
     def tasks_dir(self) -> Path:
         return self.state_dir / "tasks"
+
+    def task_lock(self, task_id: str) -> asyncio.Lock:
+        """Serializes prepare/start/remove of one task (a retried call must not launch it twice)."""
+        return self._task_locks.setdefault(task_id, asyncio.Lock())
+
+    def forget_task(self, task_id: str) -> None:
+        lock = self._task_locks.get(task_id)
+        if lock is not None and not lock.locked():
+            del self._task_locks[task_id]
 
     def task_dir(self, task_id: str) -> TaskDir:
         return TaskDir(self.tasks_dir / task_id)

@@ -48,6 +48,10 @@ class ProcessController:
     # ------------------------------------------------------------------------------------ lifecycle
 
     async def prepare(self) -> None:
+        async with self._ctx.task_lock(self._runtime.task_id):
+            await self._prepare()
+
+    async def _prepare(self) -> None:
         if self._dir.exists():
             return
         rt = self._runtime
@@ -82,6 +86,10 @@ class ProcessController:
         self._dir.write_record(record)
 
     async def start(self) -> None:
+        async with self._ctx.task_lock(self._runtime.task_id):
+            await self._start()
+
+    async def _start(self) -> None:
         record = self._record()
         if self._dir.started():
             return
@@ -152,6 +160,11 @@ class ProcessController:
         await self.wait()
 
     async def remove(self) -> None:
+        async with self._ctx.task_lock(self._runtime.task_id):
+            await self._remove()
+        self._ctx.forget_task(self._runtime.task_id)
+
+    async def _remove(self) -> None:
         if not self._dir.exists():
             return
         record = self._record()
