@@ -65,7 +65,7 @@ async def test_every_local_address_spreads_new_connections_over_all_backends(
 ) -> None:
     port = case.port
     await mesh.apply({PublishedPort(port, protocol): backends(test_network)})  # type: ignore[arg-type]
-    addresses = ["127.0.0.1", test_network.host_ip, host_address() or "127.0.0.1"]
+    addresses = ["127.0.0.1", "127.0.0.2", test_network.host_ip, host_address() or "127.0.0.1"]
     for address in addresses:
         answers = await ask_many(protocol, address, port, 6)
         # Round-robin: six new connections over three backends reach each one exactly twice.

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from shoal.network.mesh.balancer import RoundRobin
 from shoal.network.mesh.state import Backend
+from shoal.network.mesh.udp_socket import ReplyingUdpSocket
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +26,10 @@ REMOVAL_GRACE = 2.0  # seconds a flow to a removed backend still delivers answer
 class _Flow(asyncio.DatagramProtocol):
     """One client's datagrams to and from its backend."""
 
-    def __init__(self, forwarder: UdpForwarder, client: Address, order: list[Backend]) -> None:
+    def __init__(self, forwarder: UdpForwarder, client: Address, local: str | None, order: list[Backend]) -> None:
         self.forwarder = forwarder
         self.client = client
+        self.local = local  # the address the client sent to: answers leave from it
         self.order = order  # order[0] is the current backend; the rest are fallbacks
         self.transport: asyncio.DatagramTransport | None = None
         self.pending: list[bytes] = []
@@ -59,7 +61,7 @@ class _Flow(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.last_active = asyncio.get_running_loop().time()
-        self.forwarder._reply(data, self.client)
+        self.forwarder._reply(data, self.client, self.local)
 
     def error_received(self, exc: Exception) -> None:
         if not isinstance(exc, ConnectionRefusedError):
@@ -69,7 +71,7 @@ class _Flow(asyncio.DatagramProtocol):
         rest = [backend for backend in self.order[1:] if backend in current]
         if rest and self.forwarder._flows.get(self.client) is None:
             log.debug("udp %d: %s refused, trying the next backend", self.forwarder.port, self.backend)
-            self.forwarder._open_flow(self.client, rest, [self.last_datagram])
+            self.forwarder._open_flow(self.client, self.local, rest, [self.last_datagram])
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.close()
@@ -81,14 +83,6 @@ class _Flow(asyncio.DatagramProtocol):
         if self.transport is not None:
             self.transport.close()
         self.forwarder._forget(self)
-
-
-class _Listener(asyncio.DatagramProtocol):
-    def __init__(self, forwarder: UdpForwarder) -> None:
-        self.forwarder = forwarder
-
-    def datagram_received(self, data: bytes, addr: Address) -> None:
-        self.forwarder._from_client(data, addr)
 
 
 class UdpForwarder:
@@ -106,7 +100,7 @@ class UdpForwarder:
         self.idle_timeout = idle_timeout
         self.max_flows = max_flows
         self.balancer = RoundRobin(backends)
-        self._listener: asyncio.DatagramTransport | None = None
+        self._listener: ReplyingUdpSocket | None = None
         self._flows: dict[Address, _Flow] = {}
         self._lingering: set[_Flow] = set()  # flows to removed backends, still delivering answers
         self._sweeper: asyncio.TimerHandle | None = None
@@ -114,11 +108,12 @@ class UdpForwarder:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Listener(self), local_addr=(self.host, self.port))
-        self._listener = transport
+        listener = ReplyingUdpSocket(self.host, self.port, self._from_client)
+        listener.open()
+        self._listener = listener
         self._sweeper = loop.call_later(self.idle_timeout / 2, self._sweep)
 
-    def _from_client(self, data: bytes, client: Address) -> None:
+    def _from_client(self, data: bytes, client: Address, local: str | None) -> None:
         flow = self._flows.get(client)
         if flow is None:
             if len(self._flows) >= self.max_flows:
@@ -126,12 +121,12 @@ class UdpForwarder:
             order = self.balancer.attempt_order()
             if not order:
                 return
-            self._open_flow(client, order, [data])
+            self._open_flow(client, local, order, [data])
         else:
             flow.send(data)
 
-    def _open_flow(self, client: Address, order: list[Backend], datagrams: list[bytes]) -> None:
-        flow = _Flow(self, client, order)
+    def _open_flow(self, client: Address, local: str | None, order: list[Backend], datagrams: list[bytes]) -> None:
+        flow = _Flow(self, client, local, order)
         self._flows[client] = flow
         for datagram in datagrams:
             flow.send(datagram)  # held until the backend socket is open
@@ -151,9 +146,9 @@ class UdpForwarder:
         elif flow.closed and flow.transport is not None:
             flow.transport.close()
 
-    def _reply(self, data: bytes, client: Address) -> None:
+    def _reply(self, data: bytes, client: Address, local: str | None) -> None:
         if self._listener is not None:
-            self._listener.sendto(data, client)
+            self._listener.send(data, client, local)
 
     def _forget(self, flow: _Flow) -> None:
         self._lingering.discard(flow)
