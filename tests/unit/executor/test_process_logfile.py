@@ -113,3 +113,24 @@ async def test_follow_crosses_a_rotation(tmp_path: Path) -> None:
     state["done"] = True
     await asyncio.wait_for(task, 5)
     assert seen == [b"a\n", b"b\n", b"c\n"]
+
+
+async def test_follow_completes_a_line_that_was_partial_when_history_ended(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_bytes(rec(b"start-", partial=True))
+    state = {"done": False}
+    seen: list[bytes] = []
+
+    async def reader() -> None:
+        async for line in follow_lines(log, tail=None, since=None, finished=lambda: state["done"], poll_interval=0.01):
+            seen.append(line.data)
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0.05)
+    with open(log, "ab") as f:
+        f.write(rec(b"end"))
+    while not seen:
+        await asyncio.sleep(0.01)
+    state["done"] = True
+    await asyncio.wait_for(task, 5)
+    assert seen == [b"start-end\n"]

@@ -111,40 +111,42 @@ async def follow_lines(
     """What is kept (filtered), then new lines as they are written, until `finished()` says the
     writer is done and the file has nothing more. Follows a rotation to log.1 by inode."""
     fd = _open_or_none(log_path)
-    current = _read_fd(fd) if fd is not None else b""
-    position = current.rfind(b"\n") + 1
-    inode = os.fstat(fd).st_ino if fd is not None else None
-    history = lines_from([*_complete_lines(_read(Path(f"{log_path}.1"))), *_complete_lines(current)])
-    for line in select(history, tail=tail, since=since):
-        yield line
-    joiner = LineJoiner()
-    pending = b""
-    while True:
-        done = finished()  # asked before draining, so the writer's last lines are never missed
-        if fd is None:
-            fd = _open_or_none(log_path)
-            position = 0
-            inode = os.fstat(fd).st_ino if fd is not None else None
-        if fd is not None:
-            chunk = os.pread(fd, 1 << 16, position)
-            while chunk:
-                position += len(chunk)
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                for line in lines_from((c + b"\n" for c in complete), joiner):
-                    if since is None or line.timestamp >= since:
-                        yield line
+    try:
+        current = _read_fd(fd) if fd is not None else b""
+        position = current.rfind(b"\n") + 1
+        inode = os.fstat(fd).st_ino if fd is not None else None
+        joiner = LineJoiner()  # shared, so a line still being written when history ends is completed
+        kept = [*_complete_lines(_read(Path(f"{log_path}.1"))), *_complete_lines(current)]
+        for line in select(list(lines_from(kept, joiner)), tail=tail, since=since):
+            yield line
+        pending = b""
+        while True:
+            done = finished()  # asked before draining, so the writer's last lines are never missed
+            if fd is None:
+                fd = _open_or_none(log_path)
+                position = 0
+                inode = os.fstat(fd).st_ino if fd is not None else None
+            if fd is not None:
                 chunk = os.pread(fd, 1 << 16, position)
-            if _inode(log_path) != inode:  # rotated: the old file is complete, go on with the new one
-                os.close(fd)
-                fd = None
-                pending = b""
-                continue
-        if done:
-            break
-        await asyncio.sleep(poll_interval)
-    if fd is not None:
-        os.close(fd)
+                while chunk:
+                    position += len(chunk)
+                    pending += chunk
+                    *complete, pending = pending.split(b"\n")
+                    for line in lines_from((c + b"\n" for c in complete), joiner):
+                        if since is None or line.timestamp >= since:
+                            yield line
+                    chunk = os.pread(fd, 1 << 16, position)
+                if _inode(log_path) != inode:  # rotated: the old file is complete, go on with the new one
+                    os.close(fd)
+                    fd = None
+                    pending = b""
+                    continue
+            if done:
+                break
+            await asyncio.sleep(poll_interval)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _read_fd(fd: int) -> bytes:
