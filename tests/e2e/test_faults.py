@@ -260,3 +260,36 @@ def test_daemon_restart_keeps_swarm_and_readopts_tasks(swarm: ShoalDaemon, web: 
     assert re.search(rf"{web}\s+replicated\s+3/3\s+{IMAGE}\s+\*:{WEB_PORT}->80/tcp", ls)
     names = json.loads("[" + ",".join(swarm.docker("ps", "--format", "{{json .Names}}").stdout.split()) + "]")
     assert sorted(n.rsplit(".", 1)[1] for n in names if n.startswith(f"{web}.")) == sorted(before_tasks)
+    # the re-adopted tasks are still reachable: exec into them, and their logs from before are there
+    for task in after_tasks.values():
+        name = f"{web}.{task['Slot']}.{task['ID']}"
+        assert (
+            swarm.docker("exec", name, "hostname").stdout.strip()
+            == task["Status"]["ContainerStatus"]["ContainerID"][:12]
+        )
+    started = re.findall(r"\| serving ([0-9a-f]{12}) on :80$", swarm.docker("service", "logs", web).stdout, re.M)
+    assert sorted(started) == sorted(hostnames)
+
+
+def test_update_acknowledged_before_a_kill_completes_after_restart(swarm: ShoalDaemon) -> None:
+    swarm.docker("service", "create", "--detach", "--name", "upd", "--replicas", "2", IMAGE, "sleep", "3600")
+    old = {t["ID"] for t in wait_running(swarm, "upd", 2)}
+    swarm.docker("service", "update", "--detach", "--env-add", "COLOR=red", "--update-monitor", "1s", "upd")
+    swarm.kill9()
+    swarm.start()
+
+    def updated() -> bool:
+        now = running(swarm, "upd")
+        service = swarm.docker_json("service", "inspect", "upd")[0]
+        return (
+            len(now) == 2
+            and not old & {t["ID"] for t in now}
+            and all(t["Spec"]["ContainerSpec"].get("Env") == ["COLOR=red"] for t in now)
+            and (service.get("UpdateStatus") or {}).get("State") == "completed"
+        )
+
+    wait_until(updated, 60, "the update acknowledged before the kill never completed")
+    for task in running(swarm, "upd"):
+        name = f"upd.{task['Slot']}.{task['ID']}"
+        assert swarm.docker("exec", name, "sh", "-c", "echo $COLOR").stdout == "red\n"
+    swarm.docker("service", "rm", "upd")
