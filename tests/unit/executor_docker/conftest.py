@@ -12,6 +12,7 @@ import pytest
 from shoal.base.ids import new_id
 from shoal.executor.base import TaskRuntime
 from shoal.executor.docker import DockerExecutor
+from shoal.executor.docker import labels as label_names
 from shoal.executor.docker.engine import DEFAULT_SOCKET
 from shoal.executor.docker.testsupport import TEST_IMAGE, engine_reachable
 
@@ -31,17 +32,19 @@ def docker_api() -> Iterator[docker.APIClient]:
     client.close()
 
 
-async def _remove_all(executor: DockerExecutor) -> None:
-    for info in await executor.containers(all=True):
-        with contextlib.suppress(Exception):
-            await executor._engine.call("DELETE", f"/containers/{info.id}", params={"force": True})
+def _remove_all(docker_api: docker.APIClient, executor: DockerExecutor) -> None:
+    """Whatever the test left behind, found by the executor's instance label."""
+    mine = {"label": f"{label_names.EXECUTOR_INSTANCE}={executor.instance_id}"}
+    for container in docker_api.containers(all=True, filters=mine):
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_api.remove_container(container["Id"], force=True)
 
 
 @pytest.fixture
 async def executor(docker_api: docker.APIClient, tmp_path: Path) -> AsyncIterator[DockerExecutor]:
     made = DockerExecutor(state_dir=tmp_path / "state")
     yield made
-    await _remove_all(made)
+    _remove_all(docker_api, made)
     await made.close()
 
 
@@ -50,7 +53,7 @@ async def other_executor(docker_api: docker.APIClient, tmp_path: Path) -> AsyncI
     """A second daemon's executor on the same engine."""
     made = DockerExecutor(state_dir=tmp_path / "other-state")
     yield made
-    await _remove_all(made)
+    _remove_all(docker_api, made)
     await made.close()
 
 
