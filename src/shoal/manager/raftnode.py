@@ -5,10 +5,17 @@ transport reports) is put in an inbox and stepped by that task, so the core is n
 Ready is being carried out. Each Ready is handled in the order the core demands:
 
 1. persist the snapshot, entries and hard state, fsync'ing when ``must_sync`` (off the event loop);
-2. only then send the messages (a vote or an append acknowledgement must never leave before what it
-   promises is on disk). The leader does not send its appends in parallel with its own fsync, as
-   etcd allows: it would save one fsync latency per round but needs the core to count the leader's
-   own entries only once persisted, which ours does not promise;
+2. only then send the messages: a vote or an append acknowledgement must never leave before what it
+   promises is on disk.
+   The leader is the exception (Raft thesis §10.2.1, as etcd does): it sends its appends and
+   heartbeats *before* writing the same entries itself, so its fsync and the followers' overlap and
+   a write waits for one fsync instead of two in a row. This is safe although our core counts the
+   leader's own entries toward the commit quorum as soon as they are appended, because of how this
+   loop steps messages: every incoming message waits in the inbox and is stepped only after the
+   current Ready is persisted and advanced. An acknowledgement can only be for entries already sent,
+   hence from a Ready whose local write has finished before the acknowledgement is stepped; so no
+   entry counts as committed until the leader has it on disk too. A Ready that changes the term or
+   the vote (an election) is always persisted first;
 3. apply committed entries to the state machine and release linearizable reads;
 4. advance the core, and snapshot + compact the log every ``snapshot_interval`` applied entries.
 
@@ -114,6 +121,8 @@ class RaftNodeConfig:
     log_entries_for_slow_followers: int = 500
     max_size_per_msg: int = 1 << 20
     max_inflight_msgs: int = 256
+    leader_sends_before_persist: bool = True
+    """The leader sends a Ready's appends while it writes them itself (see the module doc)."""
     fsync_in_thread: bool = True
     """Run a Ready's write+fsync in a worker thread, so the event loop keeps serving while the disk
     works; False blocks the loop for the fsync but saves the hop back through a busy loop."""
@@ -186,6 +195,7 @@ class RaftNode:
         self._members: dict[int, str] = {}
         self._removed: set[int] = set()
         self._term = 0
+        self._vote = NONE
         self._leader_id = NONE
         self._role = Role.FOLLOWER
         self._announced_leader = False
@@ -500,10 +510,24 @@ class RaftNode:
     async def _handle_ready(self, rd: Ready) -> None:
         self.stats["readies"] += 1
         self.stats["applied_entries"] += len(rd.committed_entries)
+        term_or_vote_changed = rd.hard_state is not None and (
+            rd.hard_state.term != self._term or rd.hard_state.vote != self._vote
+        )
         if rd.hard_state is not None:
             self._term = rd.hard_state.term
+            self._vote = rd.hard_state.vote
         if rd.soft_state is not None:
             self._on_soft_state(rd.soft_state)
+        # A leader's appends and heartbeats may leave before its own write (see the module doc);
+        # anything a follower or candidate says (acks, votes) only after.
+        send_first = (
+            self.config.leader_sends_before_persist
+            and self._role is Role.LEADER
+            and not term_or_vote_changed
+            and rd.snapshot is None
+        )
+        if send_first:
+            self._transport.send(rd.messages)
         if rd.snapshot is not None or rd.entries or rd.hard_state is not None:
             started = time.perf_counter()
             if self._storage.durable and rd.must_sync and self.config.fsync_in_thread:
@@ -513,7 +537,8 @@ class RaftNode:
             self.stats["persist_seconds"] += time.perf_counter() - started
             self.stats["entries_saved"] += len(rd.entries)
             self.stats["syncs"] += rd.must_sync
-        self._transport.send(rd.messages)
+        if not send_first:
+            self._transport.send(rd.messages)
         if rd.snapshot is not None and not rd.snapshot.is_empty():
             self._install_snapshot(rd.snapshot)
         self._apply(rd.committed_entries)
