@@ -469,3 +469,10 @@ async def test_lines_written_out_of_time_order_come_out_in_order() -> None:
     split = [line async for line in log_lines(chunks_of(wire, len(wire) // 2), tty=False)]
     assert [line.data for line in split] == [b"out\n", b"err\n"]
     assert split[0].timestamp == split[1].timestamp
+
+
+def test_host_network_means_no_task_address() -> None:
+    capabilities = capabilities_from_info({}, network="host")
+    assert "task-address" not in capabilities
+    assert "host's network" in capabilities.why_missing("task-address")
+    assert "task-address" in capabilities_from_info(None)

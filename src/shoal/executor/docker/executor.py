@@ -101,12 +101,12 @@ class DockerExecutor:
     @property
     def capabilities(self) -> Capabilities:
         if self._capabilities is None:
-            self._capabilities = capabilities_from_info(engine_info_blocking(self.socket_path))
+            self._capabilities = capabilities_from_info(engine_info_blocking(self.socket_path), network=self.network)
         return self._capabilities
 
     async def describe(self) -> NodeDescription:
         info = await self._engine.call("GET", "/info")
-        self._capabilities = capabilities_from_info(info)
+        self._capabilities = capabilities_from_info(info, network=self.network)
         return node_description(info)
 
     def controller(self, runtime: TaskRuntime) -> DockerController:

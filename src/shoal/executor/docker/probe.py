@@ -60,11 +60,15 @@ def engine_info_blocking(socket_path: str) -> dict[str, Any] | None:
     return decoded if isinstance(decoded, dict) else None
 
 
-def capabilities_from_info(info: dict[str, Any] | None) -> Capabilities:
+def capabilities_from_info(info: dict[str, Any] | None, *, network: str = "bridge") -> Capabilities:
     """Everything but the limits the engine reports it cannot enforce. An engine that does not answer
-    gets the benefit of the doubt: its calls will fail with a clear error anyway."""
+    gets the benefit of the doubt: its calls will fail with a clear error anyway. On the host's
+    network, tasks share the node's addresses."""
     supported = set(ALWAYS)
     missing: dict[str, str] = {}
+    if network == "host":
+        supported.discard(CAP_TASK_ADDRESS)
+        missing[CAP_TASK_ADDRESS] = "task containers use the host's network (network=host)"
     for capability, flag in LIMIT_FLAGS.items():
         if info is None or info.get(flag, True):
             supported.add(capability)
