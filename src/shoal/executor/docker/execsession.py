@@ -55,6 +55,12 @@ class DockerExecSession:
         if self._stream.writer.can_write_eof() and not self._stream.writer.is_closing():
             self._stream.writer.write_eof()
 
+    async def close(self) -> None:
+        """Drop the stream without reading the rest (not in the ExecSession protocol yet: a caller that
+        gives up early should call it, or the socket stays open until the process exits)."""
+        self._eof = True
+        await self._stream.close()
+
     async def wait(self) -> int:
         """The exit code. A caller that never reads output should not expect a chatty process to finish:
         its output pipe may fill, as with any exec."""
