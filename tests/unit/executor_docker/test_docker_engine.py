@@ -362,3 +362,15 @@ async def test_host_mode_port_is_published_on_the_node(
     answer = await reader.read()
     writer.close()
     assert b"shoal-busybox" in answer
+
+
+async def test_an_exec_stream_can_be_dropped_early(executor: DockerExecutor, make_runtime: MakeRuntime) -> None:
+    controller = executor.controller(make_runtime())
+    await controller.prepare()
+    await controller.start()
+    exec_id = await executor.exec_create(controller.runtime.container_name, ["sh", "-c", "echo first; exec sleep 60"])
+    session = await executor.exec_start(exec_id)
+    assert await session.read() == (STDOUT, b"first\n")
+    await session.close()
+    assert await session.read() is None
+    assert (await executor.exec_inspect(exec_id)).running
