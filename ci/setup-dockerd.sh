@@ -105,11 +105,13 @@ note_forward_policy() {
     fi
 }
 
-# Applets the image links to /bin/busybox; `trap` is a shell builtin and needs no link.
-APPLETS=(sh echo cat sleep hostname ls env id pwd httpd wget kill true false grep head tail ps top)
+# Applets the image links to /bin/busybox, so they run as commands of their own (Debian's busybox
+# `sh` finds every applet even without a link); `trap` is a shell builtin and needs no link.
+APPLETS=(sh echo cat sleep hostname ls env id pwd httpd wget kill true false grep head tail ps top
+    mkdir rm touch test printf date seq uname nc nslookup)
 
 # Bump when the image's contents change, so machines that kept an older build get the new one.
-IMAGE_REVISION=1
+IMAGE_REVISION=2
 
 build_image() {
     local found old_id
@@ -129,13 +131,13 @@ build_image() {
     for applet in "${APPLETS[@]}"; do
         ln -s busybox "$rootfs/bin/$applet"
     done
-    # Users for `--user`, and a resolvable hostname file for busybox tools.
+    # Users and groups, so `--user nobody` resolves.
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
     printf '<html><body>shoal-busybox</body></html>\n' >"$rootfs/www/index.html"
     log "importing $IMAGE"
     tar -C "$rootfs" -c . | "$DOCKER_CLI" -H "unix://$DOCKER_SOCK" import \
-        --change 'ENV PATH=/bin' \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change "LABEL io.shoal.busybox.revision=$IMAGE_REVISION" \
         --change 'CMD ["/bin/busybox","httpd","-f","-p","80","-h","/www"]' \
         - "$IMAGE" >/dev/null
