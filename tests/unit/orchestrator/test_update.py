@@ -282,3 +282,21 @@ async def test_duplicate_running_tasks_in_a_slot_are_settled(
     await harness.create("tasks", twin)
     await harness.settle(all_planners)
     assert [t["ID"] for t in harness.live_tasks(service["ID"])] == [twin["ID"]]
+
+
+async def test_a_new_leader_carries_on_an_update_half_way(harness: StoreHarness, all_planners: list[Planner]) -> None:
+    service = await deploy(harness, all_planners, Parallelism=1, Delay=10 * SECOND)
+    await set_image(harness, service, "v2")
+    await harness.settle(all_planners)
+    assert images(harness, service).count("v2") == 1
+    harness.clock.advance(1)
+    from shoal.orchestrator.components import planners
+
+    fresh = planners()  # leadership moved: no memory of the update in progress
+    for _ in range(4):  # the new leader waits the delay again for the slot it finds done
+        harness.clock.advance(10)
+        await harness.settle(fresh)
+    assert images(harness, service) == ["v2", "v2", "v2"]
+    assert status(harness, service)["State"] == "completed"
+    # No slot was updated twice.
+    assert len([t for t in harness.tasks(service["ID"]) if t["Spec"]["ContainerSpec"]["Image"] == "v2"]) == 3
