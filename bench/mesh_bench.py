@@ -1,13 +1,14 @@
-"""Routing mesh throughput: the kernel path and the userspace proxy against a direct connection to one
-backend, measured in the same run.
+"""Routing mesh throughput: the kernel path and the userspace proxy against direct connections to the
+same backends, measured in the same run; ratios are against "direct (client turns)".
 
   connections/s  N clients in a loop: open a connection, ask for 100 bytes, read them, close
                  (each new connection is balanced afresh, so this stresses the per-connection path)
   MB/s           N long-lived connections, each streaming 64 KiB chunks from its backend
 
 With root and iptables, the backends are three network namespaces on a throw-away bridge and the
-targets are: direct (backend a's own address), kernel via 127.0.0.1 and via the bridge address, and
-the userspace proxy (run in its own process, as in shoald) via 127.0.0.1. Without root, backends
+targets are: direct to backend a, direct with the client itself taking the three backends in turn (the
+fair reference: same servers, no mesh), kernel via 127.0.0.1 and via the bridge address, and the
+userspace proxy (run in its own process, as in shoald) via 127.0.0.1. Without root, backends
 listen on loopback and only the proxy is measured. The load generator is Python (asyncio) in this
 process, so ratios are relative to what one Python client can push. Prints a table and the ratios.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import socket
 import statistics
@@ -80,14 +82,19 @@ async def run_proxy(port: int, targets: list[str]) -> None:
 # ---- load generator ---------------------------------------------------------------------------
 
 
-async def connections_per_second(host: str, port: int, workers: int, seconds: float) -> float:
+Endpoint = tuple[str, int]
+
+
+async def connections_per_second(endpoints: list[Endpoint], workers: int, seconds: float) -> float:
+    """New connections are spread over `endpoints` in turn (one endpoint: all go there)."""
     deadline = time.monotonic() + seconds
+    turn = itertools.cycle(endpoints)
     done = 0
 
     async def worker() -> None:
         nonlocal done
         while time.monotonic() < deadline:
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(*next(turn))
             writer.write(b"%d\n" % SMALL)
             await reader.readexactly(SMALL)
             writer.close()
@@ -106,12 +113,13 @@ class _Sink(asyncio.Protocol):
         self.counter[0] += len(data)
 
 
-async def megabytes_per_second(host: str, port: int, workers: int, seconds: float) -> float:
+async def megabytes_per_second(endpoints: list[Endpoint], workers: int, seconds: float) -> float:
     loop = asyncio.get_running_loop()
     received = [0]
     transports = []
+    turn = itertools.cycle(endpoints)
     for _ in range(workers):
-        transport, _ = await loop.create_connection(lambda: _Sink(received), host, port)
+        transport, _ = await loop.create_connection(lambda: _Sink(received), *next(turn))
         transport.write(b"stream\n")
         transports.append(transport)
     await asyncio.sleep(0.3)  # warm up
@@ -161,25 +169,29 @@ async def main(workers: int, seconds: float, rounds: int) -> None:
 
         proxy_port = free_port()
         processes.append(spawn([*me, "--proxy", str(proxy_port), *(str(b) for b in backends)]))
-        targets = [("direct (one backend)", backends[0].ip, backends[0].port)]
+        everyone = [(b.ip, b.port) for b in backends]
+        targets: list[tuple[str, list[Endpoint]]] = [
+            ("direct (one backend)", everyone[:1]),
+            ("direct (client turns)", everyone),
+        ]
         if use_kernel and network is not None:
             kernel_port = free_port()
             mesh = KernelMesh(INSTANCE)
             await mesh.start()
             await mesh.apply({PublishedPort(kernel_port): backends})
             targets += [
-                ("kernel 127.0.0.1", "127.0.0.1", kernel_port),
-                ("kernel bridge addr", network.host_ip, kernel_port),
+                ("kernel 127.0.0.1", [("127.0.0.1", kernel_port)]),
+                ("kernel bridge addr", [(network.host_ip, kernel_port)]),
             ]
-        targets.append(("userspace proxy", "127.0.0.1", proxy_port))
+        targets.append(("userspace proxy", [("127.0.0.1", proxy_port)]))
 
         # Rounds interleave the targets and the median is kept, so a burst of load elsewhere on the
         # machine does not favour one target.
-        samples: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in targets}
+        samples: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in targets}
         for _ in range(rounds):
-            for label, host, port in targets:
-                cps = await connections_per_second(host, port, workers, seconds)
-                mbs = await megabytes_per_second(host, port, workers, seconds)
+            for label, endpoints in targets:
+                cps = await connections_per_second(endpoints, workers, seconds)
+                mbs = await megabytes_per_second(endpoints, workers, seconds)
                 samples[label].append((cps, mbs))
         results = {
             label: (statistics.median(c for c, _ in runs), statistics.median(m for _, m in runs))
@@ -192,7 +204,7 @@ async def main(workers: int, seconds: float, rounds: int) -> None:
             f"kernel path {'on' if use_kernel else 'off'}"
         )
         print(f"{'target':24} {'conn/s':>10} {'MB/s':>10} {'conn/s ratio':>13} {'MB/s ratio':>11}")
-        base_cps, base_mbs = results[targets[0][0]]
+        base_cps, base_mbs = results["direct (client turns)"]
         for label, (cps, mbs) in results.items():
             print(f"{label:24} {cps:10.0f} {mbs:10.1f} {cps / base_cps:13.2f} {mbs / base_mbs:11.2f}")
     finally:
