@@ -10,12 +10,12 @@ Ready is being carried out. Each Ready is handled in the order the core demands:
    The leader is the exception (Raft thesis §10.2.1, as etcd does): it sends its appends and
    heartbeats *before* writing the same entries itself, so its fsync and the followers' overlap and
    a write waits for one fsync instead of two in a row. This is safe although our core counts the
-   leader's own entries toward the commit quorum as soon as they are appended, because of how this
-   loop steps messages: every incoming message waits in the inbox and is stepped only after the
-   current Ready is persisted and advanced. An acknowledgement can only be for entries already sent,
-   hence from a Ready whose local write has finished before the acknowledgement is stepped; so no
-   entry counts as committed until the leader has it on disk too. A Ready that changes the term or
-   the vote (an election) is always persisted first;
+   leader's own entries toward the commit quorum as soon as they are appended: every effect of a
+   commit (applying, answering the client, a commit index sent to followers) only leaves through a
+   later Ready, and this loop takes the next Ready only once the current one, which holds the
+   leader's write of those entries, is on disk. (Incoming messages also wait in the inbox until
+   then, so the core does not even count an acknowledgement before the write.) A Ready that
+   changes the term or the vote (an election) is always persisted first;
 3. apply committed entries to the state machine and release linearizable reads;
 4. advance the core, and snapshot + compact the log every ``snapshot_interval`` applied entries.
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 
 import pytest
 from raftnode_harness import Cluster, put
@@ -175,3 +177,44 @@ async def test_refused_conf_change_fails_only_the_caller(cluster: Cluster) -> No
         await one.node.add_member(1, cluster.address(1))  # already a member
     assert one.node.failure is None
     await one.proposer.propose(put("still", "works"))
+
+
+class GatedLog(MemoryLog):
+    """A 'disk' whose fsync blocks (in the driver's worker thread) until the test opens the gate."""
+
+    durable = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def sync(self) -> None:
+        assert self.gate.wait(10), "test never opened the gate"
+
+
+async def _wait_for(condition: Callable[[], bool]) -> None:
+    """Wait (in real time, bounded) for work done in the driver's worker thread."""
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
+async def test_leader_sends_before_its_own_fsync_but_commits_only_after_it(cluster: Cluster) -> None:
+    gated = GatedLog()
+    one = await cluster.start(1, bootstrap=[1, 2, 3], storage=gated)
+    others = [await cluster.start(i, bootstrap=[1, 2, 3]) for i in (2, 3)]
+    await one.node.campaign()
+    await _wait_for(one.proposer.is_leader)
+    gated.gate.clear()
+    entry_index = one.storage.last_index() + 1
+    write = asyncio.ensure_future(one.proposer.propose(put("k", "v")))
+    # The followers get (and acknowledge) the entry while the leader's own fsync is still blocked...
+    await _wait_for(lambda: all(o.storage.last_index() >= entry_index for o in others))
+    await cluster.settle()
+    # ... but a quorum of acknowledgements must not commit it before the leader has it on disk.
+    assert not write.done()
+    assert "k" not in one.kv.data
+    gated.gate.set()
+    index = await asyncio.wait_for(write, 10)
+    assert one.kv.data["k"] == "v" and index == entry_index
