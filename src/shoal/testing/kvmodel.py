@@ -104,3 +104,26 @@ def _by_key(history: Sequence[Operation[KVOp, str]]) -> Iterable[Sequence[Operat
 
 
 KV_MODEL: Model[str, KVOp, str] = Model(init="", step=_step_one_key, partition=_by_key)
+
+
+def drop_unobserved_writes(history: Sequence[Operation[KVOp, str]]) -> list[Operation[KVOp, str]]:
+    """Remove writes of unknown outcome whose value no read ever returned.
+
+    Sound when every written value is a unique token that no other token contains (the
+    simulation writes ``[client.seq]``): had such a write taken effect, any read before
+    the next put of that key would contain its token; no read does, so a linearization
+    with the write exists exactly when one without it does. Without this, each pending
+    append multiplies the orders the checker must consider.
+    """
+    observed: dict[str, list[str]] = defaultdict(list)
+    for op in history:
+        if op.input.kind == GET and op.output:
+            observed[op.input.key].append(op.output)
+    kept = []
+    for op in history:
+        if op.ret is None and op.input.kind in (PUT, APPEND):
+            token = op.input.value
+            if not any(token in seen for seen in observed[op.input.key]):
+                continue
+        kept.append(op)
+    return kept

@@ -163,11 +163,15 @@ def _search(model: Model[S, In, Out], ops: Sequence[Operation[In, Out]], max_exp
     return True, explored
 
 
-def check(model: Model[S, In, Out], history: Sequence[Operation[In, Out]]) -> CheckResult[In, Out]:
+def check(
+    model: Model[S, In, Out], history: Sequence[Operation[In, Out]], max_explored: int | None = None
+) -> CheckResult[In, Out]:
+    """Check a whole history; raises RuntimeError if a part needs more than
+    ``max_explored`` search steps (an inconclusive answer is not a pass)."""
     parts = list(model.partition(history)) if model.partition is not None else [history]
     explored = 0
     for part in parts:
-        ok, n = _search(model, part, None)
+        ok, n = _search(model, part, max_explored)
         explored += n
         if not ok:
             return CheckResult(False, list(part), explored)

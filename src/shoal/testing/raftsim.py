@@ -49,11 +49,14 @@ from shoal.raft.types import (
     Role,
     Snapshot,
 )
-from shoal.testing.kvmodel import APPEND, GET, KV_MODEL, PUT, Command, KVOp, KVStore
+from shoal.testing.kvmodel import APPEND, GET, KV_MODEL, PUT, Command, KVOp, KVStore, drop_unobserved_writes
 from shoal.testing.lincheck import Operation, check
 
 TICK_STEPS = 4
 """Simulated steps per raft tick; typical message latency is a fraction of a tick."""
+
+LINCHECK_BUDGET = 2_000_000
+"""Search steps after which the linearizability check gives up (and the seed fails)."""
 
 PROBE_CLIENT = 0
 """Client id of the liveness probe writes proposed after healing."""
@@ -63,9 +66,7 @@ class SimulationFailure(AssertionError):
     def __init__(self, seed: int, step: int, message: str) -> None:
         self.seed = seed
         self.step = step
-        super().__init__(
-            f"seed={seed} step={step}: {message}\n  replay: python -m shoal.testing.raftsim --seed {seed}"
-        )
+        super().__init__(f"seed={seed} step={step}: {message}\n  replay: python -m shoal.testing.raftsim --seed {seed}")
 
 
 class NullLogger:
@@ -189,6 +190,8 @@ class SimNode:
     up: bool = True
     incarnation: int = 0
     tick_phase: int = 0
+    # A paused process (GC, stopped VM, overloaded host) neither ticks nor reads its socket.
+    paused_until: int = 0
     # (client, seq) of requests this node must answer once applied / read
     waiting_writes: dict[tuple[int, int], PendingRequest] = field(default_factory=dict)
     waiting_reads: dict[bytes, PendingRequest] = field(default_factory=dict)
@@ -212,8 +215,10 @@ class Scenario:
     long_delay_rate: float
     crash_rate: float
     partition_rate: float
+    partition_heal_rate: float
     transfer_rate: float
     conf_change_rate: float
+    pause_rate: float
     snapshot_every: int
     election_tick: int
     pre_vote: bool
@@ -224,7 +229,7 @@ class Scenario:
         pre_vote = rng.random() < 0.9
         return cls(
             nodes=3 if seed % 2 == 0 else 5,
-            fault_ticks=rng.randint(25, 60),
+            fault_ticks=rng.randint(25, 80),
             # Without pre-vote, nodes with stale logs keep bumping the term and can delay an
             # election for several rounds (a known raft weakness), so allow more time.
             heal_ticks=60 if pre_vote else 200,
@@ -235,8 +240,10 @@ class Scenario:
             long_delay_rate=rng.choice([0.0, 0.02, 0.05]),
             crash_rate=rng.choice([0.0, 0.01, 0.02, 0.04]),
             partition_rate=rng.choice([0.0, 0.01, 0.02, 0.04]),
+            partition_heal_rate=rng.choice([0.005, 0.01, 0.03]),
             transfer_rate=rng.choice([0.0, 0.005, 0.02]),
             conf_change_rate=rng.choice([0.0, 0.01, 0.02]),
+            pause_rate=rng.choice([0.0, 0.005, 0.02]),
             snapshot_every=rng.choice([4, 8, 1000]),
             # Short election timeouts pack more elections into a run; 10 is the default.
             election_tick=rng.choice([3, 5, 10, 10]),
@@ -519,6 +526,11 @@ class Simulation:
             if target is None or not target.up or not self.connected(m.frm, m.to):
                 self._dropped(m)
                 continue
+            if target.paused_until > self.step:
+                # Held in the socket buffer until the process runs again.
+                due = target.paused_until + self.rng.randint(0, TICK_STEPS)
+                heapq.heappush(self.in_flight, InFlight(due, self.rng.random(), m))
+                continue
             try:
                 target.raw.step(m)
             except RaftError as exc:
@@ -543,19 +555,25 @@ class Simulation:
                 self.crash(node)
             else:
                 self.restart(node)
-        if rng.random() < sc.partition_rate:
-            if self.partition:
+        if self.partition:
+            if rng.random() < sc.partition_heal_rate:
                 self.log("heal partition")
                 self.partition = {}
+        elif rng.random() < sc.partition_rate:
+            ids = sorted(self.nodes)
+            leaders = self.leaders()
+            if leaders and rng.random() < 0.5:
+                isolated = rng.choice(leaders).id
+                self.partition = {i: int(i == isolated) for i in ids}
             else:
-                ids = sorted(self.nodes)
-                leaders = self.leaders()
-                if leaders and rng.random() < 0.5:
-                    isolated = rng.choice(leaders).id
-                    self.partition = {i: int(i == isolated) for i in ids}
-                else:
-                    self.partition = {i: rng.randint(0, 1) for i in ids}
-                self.log(f"partition {self.partition}")
+                self.partition = {i: rng.randint(0, 1) for i in ids}
+            self.log(f"partition {self.partition}")
+        if rng.random() < sc.pause_rate:
+            leaders = self.leaders()
+            pool = leaders if leaders and rng.random() < 0.7 else list(self.nodes.values())
+            node = rng.choice(pool)
+            node.paused_until = self.step + rng.randint(2, 30) * TICK_STEPS
+            self.log(f"pause {node.id} until {node.paused_until}")
         if rng.random() < sc.transfer_rate:
             for leader in self.leaders():
                 target = rng.choice(sorted(self.nodes))
@@ -602,6 +620,7 @@ class Simulation:
         self.faults_on = False
         self.partition = {}
         for node in self.nodes.values():
+            node.paused_until = 0
             if not node.up:
                 self.restart(node)
 
@@ -620,17 +639,19 @@ class Simulation:
     def invoke(self, client: SimClient) -> None:
         rng = self.rng
         client.seq += 1
-        kind = rng.choice([PUT, APPEND, APPEND, GET, GET])
+        kind = rng.choice([PUT, APPEND, APPEND, GET, GET, GET])
         key = rng.choice(self.sc.keys)
-        value = f"{client.id}.{client.seq}," if kind != GET else ""
+        # Unique tokens, none a substring of another (see kvmodel.drop_unobserved_writes).
+        value = f"[{client.id}.{client.seq}]" if kind != GET else ""
         op = KVOp(kind, key, value)
         candidates = [n for n in self.nodes.values() if n.id not in self.removed]
         node = self.nodes.get(client.believed_leader)
         if node is None or not node.up or rng.random() < 0.3:
             node = rng.choice(candidates)
-        if not node.up:
-            return  # connection refused: the operation never started
-        request = PendingRequest(client.id, client.seq, op, node.id, self.tick_event(), self.step + 30 * TICK_STEPS)
+        if not node.up or node.paused_until > self.step:
+            return  # connection refused / timed out before sending: the operation never started
+        timeout = rng.randint(4, 15) * TICK_STEPS
+        request = PendingRequest(client.id, client.seq, op, node.id, self.tick_event(), self.step + timeout)
         try:
             if kind == GET and rng.random() < 0.8:
                 ctx = f"{client.id}:{client.seq}".encode()
@@ -655,6 +676,7 @@ class Simulation:
 
     def give_up(self, client: SimClient, request: PendingRequest) -> None:
         client.pending = None
+        client.believed_leader = 0  # try someone else next time
         if request.op.kind != GET:  # an unanswered write may or may not have happened
             self.history.append(Operation(request.client, request.op, request.call, None, None))
 
@@ -696,7 +718,7 @@ class Simulation:
                     raise self.fail(f"log matching violated between {a.id} and {b.id} below {match}")
 
     def check_linearizable(self) -> None:
-        result = check(KV_MODEL, self.history)
+        result = check(KV_MODEL, drop_unobserved_writes(self.history), max_explored=LINCHECK_BUDGET)
         if not result.ok:
             ops = "\n".join(f"    {op}" for op in sorted(result.failing_part, key=lambda o: o.call))
             raise self.fail(f"history is not linearizable; operations on that key:\n{ops}")
@@ -716,7 +738,7 @@ class Simulation:
                 healed_at = self.step
             self.deliver_due()
             for node in list(self.nodes.values()):
-                if node.up and (self.step + node.tick_phase) % TICK_STEPS == 0:
+                if node.up and node.paused_until <= self.step and (self.step + node.tick_phase) % TICK_STEPS == 0:
                     node.raw.tick()
                     self.process_ready(node)
             self.flush_feedback()
