@@ -14,6 +14,7 @@ from shoal.manager.proposer import LostLeadership, NotLeader, unwrap_payload, wr
 from shoal.manager.raftnode import LeadershipChange
 from shoal.manager.raftnode_storage import MemoryLog
 from shoal.raft.errors import RaftError
+from shoal.raft.types import MessageType
 
 
 async def test_single_member_elects_itself_and_commits(cluster: Cluster) -> None:
@@ -218,3 +219,28 @@ async def test_leader_sends_before_its_own_fsync_but_commits_only_after_it(clust
     gated.gate.set()
     index = await asyncio.wait_for(write, 10)
     assert one.kv.data["k"] == "v" and index == entry_index
+
+
+async def test_follower_acknowledges_only_after_its_fsync(cluster: Cluster) -> None:
+    gated = GatedLog()
+    one = await cluster.start(1, bootstrap=[1, 2, 3])
+    slow = await cluster.start(2, bootstrap=[1, 2, 3], storage=gated)
+    await cluster.start(3, bootstrap=[1, 2, 3])
+    await one.node.campaign()
+    await _wait_for(one.proposer.is_leader)
+    gated.gate.clear()
+    entry_index = one.storage.last_index() + 1
+    # Member 3 and the leader make a quorum: the write commits while member 2's fsync is blocked.
+    await asyncio.wait_for(one.proposer.propose(put("k", "v")), 10)
+    await _wait_for(lambda: slow.storage.last_index() >= entry_index)
+    await cluster.settle()
+    acks_from_slow = [
+        m for m in cluster.network.delivered if m.frm == 2 and m.type == MessageType.APP_RESP and m.index >= entry_index
+    ]
+    assert acks_from_slow == []
+    gated.gate.set()
+    await _wait_for(
+        lambda: any(
+            m.frm == 2 and m.type == MessageType.APP_RESP and m.index >= entry_index for m in cluster.network.delivered
+        )
+    )
