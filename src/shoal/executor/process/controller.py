@@ -116,6 +116,7 @@ class ProcessController:
             hook=hook,
             binds=binds,
             max_log_bytes=MAX_LOG_BYTES,
+            tty=record.runtime.tty,
         )
         await launch(cmd, list(record.env))
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
+import struct
+import termios
 from dataclasses import dataclass, field
 
 from shoal.base.ids import new_container_id
@@ -22,7 +26,8 @@ class ExecEntry:
     shim_cmd: list[str]
     env: dict[str, str]
     stdin: bool
-    session: ProcessExecSession | None = None
+    tty: bool = False
+    session: ProcessExecSession | TtyExecSession | None = None
     pid: int | None = None
     exit_code: int | None = None
 
@@ -80,13 +85,85 @@ class ProcessExecSession:
         return await asyncio.shield(self._exited)
 
 
+class TtyExecSession:
+    """An exec on a terminal: one output stream (stdout, as Docker reports tty output), input
+    typed into the terminal, and a window size that can change."""
+
+    def __init__(self, entry: ExecEntry, proc: asyncio.subprocess.Process, master: int) -> None:
+        self._entry = entry
+        self._proc = proc
+        self._master = master
+        self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._eof = False
+        os.set_blocking(master, False)
+        asyncio.get_running_loop().add_reader(master, self._readable)
+        self._exited = asyncio.create_task(self._record_exit())
+
+    @property
+    def exec_id(self) -> str:
+        return self._entry.id
+
+    def _readable(self) -> None:
+        try:
+            chunk = os.read(self._master, 65536)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: every process holding the terminal is gone
+            chunk = b""
+        if chunk:
+            self._chunks.put_nowait(chunk)
+            return
+        asyncio.get_running_loop().remove_reader(self._master)
+        self._eof = True
+        self._chunks.put_nowait(None)
+
+    async def read(self) -> tuple[int, bytes] | None:
+        if self._eof and self._chunks.empty():
+            return None
+        chunk = await self._chunks.get()
+        return None if chunk is None else (STDOUT, chunk)
+
+    async def write(self, data: bytes) -> None:
+        while data:
+            try:
+                data = data[os.write(self._master, data) :]
+            except BlockingIOError:
+                await asyncio.sleep(0.01)  # the terminal's input buffer is full: the reader lags
+
+    async def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._master, b"\x04")  # end of input on a terminal is ^D
+
+    def resize(self, height: int, width: int) -> None:
+        fcntl.ioctl(self._master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    async def _record_exit(self) -> int:
+        code = await self._proc.wait()
+        while not self._eof:  # let the output drain before the terminal goes
+            await asyncio.sleep(0.01)
+        os.close(self._master)
+        self._entry.exit_code = code if code >= 0 else 128 - code
+        return self._entry.exit_code
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+
 @dataclass
 class ExecRegistry:
     entries: dict[str, ExecEntry] = field(default_factory=dict)
 
-    def create(self, container_id: str, argv: list[str], shim_cmd: list[str], env: dict[str, str], stdin: bool) -> str:
+    def create(
+        self,
+        container_id: str,
+        argv: list[str],
+        shim_cmd: list[str],
+        env: dict[str, str],
+        stdin: bool,
+        tty: bool = False,
+    ) -> str:
         exec_id = new_container_id()
-        self.entries[exec_id] = ExecEntry(exec_id, container_id, tuple(argv), shim_cmd, env, stdin)
+        self.entries[exec_id] = ExecEntry(exec_id, container_id, tuple(argv), shim_cmd, env, stdin, tty)
         return exec_id
 
     def get(self, exec_id: str) -> ExecEntry:
@@ -95,10 +172,21 @@ class ExecRegistry:
         except KeyError:
             raise ExecNotFound(exec_id) from None
 
-    async def start(self, exec_id: str) -> ProcessExecSession:
+    async def start(self, exec_id: str) -> ProcessExecSession | TtyExecSession:
         entry = self.get(exec_id)
         if entry.session is not None:
             raise ExecutorError(f"exec {exec_id} has already been started")
+        if entry.tty:
+            master, slave = os.openpty()
+            try:
+                tty_proc = await asyncio.create_subprocess_exec(
+                    *entry.shim_cmd, env=entry.env, stdin=slave, stdout=slave, stderr=slave
+                )
+            finally:
+                os.close(slave)  # the command holds it now; EIO on the master once it is gone
+            entry.pid = tty_proc.pid
+            entry.session = TtyExecSession(entry, tty_proc, master)
+            return entry.session
         proc = await asyncio.create_subprocess_exec(
             *entry.shim_cmd,
             env=entry.env,
@@ -109,6 +197,11 @@ class ExecRegistry:
         entry.pid = proc.pid
         entry.session = ProcessExecSession(entry, proc)
         return entry.session
+
+    def resize(self, exec_id: str, height: int, width: int) -> None:
+        session = self.get(exec_id).session
+        if isinstance(session, TtyExecSession):
+            session.resize(height, width)
 
     def info(self, exec_id: str) -> ExecInfo:
         entry = self.get(exec_id)

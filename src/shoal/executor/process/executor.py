@@ -42,7 +42,7 @@ from shoal.executor.errors import ContainerNotFound, ContainerNotRunning
 from shoal.executor.process.cgroups import Cgroups
 from shoal.executor.process.context import ProcessContext
 from shoal.executor.process.controller import ProcessController, status_of, task_logs
-from shoal.executor.process.execs import ExecRegistry, ProcessExecSession
+from shoal.executor.process.execs import ExecRegistry, ProcessExecSession, TtyExecSession
 from shoal.executor.process.launch import exec_argv
 from shoal.executor.process.status import env_dict, status_text
 from shoal.executor.process.taskdir import TaskDir, TaskRecord
@@ -230,11 +230,18 @@ class ProcessExecutor:
             identity=resolve_user(user if user is not None else record.runtime.user),
             workdir=workdir or record.runtime.workdir,
             cgroup_procs=[Path(g) / "cgroup.procs" for g in record.cgroups],
+            tty=tty,
         )
-        return self._execs.create(record.container_id, cmd, shim_cmd, environment, stdin)
+        if tty:
+            environment.setdefault("TERM", "xterm")
+        return self._execs.create(record.container_id, cmd, shim_cmd, environment, stdin, tty)
 
-    async def exec_start(self, exec_id: str) -> ProcessExecSession:
+    async def exec_start(self, exec_id: str) -> ProcessExecSession | TtyExecSession:
         return await self._execs.start(exec_id)
+
+    async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        """The terminal size of a tty exec (POST /exec/{id}/resize); not part of the protocol."""
+        self._execs.resize(exec_id, height, width)
 
     async def exec_inspect(self, exec_id: str) -> ExecInfo:
         return self._execs.info(exec_id)

@@ -29,6 +29,7 @@ def run_argv(
     hook: str | None,
     binds: list[tuple[Path, Path]],
     max_log_bytes: int,
+    tty: bool = False,
 ) -> list[str]:
     """`shim run ...` for one task. Hostname, hook and binds only mean something with namespaces."""
     cmd = [*shim, "run", "-s", str(state), "-m", str(max_log_bytes)]
@@ -40,6 +41,8 @@ def run_argv(
             cmd += ["-k", hook]
         for source, target in binds:
             cmd += ["-b", f"{source}:{target}"]
+    if tty:
+        cmd.append("-T")
     cmd += identity_args(identity)
     if workdir:
         cmd += ["-w", workdir]
@@ -57,10 +60,13 @@ def exec_argv(
     identity: Identity | None,
     workdir: str | None,
     cgroup_procs: list[Path],
+    tty: bool = False,
 ) -> list[str]:
     cmd = [*shim, "exec", "-t", str(target_pid)]
     if isolated:
         cmd.append("-n")
+    if tty:
+        cmd.append("-T")
     cmd += identity_args(identity)
     if workdir:
         cmd += ["-w", workdir]

@@ -10,10 +10,12 @@ import argparse
 import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import select
 import signal
 import sys
+import termios
 import time
 from collections.abc import Callable
 from typing import Any
@@ -77,6 +79,7 @@ def exit_code(status: int) -> int:
 def parse(argv: list[str], exec_mode: bool) -> argparse.Namespace:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("-n", dest="namespaces", action="store_true")
+    p.add_argument("-T", dest="tty", action="store_true")
     p.add_argument("-u", dest="uid", type=int, default=-1)
     p.add_argument("-g", dest="gid", type=int, default=-1)
     p.add_argument("-G", dest="groups", default=None)
@@ -106,6 +109,18 @@ def join_cgroups(args: argparse.Namespace) -> None:
     for procs in args.cgroups:
         with open(procs, "w") as f:
             f.write("0")
+
+
+def take_terminal(name: str | None) -> None:
+    """New session with terminal `name` (or stdin's) as controlling tty and, if named, as stdio."""
+    os.setsid()
+    if name:
+        fd = os.open(name, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(fd, target)
+        if fd > 2:
+            os.close(fd)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def exec_workload(args: argparse.Namespace, report: Callable[[str], None]) -> int:
@@ -191,6 +206,12 @@ def run_init(args: argparse.Namespace, go: int, err_w: int, out_w: int, errout_w
         reset_signals()
         os.dup2(out_w, 1)
         os.dup2(errout_w, 2)
+        if args.tty:
+            try:
+                take_terminal(args.ttyname)
+            except OSError as exc:
+                report(f"set controlling terminal: {exc.strerror}")
+                os._exit(126)
         os._exit(exec_workload(args, report))
     for fd in (err_w, out_w, errout_w):
         os.close(fd)
@@ -259,6 +280,13 @@ def supervise(args: argparse.Namespace, report: int) -> int:
         "out_r": out_r, "out_w": out_w, "errout_r": errout_r, "errout_w": errout_w,
         "err_r": err_r, "err_w": err_w, "go_r": go_r, "go_w": go_w,
     }  # fmt: skip
+    master = -1
+    args.ttyname = None
+    if args.tty:  # the workload opens the terminal by name, so only it holds the slave side
+        master, slave = os.openpty()
+        os.set_inheritable(master, False)
+        args.ttyname = os.ttyname(slave)
+        os.close(slave)
     wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -273,7 +301,8 @@ def supervise(args: argparse.Namespace, report: int) -> int:
                 os.close(fd)
             reset_signals()
             signal.set_wakeup_fd(-1)
-            os.setpgid(0, 0)
+            if not args.tty:
+                os.setpgid(0, 0)  # its own group, so a kill reaches what it forks (-T: setsid)
 
             def tell(text: str) -> None:
                 os.write(err_w, text.encode())
@@ -285,6 +314,12 @@ def supervise(args: argparse.Namespace, report: int) -> int:
                 os._exit(126)
             os.dup2(out_w, 1)
             os.dup2(errout_w, 2)
+            if args.tty:
+                try:
+                    take_terminal(args.ttyname)
+                except OSError as exc:
+                    tell(f"set controlling terminal: {exc.strerror}")
+                    os._exit(126)
             os._exit(exec_workload(args, tell))
     started = start_time(child) if child > 0 else 0
     for fd in (out_w, errout_w, err_w, go_r):
@@ -315,6 +350,10 @@ def supervise(args: argparse.Namespace, report: int) -> int:
 
     logger = Logger(args.state, args.maxlog)
     streams = {out_r: ("stdout", bytearray()), errout_r: ("stderr", bytearray())}
+    if master >= 0:  # with a terminal everything the workload writes arrives on it
+        os.close(out_r)
+        del streams[out_r]
+        streams[master] = ("stdout", bytearray())
     status, exited = 0, child <= 0
     while streams:
         readable, _, _ = select.select([*streams, wake_r], [], [], 0.2 if exited else None)
@@ -339,7 +378,10 @@ def supervise(args: argparse.Namespace, report: int) -> int:
                 status, exited = st, True
         for fd in [fd for fd in readable if fd in streams]:
             name, buf = streams[fd]
-            chunk = os.read(fd, 65536)
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: a terminal whose last slave closed
+                chunk = b""
             if not chunk:
                 if buf:
                     logger.record(name, "F", bytes(buf))
@@ -413,6 +455,8 @@ def cmd_exec(argv: list[str]) -> int:
         tell(f"join cgroup: {exc.strerror}")
         return 126
     if not args.namespaces:
+        if args.tty:
+            take_terminal(None)
         return exec_workload(args, tell)
     kinds = ("ipc", "uts", "net", "pid", "mnt")
     fds = [os.open(f"/proc/{args.target}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC) for kind in kinds]
@@ -426,6 +470,8 @@ def cmd_exec(argv: list[str]) -> int:
     child = os.fork()
     if child == 0:
         reset_signals()
+        if args.tty:
+            take_terminal(None)
         os._exit(exec_workload(args, tell))
     return forward_until_exit(child)
 

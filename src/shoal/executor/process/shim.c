@@ -10,9 +10,12 @@
  *       to the workload, reaps orphans and exits with the workload's code. HOOK runs in the host
  *       namespaces as `sh -c HOOK sh <init pid>` before the workload starts (network setup).
  *   -c: a cgroup.procs file the workload joins.   -b: bind mount inside the mount namespace.
+ *   -T: the workload gets a new terminal (pty) as its controlling tty and stdio; its output is
+ *       logged as stdout.
  *
- * shim exec -t PID [-n] [-u UID] [-g GID] [-G G1,G2] [-w DIR] [-c PROCS]... -- ARGV...
+ * shim exec -t PID [-n] [-T] [-u UID] [-g GID] [-G G1,G2] [-w DIR] [-c PROCS]... -- ARGV...
  *   Runs ARGV beside task PID (in its namespaces with -n), passing stdio through; exits with its code.
+ *   -T: stdin is a terminal the command takes as its controlling tty.
  *
  * Exit codes read as a shell's: 128+N when killed by signal N; 127 command not found, 126 not runnable.
  */
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -53,6 +57,8 @@ struct config {
     int nbinds;
     long maxlog;
     long target;
+    int tty;
+    char ttyname[64];
     char **argv;
 };
 
@@ -140,7 +146,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
     c->uid = c->gid = -1;
     c->maxlog = 10L * 1024 * 1024;
     int opt;
-    const char *spec = exec_mode ? "+t:nu:g:G:w:c:" : "+s:nh:u:g:G:w:c:k:b:m:";
+    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nTh:u:g:G:w:c:k:b:m:";
     while ((opt = getopt(argc, argv, spec)) != -1) {
         switch (opt) {
         case 's': c->state = optarg; break;
@@ -155,6 +161,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
         case 'b': if (c->nbinds >= MAX_LIST) return -1; c->binds[c->nbinds++] = optarg; break;
         case 'm': c->maxlog = strtol(optarg, NULL, 10); break;
         case 't': c->target = strtol(optarg, NULL, 10); break;
+        case 'T': c->tty = 1; break;
         default: return -1;
         }
     }
@@ -172,6 +179,27 @@ static int join_cgroups(const struct config *c, int errfd) {
             fail_to(errfd, "join cgroup %s: %s", c->cgroups[i], strerror(errno));
             return -1;
         }
+    }
+    return 0;
+}
+
+/* New session with the terminal `name` (or, if NULL, stdin) as controlling tty. */
+static int take_terminal(const char *name, int errfd) {
+    setsid();
+    if (name) {
+        int fd = open(name, O_RDWR);
+        if (fd < 0) {
+            fail_to(errfd, "open terminal %s: %s", name, strerror(errno));
+            return -1;
+        }
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2) close(fd);
+    }
+    if (ioctl(0, TIOCSCTTY, 0) < 0) {
+        fail_to(errfd, "set controlling terminal: %s", strerror(errno));
+        return -1;
     }
     return 0;
 }
@@ -253,6 +281,7 @@ static int run_init(const struct config *c, int gofd, int errfd, int outfd, int 
         reset_signals();
         dup2(outfd, 1);
         dup2(errout, 2);
+        if (c->tty && take_terminal(c->ttyname, errfd) < 0) _exit(126);
         _exit(exec_workload(c, errfd));
     }
     close(errfd);
@@ -384,6 +413,15 @@ static int supervise(const struct config *c, int report) {
         fail_to(report, "error pipe: %s\n", strerror(errno));
         return 1;
     }
+    int master = -1;
+    if (c->tty) { /* the workload opens the terminal by name, so only it holds the slave side */
+        master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+            ptsname_r(master, ((struct config *)c)->ttyname, sizeof c->ttyname) != 0) {
+            fail_to(report, "error terminal: %s\n", strerror(errno));
+            return 1;
+        }
+    }
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -402,10 +440,11 @@ static int supervise(const struct config *c, int report) {
         close(report);
         if (c->namespaces) _exit(run_init(c, gopipe[0], errpipe[1], out[1], err[1]));
         reset_signals();
-        setpgid(0, 0); /* its own group, so a kill reaches what it forks */
+        if (!c->tty) setpgid(0, 0); /* its own group, so a kill reaches what it forks (-T: setsid) */
         if (join_cgroups(c, errpipe[1]) < 0) _exit(126);
         dup2(out[1], 1);
         dup2(err[1], 2);
+        if (c->tty && take_terminal(c->ttyname, errpipe[1]) < 0) _exit(126);
         _exit(exec_workload(c, errpipe[1]));
     }
     unsigned long long started = start_time(child);
@@ -450,6 +489,10 @@ static int supervise(const struct config *c, int report) {
     struct logger lg = {.state = c->state, .max = c->maxlog};
     log_open(&lg);
     struct stream streams[2] = {{.fd = out[0], .name = "stdout"}, {.fd = err[0], .name = "stderr"}};
+    if (master >= 0) { /* with a terminal everything the workload writes arrives on it */
+        close(out[0]);
+        streams[0].fd = master;
+    }
     int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
     int status = 0, exited = 0;
     for (;;) {
@@ -546,7 +589,10 @@ static int cmd_exec(int argc, char **argv) {
         return 2;
     }
     if (join_cgroups(&c, 2) < 0) return 126;
-    if (!c.namespaces) return exec_workload(&c, 2);
+    if (!c.namespaces) {
+        if (c.tty && take_terminal(NULL, 2) < 0) return 126;
+        return exec_workload(&c, 2);
+    }
 
     static const char *kinds[] = {"ipc", "uts", "net", "pid", "mnt"};
     int fds[5];
@@ -573,6 +619,7 @@ static int cmd_exec(int argc, char **argv) {
     if (child < 0) return 126;
     if (child == 0) {
         reset_signals();
+        if (c.tty && take_terminal(NULL, 2) < 0) _exit(126);
         _exit(exec_workload(&c, 2));
     }
     for (;;) {
