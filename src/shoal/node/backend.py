@@ -137,17 +137,22 @@ class NodeBackend:
         raise errors.Conflict("swarm is not locked")
 
     # -- nodes
+    def _node_ref(self, ref: str) -> str:
+        """`self` names this node, as the docker CLI uses it."""
+        swarm = self._node.require_manager()
+        return swarm.identity.node_id if ref == "self" else ref
+
     async def nodes_list(self, filters: Filters) -> list[Json]:
         return self._nodes().list(filters)
 
     async def node_inspect(self, ref: str) -> Json:
-        return self._nodes().inspect(ref)
+        return self._nodes().inspect(self._node_ref(ref))
 
     async def node_update(self, ref: str, version: int, spec: Json) -> None:
-        await self._nodes().update(ref, version, spec)
+        await self._nodes().update(self._node_ref(ref), version, spec)
 
     async def node_remove(self, ref: str, force: bool) -> None:
-        await self._nodes().remove(ref, force)
+        await self._nodes().remove(self._node_ref(ref), force)
 
     # -- services
     async def services_list(self, filters: Filters, status: bool) -> list[Json]:
