@@ -23,8 +23,16 @@ async def test_containers_lists_tasks_like_docker_ps(harness: Harness) -> None:
     assert row.status.startswith("Up ")
     assert row.labels.get("com.docker.swarm.service.name") == "conformance"
 
+    if row.argv:  # optional detail for `docker inspect`
+        assert list(row.argv) == running.runtime.argv
+    if row.detail is not None:
+        assert row.detail.pid == status.pid and row.detail.container_id == status.container_id
+
     everything = {row.id: row for row in await harness.executor.containers(all=True)}
     assert everything[exited.container_id].status.startswith("Exited (2) ")
+    gone = everything[exited.container_id].detail
+    if gone is not None:
+        assert gone.exit_code == 2
 
 
 async def test_replicas_each_listen_on_the_same_port(harness: Harness) -> None:

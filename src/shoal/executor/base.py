@@ -249,6 +249,9 @@ class ContainerInfo:
     status: str  # "Up 18 seconds", "Exited (0) 3 seconds ago", "Created"
     labels: Mapping[str, str] = field(default_factory=dict)
     ports: tuple[PortSpec, ...] = ()
+    # optional detail for `docker inspect <container>` (pid, exit code, times, address, hostname)
+    argv: tuple[str, ...] = ()  # the command as a list (`command` is its display form)
+    detail: ContainerStatus | None = None
 
     def to_docker(self) -> dict[str, Any]:
         return {
@@ -320,6 +323,8 @@ class ExecInfo:
     running: bool
     exit_code: int | None
     pid: int | None
+    tty: bool = False
+    user: str = ""
 
 
 # ---------------------------------------------------------------------------------------------------

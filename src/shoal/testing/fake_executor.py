@@ -283,6 +283,8 @@ class FakeExecutor:
                     status=c.status.state.value,
                     labels=dict(c.runtime.labels),
                     ports=c.runtime.ports,
+                    argv=tuple(c.runtime.argv),
+                    detail=c.status,
                 )
             )
         return rows
@@ -329,7 +331,9 @@ class FakeExecutor:
         if container.status.state is not ContainerState.RUNNING:
             raise ContainerNotRunning(container_id)
         exec_id = new_container_id()
-        self._execs[exec_id] = ExecInfo(exec_id, container.status.container_id, tuple(cmd), False, None, None)
+        self._execs[exec_id] = ExecInfo(
+            exec_id, container.status.container_id, tuple(cmd), False, None, None, tty, user or ""
+        )
         return exec_id
 
     async def exec_start(self, exec_id: str) -> FakeExecSession:

@@ -27,6 +27,7 @@ class ExecEntry:
     env: dict[str, str]
     stdin: bool
     tty: bool = False
+    user: str = ""
     session: ProcessExecSession | TtyExecSession | None = None
     pid: int | None = None
     exit_code: int | None = None
@@ -161,9 +162,10 @@ class ExecRegistry:
         env: dict[str, str],
         stdin: bool,
         tty: bool = False,
+        user: str = "",
     ) -> str:
         exec_id = new_container_id()
-        self.entries[exec_id] = ExecEntry(exec_id, container_id, tuple(argv), shim_cmd, env, stdin, tty)
+        self.entries[exec_id] = ExecEntry(exec_id, container_id, tuple(argv), shim_cmd, env, stdin, tty, user)
         return exec_id
 
     def get(self, exec_id: str) -> ExecEntry:
@@ -206,4 +208,6 @@ class ExecRegistry:
     def info(self, exec_id: str) -> ExecInfo:
         entry = self.get(exec_id)
         running = entry.session is not None and entry.exit_code is None
-        return ExecInfo(entry.id, entry.container_id, entry.argv, running, entry.exit_code, entry.pid)
+        return ExecInfo(
+            entry.id, entry.container_id, entry.argv, running, entry.exit_code, entry.pid, entry.tty, entry.user
+        )

@@ -190,6 +190,8 @@ class ProcessExecutor:
                     ),
                     labels=dict(rt.labels),
                     ports=rt.ports,
+                    argv=record.argv,
+                    detail=status,
                 )
             )
         rows.sort(key=lambda row: row.created, reverse=True)
@@ -234,7 +236,7 @@ class ProcessExecutor:
         )
         if tty:
             environment.setdefault("TERM", "xterm")
-        return self._execs.create(record.container_id, cmd, shim_cmd, environment, stdin, tty)
+        return self._execs.create(record.container_id, cmd, shim_cmd, environment, stdin, tty, user or "")
 
     async def exec_start(self, exec_id: str) -> ProcessExecSession | TtyExecSession:
         return await self._execs.start(exec_id)
