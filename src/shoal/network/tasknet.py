@@ -48,6 +48,11 @@ class TaskNetConfig:
         subnet = ipaddress.IPv4Network((_DERIVED_FIRST + index * 4096, 20))
         return cls(f"shoal{digest[4:8].hex()}", subnet, state_dir)
 
+    @classmethod
+    def default(cls, state_dir: Path) -> TaskNetConfig:
+        """shoal0 on 10.254.0.0/16: for the one daemon of a host with the default data root."""
+        return cls(DEFAULT_BRIDGE, DEFAULT_SUBNET, state_dir)
+
     @property
     def gateway(self) -> ipaddress.IPv4Address:
         return self.subnet.network_address + 1
