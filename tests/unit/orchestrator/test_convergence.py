@@ -25,6 +25,7 @@ ACTIONS = st.lists(
         st.tuples(st.just("fail"), st.integers(min_value=0, max_value=20)),
         st.tuples(st.just("node"), st.sampled_from(["down", "ready", "drain", "active", "pause"])),
         st.tuples(st.just("wait"), st.sampled_from([1, 6, 61])),
+        st.tuples(st.just("failover"), st.none()),
         st.tuples(st.just("config"), st.tuples(st.sampled_from(["stop-first", "start-first"]), st.integers(0, 2))),
     ),
     max_size=8,
@@ -101,7 +102,10 @@ def test_random_histories_converge(actions: list[tuple[str, Any]]) -> None:
         all_planners = planners()
         await harness.settle(all_planners)
         for action in actions:
-            await apply(harness, action, web, spare)
+            if action[0] == "failover":
+                all_planners = planners()  # a new leader: the planners' memory is gone
+            else:
+                await apply(harness, action, web, spare)
             await harness.settle(all_planners, rounds=200)
         # Let every delay, monitor and held start run out, then everything must have converged.
         for _ in range(3):
