@@ -4,12 +4,9 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from mesh_netns import NetnsNetwork, can_use_netns
-
-BACKEND_PORT = 8000
+from mesh_netns import BACKEND_PORT, Case, NetnsNetwork, can_use_netns
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +26,6 @@ def test_network(request: pytest.FixtureRequest) -> Iterator[NetnsNetwork]:
         yield network
     finally:
         network.destroy()
-
-
-@dataclass(frozen=True)
-class Case:
-    tag: str  # for instance names
-    port: int  # a published port (the test may also use the next few)
 
 
 @pytest.fixture

@@ -13,6 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).parent
+BACKEND_PORT = 8000  # where the name servers in the backend namespaces listen
+
+
+@dataclass(frozen=True)
+class Case:
+    """Names and ports of one test (see the `case` fixture)."""
+
+    tag: str  # for instance names
+    port: int  # a published port (the test may also use the next few)
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:

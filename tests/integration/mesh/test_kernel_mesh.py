@@ -9,9 +9,8 @@ from pathlib import Path
 
 import name_server
 import pytest
-from conftest import BACKEND_PORT, Case
 from mesh_client import ask_many
-from mesh_netns import HERE, NetnsNetwork
+from mesh_netns import BACKEND_PORT, HERE, Case, NetnsNetwork
 
 from shoal.network.mesh.chains import ChainNames
 from shoal.network.mesh.commands import IptablesCommands

@@ -7,9 +7,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from conftest import Case
 from mesh_client import ask_many
-from mesh_netns import HERE, NetnsNetwork
+from mesh_netns import HERE, Case, NetnsNetwork
 
 from shoal.network.mesh.kernel import KernelMesh, remove_kernel_rules
 from shoal.network.mesh.state import Backend, PublishedPort

@@ -7,10 +7,9 @@ import itertools
 from collections.abc import Awaitable, Callable
 
 import pytest
-from conftest import BACKEND_PORT, Case
 from mesh_client import ask
-from mesh_netns import NetnsNetwork
-from test_userspace_mesh import Backends, free_port
+from mesh_loopback import Backends, free_port
+from mesh_netns import BACKEND_PORT, Case, NetnsNetwork
 
 from shoal.network.mesh.kernel import KernelMesh, remove_kernel_rules
 from shoal.network.mesh.protocol import Mesh
@@ -70,9 +69,7 @@ async def test_userspace_proxy_serves_every_request_through_backend_churn(protoc
         )
     finally:
         await mesh.close()
-        for server, datagrams in pool.stoppers:
-            server.close()
-            datagrams.close()
+        pool.stop()
     assert failures == []
 
 

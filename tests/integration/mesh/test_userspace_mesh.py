@@ -6,43 +6,14 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 
-import name_server
 import pytest
 from mesh_client import ask_many
+from mesh_loopback import Backends, free_port
 
 from shoal.network.mesh.protocol import MeshError
 from shoal.network.mesh.state import Backend, PublishedPort
 from shoal.network.mesh.tcp_proxy import TcpForwarder
 from shoal.network.mesh.userspace import UserspaceMesh
-
-
-def free_port() -> int:
-    """A port free for both TCP and UDP on all addresses (bound and released)."""
-    while True:
-        with socket.socket() as tcp:
-            tcp.bind(("0.0.0.0", 0))
-            port = int(tcp.getsockname()[1])
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind(("0.0.0.0", port))
-            except OSError:
-                continue
-            return port
-
-
-class Backends:
-    def __init__(self) -> None:
-        self.by_name: dict[str, Backend] = {}
-        self.stoppers: list[tuple[asyncio.Server, asyncio.DatagramTransport]] = []
-
-    async def add(self, name: str) -> Backend:
-        backend = Backend("127.0.0.1", free_port())
-        self.stoppers.append(await name_server.start(name, backend.port, "127.0.0.1"))
-        self.by_name[name] = backend
-        return backend
-
-    def __call__(self, *names: str) -> list[Backend]:
-        return [self.by_name[n] for n in names or self.by_name]
 
 
 @pytest.fixture
@@ -51,9 +22,7 @@ async def backends() -> AsyncIterator[Backends]:
     for name in ("a", "b", "c"):
         await pool.add(name)
     yield pool
-    for server, datagrams in pool.stoppers:
-        server.close()
-        datagrams.close()
+    pool.stop()
 
 
 @pytest.fixture
