@@ -136,6 +136,16 @@ def test_service_logs_tail_timestamps_and_no_task_ids(swarm: ShoalDaemon, logger
     assert all(re.fullmatch(r"\S+Z logger\.[12]@\S+\s+\| to-stderr", line) for line in stamped.stderr.splitlines())
 
 
+def test_logs_of_one_task_and_of_its_container(swarm: ShoalDaemon, logger: list[dict[str, Any]]) -> None:
+    task = logger[1]
+    for ref in (task["ID"], task["ID"][:12]):
+        result = swarm.docker("service", "logs", ref)
+        assert [parse(line)["task"] for line in result.stdout.splitlines()] == [task["ID"][:12]]
+        assert [parse(line)["text"] for line in result.stderr.splitlines()] == ["to-stderr"]
+    plain = swarm.docker("logs", container_name(task))
+    assert (plain.stdout, plain.stderr) == (f"hello from {container_of(task)[:12]}\n", "to-stderr\n")
+
+
 def test_service_logs_follow(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "create", "--detach", "--name", "ticker", IMAGE, "sh", "-c", TICKER_SCRIPT)
     running_tasks(swarm, "ticker", 1)
@@ -325,6 +335,19 @@ def test_exec_exit_code_and_stdin(swarm: ShoalDaemon, logger: list[dict[str, Any
     assert piped.stdout == "line one\nline two\ndone\n"
     by_id = swarm.docker("exec", container_of(logger[1])[:12], "hostname")
     assert by_id.stdout.strip() == container_of(logger[1])[:12]
+
+
+def test_exec_refused_for_missing_or_stopped_containers(swarm: ShoalDaemon) -> None:
+    missing = swarm.docker("exec", "nosuchcontainer", "true", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "Error response from daemon: No such container: nosuchcontainer"
+    swarm.docker("service", "create", "--detach", "--name", "stopped", "--restart-condition", "none", IMAGE, "true")
+    wait_until(lambda: [t["Status"]["State"] for t in tasks(swarm, "stopped")] == ["complete"], 30, "never completed")
+    (task,) = tasks(swarm, "stopped")
+    refused = swarm.docker("exec", container_name(task), "true", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == f"Error response from daemon: Container {container_of(task)} is not running"
+    swarm.docker("service", "rm", "stopped")
 
 
 def test_hostname_template(swarm: ShoalDaemon) -> None:
