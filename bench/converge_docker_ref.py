@@ -27,7 +27,8 @@ from typing import Any
 from shoal.base.ids import new_id
 from shoal.executor.base import TaskRuntime
 from shoal.executor.docker import DockerExecutor
-from shoal.executor.docker.engine import DEFAULT_SOCKET, EngineClient
+from shoal.executor.docker.address import DEFAULT_SOCKET
+from shoal.executor.docker.engine import EngineClient
 
 IMAGE = "shoal-busybox:latest"
 COMMAND = ["sleep", "3600"]

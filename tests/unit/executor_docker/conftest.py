@@ -13,7 +13,7 @@ from shoal.base.ids import new_id
 from shoal.executor.base import TaskRuntime
 from shoal.executor.docker import DockerExecutor
 from shoal.executor.docker import labels as label_names
-from shoal.executor.docker.engine import DEFAULT_SOCKET
+from shoal.executor.docker.address import DEFAULT_SOCKET
 from shoal.executor.docker.testsupport import TEST_IMAGE, engine_reachable
 
 

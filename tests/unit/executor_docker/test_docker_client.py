@@ -39,16 +39,22 @@ def fake_engine_app(api_version: str, seen: list[str]) -> web.Application:
     return app
 
 
-@pytest.fixture(params=["1.41", "1.40", "1.43"])
+@pytest.fixture(params=[("1.41", "unix"), ("1.40", "unix"), ("1.43", "unix"), ("1.41", "tcp")], ids=str)
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
+    api_version, transport = request.param
     seen: list[str] = []
-    runner = web.AppRunner(fake_engine_app(request.param, seen))
+    runner = web.AppRunner(fake_engine_app(api_version, seen))
     await runner.setup()
-    socket_path = str(tmp_path / "engine.sock")
-    site = web.UnixSite(runner, socket_path)
-    await site.start()
-    client = EngineClient(socket_path)
-    yield client, seen, request.param
+    if transport == "unix":
+        socket_path = str(tmp_path / "engine.sock")
+        await web.UnixSite(runner, socket_path).start()
+        client = EngineClient(socket_path)
+    else:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        client = EngineClient(f"tcp://127.0.0.1:{port}")
+    yield client, seen, api_version
     await client.close()
     await runner.cleanup()
 

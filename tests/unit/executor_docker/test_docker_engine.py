@@ -14,6 +14,7 @@ import pytest
 from shoal.executor.base import STDERR, STDOUT, ContainerState, Resources, TaskRuntime
 from shoal.executor.docker import DockerExecutor, ImageNotFound
 from shoal.executor.docker import labels as label_names
+from shoal.executor.docker.address import DEFAULT_SOCKET
 from shoal.executor.docker.health import UnhealthyContainer
 from shoal.executor.errors import ContainerNotFound, ContainerNotRunning, ExecNotFound
 
@@ -374,3 +375,41 @@ async def test_an_exec_stream_can_be_dropped_early(executor: DockerExecutor, mak
     await session.close()
     assert await session.read() is None
     assert (await executor.exec_inspect(exec_id)).running
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(1 << 16):
+        writer.write(data)
+        await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()  # pass a half-close on (exec stdin EOF)
+
+
+async def test_engine_reached_over_tcp(docker_api: docker.APIClient, tmp_path: Path, make_runtime: MakeRuntime) -> None:
+    """dockerd -H tcp://…: here a forwarder from a loopback port to the engine's socket stands in."""
+
+    async def forward(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        engine_reader, engine_writer = await asyncio.open_unix_connection(DEFAULT_SOCKET)
+        await asyncio.gather(pipe(client_reader, engine_writer), pipe(engine_reader, client_writer))
+        client_writer.close()
+        engine_writer.close()
+
+    server = await asyncio.start_server(forward, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    executor = DockerExecutor(state_dir=tmp_path / "tcp-state", socket_path=f"tcp://127.0.0.1:{port}")
+    controller = executor.controller(make_runtime())
+    try:
+        assert "exec" in executor.capabilities
+        await controller.prepare()
+        await controller.start()
+        exec_id = await executor.exec_create(controller.runtime.container_name, ["cat"], stdin=True)
+        session = await executor.exec_start(exec_id)
+        await session.write(b"over tcp\n")
+        await session.close_stdin()
+        assert await session.read() == (STDOUT, b"over tcp\n")
+        assert await session.read() is None
+        assert await session.wait() == 0
+    finally:
+        await controller.remove()
+        await executor.close()
+        server.close()

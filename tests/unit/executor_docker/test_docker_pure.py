@@ -10,6 +10,7 @@ import pytest
 
 from shoal.executor.base import STDERR, STDOUT, ContainerState, PortSpec, Resources, TaskRuntime
 from shoal.executor.docker import labels
+from shoal.executor.docker.address import EngineAddress
 from shoal.executor.docker.containerspec import command_fields, create_body, stop_timeout_seconds
 from shoal.executor.docker.engine import (
     EngineBadRequest,
@@ -476,3 +477,24 @@ def test_host_network_means_no_task_address() -> None:
     assert "task-address" not in capabilities
     assert "host's network" in capabilities.why_missing("task-address")
     assert "task-address" in capabilities_from_info(None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/var/run/docker.sock", EngineAddress(unix_path="/var/run/docker.sock")),
+        ("unix:///tmp/d.sock", EngineAddress(unix_path="/tmp/d.sock")),
+        ("tcp://10.0.0.5:2376", EngineAddress(host="10.0.0.5", port=2376)),
+        ("tcp://docker-host", EngineAddress(host="docker-host", port=2375)),
+        ("tcp://[::1]:2375", EngineAddress(host="::1", port=2375)),
+    ],
+)
+def test_engine_addresses_as_docker_host_writes_them(text: str, expected: EngineAddress) -> None:
+    assert EngineAddress.parse(text) == expected
+
+
+def test_unsupported_engine_addresses_are_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported Docker host"):
+        EngineAddress.parse("ssh://me@host")
+    with pytest.raises(ValueError, match="expected tcp://host:port"):
+        EngineAddress.parse("tcp://host:notaport")

@@ -17,9 +17,9 @@ from typing import Any
 import aiohttp
 
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
+from shoal.executor.docker.address import DEFAULT_SOCKET, EngineAddress
 from shoal.executor.errors import ExecutorError, TemporaryExecutorError
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
 # The newest API version this client speaks; an older engine makes us speak its version.
 MAX_API_VERSION = (1, 41)
 # Plain calls (create, inspect, start) must not hang forever on a wedged engine.
@@ -49,9 +49,9 @@ class EngineBadRequest(EngineError, InvalidArgument):
 
 
 class EngineUnreachable(TemporaryExecutorError):
-    def __init__(self, socket_path: str, reason: str) -> None:
-        super().__init__(f"cannot reach the Docker Engine at unix://{socket_path}: {reason}")
-        self.socket_path = socket_path
+    def __init__(self, address: EngineAddress, reason: str) -> None:
+        super().__init__(f"cannot reach the Docker Engine at {address}: {reason}")
+        self.address = address
 
 
 def error_for_status(status: int, message: str) -> EngineError:
@@ -85,10 +85,11 @@ def parse_version(text: str) -> tuple[int, int]:
 
 
 class EngineClient:
-    """One connection pool to one engine. Create it anywhere; it connects on first use."""
+    """One connection pool to one engine. Create it anywhere; it connects on first use.
+    `host`: a unix socket path, `unix:///path` or `tcp://host:port` (see address.py)."""
 
-    def __init__(self, socket_path: str = DEFAULT_SOCKET) -> None:
-        self.socket_path = socket_path
+    def __init__(self, host: str = DEFAULT_SOCKET) -> None:
+        self.address = EngineAddress.parse(host)
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._api_prefix: str | None = None
@@ -106,8 +107,12 @@ class EngineClient:
             self._session = None
         if self._session is None or self._session.closed:
             # limit=0: every running task holds a `wait` connection open; a pool cap would queue them.
-            connector = aiohttp.UnixConnector(path=self.socket_path, limit=0)
-            self._session = aiohttp.ClientSession(connector=connector, base_url="http://docker")
+            connector: aiohttp.BaseConnector
+            if self.address.unix_path is not None:
+                connector = aiohttp.UnixConnector(path=self.address.unix_path, limit=0)
+            else:
+                connector = aiohttp.TCPConnector(limit=0)
+            self._session = aiohttp.ClientSession(connector=connector, base_url=self.address.base_url)
             self._session_loop = loop
         return self._session
 
@@ -151,9 +156,9 @@ class EngineClient:
                 yield response
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
             # Refused, reset or cut mid-answer (dockerd restarting): worth a retry.
-            raise EngineUnreachable(self.socket_path, str(error) or type(error).__name__) from error
+            raise EngineUnreachable(self.address, str(error) or type(error).__name__) from error
         except TimeoutError as error:
-            raise EngineUnreachable(self.socket_path, f"{method} {path} timed out") from error
+            raise EngineUnreachable(self.address, f"{method} {path} timed out") from error
 
     async def call(
         self,

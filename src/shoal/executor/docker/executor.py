@@ -23,9 +23,9 @@ from shoal.executor.base import (
     TaskRuntime,
 )
 from shoal.executor.docker import labels
+from shoal.executor.docker.address import DEFAULT_SOCKET
 from shoal.executor.docker.controller import DockerController
 from shoal.executor.docker.engine import (
-    DEFAULT_SOCKET,
     EngineClient,
     EngineConflict,
     EngineNotFound,
@@ -87,7 +87,8 @@ class DockerExecutor:
         instance_id: str | None = None,
         network: str = DEFAULT_NETWORK,
     ) -> None:
-        """`network`: the engine network task containers join (their address is their IP on it)."""
+        """`socket_path`: the engine's unix socket, or any `-H` form (`unix:///path`, `tcp://host:port`).
+        `network`: the engine network task containers join (their address is their IP on it)."""
         self.socket_path = socket_path
         self.instance_id = instance_id or load_instance_id(Path(state_dir))
         self.network = network
@@ -190,7 +191,7 @@ class DockerExecutor:
         tty = bool((inspect.get("ProcessConfig") or {}).get("tty"))
         path = await self._engine.versioned(f"/exec/{exec_id}/start")
         try:
-            stream = await open_hijacked(self.socket_path, path, {"Detach": False, "Tty": tty})
+            stream = await open_hijacked(self._engine.address, path, {"Detach": False, "Tty": tty})
         except EngineNotFound:
             raise ExecNotFound(exec_id) from None
         except EngineConflict:

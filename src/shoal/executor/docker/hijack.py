@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from shoal.executor.docker.address import EngineAddress
 from shoal.executor.docker.engine import EngineUnreachable, error_for_status
 
 _READ_LIMIT = 1 << 16
@@ -55,12 +56,12 @@ def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
     return int(parts[1]), headers
 
 
-async def open_hijacked(socket_path: str, path: str, body: Any) -> HijackedStream:
+async def open_hijacked(address: EngineAddress, path: str, body: Any) -> HijackedStream:
     """POST `path` with an upgrade request; returns the raw stream once the engine agreed (101 or 200)."""
     try:
-        reader, writer = await asyncio.open_unix_connection(socket_path, limit=_READ_LIMIT)
+        reader, writer = await address.open_stream(_READ_LIMIT)
     except OSError as error:
-        raise EngineUnreachable(socket_path, str(error)) from error
+        raise EngineUnreachable(address, str(error)) from error
     stream = HijackedStream(reader, writer)
     try:
         writer.write(build_request(path, body))
@@ -75,7 +76,7 @@ async def open_hijacked(socket_path: str, path: str, body: Any) -> HijackedStrea
             raise error_for_status(status, _message(raw, status))
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as error:
         await stream.close()
-        raise EngineUnreachable(socket_path, f"exec stream broke: {error}") from error
+        raise EngineUnreachable(address, f"exec stream broke: {error}") from error
     except BaseException:
         await stream.close()
         raise

@@ -1,4 +1,4 @@
-"""A blocking GET /info over the unix socket, with the standard library only. `Executor.capabilities`
+"""A blocking GET /info, with the standard library only. `Executor.capabilities`
 is a plain property, so the first read of it cannot await; this answers in a few milliseconds."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from shoal.executor.base import (
     CAP_USER,
     Capabilities,
 )
+from shoal.executor.docker.address import EngineAddress
 
 _PROBE_TIMEOUT_S = 5.0
 
@@ -44,9 +45,18 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def engine_info_blocking(socket_path: str) -> dict[str, Any] | None:
-    """GET /info, or None if the engine does not answer."""
-    connection = _UnixConnection(socket_path)
+def _connection(address: EngineAddress) -> http.client.HTTPConnection:
+    if address.unix_path is not None:
+        return _UnixConnection(address.unix_path)
+    return http.client.HTTPConnection(str(address.host), address.port, timeout=_PROBE_TIMEOUT_S)
+
+
+def engine_info_blocking(host: str) -> dict[str, Any] | None:
+    """GET /info, or None if the engine does not answer. `host` as EngineClient takes it."""
+    try:
+        connection = _connection(EngineAddress.parse(host))
+    except ValueError:
+        return None
     try:
         connection.request("GET", "/info")
         response = connection.getresponse()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shoal.executor.base import Executor
-from shoal.executor.docker.engine import DEFAULT_SOCKET
+from shoal.executor.docker.address import DEFAULT_SOCKET
 from shoal.executor.docker.executor import DockerExecutor
 from shoal.executor.docker.probe import engine_info_blocking
 
