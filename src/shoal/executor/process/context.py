@@ -70,6 +70,7 @@ class ProcessContext:
         if self.network is None:
             return
         async with self._lock:
-            if not self._network_ready:
+            # checked each time: someone may have deleted the bridge under a running daemon
+            if not (self._network_ready and self.network.bridge_exists()):
                 await ensure_bridge(self.network)
                 self._network_ready = True
