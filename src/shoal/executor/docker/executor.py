@@ -6,6 +6,7 @@ dockerd (as cluster tests do)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from shoal.executor.base import (
     AdoptedTask,
     Capabilities,
     ContainerInfo,
+    ContainerStatus,
     ExecInfo,
     LogLine,
     NodeDescription,
@@ -122,17 +124,25 @@ class DockerExecutor:
         return listed
 
     async def adopt(self) -> list[AdoptedTask]:
-        adopted: list[AdoptedTask] = []
-        for entry in await self._list(all=True, extra_labels=(labels.TASK_ID,)):
-            runtime = labels.runtime_from_labels(entry.get("Labels") or {})
-            if runtime is None:
-                continue  # made by a shoal that stored no runtime: nothing to rebuild it from
-            try:
-                inspect = await self._engine.call("GET", f"/containers/{entry['Id']}/json")
-            except EngineNotFound:
-                continue  # removed while we looked
-            adopted.append(AdoptedTask(runtime=runtime, status=status_from_inspect(inspect)))
-        return adopted
+        """This instance's task containers, inspected in parallel (a node may hold hundreds)."""
+        found = [
+            (entry["Id"], runtime)
+            for entry in await self._list(all=True, extra_labels=(labels.TASK_ID,))
+            # A container without a readable runtime cannot be rebuilt into a task: left alone.
+            if (runtime := labels.runtime_from_labels(entry.get("Labels") or {})) is not None
+        ]
+        statuses = await asyncio.gather(*(self._status_or_none(container_id) for container_id, _ in found))
+        return [
+            AdoptedTask(runtime=runtime, status=status)
+            for (_, runtime), status in zip(found, statuses, strict=True)
+            if status is not None
+        ]
+
+    async def _status_or_none(self, container_id: str) -> ContainerStatus | None:
+        try:
+            return status_from_inspect(await self._engine.call("GET", f"/containers/{container_id}/json"))
+        except EngineNotFound:
+            return None  # removed while we looked
 
     async def containers(self, *, all: bool = False) -> list[ContainerInfo]:
         return [info_from_list(entry) for entry in await self._list(all=all)]
