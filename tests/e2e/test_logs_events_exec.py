@@ -18,7 +18,8 @@ import pytest
 from shoal.testing.daemon import DOCKER_CLI, ShoalDaemon, wait_until
 
 IMAGE = "my-apache2:latest"
-LOGGER_SCRIPT = "echo hello from $(hostname); echo to-stderr >&2; sleep 3600"
+# the pause keeps the two lines in order in the log (stdout and stderr are separate pipes)
+LOGGER_SCRIPT = "echo hello from $(hostname); sleep 0.2; echo to-stderr >&2; sleep 3600"
 TICKER_SCRIPT = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"
 TASK_PREFIX = re.compile(r"^(?P<service>[\w-]+)\.(?P<slot>\d+)\.(?P<task>\w{12})@(?P<node>\S+)\s+\| (?P<text>.*)$")
 
