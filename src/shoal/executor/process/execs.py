@@ -15,6 +15,8 @@ from shoal.base.ids import new_container_id
 from shoal.executor.base import STDERR, STDOUT, ExecInfo
 from shoal.executor.errors import ExecNotFound, ExecutorError
 
+MAX_KEPT = 1024  # exec records kept for inspect; finished ones beyond this are forgotten
+
 
 @dataclass
 class ExecEntry:
@@ -164,9 +166,16 @@ class ExecRegistry:
         tty: bool = False,
         user: str = "",
     ) -> str:
+        self._prune()
         exec_id = new_container_id()
         self.entries[exec_id] = ExecEntry(exec_id, container_id, tuple(argv), shim_cmd, env, stdin, tty, user)
         return exec_id
+
+    def _prune(self) -> None:
+        """Forget the oldest finished execs beyond MAX_KEPT (dicts keep insertion order)."""
+        finished = [key for key, entry in self.entries.items() if entry.exit_code is not None]
+        for key in finished[: max(0, len(self.entries) - MAX_KEPT)]:
+            del self.entries[key]
 
     def get(self, exec_id: str) -> ExecEntry:
         try:
