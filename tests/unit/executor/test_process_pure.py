@@ -9,6 +9,7 @@ import pytest
 
 from shoal.executor.base import ContainerState, Resources
 from shoal.executor.errors import ExecutorError, InvalidTaskSpec, TemporaryExecutorError
+from shoal.executor.process import execs
 from shoal.executor.process.cgroups import find_mounts, limit_files
 from shoal.executor.process.etcfiles import hosts_file, resolv_conf
 from shoal.executor.process.launch import exec_argv, parse_report, run_argv
@@ -162,3 +163,15 @@ def test_resolv_conf_drops_loopback_servers_and_keeps_options() -> None:
     assert resolv_conf(host) == "nameserver 10.0.0.2\nsearch example.org\noptions ndots:2\n"
     assert resolv_conf("nameserver 127.0.0.53\n").startswith("nameserver 8.8.8.8\n")
     assert resolv_conf(host, ["10.254.0.1"]).startswith("nameserver 10.254.0.1\nsearch")
+
+
+def test_exec_registry_forgets_oldest_finished_execs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(execs, "MAX_KEPT", 3)
+    registry = execs.ExecRegistry()
+    ids = [registry.create("c", ["true"], ["shim"], {}, False) for _ in range(3)]
+    registry.get(ids[0]).exit_code = 0
+    registry.get(ids[2]).exit_code = 0
+    newest = registry.create("c", ["true"], ["shim"], {}, False)
+    assert list(registry.entries) == [ids[1], ids[2], newest]  # the oldest finished one went
+    registry.create("c", ["true"], ["shim"], {}, False)
+    assert ids[1] in registry.entries  # still running: never forgotten
