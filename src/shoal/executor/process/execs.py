@@ -174,7 +174,7 @@ class ExecRegistry:
     def _prune(self) -> None:
         """Forget the oldest finished execs beyond MAX_KEPT (dicts keep insertion order)."""
         finished = [key for key, entry in self.entries.items() if entry.exit_code is not None]
-        for key in finished[: max(0, len(self.entries) - MAX_KEPT)]:
+        for key in finished[: max(0, len(self.entries) + 1 - MAX_KEPT)]:  # room for the new one
             del self.entries[key]
 
     def get(self, exec_id: str) -> ExecEntry:
