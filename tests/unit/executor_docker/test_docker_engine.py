@@ -413,3 +413,11 @@ async def test_engine_reached_over_tcp(docker_api: docker.APIClient, tmp_path: P
         await controller.remove()
         await executor.close()
         server.close()
+
+
+async def test_untagged_image_runs_as_its_latest_tag(
+    executor: DockerExecutor, make_runtime: MakeRuntime, docker_api: docker.APIClient
+) -> None:
+    runtime = make_runtime(image="shoal-busybox")
+    await executor.controller(runtime).prepare()
+    assert docker_api.inspect_container(runtime.container_name)["Config"]["Image"] == "shoal-busybox:latest"

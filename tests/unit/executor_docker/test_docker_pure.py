@@ -309,7 +309,9 @@ def test_query_parameters_as_the_engine_reads_them() -> None:
 def test_digest_pinned_reference_falls_back_to_its_tag() -> None:
     assert reference_candidates("img:1@sha256:abc") == ["img:1@sha256:abc", "img:1"]
     assert reference_candidates("reg:5000/img@sha256:abc") == ["reg:5000/img@sha256:abc"]
-    assert reference_candidates("img") == ["img"]
+    assert reference_candidates("img") == ["img:latest"]
+    assert reference_candidates("localhost:5000/team/img") == ["localhost:5000/team/img:latest"]
+    assert reference_candidates("localhost:5000/team/img:2") == ["localhost:5000/team/img:2"]
 
 
 def test_hijack_request_and_answer_head() -> None:

@@ -15,10 +15,19 @@ class ImageNotFound(InvalidTaskSpec):
         self.image = image
 
 
+def with_default_tag(image: str) -> str:
+    """`name` → `name:latest`, as Swarm names a task's image (a digest or a tag is kept as it is)."""
+    last_part = image.rsplit("/", 1)[-1]
+    if "@" in image or ":" in last_part:
+        return image
+    return f"{image}:latest"
+
+
 def reference_candidates(image: str) -> list[str]:
-    """The reference as given, then without a pinned digest: `docker service create` pins
-    `name:tag@sha256:…` from a registry, and a locally built or imported image has no such digest."""
-    candidates = [image]
+    """The reference as given (with its default tag), then without a pinned digest: `docker service
+    create` pins `name:tag@sha256:…` from a registry, and a locally built or imported image has no such
+    digest."""
+    candidates = [with_default_tag(image)]
     name, at, _digest = image.partition("@")
     last_part = name.rsplit("/", 1)[-1]
     if at and ":" in last_part:
