@@ -123,3 +123,10 @@ async def _ready(controller: Controller) -> None:
     """Until the workload printed `ready` (its traps are set)."""
     while b"ready\n" not in [line.data async for line in controller.logs()]:
         await asyncio.sleep(0.05)
+
+
+async def test_shutdown_without_grace_uses_the_task_grace_period(harness: Harness) -> None:
+    controller = await harness.started(f"trap '' TERM; echo ready; {LOOP_FOREVER}", stop_grace_period=0.5)
+    await within(_ready(controller))
+    await within(controller.shutdown())
+    assert (await controller.inspect()).exit_code == 137
