@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shoal.executor.base import CAP_CPU_LIMIT, CAP_MEMORY_LIMIT, CAP_PIDS_LIMIT, STDOUT, Resources
+from shoal.executor.base import CAP_CPU_LIMIT, CAP_MEMORY_LIMIT, CAP_OOM_KILLED, CAP_PIDS_LIMIT, STDOUT, Resources
 
 from .conftest import Harness
 
@@ -43,3 +43,14 @@ async def test_cpu_limit(harness: Harness) -> None:
     script = read_own_cgroup_file("cpu", "cpu.cfs_quota_us", "cpu.max")
     seen = await limit_seen(harness, script, Resources(nano_cpus=500_000_000))
     assert seen.split()[0] == "50000"  # half a CPU: 50 ms per 100 ms period
+
+
+async def test_exceeding_the_memory_limit_kills_the_task(harness: Harness) -> None:
+    harness.require(CAP_MEMORY_LIMIT)
+    hog = 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'
+    controller, status = await harness.finished(hog, resources=Resources(memory_bytes=16 * 1024 * 1024))
+    lines = [line.data async for line in controller.logs()]
+    assert b"survived\n" not in lines
+    assert status.exit_code != 0
+    if status.exit_code == 137 and CAP_OOM_KILLED in harness.executor.capabilities:
+        assert status.oom_killed  # the shell holding the memory was the one killed

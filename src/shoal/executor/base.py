@@ -39,6 +39,7 @@ CAP_PIDS_LIMIT = "pids-limit"
 CAP_CPU_LIMIT = "cpu-limit"
 CAP_EXEC = "exec"
 CAP_ADOPT = "adopt"  # tasks outlive the daemon and are found again by adopt()
+CAP_OOM_KILLED = "oom-killed"  # ContainerStatus.oom_killed tells a memory-limit kill
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -213,6 +214,7 @@ class ContainerStatus:
     error: str = ""
     address: str | None = None  # the task's IP on the node network, if it has its own
     hostname: str | None = None
+    oom_killed: bool = False  # killed by the kernel for exceeding its memory limit
 
     @property
     def running(self) -> bool:

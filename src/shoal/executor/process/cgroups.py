@@ -147,6 +147,23 @@ def _remove_if_empty(group: Path) -> bool:
     return False
 
 
+def oom_kills(groups: tuple[str, ...] | list[Path]) -> int:
+    """How many processes the kernel killed in these groups for exceeding the memory limit
+    (`oom_kill` in memory.events on v2, memory.oom_control on v1)."""
+    total = 0
+    for group in map(Path, groups):
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                text = (group / name).read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit():
+                    total += int(value)
+    return total
+
+
 def _base(mount: Mount, controller: str, scope: str) -> Path:
     return mount.path / "shoal" / scope
 

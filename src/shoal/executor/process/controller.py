@@ -246,6 +246,7 @@ def status_of(task_dir: TaskDir, record: TaskRecord) -> ContainerStatus:
             state=ContainerState.EXITED,
             pid=None,
             exit_code=exited.code,
+            oom_killed=exited.code == 137 and cg.oom_kills(record.cgroups) > 0,
             started_at=process.started_at if process else None,
             finished_at=exited.finished_at,
             **common,  # type: ignore[arg-type]

@@ -26,6 +26,8 @@ from shoal.executor.base import (
     CAP_EXEC,
     CAP_HOSTNAME,
     CAP_ISOLATION,
+    CAP_MEMORY_LIMIT,
+    CAP_OOM_KILLED,
     CAP_TASK_ADDRESS,
     CAP_USER,
     AdoptedTask,
@@ -129,6 +131,8 @@ class ProcessExecutor:
     @property
     def capabilities(self) -> Capabilities:
         supported = {CAP_EXEC, CAP_ADOPT, CAP_USER, *self._ctx.cgroups.capabilities}
+        if CAP_MEMORY_LIMIT in supported:
+            supported.add(CAP_OOM_KILLED)
         missing = dict(self._ctx.cgroups.missing)
         if self._ctx.isolate:
             supported |= {CAP_ISOLATION, CAP_TASK_ADDRESS, CAP_HOSTNAME}
