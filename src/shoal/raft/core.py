@@ -260,6 +260,7 @@ class Raft:
                 self.step(Message(MT.CHECK_QUORUM, frm=self.id))
             # A transfer that did not finish within an election timeout is abandoned.
             if self.role is Role.LEADER and self.lead_transferee != NONE:
+                self._info(f"abandons leadership transfer to {self.lead_transferee}: it took too long")
                 self.abort_leader_transfer()
         if self.role is not Role.LEADER:
             return

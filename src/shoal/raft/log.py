@@ -140,9 +140,7 @@ class RaftLog:
         conflict = self.find_conflict(entries)
         if conflict:
             if conflict <= self.committed:
-                raise RuntimeError(
-                    f"entry {conflict} conflicts with committed entry (committed {self.committed})"
-                )
+                raise RuntimeError(f"entry {conflict} conflicts with committed entry (committed {self.committed})")
             self.append(entries[conflict - (index + 1) :])
         self.commit_to(min(committed, last_new))
         return last_new

@@ -100,9 +100,7 @@ class RawNode:
 
         Acceptance is not commitment: watch the committed entries for it.
         """
-        self.raft.step(
-            Message(MessageType.PROP, frm=self.raft.id, entries=(Entry(0, 0, EntryType.NORMAL, data),))
-        )
+        self.raft.step(Message(MessageType.PROP, frm=self.raft.id, entries=(Entry(0, 0, EntryType.NORMAL, data),)))
 
     def propose_conf_change(self, cc: ConfChange) -> None:
         """Propose a single-member change; raises ProposalDropped (no leader, one already
@@ -115,8 +113,10 @@ class RawNode:
         """Feed a message received from a peer."""
         if is_local_message(m.type):
             raise StepLocalMsg(f"cannot step local message {m.type.name} from the network")
-        if m.frm in self.raft.conf.removed:
-            return  # removed members are ignored for good
+        if m.frm in self.raft.conf.removed and m.type is not MessageType.TIMEOUT_NOW:
+            # Removed members are ignored for good, except for the hand-over a leader sends
+            # as it steps down after removing itself (an election is always safe).
+            return
         if is_response_message(m.type) and m.frm not in self.raft.trk.progress:
             raise StepPeerNotFound(f"{m.type.name} from unknown peer {m.frm}")
         try:

@@ -80,9 +80,7 @@ class MemoryStorage:
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         """Replace everything with ``snapshot`` (the log restarts right after it)."""
         if snapshot.metadata.index <= self._snapshot.metadata.index:
-            raise SnapOutOfDate(
-                f"snapshot {snapshot.metadata.index} is not newer than {self._snapshot.metadata.index}"
-            )
+            raise SnapOutOfDate(f"snapshot {snapshot.metadata.index} is not newer than {self._snapshot.metadata.index}")
         self._snapshot = snapshot
         self._ents = [Entry(term=snapshot.metadata.term, index=snapshot.metadata.index)]
 

@@ -192,6 +192,10 @@ class SimNode:
     tick_phase: int = 0
     # A paused process (GC, stopped VM, overloaded host) neither ticks nor reads its socket.
     paused_until: int = 0
+    # A slow clock: only every ``clock_divisor``-th tick reaches raft (until ``slow_until``).
+    clock_divisor: int = 1
+    slow_until: int = 0
+    ticks_seen: int = 0
     # (client, seq) of requests this node must answer once applied / read
     waiting_writes: dict[tuple[int, int], PendingRequest] = field(default_factory=dict)
     waiting_reads: dict[bytes, PendingRequest] = field(default_factory=dict)
@@ -219,6 +223,7 @@ class Scenario:
     transfer_rate: float
     conf_change_rate: float
     pause_rate: float
+    background_sync_rate: float
     snapshot_every: int
     election_tick: int
     pre_vote: bool
@@ -244,6 +249,7 @@ class Scenario:
             transfer_rate=rng.choice([0.0, 0.005, 0.02]),
             conf_change_rate=rng.choice([0.0, 0.01, 0.02]),
             pause_rate=rng.choice([0.0, 0.005, 0.02]),
+            background_sync_rate=rng.choice([0.0, 0.0, 0.05, 0.2]),
             snapshot_every=rng.choice([4, 8, 1000]),
             # Short election timeouts pack more elections into a run; 10 is the default.
             election_tick=rng.choice([3, 5, 10, 10]),
@@ -399,7 +405,7 @@ class Simulation:
         if rd.hard_state is not None:
             storage.set_hard_state(rd.hard_state)
         # The fsync a driver must do before sending; sometimes the OS flushes anyway.
-        if rd.must_sync or self.rng.random() < 0.2:
+        if rd.must_sync or self.rng.random() < self.sc.background_sync_rate:
             storage.sync()
             self.durable_term[node.id] = storage.durable.initial_state()[0].term
 
@@ -574,6 +580,14 @@ class Simulation:
             node = rng.choice(pool)
             node.paused_until = self.step + rng.randint(2, 30) * TICK_STEPS
             self.log(f"pause {node.id} until {node.paused_until}")
+        if rng.random() < sc.pause_rate:
+            # Clock skew: a leader whose clock runs slow notices too late that it lost quorum.
+            leaders = self.leaders()
+            pool = leaders if leaders and rng.random() < 0.7 else list(self.nodes.values())
+            node = rng.choice(pool)
+            node.clock_divisor = rng.randint(2, 5)
+            node.slow_until = self.step + rng.randint(10, 60) * TICK_STEPS
+            self.log(f"slow clock on {node.id} (1/{node.clock_divisor}) until {node.slow_until}")
         if rng.random() < sc.transfer_rate:
             for leader in self.leaders():
                 target = rng.choice(sorted(self.nodes))
@@ -621,6 +635,7 @@ class Simulation:
         self.partition = {}
         for node in self.nodes.values():
             node.paused_until = 0
+            node.slow_until = 0
             if not node.up:
                 self.restart(node)
 
@@ -739,6 +754,9 @@ class Simulation:
             self.deliver_due()
             for node in list(self.nodes.values()):
                 if node.up and node.paused_until <= self.step and (self.step + node.tick_phase) % TICK_STEPS == 0:
+                    node.ticks_seen += 1
+                    if node.slow_until > self.step and node.ticks_seen % node.clock_divisor:
+                        continue
                     node.raw.tick()
                     self.process_ready(node)
             self.flush_feedback()

@@ -90,9 +90,7 @@ def test_keys_are_checked_independently() -> None:
 
 
 def test_register_model_without_partition() -> None:
-    register: Model[int, tuple[str, int], int] = Model(
-        init=0, step=lambda s, i: (i[1], 0) if i[0] == "w" else (s, s)
-    )
+    register: Model[int, tuple[str, int], int] = Model(init=0, step=lambda s, i: (i[1], 0) if i[0] == "w" else (s, s))
     ok = [Operation(1, ("w", 1), 0, 3, 0), Operation(2, ("r", 0), 1, 2, 1)]
     assert check_part(register, ok)
     bad = [Operation(1, ("w", 1), 0, 1, 0), Operation(2, ("r", 0), 2, 3, 0)]
