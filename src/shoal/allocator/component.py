@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Protocol
 
 from shoal.api import errors
-from shoal.api.objects import TASKS, Obj, clone, version_of
+from shoal.api.objects import TASKS, Obj, version_of
 from shoal.base.clock import Clock
 from shoal.store.memory import MemoryStore, ReadView, Tx
 from shoal.store.watch import Event, Subscription
@@ -59,7 +59,11 @@ class Plan:
 
 class PlanBuilder:
     """Collects a plan. edit() hands out one private copy per object, so several steps of one pass
-    can change the same object and the plan writes it once."""
+    can change the same object and the plan writes it once.
+
+    The copy is two levels deep (the object and each of its fields): set or change `obj[k]` and
+    `obj[k][j]` freely; to change anything deeper, replace the field with a clone. Copying whole
+    objects deeply cost more than all the planning on a large batch."""
 
     def __init__(self) -> None:
         self.plan = Plan()
@@ -73,7 +77,7 @@ class PlanBuilder:
         if key in self._created:
             return self._created[key]
         if key not in self._edits:
-            copy = clone(obj)
+            copy = _two_level_copy(obj)
             self._edits[key] = copy
             self.plan.updates.append((table, copy))
         return self._edits[key]
@@ -109,16 +113,30 @@ class PlanBuilder:
         return (table, obj_id) in self._deleted
 
 
+def _two_level_copy(obj: Obj) -> Obj:
+    copy: Obj = {}
+    for field_name, value in obj.items():
+        if isinstance(value, dict):
+            copy[field_name] = dict(value)
+        elif isinstance(value, list):
+            copy[field_name] = list(value)
+        else:
+            copy[field_name] = value
+    return copy
+
+
 def apply_plan(tx: Tx, plan: Plan) -> None:
     """Stage a plan in a transaction; any object changed since it was read aborts the whole plan."""
     for table, obj in plan.expects:
         current = tx.get(table, obj["ID"])
         if current is None or version_of(current) != version_of(obj):
             raise errors.OutOfSequence()
+    # The plan's objects are its own (created, or copied by edit()); the store keeps what it decodes
+    # from the committed payload, never these dicts.
     for table, obj in plan.creates:
-        tx.create(table, clone(obj))
+        tx.create(table, obj)
     for table, obj in plan.updates:
-        tx.update(table, clone(obj))
+        tx.update(table, obj)
     for table, obj in plan.deletes:
         current = tx.get(table, obj["ID"])
         if current is None:

@@ -28,6 +28,7 @@ class ServiceTasks:
     run: Pass
     service: Obj
     _tasks: list[Obj] = field(default_factory=list)
+    _slots: dict[str, list[Obj]] | None = None  # by_slot(), until the next change
 
     @property
     def template(self) -> Obj:
@@ -41,13 +42,17 @@ class ServiceTasks:
         return self.run.builder.is_deleted(TASKS, task["ID"])
 
     def by_slot(self) -> dict[str, list[Obj]]:
-        slots: dict[str, list[Obj]] = defaultdict(list)
-        for task in self.all():
-            slots[slot_key(task)].append(task)
-        return dict(slots)
+        """Slot key → its tasks as this pass leaves them (a fresh dict each call, lists shared)."""
+        if self._slots is None:
+            slots: dict[str, list[Obj]] = defaultdict(list)
+            for task in self.all():
+                slots[slot_key(task)].append(task)
+            self._slots = dict(slots)
+        return dict(self._slots)
 
     def edit(self, task: Obj) -> Obj:
         self._rests_on_service()
+        self._slots = None
         return self.run.builder.edit(TASKS, task)
 
     def _rests_on_service(self) -> None:
@@ -60,6 +65,7 @@ class ServiceTasks:
 
     def delete(self, task: Obj) -> None:
         self._rests_on_service()
+        self._slots = None
         self.run.builder.delete(TASKS, task)
 
     def create(self, *, slot: int = 0, node_id: str = "", held: bool = False) -> Obj:
@@ -75,6 +81,7 @@ class ServiceTasks:
             self.run.builder.expect(NODES, self.run.nodes[node_id])
         self.run.builder.create(TASKS, task)
         self._tasks.append(task)
+        self._slots = None
         return task
 
     def restart(self, task: Obj, slot_tasks: list[Obj]) -> None:

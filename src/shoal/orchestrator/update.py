@@ -86,6 +86,9 @@ class Updater:
         self._running_since: dict[str, datetime] = {}  # task id → when first seen running
         self._early_failure: dict[str, bool] = {}  # task id → verdict when first seen ended
         self._runs: dict[str, _UpdateRun] = {}  # service id → the update in progress
+        # is_task_dirty verdicts by (task, task version, service version, node version): comparing
+        # specs is the costliest part of a pass over thousands of unchanged tasks.
+        self._dirty_cache: dict[tuple[str, int, int, int], bool] = {}
 
     def forget(self, live_task_ids: set[str], service_ids: set[str]) -> None:
         """Drop what is known about tasks and services that no longer exist."""
@@ -94,6 +97,9 @@ class Updater:
                 del memory[task_id]
         for service_id in set(self._runs) - service_ids:
             del self._runs[service_id]
+        # Keys of older versions are never asked for again; start afresh rather than grow.
+        if len(self._dirty_cache) > 4 * max(len(live_task_ids), 1000):
+            self._dirty_cache.clear()
 
     def roll(self, group: ServiceTasks, slots: dict[str, list[Obj]]) -> None:
         service = group.service
@@ -139,7 +145,11 @@ class Updater:
 
     def _dirty(self, group: ServiceTasks, task: Obj) -> bool:
         node = group.run.nodes.get(str(task.get("NodeID") or ""))
-        return is_task_dirty(group.service, task, node)
+        key = (task["ID"], version_of(task), version_of(group.service), version_of(node) if node else 0)
+        verdict = self._dirty_cache.get(key)
+        if verdict is None:
+            verdict = self._dirty_cache[key] = is_task_dirty(group.service, task, node)
+        return verdict
 
     def _run_for(self, service: Obj, status: Obj, *, picked_up: bool) -> _UpdateRun:
         key = (str(status.get("State")), str(status.get("StartedAt")))

@@ -27,10 +27,17 @@ class NodeInfo:
     active_total: int = 0
     host_ports: set[tuple[str, int]] = field(default_factory=set)
     recent_failures: Counter[str] = field(default_factory=Counter)
+    _hostname: str | None = None
 
     @property
     def id(self) -> str:
         return str(self.node["ID"])
+
+    @property
+    def hostname(self) -> str:
+        if self._hostname is None:
+            self._hostname = str(dig(self.node, "Description", "Hostname", default=""))
+        return self._hostname
 
     def add_task(self, task: Obj) -> None:
         """Charge a task placed on this node (its reservations, its ports, the spread counters)."""

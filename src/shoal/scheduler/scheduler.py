@@ -12,7 +12,7 @@ from shoal.api import states
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig
 from shoal.base.clock import rfc3339
 from shoal.scheduler.nodeinfo import NodeInfo, build_node_infos
-from shoal.scheduler.placement import check_preassigned, place_task
+from shoal.scheduler.placement import check_preassigned, place_group
 from shoal.store.memory import ReadView
 from shoal.store.watch import Event
 
@@ -43,41 +43,47 @@ def plan_scheduling(view: ReadView, now: datetime) -> Plan:
         return builder.plan
     infos = build_node_infos(view, now)
     waiting = False
+    groups: dict[str, list[Obj]] = {}
     # Tasks bound to a node (global services) first, so they start before replicated ones.
-    for task in sorted(pending, key=lambda t: not t.get("NodeID")):
+    for task in pending:
         desired = str(task.get("DesiredState", states.RUNNING))
         if states.rank(desired) > states.rank(states.RUNNING):
-            _never_started(builder, task, desired, stamp)
+            _never_started(builder, task, stamp)
         elif task.get("NodeID"):
             waiting |= not _confirm_preassigned(builder, task, infos, stamp)
         else:
-            waiting |= not _assign(builder, task, infos, stamp)
+            groups.setdefault(_group_key(task), []).append(task)
+    for group in groups.values():
+        for placement in place_group(group, list(infos.values())):
+            if placement.node is None:
+                waiting = True
+                text = NO_SUITABLE_NODE
+                if placement.explanation:
+                    text = f"{NO_SUITABLE_NODE} ({placement.explanation})"
+                _explain(builder, placement.task, text, stamp)
+            else:
+                builder.expect(NODES, placement.node.node)
+                edited = builder.edit(TASKS, placement.task)
+                edited["NodeID"] = placement.node.id
+                edited["Status"] = {"Timestamp": stamp, "State": states.ASSIGNED, "Message": ASSIGNED_MESSAGE}
     if waiting:
         builder.plan.wake_in(RETRY_INTERVAL)
     return builder.plan
 
 
-def _never_started(builder: PlanBuilder, task: Obj, desired: str, stamp: str) -> None:
+def _group_key(task: Obj) -> str:
+    """Tasks of one service with one spec and endpoint are interchangeable (Swarm groups them by
+    service and spec version); they are placed together."""
+    return repr((task.get("ServiceID"), task.get("Spec"), dig(task, "Endpoint", "Spec")))
+
+
+def _never_started(builder: PlanBuilder, task: Obj, stamp: str) -> None:
     """A task stopped before it was placed goes straight to SHUTDOWN (removals are left to the
     reaper, which deletes never-assigned tasks)."""
-    if desired == states.SHUTDOWN:
+    if task.get("DesiredState") == states.SHUTDOWN:
         edited = builder.edit(TASKS, task)
         edited["Status"].pop("Err", None)
         edited["Status"].update(Timestamp=stamp, State=states.SHUTDOWN)
-
-
-def _assign(builder: PlanBuilder, task: Obj, infos: dict[str, NodeInfo], stamp: str) -> bool:
-    placement = place_task(task, list(infos.values()))
-    if placement.node is None:
-        text = f"{NO_SUITABLE_NODE} ({placement.explanation})" if placement.explanation else NO_SUITABLE_NODE
-        _explain(builder, task, text, stamp)
-        return False
-    builder.expect(NODES, placement.node.node)
-    edited = builder.edit(TASKS, task)
-    edited["NodeID"] = placement.node.id
-    edited["Status"] = {"Timestamp": stamp, "State": states.ASSIGNED, "Message": ASSIGNED_MESSAGE}
-    placement.node.add_task(edited)
-    return True
 
 
 def _confirm_preassigned(builder: PlanBuilder, task: Obj, infos: dict[str, NodeInfo], stamp: str) -> bool:
