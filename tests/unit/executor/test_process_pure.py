@@ -10,7 +10,7 @@ import pytest
 from shoal.executor.base import ContainerState, Resources
 from shoal.executor.errors import ExecutorError, InvalidTaskSpec, TemporaryExecutorError
 from shoal.executor.process import execs
-from shoal.executor.process.cgroups import find_mounts, limit_files
+from shoal.executor.process.cgroups import Cgroups, Mount, find_mounts, limit_files, oom_kills
 from shoal.executor.process.etcfiles import hosts_file, resolv_conf
 from shoal.executor.process.launch import exec_argv, parse_report, run_argv
 from shoal.executor.process.status import human_duration, status_text, task_environment
@@ -175,3 +175,33 @@ def test_exec_registry_forgets_oldest_finished_execs(monkeypatch: pytest.MonkeyP
     assert list(registry.entries) == [ids[1], ids[2], newest]  # the oldest finished one went
     registry.create("c", ["true"], ["shim"], {}, False)
     assert ids[1] in registry.entries  # still running: never forgotten
+
+
+def test_cgroup_v2_group_on_a_fake_tree(tmp_path: Path) -> None:
+    mount = Mount(tmp_path, 2)
+    groups = Cgroups("scope1", {"memory": mount, "pids": mount, "cpu": mount})
+    made = groups.create("c" * 64, Resources(memory_bytes=1 << 20, pids_limit=9, nano_cpus=250_000_000))
+    group = tmp_path / "shoal" / "scope1" / ("c" * 64)
+    assert made == [group]
+    assert (group / "memory.max").read_text() == str(1 << 20)
+    assert (group / "pids.max").read_text() == "9"
+    assert (group / "cpu.max").read_text() == "25000 100000"
+    # every ancestor hands the controller down (the last write on a fake file is what remains)
+    assert (tmp_path / "shoal" / "cgroup.subtree_control").read_text().startswith("+")
+
+
+def test_cgroup_v1_groups_per_controller_on_a_fake_tree(tmp_path: Path) -> None:
+    mounts = {c: Mount(tmp_path / c, 1) for c in ("memory", "pids", "cpu")}
+    for m in mounts.values():
+        m.path.mkdir()
+    made = Cgroups("s", mounts).create("d" * 64, Resources(memory_bytes=1 << 20))
+    assert made == [tmp_path / "memory" / "shoal" / "s" / ("d" * 64)]  # only the limited controller
+    assert (made[0] / "memory.limit_in_bytes").read_text() == str(1 << 20)
+
+
+def test_oom_kills_reads_v1_and_v2_counters(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    assert oom_kills([tmp_path / "a", tmp_path / "b", tmp_path / "missing"]) == 3
