@@ -19,6 +19,7 @@ class NodeIdentity:
     role: str
     advertise_addr: str
     listen_addr: str
+    raft_id: int
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -29,6 +29,10 @@ class ExecAdapter:
     async def output(self) -> AsyncIterator[tuple[int, bytes]]:
         while (chunk := await self._session.read()) is not None:
             yield chunk
+        # The output pipes can reach EOF before the process is reaped. The CLI reads the exit code
+        # (exec inspect) as soon as the stream ends, and a code not yet known reads as 0: end the
+        # stream only once the exit code is recorded, as dockerd does.
+        await self._session.wait()
 
     async def write_stdin(self, data: bytes) -> None:
         await self._session.write(data)

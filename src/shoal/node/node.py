@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -24,10 +25,10 @@ from shoal.executor.base import Executor
 from shoal.network.mesh import Mesh
 from shoal.node import identity as ident
 from shoal.node.config import DaemonConfig
+from shoal.node.consensus import Consensus, open_consensus
 from shoal.node.events import EventHub
 from shoal.node.manager_components import manager_loops
 from shoal.node.meshfeed import feed_mesh
-from shoal.store.journal import LocalJournal
 from shoal.store.memory import MemoryStore, Tx
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class Swarm:
 
     identity: ident.NodeIdentity
     store: MemoryStore
-    journal: LocalJournal
+    consensus: Consensus
     dispatcher: Dispatcher
     agent: Agent
     jobs: list[asyncio.Task[None]]
@@ -85,7 +86,7 @@ class Node:
         found = ident.load(self.config.swarm_dir)
         if found is not None:
             log.info("rejoining swarm %s as node %s", found.cluster_id, found.node_id)
-            await self._run(found)
+            self._start_loops(await self._run(found, bootstrap=False))
 
     async def close(self) -> None:
         """Daemon shutdown: stop our loops, leave the workloads and the kernel mesh running."""
@@ -117,10 +118,11 @@ class Node:
             node_id, cluster_id = new_id(), new_id()
             node_cert = certs.issue_node_certificate(root, node_id, certs.ROLE_MANAGER, cluster_id, now)
             port = _port_part(listen) or CLUSTER_PORT
-            identity = ident.NodeIdentity(node_id, cluster_id, "manager", advertise, listen)
+            raft_id = secrets.randbits(63) or 1
+            identity = ident.NodeIdentity(node_id, cluster_id, "manager", advertise, listen, raft_id)
             cluster = new_cluster(cluster_id, request, root)
             ident.save(self.config.swarm_dir, identity, root.cert_pem, node_cert)
-            swarm = await self._run(identity, start_loops=False)
+            swarm = await self._run(identity, bootstrap=True)
 
             def bootstrap(tx: Tx) -> None:
                 tx.create(CLUSTER, cluster)
@@ -155,15 +157,15 @@ class Node:
                 await self.mesh.apply({})
 
     # -- internals
-    async def _run(self, identity: ident.NodeIdentity, start_loops: bool = True) -> Swarm:
-        journal = LocalJournal(self.config.swarm_dir / "store")
-        store = MemoryStore(journal, self.clock)
-        journal.open(store.snapshot, store.restore)
-        dispatcher = Dispatcher(store, self.clock)
+    async def _run(self, identity: ident.NodeIdentity, bootstrap: bool) -> Swarm:
+        """Bring up the manager's store on Raft (replaying the log) and the worker's agent."""
+        port = _port_part(identity.listen_addr) or CLUSTER_PORT
+        consensus = open_consensus(self.config.swarm_dir, identity.raft_id, identity.cluster_id,
+                                   f"{identity.advertise_addr}:{port}", self.clock)
+        await consensus.start(identity.raft_id, f"{identity.advertise_addr}:{port}", bootstrap)
+        dispatcher = Dispatcher(consensus.store, self.clock)
         agent = Agent(identity.node_id, identity.advertise_addr, self.executor, dispatcher, self.clock)
-        self.swarm = Swarm(identity, store, journal, dispatcher, agent, [])
-        if start_loops:
-            self._start_loops(self.swarm)
+        self.swarm = Swarm(identity, consensus.store, consensus, dispatcher, agent, [])
         return self.swarm
 
     def _start_loops(self, swarm: Swarm) -> None:
@@ -187,7 +189,7 @@ class Node:
             await swarm.agent.remove_all()
         else:
             await swarm.agent.stop()
-        swarm.journal.close()
+        await swarm.consensus.stop()
 
 
 async def _supervised(name: str, coro: Coroutine[Any, Any, None]) -> None:
