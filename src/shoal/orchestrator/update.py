@@ -223,7 +223,10 @@ class Updater:
             if t["ID"] in self._running_since
         ]
         if starts:
-            left = config.monitor - (run.now - max(starts)).total_seconds()
+            # As Swarm: the last slot's Delay, then the monitor period (Delay + 1 s when the delay
+            # is not shorter than the monitor), counted from when the last new task ran.
+            period = config.monitor if config.delay < config.monitor else config.delay + 1
+            left = config.delay + period - (run.now - max(starts)).total_seconds()
             if left > 0:
                 run.builder.plan.wake_in(left)
                 return

@@ -198,7 +198,7 @@ async def test_failure_rolls_back_to_the_previous_spec(harness: StoreHarness, al
     current = status(harness, service)
     assert current["State"] == "rollback_started"
     assert current["Message"] == f"update rolled back due to failure or early termination of task {failed}"
-    for _ in range(3):  # the rollback config's delay (30 s) follows the slot it rolled back
+    for _ in range(5):  # after the slot it rolled back: the delay (30 s), then monitoring (31 s)
         harness.clock.advance(15)
         await harness.settle(all_planners)
     final = status(harness, service)
@@ -293,7 +293,9 @@ async def test_a_new_leader_carries_on_an_update_half_way(harness: StoreHarness,
     from shoal.orchestrator.components import planners
 
     fresh = planners()  # leadership moved: no memory of the update in progress
-    for _ in range(4):  # the new leader waits the delay again for the slot it finds done
+    # The new leader waits the delay again for the slot it finds done; after the last slot come
+    # the delay and the monitoring (delay + 1 s, since the delay is not shorter than the monitor).
+    for _ in range(6):
         harness.clock.advance(10)
         await harness.settle(fresh)
     assert images(harness, service) == ["v2", "v2", "v2"]
