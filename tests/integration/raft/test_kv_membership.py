@@ -33,7 +33,7 @@ async def test_joiner_is_caught_up_by_a_chunked_snapshot_and_a_member_can_leave(
     try:
         async with aiohttp.ClientSession() as session:
             leader = await cluster.wait_for_leader(session)
-            client = KVClient(session, cluster.http_addrs, client_id=1)
+            client = KVClient(session, cluster.http_addrs, client_id=1, op_timeout=20.0)
             for i in range(200):
                 assert (await client.write("put", f"k{i}", f"{i}:{BIG}")).ok
             status = await cluster.status(session, leader)
