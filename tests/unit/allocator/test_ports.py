@@ -135,3 +135,29 @@ async def test_vip_on_the_swarm_ingress_network_object(harness: StoreHarness) ->
     assert harness.get(SERVICES, service["ID"])["Endpoint"]["VirtualIPs"] == [
         {"NetworkID": "ingressid", "Addr": "10.255.0.2/16"}
     ]
+
+
+async def test_protocols_have_separate_dynamic_ports_and_host_ports_are_kept(harness: StoreHarness) -> None:
+    service = await harness.add_service(
+        "dns",
+        ports=[
+            {"TargetPort": 53, "Protocol": "udp"},
+            {"TargetPort": 53, "Protocol": "tcp"},
+            {"TargetPort": 9100, "PublishedPort": 9100, "PublishMode": "host"},
+        ],
+    )
+    await harness.run(AllocatorPlanner())
+    ports = harness.get(SERVICES, service["ID"])["Endpoint"]["Ports"]
+    assert ports == [
+        {"Protocol": "udp", "TargetPort": 53, "PublishedPort": DYNAMIC_PORT_START, "PublishMode": "ingress"},
+        {"Protocol": "tcp", "TargetPort": 53, "PublishedPort": DYNAMIC_PORT_START, "PublishMode": "ingress"},
+        {"Protocol": "tcp", "TargetPort": 9100, "PublishedPort": 9100, "PublishMode": "host"},
+    ]
+
+
+async def test_a_full_dynamic_range_leaves_the_port_unpublished(harness: StoreHarness) -> None:
+    from shoal.allocator.ports import DYNAMIC_PORT_END, allocate_ports
+
+    used = {("tcp", n) for n in range(DYNAMIC_PORT_START, DYNAMIC_PORT_END + 1)}
+    service = {"ID": "x", "Spec": {"EndpointSpec": {"Ports": [{"TargetPort": 80}]}}}
+    assert allocate_ports(service, used)[0]["PublishedPort"] == 0
