@@ -55,7 +55,8 @@ def list_tasks(view: ReadView, filters: flt.Filters) -> list[Obj]:
 
     def fresh(task: Obj) -> bool:
         service = services.get(task.get("ServiceID", ""))
-        return service is not None and not is_task_dirty(service, task)
+        node = view.get(NODES, task.get("NodeID") or "")
+        return service is not None and not is_task_dirty(service, task, node)
 
     def named(task: Obj) -> bool:
         svc = services.get(task.get("ServiceID", ""))

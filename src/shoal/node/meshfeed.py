@@ -8,7 +8,7 @@ import logging
 
 from shoal.api import states
 from shoal.api.objects import SERVICES, TASKS, Obj, dig
-from shoal.network.mesh import Backend, InvalidMeshState, Mesh, MeshState, PublishedPort
+from shoal.network.mesh import Backend, InvalidMeshState, Mesh, MeshError, MeshState, PublishedPort
 from shoal.store.memory import MemoryStore, ReadView
 from shoal.store.watch import Commit
 
@@ -50,7 +50,8 @@ async def feed_mesh(store: MemoryStore, mesh: Mesh) -> None:
         while True:
             try:
                 await mesh.apply(desired_mesh(store.view()))
-            except InvalidMeshState as exc:
+            except (InvalidMeshState, MeshError) as exc:
+                # Retried at the next commit; the previous rules keep serving meanwhile.
                 log.error("routing mesh: %s", exc)
             while not isinstance(await sub.get(), Commit):
                 pass
