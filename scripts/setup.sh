@@ -16,10 +16,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import shoal, pytest_timeout, pytest_asyncio' >/dev/null 2>&1; then
-    echo "+ pip install -e .[dev]"
-    python3 -m pip install -q -e '.[dev]'
-fi
+# Always (re)install from this checkout: an editable install left by another clone would make the
+# tests import that clone's code instead of this one's.
+echo "+ pip install -e .[dev]"
+python3 -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: \(Running pip as\|Location\)" || true
 
 if [ "${SHOAL_SKIP_DOCKERD:-0}" != "1" ]; then
     bash ci/setup-dockerd.sh
