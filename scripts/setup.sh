@@ -19,7 +19,7 @@ fi
 # Always (re)install from this checkout: an editable install left by another clone would make the
 # tests import that clone's code instead of this one's.
 echo "+ pip install -e .[dev]"
-python3 -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: \(Running pip as\|Location\)" || true
+PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
 
 if [ "${SHOAL_SKIP_DOCKERD:-0}" != "1" ]; then
     bash ci/setup-dockerd.sh
