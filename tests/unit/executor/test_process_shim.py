@@ -97,3 +97,11 @@ def test_supervisor_is_detached_and_records_the_workload(shim: list[str], tmp_pa
     assert parent != os.getpid()
     os.kill(process.pid, signal.SIGKILL)
     assert wait_exit(tmp_path) == 137
+
+
+def test_a_failing_network_hook_fails_the_start_with_its_output(shim: list[str], tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("namespaces need root")
+    answer = run(shim, tmp_path, "true", options=("-n", "-k", "echo no bridge here >&2; exit 1"))
+    assert answer == "error network setup failed: no bridge here"
+    assert wait_exit(tmp_path) != 0

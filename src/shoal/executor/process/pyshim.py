@@ -330,8 +330,15 @@ def supervise(args: argparse.Namespace, report: int) -> int:
     elif args.namespaces and args.hook:
         import subprocess
 
-        if subprocess.call(["/bin/sh", "-c", args.hook, "sh", str(child)], close_fds=True) != 0:
-            failure = b"network setup hook failed"
+        hook_log = os.path.join(args.state, "hook.log")
+        with open(hook_log, "wb") as out:
+            code = subprocess.call(
+                ["/bin/sh", "-c", args.hook, "sh", str(child)], stdout=out, stderr=out, close_fds=True
+            )
+        if code != 0:
+            with open(hook_log, "rb") as f:
+                why = b" ".join(f.read(2000).split())
+            failure = b"network setup failed: " + why
             os.kill(child, signal.SIGKILL)
     if args.namespaces and not failure and child > 0:  # only the init reads it
         os.write(go_w, b"g")

@@ -379,13 +379,21 @@ static int pump(struct stream *s, struct logger *l) {
     return 1;
 }
 
-static int run_hook(const char *hook, pid_t pid) {
-    char pidtext[32];
+/* Runs the hook with its output in STATE/hook.log, so a failure can say why. */
+static int run_hook(const char *hook, pid_t pid, const char *state) {
+    char pidtext[32], logpath[4096];
     snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
+    snprintf(logpath, sizeof logpath, "%s/hook.log", state);
     pid_t h = fork();
     if (h < 0) return -1;
     if (h == 0) {
         reset_signals();
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            if (fd > 2) close(fd);
+        }
         execl("/bin/sh", "sh", "-c", hook, "sh", pidtext, (char *)NULL);
         _exit(127);
     }
@@ -454,14 +462,23 @@ static int supervise(const struct config *c, int report) {
     close(gopipe[0]);
 
     /* Only the init reads the go byte; a plain workload may have exec'd (closing its copy) already. */
-    int hook_failed = c->namespaces && c->hook && run_hook(c->hook, child) < 0;
+    int hook_failed = c->namespaces && c->hook && run_hook(c->hook, child, c->state) < 0;
     if (c->namespaces && !hook_failed && write(gopipe[1], "g", 1) != 1) hook_failed = 1;
     close(gopipe[1]);
 
     /* EOF on errpipe without data: the workload's exec succeeded. */
     size_t got = 0;
     if (hook_failed) {
-        got = (size_t)snprintf(line, sizeof line, "network setup hook failed");
+        got = (size_t)snprintf(line, sizeof line, "network setup failed: ");
+        char logpath[4096];
+        snprintf(logpath, sizeof logpath, "%s/hook.log", c->state);
+        int fd = open(logpath, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, line + got, sizeof line - 1 - got) : 0;
+        if (fd >= 0) close(fd);
+        got += n > 0 ? (size_t)n : 0;
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == ' ')) got--;
+        for (size_t i = 0; i < got; i++) /* one line: the launcher reports a single line */
+            if (line[i] == '\n') line[i] = ' ';
         kill(child, SIGKILL);
     } else {
         ssize_t n;
