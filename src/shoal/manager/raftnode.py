@@ -203,7 +203,14 @@ class RaftNode:
         self._snapshot_index = 0
         self.elections_won = 0
         self.leader_changes = 0
-        self.stats = {"readies": 0, "entries_saved": 0, "syncs": 0, "persist_seconds": 0.0, "applied_entries": 0}
+        self.stats = {
+            "readies": 0,
+            "entries_saved": 0,
+            "syncs": 0,
+            "persist_seconds": 0.0,
+            "applied_entries": 0,
+            "stall_heartbeats": 0,
+        }
 
         self._read_ids = itertools.count(1)
         self._read_prefix = os.urandom(8)
@@ -531,7 +538,7 @@ class RaftNode:
         if rd.snapshot is not None or rd.entries or rd.hard_state is not None:
             started = time.perf_counter()
             if self._storage.durable and rd.must_sync and self.config.fsync_in_thread:
-                await asyncio.to_thread(self._persist, rd)
+                await self._persist_in_thread(rd)
             else:
                 self._persist(rd)
             self.stats["persist_seconds"] += time.perf_counter() - started
@@ -543,6 +550,32 @@ class RaftNode:
             self._install_snapshot(rd.snapshot)
         self._apply(rd.committed_entries)
         self._collect_reads(rd.read_states)
+
+    async def _persist_in_thread(self, rd: Ready) -> None:
+        """Write and fsync off the event loop. A leader whose disk stalls keeps its followers from
+        timing out meanwhile: the core cannot tick until this Ready is done, so the driver itself
+        sends a bare heartbeat (current term, commit 0, which only says "still leading") every
+        heartbeat interval. That is true while nothing else is stepped, and commit 0 moves nothing."""
+        if self._role is not Role.LEADER:
+            await asyncio.to_thread(self._persist, rd)
+            return
+        keepalive = asyncio.ensure_future(self._keep_followers_quiet())
+        try:
+            await asyncio.to_thread(self._persist, rd)
+        finally:
+            keepalive.cancel()
+
+    async def _keep_followers_quiet(self) -> None:
+        interval = self.config.tick_interval * self.config.heartbeat_tick
+        raw = self._raw
+        assert raw is not None
+        while True:
+            await self._clock.sleep(interval)
+            voters = [v for v in raw.conf_state().voters if v != self.node_id]
+            self._transport.send(
+                Message(MessageType.HEARTBEAT, to=v, frm=self.node_id, term=self._term, commit=0) for v in voters
+            )
+            self.stats["stall_heartbeats"] += len(voters)
 
     def _persist(self, rd: Ready) -> None:
         self._storage.save(rd.hard_state, rd.entries, rd.snapshot)
