@@ -545,7 +545,7 @@ class Raft:
         return {
             node_id
             for node_id, pr in self.trk
-            if node_id == self.id or (pr.last_heard_tick > 0 and pr.last_heard_tick >= horizon)
+            if node_id == self.id or (pr.last_heard_tick >= 0 and pr.last_heard_tick >= horizon)
         }
 
     def _leader_read_index(self, m: Message) -> None:

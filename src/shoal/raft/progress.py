@@ -65,8 +65,9 @@ class Progress:
         self.pending_snapshot = 0
         # Heard from since the last check-quorum round.
         self.recent_active = False
-        # Tick of the last message received from this peer (for reachability decisions).
-        self.last_heard_tick = 0
+        # Tick of the last message received from this peer (-1: never), for deciding
+        # whether removing a member would leave a reachable quorum.
+        self.last_heard_tick = -1
         self.inflights = Inflights(max_inflight)
 
     def _reset_state(self, state: ProgressState) -> None:
