@@ -25,9 +25,7 @@ from shoal.network.tasknet import TaskNetConfig, ensure_bridge, remove_bridge, r
 async def executor(tmp_path: Path) -> AsyncIterator[ProcessExecutor]:
     ex = ProcessExecutor(tmp_path / "state")
     yield ex
-    for task in await ex.adopt():
-        await ex.controller(task.runtime).remove()
-    await ex.remove_network()
+    await ex.purge()
 
 
 def runtime(script: str, **kw: object) -> TaskRuntime:
@@ -155,3 +153,26 @@ def _cmdline(pid: int) -> list[bytes]:
             return f.read().split(b"\0")
     except OSError:
         return []
+
+
+async def test_purge_removes_every_task_and_the_network(tmp_path: Path) -> None:
+    ex = ProcessExecutor(tmp_path / "state")
+    controllers = [ex.controller(runtime("sleep 30")) for _ in range(3)]
+    for c in controllers:
+        await c.prepare()
+        await c.start()
+    pids = [(await c.inspect()).pid for c in controllers]
+    assert await ex.purge() == 3
+    assert await ex.adopt() == []
+    assert all((pid is not None and not os.path.exists(f"/proc/{pid}")) or _zombie(pid) for pid in pids)
+    if ex.network is not None:
+        assert not ex.network.bridge_exists()
+
+
+def _gone(pid: int | None) -> bool:
+    """No such process, or only a zombie waiting for its parent (init) to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True

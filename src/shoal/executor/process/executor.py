@@ -255,6 +255,15 @@ class ProcessExecutor:
     async def close(self) -> None:
         """Nothing to release: tasks and their supervisors live on without us."""
 
+    async def purge(self) -> int:
+        """Kill and remove every task of this state dir, then the node network (for `swarm leave`
+        and test teardown: tasks otherwise outlive the daemon by design). Returns how many."""
+        tasks = [task_dir.read_record().runtime for task_dir in self._ctx.task_dirs()]
+        for runtime in tasks:
+            await self.controller(runtime).remove()
+        await self.remove_network()
+        return len(tasks)
+
     async def remove_network(self) -> bool:
         """Delete the node bridge and its firewall rules if no task is left (for `swarm leave` and
         test teardown; a daemon that merely stops keeps them for its tasks). True if removed."""
