@@ -111,11 +111,12 @@ class Raft:
         return HardState(self.term, self.vote, self.log.committed)
 
     def _load_state(self, hs: HardState) -> None:
-        if hs.commit < self.log.committed or hs.commit > self.log.last_index():
-            raise RuntimeError(
-                f"{self.id} state.commit {hs.commit} is out of range [{self.log.committed}, {self.log.last_index()}]"
-            )
-        self.log.committed = hs.commit
+        if hs.commit > self.log.last_index():
+            # Entries the hard state says are committed are gone: storage lost synced data.
+            raise RuntimeError(f"{self.id} state.commit {hs.commit} is past the last index {self.log.last_index()}")
+        # A commit below the snapshot index (a crash between saving a snapshot and its hard
+        # state) is harmless: everything in the snapshot is committed.
+        self.log.committed = max(hs.commit, self.log.committed)
         self.term = hs.term
         self.vote = hs.vote
 

@@ -47,6 +47,9 @@ class Status:
     last_index: int
     conf_state: ConfState
     lead_transferee: int
+    # A leader whose commit index covers an entry of its own term: its log is fully
+    # committed, so it may announce itself and serve reads (swarmkit waits for this).
+    committed_in_current_term: bool = False
     progress: Mapping[int, str] = field(default_factory=dict)
 
 
@@ -239,5 +242,6 @@ class RawNode:
             last_index=raft.log.last_index(),
             conf_state=raft.conf,
             lead_transferee=raft.lead_transferee,
+            committed_in_current_term=raft.committed_entry_in_current_term(),
             progress=progress,
         )
