@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from shoal.api.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, ShoalError
+from shoal.api.errors import Conflict, InvalidArgument, NotFound, ShoalError
 
 
 class ExecutorError(ShoalError):
@@ -46,12 +46,3 @@ class ContainerNotRunning(ExecutorError, Conflict):
     def __init__(self, container_id: str) -> None:
         super().__init__(f"Container {container_id} is not running")
         self.container_id = container_id
-
-
-class CapabilityMissing(ExecutorError, FailedPrecondition):
-    """The task asks for something (a memory limit, an address) this executor cannot provide here."""
-
-    def __init__(self, executor_name: str, capability: str, reason: str) -> None:
-        super().__init__(f"{executor_name} executor cannot provide {capability}: {reason}")
-        self.capability = capability
-        self.reason = reason

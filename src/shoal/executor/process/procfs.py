@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 
 def start_time(pid: int) -> int | None:
     """Field 22 of /proc/<pid>/stat (clock ticks since boot); None if no such process."""
@@ -59,7 +57,3 @@ def children(pid: int) -> list[int]:
             return [int(p) for p in f.read().split()]
     except FileNotFoundError:
         return []
-
-
-def pid_exists(pid: int) -> bool:
-    return os.path.exists(f"/proc/{pid}")

@@ -129,11 +129,6 @@ class TaskDir:
     def started(self) -> bool:
         return (self.path / "supervisor").exists()
 
-    def clear_run(self) -> None:
-        """Forget a previous run's files (a restart of the same container)."""
-        for name in ("supervisor", "pid", "exit", "error"):
-            (self.path / name).unlink(missing_ok=True)
-
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
