@@ -525,18 +525,21 @@ class Raft:
             raise ProposalDropped(f"{self.id} was removed from the configuration")
         if self.lead_transferee != NONE:
             raise ProposalDropped(f"leadership is being transferred to {self.lead_transferee}")
+        # Check the whole batch before changing anything: a refusal leaves no trace.
+        pending_conf_index = self.pending_conf_index
         for i, entry in enumerate(m.entries):
             if entry.type is not EntryType.CONF_CHANGE:
                 continue
-            if self.pending_conf_index > self.log.applied:
+            if pending_conf_index > self.log.applied:
                 raise ProposalDropped(
-                    f"a configuration change is already pending (index {self.pending_conf_index}, "
+                    f"a configuration change is already pending (index {pending_conf_index}, "
                     f"applied {self.log.applied})"
                 )
             reason = confchange.refusal_reason(ConfChange.decode(entry.data), self.conf, self.reachable_voters())
             if reason is not None:
                 raise ConfChangeRefused(reason)
-            self.pending_conf_index = self.log.last_index() + i + 1
+            pending_conf_index = self.log.last_index() + i + 1
+        self.pending_conf_index = pending_conf_index
         self._append_entries(list(m.entries))
         self.bcast_append()
 

@@ -250,3 +250,13 @@ def _storage_with(last: int, term: int, voters: tuple[int, ...] = (1, 2)) -> Mem
     storage = new_storage(voters)
     storage.append([Entry(term, i) for i in range(1, last + 1)])
     return storage
+
+
+def test_refused_batch_leaves_no_pending_conf_change() -> None:
+    _, lead = leader_of_three()
+    batch = (conf_entry(ConfChange(ADD, 4)), conf_entry(ConfChange(ADD, 5)))
+    with pytest.raises(ProposalDropped, match="already pending"):
+        lead.step(Message(MT.PROP, frm=1, entries=batch))
+    last = lead.log.last_index()
+    lead.step(Message(MT.PROP, frm=1, entries=(conf_entry(ConfChange(ADD, 4)),)))
+    assert lead.log.last_index() == last + 1
