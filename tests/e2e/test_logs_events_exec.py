@@ -417,13 +417,23 @@ def test_docker_inspect_container(swarm: ShoalDaemon, logger: list[dict[str, Any
     assert fmt == f"/{container_name(task)} running"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="container inspect reports State.Pid 0 and Args split on spaces: "
-    "ContainerInfo carries neither the PID nor the argv (see the e2e report)",
-)
 def test_docker_inspect_container_process_details(swarm: ShoalDaemon, logger: list[dict[str, Any]]) -> None:
     task = logger[0]
     (inspected,) = swarm.docker_json("inspect", container_name(task))
-    assert inspected["State"]["Pid"] == task["Status"]["ContainerStatus"]["PID"]
+    assert inspected["State"]["Pid"] == task["Status"]["ContainerStatus"]["PID"] > 0
     assert [inspected["Path"], *inspected["Args"]] == ["sh", "-c", LOGGER_SCRIPT]
+    assert inspected["Config"]["Hostname"] == container_of(task)[:12]
+    assert inspected["State"]["FinishedAt"] == "0001-01-01T00:00:00Z"
+    pid = swarm.docker("inspect", "--format", "{{.State.Pid}}", container_name(task)).stdout.strip()
+    assert pid == str(task["Status"]["ContainerStatus"]["PID"])
+
+    swarm.docker(
+        "service", "create", "--detach", "--name", "ended", "--restart-condition", "none", IMAGE, "sh", "-c", "exit 7"
+    )
+    wait_until(lambda: [t["Status"]["State"] for t in tasks(swarm, "ended")] == ["failed"], 30, "never failed")
+    (ended,) = tasks(swarm, "ended")
+    (exited,) = swarm.docker_json("inspect", container_name(ended))
+    assert (exited["State"]["Status"], exited["State"]["Running"], exited["State"]["Pid"]) == ("exited", False, 0)
+    assert exited["State"]["ExitCode"] == 7
+    assert exited["State"]["StartedAt"] <= exited["State"]["FinishedAt"] != "0001-01-01T00:00:00Z"
+    swarm.docker("service", "rm", "ended")

@@ -12,7 +12,7 @@ from typing import Any
 from shoal.api import errors
 from shoal.api.objects import TASKS, Obj, dig
 from shoal.engineapi.backend import ContainerListQuery, LogMessage, LogOptions
-from shoal.executor.base import ContainerInfo, ExecSession, Executor, LogLine
+from shoal.executor.base import ContainerInfo, ContainerState, ExecSession, Executor, LogLine
 from shoal.store.memory import MemoryStore
 from shoal.store.watch import Event
 
@@ -84,19 +84,33 @@ class LocalTasks:
 
     async def inspect(self, ref: str) -> Json:
         info = await self.find(ref)
-        running = info.state.value == "running"
+        detail = info.detail
+        running = info.state is ContainerState.RUNNING
+        # an executor that gives no argv leaves only the display form, split on spaces
+        argv = list(info.argv) or info.command.split(" ")
+        created = detail.created_at if detail is not None and detail.created_at else None
         return {
             "Id": info.id,
-            "Created": datetime.fromtimestamp(info.created, UTC).isoformat().replace("+00:00", "Z"),
-            "Path": info.command.split(" ")[0] if info.command else "",
-            "Args": info.command.split(" ")[1:] if info.command else [],
-            "State": {"Status": info.state.value, "Running": running, "Paused": False, "Restarting": False,
-                      "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": ""},
+            "Created": _rfc3339(created or datetime.fromtimestamp(info.created, UTC)),
+            "Path": argv[0] if argv else "",
+            "Args": argv[1:],
+            "State": {
+                "Status": info.state.value, "Running": running, "Paused": False, "Restarting": False,
+                "OOMKilled": False, "Dead": False,
+                "Pid": (detail.pid or 0) if detail is not None and running else 0,
+                "ExitCode": (detail.exit_code or 0) if detail is not None else 0,
+                "Error": detail.error if detail is not None else "",
+                "StartedAt": _rfc3339(detail.started_at if detail is not None else None),
+                "FinishedAt": _rfc3339(detail.finished_at if detail is not None else None),
+            },
             "Image": info.image,
             "Name": info.names[0] if info.names else "",
             "RestartCount": 0,
             "Driver": self._executor.name,
-            "Config": {"Image": info.image, "Labels": dict(info.labels), "Cmd": info.command.split(" ")},
+            "Config": {
+                "Hostname": (detail.hostname if detail is not None else None) or info.id[:12],
+                "Image": info.image, "Labels": dict(info.labels), "Cmd": argv,
+            },
             "HostConfig": {"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}},
             "NetworkSettings": {"Networks": {}},
             "Mounts": [],
@@ -124,9 +138,16 @@ class LocalTasks:
             "ID": info.id, "Running": info.running, "ExitCode": info.exit_code, "ContainerID": info.container_id,
             "Pid": info.pid or 0, "OpenStdin": False, "OpenStdout": True, "OpenStderr": True,
             "ProcessConfig": {"entrypoint": info.argv[0] if info.argv else "", "arguments": list(info.argv[1:]),
-                              "tty": False, "privileged": False, "user": ""},
+                              "tty": info.tty, "privileged": False, "user": info.user},
             "CanRemove": False, "DetachKeys": "",
         }
+
+
+def _rfc3339(moment: datetime | None) -> str:
+    """Docker's time format in inspect; Go's zero time when there is none."""
+    if moment is None:
+        return "0001-01-01T00:00:00Z"
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def task_attrs(task: Obj) -> dict[str, str]:
