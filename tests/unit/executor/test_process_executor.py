@@ -14,6 +14,7 @@ import pytest
 
 from shoal.base.ids import new_id
 from shoal.executor.base import ContainerState, Resources, TaskRuntime
+from shoal.executor.errors import InvalidTaskSpec
 from shoal.executor.process import ProcessExecutor
 from shoal.executor.process.controller import VANISHED_EXIT_CODE
 from shoal.executor.process.executor import isolation_unavailable_reason
@@ -176,3 +177,9 @@ def _gone(pid: int | None) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
     except OSError:
         return True
+
+
+@pytest.mark.parametrize("task_id", ["../escape", "", "a/b", ".hidden"])
+def test_task_ids_that_are_not_plain_names_are_refused(executor: ProcessExecutor, task_id: str) -> None:
+    with pytest.raises(InvalidTaskSpec, match="invalid task id"):
+        executor.controller(TaskRuntime(task_id, "s", "svc", "n", 1, "img", command=("true",)))

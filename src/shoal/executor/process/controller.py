@@ -9,6 +9,7 @@ import dataclasses
 import ipaddress
 import logging
 import os
+import re
 import signal
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -35,8 +36,13 @@ VANISHED_EXIT_CODE = 255
 _POLL = 0.05
 
 
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
 class ProcessController:
     def __init__(self, context: ProcessContext, runtime: TaskRuntime) -> None:
+        if not _SAFE_ID.fullmatch(runtime.task_id) or ".." in runtime.task_id:
+            raise InvalidTaskSpec(f"invalid task id {runtime.task_id!r}")  # it names a directory
         self._ctx = context
         self._runtime = runtime
         self._dir = context.task_dir(runtime.task_id)
