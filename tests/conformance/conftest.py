@@ -1,8 +1,10 @@
 """The executor conformance suite's registry: every executor that can run here is tested alike.
 
-`process` always runs. `docker` runs when shoal.executor.docker.testsupport is importable and a
-dockerd answers (DOCKER_HOST or /var/run/docker.sock); otherwise its tests skip with the reason.
-A test needing a capability the executor lacks skips with the executor's own reason."""
+`process` always runs, and beside it `process-python-shim` (the fallback shim) and, as root,
+`process-plain` (no namespaces, as a non-root daemon runs tasks). `docker` runs when
+shoal.executor.docker.testsupport is importable and a dockerd answers (DOCKER_HOST or
+/var/run/docker.sock); otherwise its tests skip with the reason. A test needing a capability the
+executor lacks skips with the executor's own reason."""
 
 from __future__ import annotations
 
@@ -108,7 +110,8 @@ def executor_factories() -> list[Any]:
 @pytest.fixture(scope="session")
 def task_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TaskNetConfig]:
     """One bridge for the whole session (not one per test), removed at the end."""
-    asyncio.run(remove_orphan_bridges())  # from earlier runs that were killed before their teardown
+    if isolation_unavailable_reason() is None:
+        asyncio.run(remove_orphan_bridges())  # from earlier runs killed before their teardown
     config = TaskNetConfig.for_scope(f"shoal-conformance-{os.getpid()}", tmp_path_factory.mktemp("net"))
     yield config
     if config.bridge_exists():
