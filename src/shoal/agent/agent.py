@@ -73,7 +73,14 @@ class Agent:
             if self._outbox:
                 batch, self._outbox = self._outbox, {}
                 updates = [StatusUpdate(task_id, status) for task_id, status in batch.items()]
-                await self._dispatcher.update_status(self.node_id, self._session.session_id, updates)
+                try:
+                    await self._dispatcher.update_status(self.node_id, self._session.session_id, updates)
+                except BaseException:
+                    # Keep them for the next session (reports made since are newer and win): a task
+                    # manager never repeats a report, so a dropped batch would leave e.g. a dead
+                    # task "running" in the store for good.
+                    self._outbox = {**batch, **self._outbox}
+                    raise
 
     def _report(self, task_id: str, status: Obj) -> None:
         self._outbox[task_id] = status
