@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from shoal.raft.config import Config
 from shoal.raft.core import Raft
-from shoal.raft.errors import ProposalDropped, RaftError, StepLocalMsg, StepPeerNotFound
+from shoal.raft.errors import RaftError, StepLocalMsg, StepPeerNotFound
 from shoal.raft.types import (
     ConfChange,
     ConfChangeType,
@@ -124,7 +124,7 @@ class RawNode:
             raise StepPeerNotFound(f"{m.type.name} from unknown peer {m.frm}")
         try:
             self.raft.step(m)
-        except (ProposalDropped, RaftError):
+        except RaftError:
             # A proposal or read forwarded by a peer that we cannot take: the peer's client
             # times out and retries, as with any lost message.
             if m.type not in (MessageType.PROP, MessageType.READ_INDEX):
