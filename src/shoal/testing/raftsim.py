@@ -733,7 +733,10 @@ class Simulation:
                     raise self.fail(f"log matching violated between {a.id} and {b.id} below {match}")
 
     def check_linearizable(self) -> None:
-        result = check(KV_MODEL, drop_unobserved_writes(self.history), max_explored=LINCHECK_BUDGET)
+        try:
+            result = check(KV_MODEL, drop_unobserved_writes(self.history), max_explored=LINCHECK_BUDGET)
+        except RuntimeError as exc:
+            raise self.fail(f"linearizability check inconclusive: {exc}") from exc
         if not result.ok:
             ops = "\n".join(f"    {op}" for op in sorted(result.failing_part, key=lambda o: o.call))
             raise self.fail(f"history is not linearizable; operations on that key:\n{ops}")
@@ -741,6 +744,15 @@ class Simulation:
     # --- main loop -------------------------------------------------------------------
 
     def run(self) -> SimResult:
+        try:
+            return self._run()
+        except SimulationFailure:
+            raise
+        except Exception as exc:
+            # A broken invariant inside the core (or the simulator): still name the seed.
+            raise self.fail(f"unexpected {type(exc).__name__}: {exc}") from exc
+
+    def _run(self) -> SimResult:
         fault_end = self.sc.fault_ticks * TICK_STEPS
         deadline = fault_end + self.sc.heal_ticks * TICK_STEPS
         healed_at = 0
