@@ -26,6 +26,7 @@ class Config:
     ``applied``: the last index already applied to the state machine (on restart), so it
     is not handed out again. 0 means "replay everything after the snapshot".
     ``max_size_per_msg``: bytes of entries per append (at least one entry is always sent).
+    ``max_entries_per_msg``: entries per append (None: only the byte limit applies).
     ``max_inflight_msgs``: appends in flight to one follower in REPLICATE state.
     ``check_quorum``: the leader steps down when it has not heard from a quorum within an
     election timeout; followers then also ignore votes while they have a live leader.
@@ -40,6 +41,7 @@ class Config:
     heartbeat_tick: int = 1
     applied: int = 0
     max_size_per_msg: int | None = 1024 * 1024
+    max_entries_per_msg: int | None = None
     max_inflight_msgs: int = 256
     max_committed_size_per_ready: int | None = None
     check_quorum: bool = True
@@ -54,5 +56,7 @@ class Config:
             raise ValueError("heartbeat tick must be greater than 0")
         if self.election_tick <= self.heartbeat_tick:
             raise ValueError("election tick must be greater than heartbeat tick")
+        if self.max_entries_per_msg is not None and self.max_entries_per_msg <= 0:
+            raise ValueError("max entries per message must be greater than 0")
         if self.max_inflight_msgs <= 0:
             raise ValueError("max inflight messages must be greater than 0")

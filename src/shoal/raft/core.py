@@ -70,6 +70,7 @@ class Raft:
         self.rand = config.rand
         self.log = RaftLog(config.storage, config.max_committed_size_per_ready)
         self.max_msg_size = config.max_size_per_msg
+        self.max_msg_entries = config.max_entries_per_msg
         self.trk = ProgressTracker(config.max_inflight_msgs)
         self.conf = ConfState()
         self.term = 0
@@ -157,6 +158,8 @@ class Raft:
         try:
             prev_term = self.log.term(pr.next - 1)
             entries = self.log.entries(pr.next, self.max_msg_size)
+            if self.max_msg_entries is not None:
+                entries = entries[: self.max_msg_entries]
         except (Compacted, Unavailable):
             return self._maybe_send_snapshot(to, pr)
         if not entries and not send_if_empty:

@@ -332,6 +332,7 @@ class Simulation:
             heartbeat_tick=1,
             applied=applied,
             max_size_per_msg=self.rng.choice([None, 200, 1000]),
+            max_entries_per_msg=self.rng.choice([None, 1, 3]),
             max_inflight_msgs=self.rng.choice([1, 4, 256]),
             pre_vote=self.sc.pre_vote,
             check_quorum=self.sc.check_quorum,

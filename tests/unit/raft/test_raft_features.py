@@ -336,3 +336,23 @@ def test_rejected_append_backs_off_by_whole_terms() -> None:
     assert [(e.term, e.data) for e in nt.raft(1).log.all_entries()] == want
     rejections = [m for m in nt.delivered if m.type is MT.APP_RESP and m.reject]
     assert len(rejections) <= 2
+
+
+def test_max_entries_per_append() -> None:
+    from shoal.raft.config import Config
+    from shoal.raft.core import Raft
+
+    from .netharness import QuietLogger, new_storage
+
+    r = Raft(Config(id=1, storage=new_storage([1, 2]), max_entries_per_msg=2, logger=QuietLogger()))
+    r.become_candidate()
+    r.become_leader()
+    r.step(Message(MT.APP_RESP, frm=2, to=1, term=1, index=1))
+    read_messages(r)
+    r.trk.progress[2].become_probe()
+    for i in range(5):
+        r.step(Message(MT.PROP, frm=1, to=1, entries=(Entry(0, 0, data=bytes([i])),)))
+    msgs = read_messages(r)
+    assert [len(m.entries) for m in msgs] == [1]  # probing: one message, with the first proposal
+    r.step(Message(MT.APP_RESP, frm=2, to=1, term=1, index=2))
+    assert [len(m.entries) for m in read_messages(r)] == [2, 2]
