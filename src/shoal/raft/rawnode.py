@@ -105,6 +105,14 @@ class RawNode:
         """
         self.raft.step(Message(MessageType.PROP, frm=self.raft.id, entries=(Entry(0, 0, EntryType.NORMAL, data),)))
 
+    def propose_batch(self, datas: Sequence[bytes]) -> None:
+        """Propose several normal entries at once (one append per follower); all of them
+        are accepted or, with ProposalDropped, none."""
+        if not datas:
+            return
+        entries = tuple(Entry(0, 0, EntryType.NORMAL, data) for data in datas)
+        self.raft.step(Message(MessageType.PROP, frm=self.raft.id, entries=entries))
+
     def propose_conf_change(self, cc: ConfChange) -> None:
         """Propose a single-member change; raises ProposalDropped (no leader, one already
         pending) or ConfChangeRefused (removed id, already a member, quorum would be lost).

@@ -254,3 +254,21 @@ def test_transfer_leader_api() -> None:
     rd = node.ready()
     assert [m.type for m in rd.messages] == [MT.TIMEOUT_NOW]
     assert node.status().lead_transferee == 2
+
+
+def test_propose_batch_appends_all_entries_in_one_go() -> None:
+    storage = MemoryStorage()
+    node = new_node(1, storage)
+    node.bootstrap([1, 2])
+    drain(node, storage)
+    elect(node, storage)
+    node.step(Message(MT.APP_RESP, frm=2, to=1, term=2, index=3))
+    drain(node, storage)
+    node.propose_batch([b"a", b"b", b"c"])
+    rd = node.ready()
+    assert [e.data for e in rd.entries] == [b"a", b"b", b"c"]
+    assert [len(m.entries) for m in rd.messages if m.type is MT.APP] == [3]
+    node.advance(rd)
+    node.transfer_leader(2)
+    with pytest.raises(ProposalDropped):
+        node.propose_batch([b"d", b"e"])
