@@ -28,9 +28,8 @@ def test_unsatisfiable_constraint_stays_pending_with_explanation(swarm: ShoalDae
                  *SLEEP)
 
     def explained() -> bool:
-        tasks = json.loads(swarm.docker("service", "ps", "picky", "--no-trunc", "--format", "{{json .}}")
-                           .stdout.splitlines()[0])
-        return "no suitable node" in tasks["Error"]
+        rows = swarm.docker("service", "ps", "picky", "--no-trunc", "--format", "{{json .}}").stdout.splitlines()
+        return bool(rows) and "no suitable node" in json.loads(rows[0])["Error"]
 
     wait_until(explained, 20, "no pending explanation")
     row = json.loads(swarm.docker("service", "ps", "picky", "--no-trunc", "--format", "{{json .}}").stdout
@@ -48,9 +47,8 @@ def test_reservation_larger_than_node_is_explained(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "create", "--detach", "--name", "hungry", "--reserve-memory", "100000g", *SLEEP)
 
     def explained() -> bool:
-        row = json.loads(swarm.docker("service", "ps", "hungry", "--no-trunc", "--format", "{{json .}}")
-                         .stdout.splitlines()[0])
-        return "insufficient resources on 1 node" in row["Error"]
+        rows = swarm.docker("service", "ps", "hungry", "--no-trunc", "--format", "{{json .}}").stdout.splitlines()
+        return bool(rows) and "insufficient resources on 1 node" in json.loads(rows[0])["Error"]
 
     wait_until(explained, 20, "no resource explanation")
     swarm.docker("service", "rm", "hungry")
