@@ -14,6 +14,7 @@ from shoal.api.dispatch import Assignments, DispatcherClient, Session, StatusUpd
 from shoal.api.objects import Obj
 from shoal.base.clock import Clock
 from shoal.executor.base import AdoptedTask, Executor
+from shoal.executor.errors import ExecutorError
 
 log = logging.getLogger(__name__)
 REPORT_INTERVAL = 0.05
@@ -108,8 +109,13 @@ class Agent:
         if adopted is not None:
             controller = self._executor.controller(adopted.runtime)
             return TaskManager(task, controller, self._report, self._clock, adopted=adopted.status)
-        runtime = task_runtime(task, self.node_id, self._hostname)
-        return TaskManager(task, self._executor.controller(runtime), self._report, self._clock)
+        try:
+            runtime = task_runtime(task, self.node_id, self._hostname)
+            controller = self._executor.controller(runtime)
+        except (ValueError, ExecutorError) as exc:
+            # One task the executor cannot run must not stop the others: it is rejected alone.
+            return TaskManager(task, None, self._report, self._clock, rejection=str(exc))
+        return TaskManager(task, controller, self._report, self._clock)
 
     async def stop(self) -> None:
         """Leave workloads running for the next daemon to adopt."""
@@ -117,8 +123,17 @@ class Agent:
             await manager.stop()
 
     async def remove_all(self) -> None:
-        """Leaving the swarm: stop and delete every task container."""
-        for manager in list(self._managers.values()):
-            await manager.controller.shutdown()
+        """Leaving the swarm: stop and delete every task container. A task that cannot be stopped
+        (it never had a container, or it is already gone) must not stop the others."""
+
+        async def shut_and_remove(manager: TaskManager) -> None:
+            if manager.controller is not None:
+                with contextlib.suppress(ExecutorError):
+                    await manager.controller.shutdown()
             await manager.remove()
-        self._managers.clear()
+
+        managers, self._managers = list(self._managers.values()), {}
+        results = await asyncio.gather(*(shut_and_remove(m) for m in managers), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("removing a task while leaving the swarm failed: %s", result)

@@ -19,10 +19,13 @@ Report = Callable[[str, Obj], None]
 
 
 class TaskManager:
-    def __init__(self, task: Obj, controller: Controller, report: Report, clock: Clock,
-                 adopted: ContainerStatus | None = None) -> None:
+    def __init__(self, task: Obj, controller: Controller | None, report: Report, clock: Clock,
+                 adopted: ContainerStatus | None = None, rejection: str = "") -> None:
+        """`controller` is None when the task could not even be described to the executor; it is then
+        rejected with `rejection` as its error."""
         self.task = task
         self._controller = controller
+        self._rejection = rejection
         self._report = report
         self._clock = clock
         self._adopted = adopted
@@ -32,7 +35,7 @@ class TaskManager:
         self._job: asyncio.Task[None] | None = None
 
     @property
-    def controller(self) -> Controller:
+    def controller(self) -> Controller | None:
         return self._controller
 
     def start(self) -> None:
@@ -44,12 +47,10 @@ class TaskManager:
 
     async def remove(self) -> None:
         """The task is gone from the assignments: stop it if needed and delete its container."""
-        if self._job is not None:
-            self._job.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._job
-        with contextlib.suppress(ExecutorError):
-            await self._controller.remove()
+        await self.stop()
+        if self._controller is not None:
+            with contextlib.suppress(ExecutorError):
+                await self._controller.remove()
 
     async def stop(self) -> None:
         """shoald is going away: leave the workload running (it is re-adopted on start)."""
@@ -59,6 +60,10 @@ class TaskManager:
                 await self._job
 
     # -- the state machine
+    def _live(self) -> Controller:
+        assert self._controller is not None, "a rejected task never drives a controller"
+        return self._controller
+
     def _desired(self) -> str:
         return str(self.task.get("DesiredState", states.RUNNING))
 
@@ -106,9 +111,18 @@ class TaskManager:
         if self._stop_requested():
             self._set(states.SHUTDOWN, "shutdown")
             return
+        if self._controller is None:
+            self._set(states.REJECTED, "rejected", err=self._rejection)
+            return
+        if self._adopted is None and states.rank(self._observed) >= states.rank(states.STARTING):
+            # The store says this task started here, but its container is gone (removed behind our
+            # back, or its state lost): starting a new one would hide that; fail it so the
+            # orchestrator replaces it, as Swarm does.
+            self._set(states.FAILED, "failed", err="task: container lost while shoald was not watching it")
+            return
         self._set(states.ACCEPTED, "accepted")
         self._set(states.PREPARING, "preparing")
-        await self._controller.prepare()
+        await self._live().prepare()
         self._set(states.READY, "prepared")
         while self._desired() == states.READY:  # restart delay: wait until promoted to running
             await self._next_change()
@@ -116,8 +130,8 @@ class TaskManager:
             self._set(states.SHUTDOWN, "shutdown")
             return
         self._set(states.STARTING, "starting")
-        await self._controller.start()
-        self._container = await self._controller.inspect()
+        await self._live().start()
+        self._container = await self._live().inspect()
         self._set(states.RUNNING, "started")
         await self._watch_running()
 
@@ -130,12 +144,12 @@ class TaskManager:
             self._finish(self._adopted)
 
     async def _watch_running(self) -> None:
-        waiter = asyncio.create_task(self._controller.wait())
+        waiter = asyncio.create_task(self._live().wait())
         try:
             while not waiter.done():
                 if self._stop_requested():
-                    await self._controller.shutdown()
-                    self._set(states.SHUTDOWN, "shutdown", status=await self._controller.inspect())
+                    await self._live().shutdown()
+                    self._set(states.SHUTDOWN, "shutdown", status=await self._live().inspect())
                     return
                 changed = asyncio.create_task(self._next_change())
                 await asyncio.wait({waiter, changed}, return_when=asyncio.FIRST_COMPLETED)

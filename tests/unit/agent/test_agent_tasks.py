@@ -1,0 +1,84 @@
+"""The agent's task handling over a FakeExecutor: one bad task is rejected alone, a container lost while
+shoald was away fails its task instead of being silently replaced, and leaving removes every task even
+when one of them cannot be stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from shoal.agent.agent import Agent
+from shoal.agent.runtime import task_runtime
+from shoal.agent.taskmanager import TaskManager
+from shoal.api import states
+from shoal.api.dispatch import Assignments, Session, StatusUpdate
+from shoal.api.objects import Obj
+from shoal.executor.errors import ContainerNotFound
+from shoal.testing.clock import FakeClock
+from shoal.testing.fake_executor import FakeExecutor
+
+NODE = "node1"
+
+
+def task(task_id: str, *, signal: str = "", state: str = states.ASSIGNED) -> Obj:
+    container: Obj = {"Image": "busybox", "Args": ["sleep", "1"]}
+    if signal:
+        container["StopSignal"] = signal
+    return {"ID": task_id, "ServiceID": "svc", "ServiceAnnotations": {"Name": "web"}, "Slot": 1, "NodeID": NODE,
+            "Spec": {"ContainerSpec": container}, "Status": {"State": state}, "DesiredState": states.RUNNING}
+
+
+class NoDispatcher:
+    async def register(self, node_id: str, description: Obj, addr: str) -> Session:
+        return Session("s", 5.0)
+
+    async def heartbeat(self, node_id: str, session_id: str) -> float:
+        return 5.0
+
+    async def assignments(self, node_id: str, session_id: str) -> AsyncIterator[Assignments]:
+        if False:
+            yield Assignments({})
+
+    async def update_status(self, node_id: str, session_id: str, updates: list[StatusUpdate]) -> None:
+        return None
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_a_task_with_a_bad_stop_signal_is_rejected_alone() -> None:
+    reports: dict[str, Obj] = {}
+    agent = Agent(NODE, "127.0.0.1", FakeExecutor(), NoDispatcher(), FakeClock())
+    agent._report = lambda task_id, status: reports.__setitem__(task_id, status)  # type: ignore[method-assign]
+    await agent._reconcile(Assignments({"bad": task("bad", signal="SIGFOO"), "good": task("good")}))
+    await settle()
+    assert reports["bad"]["State"] == states.REJECTED
+    assert "SIGFOO" in reports["bad"]["Err"]
+    assert reports["good"]["State"] == states.RUNNING
+    await agent.stop()
+
+
+async def test_a_started_task_without_its_container_fails_instead_of_restarting() -> None:
+    executor = FakeExecutor()
+    reports: list[Obj] = []
+    controller = executor.controller(task_runtime(task("t1"), NODE, "host"))
+    manager = TaskManager(task("t1", state=states.RUNNING), controller, lambda _, s: reports.append(s), FakeClock())
+    manager.start()
+    await settle()
+    assert [r["State"] for r in reports] == [states.FAILED]
+    assert "container lost" in reports[0]["Err"]
+    assert "start" not in executor.steps("t1")
+
+
+async def test_leaving_removes_every_task_even_if_one_cannot_be_stopped() -> None:
+    executor = FakeExecutor()
+    agent = Agent(NODE, "127.0.0.1", executor, NoDispatcher(), FakeClock())
+    agent._report = lambda task_id, status: None  # type: ignore[method-assign]
+    await agent._reconcile(Assignments({"a": task("a"), "b": task("b")}))
+    await settle()
+    executor.fail("shutdown", ContainerNotFound("a"), task_id="a")
+    await agent.remove_all()
+    assert agent.managers == {}
+    assert "remove" in executor.steps("b")
