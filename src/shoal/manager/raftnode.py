@@ -33,17 +33,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import os
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from shoal.base.clock import Clock, SystemClock
+from shoal.manager.raftnode_api import (
+    DEFAULT_TICK_INTERVAL,
+    LeadershipChange,
+    PeerTransport,
+    RaftMessageSink,
+    RaftNodeConfig,
+    StateMachine,
+)
+from shoal.manager.raftnode_reads import ReadIndexTracker
 from shoal.manager.raftnode_snapshot import decode_snapshot_data, encode_snapshot_data
 from shoal.manager.raftnode_storage import RaftLogStorage
 from shoal.raft.config import Config
@@ -57,7 +64,6 @@ from shoal.raft.types import (
     EntryType,
     Message,
     MessageType,
-    ReadState,
     Ready,
     Role,
     Snapshot,
@@ -66,73 +72,18 @@ from shoal.raft.types import (
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "DEFAULT_TICK_INTERVAL",
+    "LeadershipChange",
+    "PeerTransport",
+    "RaftMessageSink",
+    "RaftNode",
+    "RaftNodeConfig",
+    "RaftNodeStopped",
+    "StateMachine",
+]
+
 T = TypeVar("T")
-
-DEFAULT_TICK_INTERVAL = 0.1
-
-
-class StateMachine(Protocol):
-    def apply(self, index: int, data: bytes) -> None:
-        """Apply one committed normal entry (called in index order, once per entry)."""
-        ...
-
-    def snapshot(self) -> bytes:
-        """The whole state as of the last applied entry."""
-        ...
-
-    def restore(self, data: bytes) -> None:
-        """Replace the whole state with a snapshot's (``b""`` means empty)."""
-        ...
-
-
-class RaftMessageSink(Protocol):
-    def receive(self, message: Message) -> None: ...
-
-    def report_unreachable(self, node_id: int) -> None: ...
-
-    def report_snapshot(self, node_id: int, ok: bool) -> None: ...
-
-
-class PeerTransport(Protocol):
-    """What the driver needs from a transport (RaftTransport, or an in-memory one in tests)."""
-
-    def set_sink(self, sink: RaftMessageSink) -> None: ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def add_peer(self, node_id: int, address: str) -> None: ...
-
-    async def remove_peer(self, node_id: int) -> None: ...
-
-    def send(self, messages: Iterable[Message]) -> None: ...
-
-
-@dataclass(frozen=True)
-class RaftNodeConfig:
-    node_id: int
-    address: str
-    """Where peers reach this member ("host:port"); carried in its conf change."""
-    tick_interval: float = DEFAULT_TICK_INTERVAL
-    election_tick: int = 10
-    heartbeat_tick: int = 1
-    snapshot_interval: int = 10_000
-    log_entries_for_slow_followers: int = 500
-    max_size_per_msg: int = 1 << 20
-    max_inflight_msgs: int = 256
-    leader_sends_before_persist: bool = True
-    """The leader sends a Ready's appends while it writes them itself (see the module doc)."""
-    fsync_in_thread: bool = True
-    """Run a Ready's write+fsync in a worker thread, so the event loop keeps serving while the disk
-    works; False blocks the loop for the fsync but saves the hop back through a busy loop."""
-
-
-@dataclass(frozen=True)
-class LeadershipChange:
-    is_leader: bool
-    leader_id: int
-    term: int
 
 
 class _Tick:
@@ -212,10 +163,7 @@ class RaftNode:
             "stall_heartbeats": 0,
         }
 
-        self._read_ids = itertools.count(1)
-        self._read_prefix = os.urandom(8)
-        self._pending_reads: dict[bytes, asyncio.Future[int]] = {}
-        self._ready_reads: list[tuple[int, asyncio.Future[int]]] = []
+        self._reads = ReadIndexTracker()
         self._conf_waiters: dict[bytes, list[asyncio.Future[int]]] = {}
         self._listeners: list[Callable[[LeadershipChange], None]] = []
         self._subscribers: list[asyncio.Queue[LeadershipChange]] = []
@@ -365,14 +313,12 @@ class RaftNode:
         """A linearizable read barrier: returns an index once this member has applied at least
         everything committed when the call was made. Raises ProposalDropped without a leader;
         fails with Unavailable-like errors if leadership changes meanwhile; no timeout of its own."""
-        ctx = self._read_prefix + next(self._read_ids).to_bytes(8, "big")
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending_reads[ctx] = future
+        ctx, future = self._reads.register()
         try:
             await self._call(lambda raw: raw.read_index(ctx))
             return await future
         finally:
-            self._pending_reads.pop(ctx, None)
+            self._reads.forget(ctx)
 
     async def propose_conf_change(self, change: ConfChange) -> int:
         """Propose a membership change and wait until it is applied here; returns its index."""
@@ -549,7 +495,7 @@ class RaftNode:
         if rd.snapshot is not None and not rd.snapshot.is_empty():
             self._install_snapshot(rd.snapshot)
         self._apply(rd.committed_entries)
-        self._collect_reads(rd.read_states)
+        self._reads.confirm(rd.read_states, self._applied)
 
     async def _persist_in_thread(self, rd: Ready) -> None:
         """Write and fsync off the event loop. A leader whose disk stalls keeps its followers from
@@ -597,7 +543,7 @@ class RaftNode:
             self._applied = entry.index
             if self._role is Role.LEADER and not self._announced_leader and entry.term == self._term:
                 self._announce(True)
-        self._release_reads()
+        self._reads.release(self._applied)
 
     def _apply_conf_change(self, entry: Entry) -> None:
         # The core itself applies the change in advance(); here only addresses and waiters.
@@ -668,7 +614,7 @@ class RaftNode:
             self._leader_id = soft.lead
             # A read request in flight to the old leader may never be answered. Reads whose index
             # a leader already confirmed stay valid and keep waiting for it to be applied.
-            self._fail_reads(ProposalDropped("raft: leader changed"), confirmed_too=False)
+            self._reads.fail(ProposalDropped("raft: leader changed"), confirmed_too=False)
         if soft.lead == NONE:
             self._leader_known.clear()
         else:
@@ -687,38 +633,6 @@ class RaftNode:
         for queue in self._subscribers:
             queue.put_nowait(change)
 
-    def _collect_reads(self, read_states: Iterable[ReadState]) -> None:
-        for state in read_states:
-            future = self._pending_reads.pop(state.request_ctx, None)
-            if future is not None and not future.done():
-                self._ready_reads.append((state.index, future))
-        self._release_reads()
-
-    def _release_reads(self) -> None:
-        if not self._ready_reads:
-            return
-        waiting = []
-        for index, future in self._ready_reads:
-            if future.done():
-                continue
-            if index <= self._applied:
-                future.set_result(index)
-            else:
-                waiting.append((index, future))
-        self._ready_reads = waiting
-
-    def _fail_reads(self, error: BaseException, *, confirmed_too: bool = True) -> None:
-        for future in self._pending_reads.values():
-            if not future.done():
-                future.set_exception(error)
-        self._pending_reads.clear()
-        if not confirmed_too:
-            return
-        for _, future in self._ready_reads:
-            if not future.done():
-                future.set_exception(error)
-        self._ready_reads = []
-
     def _discard_conf_waiter(self, key: bytes, future: asyncio.Future[int]) -> None:
         waiters = self._conf_waiters.get(key, [])
         if future in waiters:
@@ -727,7 +641,7 @@ class RaftNode:
             self._conf_waiters.pop(key, None)
 
     def _fail_everything(self, error: BaseException) -> None:
-        self._fail_reads(error)
+        self._reads.fail(error)
         for waiters in self._conf_waiters.values():
             for future in waiters:
                 if not future.done():
