@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
+import socket
+import subprocess
 import time
 import urllib.request
 from typing import Any
@@ -17,7 +20,25 @@ import pytest
 
 from shoal.testing.daemon import ShoalDaemon, wait_until
 
-WEB_PORT = 28417
+
+def unused_port() -> int:
+    """A published port for this run: random, free, and not in any mesh rule already on the host, so
+    concurrent runs of this module (or rules a killed run left behind) do not answer in our place."""
+    nat = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True, check=False).stdout
+    rng = random.SystemRandom()
+    while True:
+        port = rng.randrange(20000, 30000)
+        if f"--dport {port} " in nat:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        return port
+
+
+WEB_PORT = unused_port()
 WEB = ["python3", "-m", "shoal.demo.web", "--port", "80"]
 IMAGE = "my-apache2:latest"
 # Long enough that a replacement held for a 1 s restart delay would have been created and started.
@@ -183,7 +204,10 @@ def mesh_answers(count: int) -> set[str]:
     seen: set[str] = set()
 
     def enough() -> bool:
-        seen.add(fetch(f"http://127.0.0.1:{WEB_PORT}/"))
+        try:
+            seen.add(fetch(f"http://127.0.0.1:{WEB_PORT}/"))
+        except OSError:  # a replica that is running but not listening yet, or rules being applied
+            return False
         return len(seen) >= count
 
     wait_until(enough, 30, f"only {seen} answered through the mesh", interval=0.05)
@@ -269,6 +293,19 @@ def test_daemon_restart_keeps_swarm_and_readopts_tasks(swarm: ShoalDaemon, web: 
         )
     started = re.findall(r"\| serving ([0-9a-f]{12}) on :80$", swarm.docker("service", "logs", web).stdout, re.M)
     assert sorted(started) == sorted(hostnames)
+
+
+def test_kill_while_a_service_converges(swarm: ShoalDaemon) -> None:
+    swarm.docker("service", "create", "--detach", "--name", "midway", "--replicas", "4", IMAGE, "sleep", "3600")
+    wait_until(lambda: len(tasks(swarm, "midway")) == 4, 30, "the tasks were never created")
+    swarm.kill9()  # tasks are somewhere between assigned and running
+    swarm.start()
+    settled = wait_running(swarm, "midway", 4)
+    assert sorted(t["Slot"] for t in settled) == [1, 2, 3, 4]
+    assert len(tasks(swarm, "midway")) == 4, "a task was lost or failed in the kill and replaced"
+    containers = swarm.docker("ps", "-q", "--no-trunc", "--filter", "label=com.docker.swarm.service.name=midway")
+    assert sorted(containers.stdout.split()) == sorted(t["Status"]["ContainerStatus"]["ContainerID"] for t in settled)
+    swarm.docker("service", "rm", "midway")
 
 
 def test_update_acknowledged_before_a_kill_completes_after_restart(swarm: ShoalDaemon) -> None:

@@ -91,7 +91,13 @@ class Dispatcher:
             await self._clock.sleep(FLUSH_INTERVAL)
             if self._pending:
                 batch, self._pending = self._pending, {}
-                await self._store.update(partial(_write_statuses, batch=batch))
+                try:
+                    await self._store.update(partial(_write_statuses, batch=batch))
+                except Exception:
+                    # Agents report a state once; a dropped batch would leave tasks wrong for good.
+                    # Newer reports for the same task win.
+                    self._pending = {**batch, **self._pending}
+                    raise
             await self._mark_silent_nodes_down()
 
     async def _mark_silent_nodes_down(self) -> None:

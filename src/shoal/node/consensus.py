@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from shoal.api import errors
 from shoal.base.clock import Clock
 from shoal.manager.proposer import RaftProposer
 from shoal.manager.raftnode import RaftNode, RaftNodeConfig
@@ -16,6 +17,8 @@ from shoal.manager.transport import RaftTransport
 from shoal.manager.transport_tls import client_context
 from shoal.store.changes import encode_changes
 from shoal.store.memory import MemoryStore
+
+START_TIMEOUT = 30.0
 
 
 @dataclass
@@ -27,7 +30,19 @@ class Consensus:
 
     async def start(self, raft_id: int, address: str, bootstrap: bool) -> None:
         """Start the member and return once this node leads and its store has applied everything
-        committed before (a no-op transaction through the log is the barrier)."""
+        committed before (a no-op transaction through the log is the barrier). A member that cannot
+        lead within START_TIMEOUT (its log names other members it cannot reach, or none) fails clearly
+        instead of hanging the daemon."""
+        try:
+            await asyncio.wait_for(self._start(raft_id, address, bootstrap), START_TIMEOUT)
+        except TimeoutError:
+            members = sorted(self.raft.members())
+            raise errors.Unavailable(
+                f"raft: this manager could not become leader within {START_TIMEOUT:.0f} s "
+                f"(members in its log: {members or 'none'})"
+            ) from None
+
+    async def _start(self, raft_id: int, address: str, bootstrap: bool) -> None:
         committed = max(self.log.initial_state()[0].commit, 1)
         await self.raft.start(bootstrap={raft_id: address} if bootstrap else None)
         changes = self.proposer.subscribe()

@@ -33,13 +33,27 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def save(swarm_dir: Path, identity: NodeIdentity, root_cert: bytes, node: KeyPair) -> None:
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_certificates(swarm_dir: Path, root_cert: bytes, node: KeyPair) -> None:
     certs = swarm_dir / "certificates"
     certs.mkdir(parents=True, exist_ok=True)
     _write_private(certs / "swarm-root-ca.crt", root_cert)
     _write_private(certs / "swarm-node.crt", node.cert_pem)
     _write_private(certs / "swarm-node.key", node.key_pem)
+    _fsync_dir(certs)
+
+
+def save_identity(swarm_dir: Path, identity: NodeIdentity) -> None:
+    """Written last, once the swarm's state is durable: its presence is what makes a restart rejoin."""
     _write_private(swarm_dir / "state.json", json.dumps(asdict(identity)).encode())
+    _fsync_dir(swarm_dir)
 
 
 def load(swarm_dir: Path) -> NodeIdentity | None:

@@ -9,7 +9,7 @@ import contextlib
 import logging
 import secrets
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,9 @@ from shoal.store.memory import MemoryStore, Tx
 
 log = logging.getLogger(__name__)
 CLUSTER_PORT = 2377
+RESTART_BACKOFF_MIN = 0.5
+RESTART_BACKOFF_MAX = 30.0
+LoopFactory = Callable[[], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -86,7 +89,8 @@ class Node:
         found = ident.load(self.config.swarm_dir)
         if found is not None:
             log.info("rejoining swarm %s as node %s", found.cluster_id, found.node_id)
-            self._start_loops(await self._run(found, bootstrap=False))
+            self.swarm = await self._activate(found, bootstrap=False)
+            self._start_loops(self.swarm)
 
     async def close(self) -> None:
         """Daemon shutdown: stop our loops, leave the workloads and the kernel mesh running."""
@@ -121,8 +125,10 @@ class Node:
             raft_id = secrets.randbits(63) or 1
             identity = ident.NodeIdentity(node_id, cluster_id, "manager", advertise, listen, raft_id)
             cluster = new_cluster(cluster_id, request, root)
-            ident.save(self.config.swarm_dir, identity, root.cert_pem, node_cert)
-            swarm = await self._run(identity, bootstrap=True)
+            # Whatever an interrupted init or leave left behind is not a swarm (no state.json): start clean.
+            ident.forget(self.config.swarm_dir)
+            ident.save_certificates(self.config.swarm_dir, root.cert_pem, node_cert)
+            swarm = await self._activate(identity, bootstrap=True)
 
             def bootstrap(tx: Tx) -> None:
                 tx.create(CLUSTER, cluster)
@@ -136,7 +142,14 @@ class Node:
                     "ManagerStatus": {"Leader": True, "Reachability": "reachable", "Addr": f"{advertise}:{port}"},
                 })
 
-            await swarm.store.update(bootstrap)
+            try:
+                await swarm.store.update(bootstrap)
+                ident.save_identity(self.config.swarm_dir, identity)
+            except BaseException:
+                await self._stop(swarm, remove_tasks=False)
+                ident.forget(self.config.swarm_dir)
+                raise
+            self.swarm = swarm
             self._start_loops(swarm)
             return node_id
 
@@ -151,33 +164,44 @@ class Node:
                     "ignore this message."
                 )
             swarm, self.swarm = self.swarm, None
-            await self._stop(swarm, remove_tasks=True)
-            ident.forget(self.config.swarm_dir)
-            if self.mesh is not None:
-                await self.mesh.apply({})
+            try:
+                await self._stop(swarm, remove_tasks=True)
+            finally:
+                # Forgetting is what leaving means: even if a task could not be stopped, a restart
+                # must not bring back the swarm the user left.
+                ident.forget(self.config.swarm_dir)
+                if self.mesh is not None:
+                    await self.mesh.apply({})
 
     # -- internals
-    async def _run(self, identity: ident.NodeIdentity, bootstrap: bool) -> Swarm:
-        """Bring up the manager's store on Raft (replaying the log) and the worker's agent."""
+    async def _activate(self, identity: ident.NodeIdentity, bootstrap: bool) -> Swarm:
+        """Bring up the manager's store on Raft (replaying the log) and the worker's agent; on failure
+        release what was started."""
         port = _port_part(identity.listen_addr) or CLUSTER_PORT
-        consensus = open_consensus(self.config.swarm_dir, identity.raft_id, identity.cluster_id,
-                                   f"{identity.advertise_addr}:{port}", self.clock)
-        await consensus.start(identity.raft_id, f"{identity.advertise_addr}:{port}", bootstrap)
+        address = f"{identity.advertise_addr}:{port}"
+        consensus = open_consensus(self.config.swarm_dir, identity.raft_id, identity.cluster_id, address, self.clock)
+        try:
+            await consensus.start(identity.raft_id, address, bootstrap)
+        except BaseException:
+            await consensus.stop()
+            raise
         dispatcher = Dispatcher(consensus.store, self.clock)
         agent = Agent(identity.node_id, identity.advertise_addr, self.executor, dispatcher, self.clock)
-        self.swarm = Swarm(identity, consensus.store, consensus, dispatcher, agent, [])
-        return self.swarm
+        return Swarm(identity, consensus.store, consensus, dispatcher, agent, [])
 
     def _start_loops(self, swarm: Swarm) -> None:
-        loops: list[tuple[str, Coroutine[Any, Any, None]]] = [
-            ("dispatcher", swarm.dispatcher.run()),
-            ("agent", swarm.agent.run()),
-            ("events", self.events.follow_store(swarm.store, swarm.identity.node_id)),
+        mesh = self.mesh
+        loops: list[tuple[str, LoopFactory]] = [
+            ("dispatcher", swarm.dispatcher.run),
+            ("agent", swarm.agent.run),
+            ("events", lambda: self.events.follow_store(swarm.store, swarm.identity.node_id)),
             *manager_loops(swarm.store, self.clock),
         ]
-        if self.mesh is not None:
-            loops.append(("mesh", feed_mesh(swarm.store, self.mesh)))
-        swarm.jobs = [asyncio.create_task(_supervised(name, coro), name=name) for name, coro in loops]
+        if mesh is not None:
+            loops.append(("mesh", lambda: feed_mesh(swarm.store, mesh)))
+        swarm.jobs = [
+            asyncio.create_task(_supervised(name, factory, self.clock), name=name) for name, factory in loops
+        ]
 
     async def _stop(self, swarm: Swarm, remove_tasks: bool) -> None:
         for job in swarm.jobs:
@@ -192,14 +216,23 @@ class Node:
         await swarm.consensus.stop()
 
 
-async def _supervised(name: str, coro: Coroutine[Any, Any, None]) -> None:
-    try:
-        await coro
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("%s stopped with an error", name)
-        raise
+async def _supervised(name: str, factory: LoopFactory, clock: Clock) -> None:
+    """Run a loop until cancelled, restarting it (with backoff) if it fails: a bug in one component
+    must not leave the node looking healthy while that component is dead."""
+    backoff = RESTART_BACKOFF_MIN
+    while True:
+        started = clock.monotonic()
+        try:
+            await factory()
+            log.error("%s returned; restarting it", name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; restarting it in %.1f s", name, backoff)
+        if clock.monotonic() - started > RESTART_BACKOFF_MAX:
+            backoff = RESTART_BACKOFF_MIN
+        await clock.sleep(backoff)
+        backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
 
 
 def _host_part(addr: str) -> str:
