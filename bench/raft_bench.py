@@ -331,6 +331,10 @@ async def failover_trial(system: System, session: aiohttp.ClientSession, trial: 
             await asyncio.sleep(0.01)
 
 
+def progress(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
+
+
 async def run_interleaved(
     systems: list[System], seconds: float, idle: float, trials: int, slices: int
 ) -> dict[str, dict[str, Any]]:
@@ -344,6 +348,7 @@ async def run_interleaved(
                 await wait_leader(system, session)
             await asyncio.sleep(2.0)  # every member connected and caught up
             term0 = {s.name: await s.term(session) for s in systems}
+            progress(f"idle for {idle} s")
             await asyncio.sleep(idle)
             term1 = {s.name: await s.term(session) for s in systems}
             for system in systems:
@@ -352,6 +357,7 @@ async def run_interleaved(
             levels: dict[str, list[dict[str, float]]] = {s.name: [] for s in systems}
             for clients in LEVELS:
                 samples = {s.name: LoadSample() for s in systems}
+                progress(f"{clients} clients")
                 for _ in range(slices):
                     for system in systems:
                         await load(system, session, clients, seconds / slices, samples[system.name])
@@ -360,6 +366,7 @@ async def run_interleaved(
             term3 = {s.name: await s.term(session) for s in systems}
             failovers: dict[str, list[float]] = {s.name: [] for s in systems}
             for trial in range(trials):
+                progress(f"failover trial {trial + 1}")
                 for system in systems:
                     failovers[system.name].append(await failover_trial(system, session, trial))
                 for system in systems:
