@@ -239,3 +239,26 @@ async def test_sender_check_drops_messages_claiming_another_member(members) -> N
     two.transport.send([forged, honest])
     assert await asyncio.wait_for(one.sink.received.get(), 10) == honest
     assert one.sink.received.empty()
+
+
+async def test_full_queue_drops_and_reports_without_blocking(ca: TestCA, tmp_path: Path) -> None:
+    # A peer that accepts TCP but never answers TLS: the stream stays "connecting" and the queue fills.
+    silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    files = _files(ca, tmp_path, "node1")
+    sink = RecordingSink()
+    transport = RaftTransport(
+        1,
+        sink,
+        client_ssl=client_context(files.cert, files.key, files.ca),
+        settings=PeerSettings(max_queue=3, connect_timeout=30.0),
+    )
+    await transport.start()
+    try:
+        transport.add_peer(2, f"127.0.0.1:{port}")
+        transport.send([_append(1, 2, i) for i in range(1, 6)])  # returns at once
+        assert sink.unreachable == [2, 2]  # two messages over the bound of three
+        assert not transport.is_active(2)
+    finally:
+        await transport.stop()
+        silent.close()
