@@ -9,11 +9,12 @@ import copy
 from typing import Any
 
 from shoal.api import errors
-from shoal.api.objects import CLUSTER, Obj, clone, version_of
+from shoal.api.objects import CLUSTER, Obj, clone, dig, version_of
 from shoal.base.clock import Clock
 from shoal.ca import tokens
 from shoal.ca.certs import KeyPair, tls_info
 from shoal.controlapi.defaults import SECOND
+from shoal.controlapi.schema import CLUSTER_SPEC, conform
 from shoal.store.memory import MemoryStore, ReadView, Tx
 
 DEFAULT_CLUSTER_SPEC: Obj = {
@@ -46,16 +47,26 @@ def merge_spec(base: Obj, override: Any) -> Obj:
 
 
 def validate_cluster_spec(spec: Obj) -> None:
-    expiry = spec.get("CAConfig", {}).get("NodeCertExpiry") or 0
+    expiry = dig(spec, "CAConfig", "NodeCertExpiry") or 0
     if expiry and expiry < MIN_CERT_EXPIRY:
         raise errors.InvalidArgument("minimum certificate expiry time is: 1h0m0s", grpc=True)
-    retention = spec.get("Orchestration", {}).get("TaskHistoryRetentionLimit", 5)
+    retention = dig(spec, "Orchestration", "TaskHistoryRetentionLimit", default=5)
     if retention < 0:
         raise errors.InvalidArgument("TaskHistoryRetentionLimit cannot be negative", grpc=True)
 
 
+def checked_spec(raw: Any) -> Obj:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise errors.InvalidArgument("json: cannot unmarshal into Go value of type swarm.Spec")
+    spec: Obj = conform(raw, CLUSTER_SPEC, "Spec")
+    return spec
+
+
 def new_cluster(cluster_id: str, request: Obj, root: KeyPair) -> Obj:
-    spec = merge_spec(DEFAULT_CLUSTER_SPEC, request.get("Spec"))
+    # At init zero values mean "the default": the CLI sends every field, zeros included.
+    spec = merge_spec(DEFAULT_CLUSTER_SPEC, checked_spec(request.get("Spec")))
     validate_cluster_spec(spec)
     if "DefaultAddrPool" not in request:
         pool: list[str] | None = ["10.0.0.0/8"]
@@ -101,7 +112,7 @@ class ClusterControl:
 
     def unlock_key(self) -> str:
         cluster = the_cluster(self._store.view())
-        if not cluster["Spec"]["EncryptionConfig"].get("AutoLockManagers"):
+        if not dig(cluster, "Spec", "EncryptionConfig", "AutoLockManagers"):
             return ""
         return str(cluster["_UnlockKey"])
 
@@ -114,7 +125,10 @@ class ClusterControl:
             current = the_cluster(tx)
             if version != version_of(current):
                 raise errors.OutOfSequence()
-            spec = merge_spec(DEFAULT_CLUSTER_SPEC, raw_spec)
+            # On update the client sends the whole spec it read back, so a zero is meant (e.g.
+            # --task-history-limit 0); only sections it left out keep their current value.
+            sent = {key: value for key, value in checked_spec(raw_spec).items() if value is not None}
+            spec = {**current["Spec"], **sent}
             validate_cluster_spec(spec)
             cluster = clone(current)
             cluster["Spec"] = spec

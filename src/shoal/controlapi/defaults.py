@@ -39,7 +39,9 @@ def normalize_new_spec(spec: Obj) -> Obj:
     if "Replicated" in mode and mode["Replicated"] is not None and mode["Replicated"].get("Replicas") is None:
         mode["Replicated"]["Replicas"] = 1
     spec["Mode"] = mode
-    task = spec.setdefault("TaskTemplate", {})
+    if not isinstance(spec.get("TaskTemplate"), dict):
+        spec["TaskTemplate"] = {}
+    task = spec["TaskTemplate"]
     container = task.get("ContainerSpec")
     if container is not None:
         container.setdefault("Isolation", "default")

@@ -79,6 +79,17 @@ SERVICE_SPEC = Struct("ServiceSpec", {
     "UpdateConfig": UPDATE_CONFIG, "RollbackConfig": UPDATE_CONFIG, "Networks": ANY,
     "EndpointSpec": Struct("EndpointSpec", {"Mode": STR, "Ports": ListOf(PORT_CONFIG)}),
 })
+CLUSTER_SPEC = Struct("Spec", {
+    "Name": STR, "Labels": STR_MAP,
+    "Orchestration": Struct("OrchestrationConfig", {"TaskHistoryRetentionLimit": INT}),
+    "Raft": Struct("RaftConfig", {"SnapshotInterval": UINT, "KeepOldSnapshots": UINT,
+                                  "LogEntriesForSlowFollowers": UINT, "ElectionTick": INT, "HeartbeatTick": INT}),
+    "Dispatcher": Struct("DispatcherConfig", {"HeartbeatPeriod": DURATION}),
+    "CAConfig": Struct("CAConfig", {"NodeCertExpiry": DURATION, "ExternalCAs": ANY, "SigningCACert": STR,
+                                    "SigningCAKey": STR, "ForceRotate": UINT}),
+    "TaskDefaults": Struct("TaskDefaults", {"LogDriver": ANY}),
+    "EncryptionConfig": Struct("EncryptionConfig", {"AutoLockManagers": BOOL}),
+})
 NODE_SPEC = Struct("NodeSpec", {"Name": STR, "Labels": STR_MAP, "Role": STR, "Availability": STR})
 
 
