@@ -5,7 +5,8 @@ from __future__ import annotations
 API_VERSION = "1.41"
 """Advertised as dockerd 20.10 does; docker CLI 28 and docker-py 7 negotiate down to it."""
 MIN_API_VERSION = "1.12"
-SERVER_HEADER = "Docker/20.10.24+shoal (linux)"
+ENGINE_VERSION = "20.10.24+shoal"
+SERVER_HEADER = f"Docker/{ENGINE_VERSION} (linux)"
 OS_TYPE = "linux"
 
 JSON_CONTENT_TYPE = "application/json"

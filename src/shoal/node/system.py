@@ -8,10 +8,8 @@ import socket
 from typing import Any
 
 import shoal
+from shoal.engineapi.constants import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 
-ENGINE_VERSION = "20.10.24+shoal"
-API_VERSION = "1.41"
-MIN_API_VERSION = "1.12"
 GIT_COMMIT = "shoal"
 
 
