@@ -14,22 +14,32 @@ from shoal.agent.agent import Agent
 from shoal.api import states
 from shoal.api.objects import NODES, TASKS, Obj
 from shoal.base.clock import SystemClock
+from shoal.ca import certs
 from shoal.controlapi.services import ServiceControl
 from shoal.dispatcher.dispatcher import Dispatcher
+from shoal.node.consensus import open_consensus
+from shoal.node.identity import save_certificates
 from shoal.node.manager_components import manager_loops
-from shoal.store.journal import LocalJournal
-from shoal.store.memory import MemoryStore
 from shoal.testing.fake_executor import FakeExecutor
 
 NODE = "node00000000000000000000a"
 
 
+RAFT_ID = 7
+
+
 class Cluster:
+    """One manager+worker node on Raft (a one-member group persisted under `path`)."""
+
     def __init__(self, path: Path, executor: FakeExecutor) -> None:
-        self.journal = LocalJournal(path)
         self.clock = SystemClock()
-        self.store = MemoryStore(self.journal, self.clock)
-        self.journal.open(self.store.snapshot, self.store.restore)
+        self.path = path
+        if not (path / "certificates").exists():
+            root = certs.create_root_ca(self.clock.now())
+            node = certs.issue_node_certificate(root, NODE, certs.ROLE_MANAGER, "cluster", self.clock.now())
+            save_certificates(path, root.cert_pem, node)
+        self.consensus = open_consensus(path, RAFT_ID, "cluster", "127.0.0.1:2377", self.clock)
+        self.store = self.consensus.store
         self.executor = executor
         self.dispatcher = Dispatcher(self.store, self.clock)
         self.agent = Agent(NODE, "127.0.0.1", executor, self.dispatcher, self.clock)
@@ -37,11 +47,12 @@ class Cluster:
         self.jobs: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        await self.consensus.start(RAFT_ID, "127.0.0.1:2377", bootstrap=self.consensus.log.is_empty())
         if self.store.view().get(NODES, NODE) is None:
             await self.store.update(lambda tx: tx.create(NODES, {
                 "ID": NODE, "Spec": {"Role": "manager", "Availability": "active", "Labels": {}},
                 "Status": {"State": "unknown"}, "Description": {"Hostname": "fake"}}))
-        coros = [self.dispatcher.run(), self.agent.run(), *(c for _, c in manager_loops(self.store, self.clock))]
+        coros = [self.dispatcher.run(), self.agent.run(), *(f() for _, f in manager_loops(self.store, self.clock))]
         self.jobs = [asyncio.create_task(c) for c in coros]
 
     async def stop(self) -> None:
@@ -49,7 +60,7 @@ class Cluster:
             job.cancel()
         await asyncio.gather(*self.jobs, return_exceptions=True)
         await self.agent.stop()
-        self.journal.close()
+        await self.consensus.stop()
 
     def tasks(self, service_id: str) -> list[Obj]:
         return self.store.view().tasks_of_service(service_id)
@@ -127,7 +138,9 @@ async def test_running_tasks_are_readopted_after_restart(tmp_path: Path) -> None
     second = Cluster(tmp_path, executor.restarted())
     await second.start()
     try:
-        await asyncio.sleep(0.5)
+        await second.until(lambda: set(second.agent.managers) >= before, "the agent to take the tasks back")
+        await second.until(lambda: {t["ID"] for t in second.running(created["ID"])} == before, "both running")
+        await asyncio.sleep(0.2)  # a wrongful restart would show up as a start step within a status round
         after = {t["ID"] for t in second.running(created["ID"])}
         assert after == before
         for task_id in before:
