@@ -50,6 +50,7 @@ from shoal.manager.raftnode_api import (
     RaftNodeConfig,
     StateMachine,
 )
+from shoal.manager.raftnode_members import MemberDirectory
 from shoal.manager.raftnode_reads import ReadIndexTracker
 from shoal.manager.raftnode_snapshot import decode_snapshot_data, encode_snapshot_data
 from shoal.manager.raftnode_storage import RaftLogStorage
@@ -143,8 +144,7 @@ class RaftNode:
         self._stopped = False
         self.failure: BaseException | None = None
 
-        self._members: dict[int, str] = {}
-        self._removed: set[int] = set()
+        self._members = MemberDirectory(config.node_id, transport)
         self._term = 0
         self._vote = NONE
         self._leader_id = NONE
@@ -213,9 +213,9 @@ class RaftNode:
         if fresh and bootstrap:
             contexts = {node_id: addr.encode() for node_id, addr in bootstrap.items()}
             self._raw.bootstrap(sorted(bootstrap), contexts)
-            self._set_members(dict(bootstrap))
+            self._members.replace(dict(bootstrap))
         elif fresh and peers:
-            self._set_members(dict(peers))
+            self._members.replace(dict(peers))
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._run(), name=f"raft-{self.node_id:x}-ready"),
@@ -257,7 +257,7 @@ class RaftNode:
         return self._announced_leader
 
     def members(self) -> dict[int, str]:
-        return dict(self._members)
+        return dict(self._members.addresses)
 
     def status(self) -> dict[str, object]:
         return {
@@ -267,7 +267,7 @@ class RaftNode:
             "role": self._role.name,
             "applied": self._applied,
             "snapshot_index": self._snapshot_index,
-            "members": {str(k): v for k, v in self._members.items()},
+            "members": {str(k): v for k, v in self._members.addresses.items()},
             "elections_won": self.elections_won,
             "leader_changes": self.leader_changes,
             "stats": dict(self.stats),
@@ -548,20 +548,9 @@ class RaftNode:
     def _apply_conf_change(self, entry: Entry) -> None:
         # The core itself applies the change in advance(); here only addresses and waiters.
         change = ConfChange.decode(entry.data)
-        if change.node_id in self._removed:
-            pass
-        elif change.type is ConfChangeType.REMOVE_NODE:
-            self._removed.add(change.node_id)
-            self._members.pop(change.node_id, None)
-            if change.node_id == self.node_id:
-                self.removed_event.set()
-            else:
-                asyncio.get_running_loop().create_task(self._transport.remove_peer(change.node_id))
-        elif change.context:
-            address = change.context.decode()
-            self._members[change.node_id] = address
-            if change.node_id != self.node_id:
-                self._transport.add_peer(change.node_id, address)
+        self._members.apply(change)
+        if self.node_id in self._members.removed:
+            self.removed_event.set()
         for future in self._conf_waiters.pop(entry.data, []):
             if not future.done():
                 future.set_result(entry.index)
@@ -570,19 +559,10 @@ class RaftNode:
         members, app = decode_snapshot_data(snapshot.data)
         assert self._state_machine is not None
         self._state_machine.restore(app)
-        self._removed |= set(snapshot.metadata.conf_state.removed)
-        self._set_members({k: v for k, v in members.items() if k in snapshot.metadata.conf_state.voters})
+        conf = snapshot.metadata.conf_state
+        self._members.replace({k: v for k, v in members.items() if k in conf.voters}, conf.removed)
         self._applied = snapshot.metadata.index
         self._snapshot_index = snapshot.metadata.index
-
-    def _set_members(self, members: dict[int, str]) -> None:
-        for node_id in set(self._members) - set(members):
-            if node_id != self.node_id:
-                asyncio.get_running_loop().create_task(self._transport.remove_peer(node_id))
-        self._members = members
-        for node_id, address in members.items():
-            if node_id != self.node_id:
-                self._transport.add_peer(node_id, address)
 
     async def _maybe_snapshot(self, raw: RawNode) -> None:
         if self._applied - self._snapshot_index < self.config.snapshot_interval:
@@ -590,7 +570,7 @@ class RaftNode:
         assert self._state_machine is not None
         index = self._applied
         conf_state = raw.conf_state()
-        data = encode_snapshot_data(self._members, self._state_machine.snapshot())
+        data = encode_snapshot_data(self._members.addresses, self._state_machine.snapshot())
         keep = self.config.log_entries_for_slow_followers
 
         def write() -> None:
