@@ -27,6 +27,13 @@ RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "orchestrator": ({"api", "base", "store", "scheduler", "allocator"}, None),
     "scheduler": ({"api", "base", "store", "allocator"}, None),
     "allocator": ({"api", "base", "store"}, None),
+    "dispatcher": ({"api", "base", "store", "rpc"}, None),
+    "ca": ({"api", "base", "rpc"}, None),
+    # controlapi may call the components' pure helpers (constraint syntax, port conflicts, task dirtiness),
+    # never their loops.
+    "controlapi": ({"api", "base", "store", "ca", "orchestrator", "scheduler", "allocator"}, None),
+    "manager": ({"api", "base", "raft", "store", "rpc", "ca"}, None),
+    "cli": ({"api", "base"}, None),
 }
 
 
