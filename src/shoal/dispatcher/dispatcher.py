@@ -19,6 +19,7 @@ from shoal.store.watch import Commit, Event
 log = logging.getLogger(__name__)
 GRACE_MULTIPLIER = 3
 FLUSH_INTERVAL = 0.05
+STALL_TOLERANCE = 1.0
 
 
 class Dispatcher:
@@ -88,7 +89,9 @@ class Dispatcher:
         """Write queued statuses in batches (a burst of reports becomes one transaction) and watch
         heartbeats."""
         while True:
+            before = self._clock.monotonic()
             await self._clock.sleep(FLUSH_INTERVAL)
+            self._forgive_own_stall(self._clock.monotonic() - before - FLUSH_INTERVAL)
             if self._pending:
                 batch, self._pending = self._pending, {}
                 try:
@@ -99,6 +102,13 @@ class Dispatcher:
                     self._pending = {**batch, **self._pending}
                     raise
             await self._mark_silent_nodes_down()
+
+    def _forgive_own_stall(self, lateness: float) -> None:
+        """If this loop itself woke late (process stopped, machine suspended, event loop blocked),
+        heartbeats could not have been received either: move every deadline by that much rather than
+        declaring nodes down for our own silence."""
+        if lateness > STALL_TOLERANCE:
+            self._last_seen = {node_id: seen + lateness for node_id, seen in self._last_seen.items()}
 
     async def _mark_silent_nodes_down(self) -> None:
         deadline = self._clock.monotonic() - self._period * GRACE_MULTIPLIER

@@ -1,0 +1,77 @@
+"""The dispatcher on a FakeClock: a node whose heartbeats stop is marked down after 3 periods, but not
+when the dispatcher itself was stalled; reported statuses never move a task backwards."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shoal.api import states
+from shoal.api.dispatch import StatusUpdate
+from shoal.api.objects import NODES, TASKS
+from shoal.dispatcher.dispatcher import Dispatcher
+from shoal.store.memory import MemoryStore
+from shoal.testing.clock import FakeClock
+from shoal.testing.store_harness import InstantProposer
+
+
+async def turn(clock: FakeClock, seconds: float, steps: int = 1) -> None:
+    for _ in range(steps):
+        clock.advance(seconds / steps)
+        for _ in range(10):
+            await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def setup() -> tuple[MemoryStore, FakeClock, Dispatcher]:
+    clock = FakeClock()
+    store = MemoryStore(InstantProposer(), clock)
+    await store.update(lambda tx: tx.create(NODES, {"ID": "n1", "Spec": {}, "Status": {"State": "unknown"}}))
+    await store.update(lambda tx: tx.create(TASKS, {"ID": "t1", "NodeID": "n1", "Status": {"State": "assigned"}}))
+    return store, clock, Dispatcher(store, clock, heartbeat_period=5.0)
+
+
+def node_state(store: MemoryStore) -> str:
+    return str((store.view().get(NODES, "n1") or {})["Status"]["State"])
+
+
+async def test_silent_node_goes_down_after_three_periods(setup: tuple[MemoryStore, FakeClock, Dispatcher]) -> None:
+    store, clock, dispatcher = setup
+    await dispatcher.register("n1", {"Hostname": "h"}, "10.0.0.1")
+    assert node_state(store) == "ready"
+    job = asyncio.create_task(dispatcher.run())
+    await turn(clock, 14, steps=280)
+    assert node_state(store) == "ready"
+    await turn(clock, 2, steps=40)
+    assert node_state(store) == "down"
+    job.cancel()
+
+
+async def test_a_stalled_dispatcher_does_not_blame_the_nodes(setup: tuple[MemoryStore, FakeClock, Dispatcher]) -> None:
+    store, clock, dispatcher = setup
+    session = await dispatcher.register("n1", {"Hostname": "h"}, "10.0.0.1")
+    job = asyncio.create_task(dispatcher.run())
+    await turn(clock, 1, steps=20)
+    await turn(clock, 60, steps=1)  # the whole process was stopped for a minute
+    await turn(clock, 0.2, steps=4)
+    assert node_state(store) == "ready"
+    await dispatcher.heartbeat("n1", session.session_id)
+    await turn(clock, 1, steps=20)
+    assert node_state(store) == "ready"
+    job.cancel()
+
+
+async def test_statuses_only_move_forward(setup: tuple[MemoryStore, FakeClock, Dispatcher]) -> None:
+    store, clock, dispatcher = setup
+    session = await dispatcher.register("n1", {"Hostname": "h"}, "10.0.0.1")
+    job = asyncio.create_task(dispatcher.run())
+    running = {"State": states.RUNNING, "Message": "started", "Timestamp": "t"}
+    await dispatcher.update_status("n1", session.session_id, [StatusUpdate("t1", running)])
+    await turn(clock, 0.2, steps=4)
+    assert (store.view().get(TASKS, "t1") or {})["Status"]["State"] == states.RUNNING
+    stale = {"State": states.STARTING, "Message": "starting", "Timestamp": "t"}
+    await dispatcher.update_status("n1", session.session_id, [StatusUpdate("t1", stale)])
+    await turn(clock, 0.2, steps=4)
+    assert (store.view().get(TASKS, "t1") or {})["Status"]["State"] == states.RUNNING
+    job.cancel()
