@@ -248,7 +248,6 @@ def test_events_replay_service_lifecycle(swarm: ShoalDaemon) -> None:
     assert events(swarm, until, time.time(), "type=service") == []
 
 
-@pytest.mark.xfail(strict=True, reason="needs NodeBackend._events to keep only events.event_matches(message, filters)")
 def test_events_filters(swarm: ShoalDaemon) -> None:
     since = time.time()
     first = swarm.docker("service", "create", "--detach", "--name", "filtered", IMAGE, "sleep", "3600").stdout.strip()

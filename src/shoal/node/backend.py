@@ -24,6 +24,7 @@ from shoal.engineapi.backend import (
     SwarmUpdateFlags,
 )
 from shoal.node import system
+from shoal.node.events import event_matches
 from shoal.node.local_tasks import LocalTasks, task_logs
 from shoal.node.node import Node
 from shoal.store.memory import MemoryStore
@@ -103,11 +104,9 @@ class NodeBackend:
         return self._events(query)
 
     async def _events(self, query: EventQuery) -> AsyncIterator[Json]:
-        types = set(query.filters.get("type", []))
         async for message in self._node.events.stream(query.since, query.until):
-            if types and message["Type"] not in types:
-                continue
-            yield message
+            if event_matches(message, query.filters):
+                yield message
 
     # -- swarm
     async def swarm_init(self, request: Json) -> str:
