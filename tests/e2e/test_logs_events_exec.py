@@ -161,11 +161,6 @@ def test_service_logs_follow(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "rm", "ticker")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs NodeBackend.service_logs to pass "
-    "local_tasks.follow_service_tasks(store, service_id) as task_logs(more_tasks=) when following",
-)
 def test_service_logs_follow_shows_replacement_tasks(swarm: ShoalDaemon) -> None:
     swarm.docker(
         "service",

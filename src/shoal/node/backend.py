@@ -25,7 +25,7 @@ from shoal.engineapi.backend import (
 )
 from shoal.node import system
 from shoal.node.events import event_matches
-from shoal.node.local_tasks import LocalTasks, task_logs
+from shoal.node.local_tasks import LocalTasks, follow_service_tasks, task_logs
 from shoal.node.node import Node
 from shoal.store.memory import MemoryStore
 
@@ -175,7 +175,9 @@ class NodeBackend:
         view = store.view()
         service = find_service(view, ref)
         tasks = sorted(view.tasks_of_service(service["ID"]), key=lambda t: t.get("CreatedAt", ""))
-        return task_logs(self._node.executor, tasks, options)
+        # Following also shows tasks that start later (replacements, scale-up), as swarmkit's log broker.
+        more = follow_service_tasks(store, service["ID"]) if options.follow else None
+        return task_logs(self._node.executor, tasks, options, more_tasks=more)
 
     # -- tasks
     async def tasks_list(self, filters: Filters) -> list[Json]:
