@@ -28,6 +28,8 @@ class StateMachine(Protocol):
 
 
 class RaftMessageSink(Protocol):
+    """What a transport hands to the Raft driver. Every call must return at once."""
+
     def receive(self, message: Message) -> None: ...
 
     def report_unreachable(self, node_id: int) -> None: ...

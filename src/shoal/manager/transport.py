@@ -16,11 +16,11 @@ import logging
 import ssl
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 import aiohttp
 from aiohttp import web
 
+from shoal.manager.raftnode_api import RaftMessageSink
 from shoal.manager.transport_codec import (
     Batch,
     FrameError,
@@ -36,16 +36,6 @@ from shoal.raft.types import Message, MessageType
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/raft/v1/stream"
-
-
-class RaftMessageSink(Protocol):
-    """What the transport hands to the Raft driver. Every call must return at once."""
-
-    def receive(self, message: Message) -> None: ...
-
-    def report_unreachable(self, node_id: int) -> None: ...
-
-    def report_snapshot(self, node_id: int, ok: bool) -> None: ...
 
 
 class _NoSink:
