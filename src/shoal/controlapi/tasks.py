@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from shoal.api import errors
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig, node_name, service_name
 from shoal.controlapi import filters as flt
@@ -17,22 +19,12 @@ def find_task(view: ReadView, ref: str) -> Obj:
     return resolve(view, TASKS, ref, "task", lambda t: "")
 
 
-def _service_ids(view: ReadView, refs: list[str]) -> set[str]:
-    """Services named by id, name or id prefix; an unknown one matches nothing (as dockerd)."""
+def _ids(view: ReadView, table: str, kind: str, name_of: Callable[[Obj], str], refs: list[str]) -> set[str]:
+    """Objects named by id, name or id prefix; an unknown one matches nothing (as dockerd)."""
     ids: set[str] = set()
     for ref in refs:
         try:
-            ids.add(resolve(view, SERVICES, ref, "service", service_name)["ID"])
-        except errors.NotFound:
-            continue
-    return ids
-
-
-def _node_ids(view: ReadView, refs: list[str]) -> set[str]:
-    ids: set[str] = set()
-    for ref in refs:
-        try:
-            ids.add(resolve(view, NODES, ref, "node", node_name)["ID"])
+            ids.add(resolve(view, table, ref, kind, name_of)["ID"])
         except errors.NotFound:
             continue
     return ids
@@ -45,10 +37,10 @@ def list_tasks(view: ReadView, filters: flt.Filters) -> list[Obj]:
             raise errors.InvalidArgument(f"Invalid task desired state: {state}")
     tasks = view.objects(TASKS)
     if "service" in filters:
-        service_ids = _service_ids(view, filters["service"])
+        service_ids = _ids(view, SERVICES, "service", service_name, filters["service"])
         tasks = [t for t in tasks if t.get("ServiceID") in service_ids]
     if "node" in filters:
-        node_ids = _node_ids(view, filters["node"])
+        node_ids = _ids(view, NODES, "node", node_name, filters["node"])
         tasks = [t for t in tasks if t.get("NodeID") in node_ids]
     up_to_date = filters.get("_up-to-date")
     services = {s["ID"]: s for s in view.objects(SERVICES)}
