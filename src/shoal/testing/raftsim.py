@@ -699,18 +699,23 @@ class Simulation:
     # --- liveness probe --------------------------------------------------------------
 
     def probe(self) -> bool:
-        """After healing: keep a probe write going; True once every member applied one."""
-        members = [n for n in self.nodes.values() if n.id not in self.removed]
-        for leader in self.leaders():
-            voters = set(leader.raw.conf_state().voters)
-            members = [n for n in self.nodes.values() if n.id in voters]
-            if self.step % TICK_STEPS == 0:
-                self.probe_seq += 1
-                with contextlib.suppress(ProposalDropped):
-                    leader.raw.propose(Command(PROBE_CLIENT, self.probe_seq, KVOp(PUT, "probe", "x")).encode())
-                self.process_ready(leader)
-        if not members:
+        """After healing: keep a probe write going; True once every member applied one.
+
+        Only the leader of the highest term counts: a member removed while it was cut off
+        may still believe it leads an older term (nobody answers a removed member), and
+        nodes created for an add that never committed are not members.
+        """
+        leaders = self.leaders()
+        if not leaders:
             return False
+        leader = max(leaders, key=lambda n: n.raw.raft.term)
+        voters = set(leader.raw.conf_state().voters)
+        members = [n for n in self.nodes.values() if n.id in voters]
+        if self.step % TICK_STEPS == 0:
+            self.probe_seq += 1
+            with contextlib.suppress(ProposalDropped):
+                leader.raw.propose(Command(PROBE_CLIENT, self.probe_seq, KVOp(PUT, "probe", "x")).encode())
+            self.process_ready(leader)
         common = set.intersection(*(n.probes_applied for n in members))
         return bool(common)
 
