@@ -222,8 +222,8 @@ class Scenario:
     partition_heal_rate: float
     transfer_rate: float
     conf_change_rate: float
-    pause_rate: float
-    background_sync_rate: float
+    pause_rate: float  # process pauses and clock slow-downs, each at this rate
+    background_sync_rate: float  # unforced flushes (an OS writing back dirty pages)
     snapshot_every: int
     election_tick: int
     pre_vote: bool
@@ -290,7 +290,6 @@ class Simulation:
         self.durable_term: dict[int, int] = {}
         self.removed: set[int] = set()
         self.probe_seq = 0
-        self.probe_index_at_heal = 0
         self.trace: list[str] = []
         self.stats_crashes = 0
         self.stats_snapshots = 0
