@@ -134,3 +134,48 @@ def test_randomized_linearizable_histories_are_accepted_and_corruptions_mostly_c
         assert not check(KV_MODEL, h).ok
         caught += 1
     assert caught > 100
+
+
+def brute_force_linearizable(history: list[Op]) -> bool:
+    """Try every order (and every subset of unknown-outcome ops): the definition itself."""
+    from itertools import permutations
+
+    known = [op for op in history if op.ret is not None]
+    unknown = [op for op in history if op.ret is None]
+    for mask in range(1 << len(unknown)):
+        chosen = known + [op for i, op in enumerate(unknown) if mask >> i & 1]
+        for order in permutations(chosen):
+            # Real time: an op that returned before another was invoked must come first.
+            ok = all(not (b.ret is not None and b.ret < a.call) for i, a in enumerate(order) for b in order[i + 1 :])
+            if not ok:
+                continue
+            value = ""
+            for op in order:
+                value, out = KV_MODEL.step(value, op.input)
+                if op.ret is not None and out != op.output:
+                    break
+            else:
+                return True
+    return False
+
+
+def test_checker_agrees_with_brute_force_on_small_random_histories() -> None:
+    rng = random.Random(11)
+    outcomes = {True: 0, False: 0}
+    for _ in range(400):
+        n = rng.randint(1, 5)
+        history: list[Op] = []
+        for i in range(n):
+            call = rng.randint(0, 8)
+            ret = None if rng.random() < 0.2 else call + rng.randint(1, 4)
+            kind = rng.choice([PUT, APPEND, GET])
+            if kind == GET:
+                out = rng.choice(["", "a", "b", "ab", "ba"])
+                history.append(Operation(i, KVOp(GET, "k"), call, ret if ret is not None else call + 1, out))
+            else:
+                value = rng.choice(["a", "b"])
+                history.append(Operation(i, KVOp(kind, "k", value), call, ret, "ok" if ret is not None else None))
+        expected = brute_force_linearizable(history)
+        assert check(KV_MODEL, history).ok is expected, history
+        outcomes[expected] += 1
+    assert outcomes[True] > 50 and outcomes[False] > 50
