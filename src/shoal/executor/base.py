@@ -451,3 +451,11 @@ class Executor(Protocol):
     async def close(self) -> None:
         """Release what the daemon holds (watchers, connections). Tasks keep running."""
         ...
+
+
+@runtime_checkable
+class Purgeable(Protocol):
+    """An executor that holds node-level resources besides its tasks (a bridge, firewall rules): purge()
+    removes every task and those resources, for `swarm leave`."""
+
+    async def purge(self) -> int: ...

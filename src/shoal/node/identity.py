@@ -61,6 +61,11 @@ def load(swarm_dir: Path) -> NodeIdentity | None:
         doc = json.loads((swarm_dir / "state.json").read_text())
     except FileNotFoundError:
         return None
+    if "raft_id" not in doc:
+        raise RuntimeError(
+            f"{swarm_dir} holds a swarm from a shoal without Raft (before 0.1's Raft store); it cannot be "
+            "brought back: remove that directory (its tasks keep running until then) and `swarm init` again"
+        )
     return NodeIdentity(**doc)
 
 

@@ -21,7 +21,7 @@ from shoal.base.ids import new_id
 from shoal.ca import certs
 from shoal.controlapi.cluster import new_cluster
 from shoal.dispatcher.dispatcher import Dispatcher
-from shoal.executor.base import Executor
+from shoal.executor.base import Executor, Purgeable
 from shoal.network.mesh import Mesh
 from shoal.node import identity as ident
 from shoal.node.config import DaemonConfig
@@ -172,6 +172,8 @@ class Node:
                 ident.forget(self.config.swarm_dir)
                 if self.mesh is not None:
                     await self.mesh.apply({})
+                if isinstance(self.executor, Purgeable):
+                    await self.executor.purge()  # what is left: tasks it could not stop, the node bridge
 
     # -- internals
     async def _activate(self, identity: ident.NodeIdentity, bootstrap: bool) -> Swarm:
