@@ -599,7 +599,8 @@ class Raft:
                 self._send_append(m.frm)
             return
         was_paused = pr.is_paused()
-        if not pr.maybe_update(m.index):
+        # An acknowledgement of exactly our match still ends probing (e.g. after a snapshot).
+        if not pr.maybe_update(m.index) and not (pr.state is ProgressState.PROBE and pr.match == m.index):
             return
         if pr.state is ProgressState.PROBE:
             pr.become_replicate()
