@@ -132,7 +132,10 @@ class DiskLog:
         self.storage.compact(index)
 
     def is_empty(self) -> bool:
-        return self.storage.is_new and self.storage.last_index() == 0
+        # Not just ``is_new``: a member killed after the WAL was created but before its first Ready
+        # was written has recorded nothing, and must bootstrap (or join) again on restart.
+        hard_state, _ = self.storage.initial_state()
+        return hard_state.is_empty() and self.storage.last_index() == 0 and self.storage.snapshot().is_empty()
 
     def close(self) -> None:
         self.storage.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from raftnode_harness import Cluster, put
@@ -12,9 +13,9 @@ from raftnode_harness import Cluster, put
 from shoal.api.errors import Unavailable
 from shoal.manager.proposer import LostLeadership, NotLeader, unwrap_payload, wrap_payload
 from shoal.manager.raftnode import LeadershipChange
-from shoal.manager.raftnode_storage import MemoryLog
+from shoal.manager.raftnode_storage import DiskLog, MemoryLog
 from shoal.raft.errors import RaftError
-from shoal.raft.types import MessageType
+from shoal.raft.types import HardState, MessageType
 
 
 async def test_single_member_elects_itself_and_commits(cluster: Cluster) -> None:
@@ -264,3 +265,15 @@ async def test_leader_with_a_stalled_disk_keeps_its_followers_from_electing(clus
     gated.gate.set()
     await asyncio.wait_for(write, 10)
     assert one.proposer.is_leader() and one.node.term == term
+
+
+def test_disk_log_that_recorded_nothing_counts_as_empty(tmp_path: Path) -> None:
+    opened = DiskLog.open(tmp_path)
+    assert opened.is_empty()
+    opened.close()
+    reopened = DiskLog.open(tmp_path)  # the WAL exists now, but holds no state
+    assert reopened.is_empty()
+    reopened.save(HardState(term=1, vote=0, commit=0), [], None)
+    reopened.sync()
+    reopened.close()
+    assert not DiskLog.open(tmp_path).is_empty()
