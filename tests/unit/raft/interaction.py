@@ -154,6 +154,10 @@ class InteractionEnv:
             # Apply the bootstrap entries quietly: every script starts from a running group.
             if raw.has_ready():
                 self._handle_ready(node_id, raw.ready(), quiet=True)
+        self.out.clear()  # construction chatter ("became follower at term 0") says nothing
+        flags = [flag for flag in ("prevote", "checkquorum") if flag in args]
+        role = f"founding voters {ids}" if bootstrap else f"empty, not yet members: {ids}"
+        self.out.append(f"added {count} node(s), {role}" + (f" ({', '.join(flags)})" if flags else ""))
 
     def cmd_campaign(self, args: list[str]) -> None:
         self.node(args[0]).raw.campaign()
