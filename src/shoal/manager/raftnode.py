@@ -446,13 +446,8 @@ class RaftNode:
                 accepted.append(proposal)
         if not accepted:
             return
-        entries = tuple(Entry(0, 0, EntryType.NORMAL, p.data) for p in accepted)
         try:
-            if len(entries) == 1:
-                raw.propose(entries[0].data)
-            else:
-                # RawNode.propose takes one entry; the core's own PROP step takes many.
-                raw.raft.step(Message(MessageType.PROP, frm=self.node_id, entries=entries))
+            raw.propose_batch([p.data for p in accepted])
         except RaftError as exc:
             for proposal in accepted:
                 proposal.future.set_exception(exc)
