@@ -164,6 +164,7 @@ class RaftNode:
         }
 
         self._reads = ReadIndexTracker()
+        self._apply_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._conf_waiters: dict[bytes, list[asyncio.Future[int]]] = {}
         self._listeners: list[Callable[[LeadershipChange], None]] = []
         self._subscribers: list[asyncio.Queue[LeadershipChange]] = []
@@ -272,6 +273,14 @@ class RaftNode:
             "leader_changes": self.leader_changes,
             "stats": dict(self.stats),
         }
+
+    async def wait_applied(self, index: int) -> None:
+        """Return once this member has applied ``index`` (no timeout: wrap it)."""
+        if self._applied >= index:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._apply_waiters.append((index, future))
+        await future
 
     async def wait_for_leader(self) -> int:
         """The leader's id once one is known (no timeout: wrap it)."""
@@ -539,6 +548,20 @@ class RaftNode:
             if self._role is Role.LEADER and not self._announced_leader and entry.term == self._term:
                 self._announce(True)
         self._reads.release(self._applied)
+        self._release_apply_waiters()
+
+    def _release_apply_waiters(self) -> None:
+        if not self._apply_waiters:
+            return
+        waiting = []
+        for index, future in self._apply_waiters:
+            if future.done():
+                continue
+            if index <= self._applied:
+                future.set_result(None)
+            else:
+                waiting.append((index, future))
+        self._apply_waiters = waiting
 
     def _apply_conf_change(self, entry: Entry) -> None:
         # The core itself applies the change in advance(); here only addresses and waiters.
@@ -557,6 +580,7 @@ class RaftNode:
         conf = snapshot.metadata.conf_state
         self._members.replace({k: v for k, v in members.items() if k in conf.voters}, conf.removed)
         self._applied = snapshot.metadata.index
+        self._release_apply_waiters()
         self._snapshot_index = snapshot.metadata.index
 
     async def _maybe_snapshot(self, raw: RawNode) -> None:
@@ -617,6 +641,10 @@ class RaftNode:
 
     def _fail_everything(self, error: BaseException) -> None:
         self._reads.fail(error)
+        for _, future in self._apply_waiters:
+            if not future.done():
+                future.set_exception(error)
+        self._apply_waiters = []
         for waiters in self._conf_waiters.values():
             for future in waiters:
                 if not future.done():

@@ -277,3 +277,15 @@ def test_disk_log_that_recorded_nothing_counts_as_empty(tmp_path: Path) -> None:
     reopened.sync()
     reopened.close()
     assert not DiskLog.open(tmp_path).is_empty()
+
+
+async def test_wait_applied_returns_once_a_follower_applied_the_index(cluster: Cluster) -> None:
+    for node_id in (1, 2, 3):
+        await cluster.start(node_id, bootstrap=[1, 2, 3])
+    leader = await cluster.elect()
+    follower = next(m for i, m in cluster.members.items() if i != leader.node.node_id)
+    index = await leader.proposer.propose(put("w", "1"))
+    waiting = asyncio.ensure_future(follower.node.wait_applied(index))
+    await cluster.until(waiting.done)
+    assert follower.kv.data["w"] == "1"
+    await follower.node.wait_applied(index - 1)  # already applied: returns at once
