@@ -641,9 +641,9 @@ class RaftNode:
 
     def _fail_everything(self, error: BaseException) -> None:
         self._reads.fail(error)
-        for _, future in self._apply_waiters:
-            if not future.done():
-                future.set_exception(error)
+        for _, apply_waiter in self._apply_waiters:
+            if not apply_waiter.done():
+                apply_waiter.set_exception(error)
         self._apply_waiters = []
         for waiters in self._conf_waiters.values():
             for future in waiters:
