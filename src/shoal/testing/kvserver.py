@@ -41,7 +41,7 @@ from shoal.manager.raftnode import RaftNode, RaftNodeConfig
 from shoal.manager.raftnode_storage import DiskLog
 from shoal.manager.transport import RaftTransport, serve_cluster_port
 from shoal.manager.transport_peer import PeerSettings
-from shoal.manager.transport_tls import client_context, server_context
+from shoal.manager.transport_tls import PeerIdentity, client_context, server_context
 from shoal.raft.errors import ProposalDropped, RaftError
 from shoal.testing.kvmodel import APPEND, PUT, Command, KVOp, KVStore
 from shoal.testing.pki import TestCA
@@ -84,6 +84,12 @@ def _split(addr: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _sender_matches_certificate(identity: PeerIdentity | None, raft_id: int) -> bool:
+    """Raft member n speaks only with the certificate issued to node "kv<n>" (KVProcessCluster's
+    naming), as Swarm ties a Raft member to its node id."""
+    return identity is not None and identity.node_id == f"kv{raft_id}"
+
+
 def _failure(error: str, *, definite: bool, leader: int) -> web.Response:
     body = {"error": error, "definite": definite, "leader": leader}
     return web.json_response(body, status=503)
@@ -105,6 +111,7 @@ class KVServer:
             cluster_id=CLUSTER_ID if client_ssl is not None else None,
             settings=PeerSettings(cluster_id=CLUSTER_ID if client_ssl is not None else None),
             require_client_cert=client_ssl is not None,
+            sender_check=_sender_matches_certificate if client_ssl is not None else None,
         )
         self.storage = DiskLog.open(options.data_dir)
         self.node = RaftNode(
