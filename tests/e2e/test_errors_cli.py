@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import pytest
@@ -50,9 +51,12 @@ def test_not_a_manager_before_init(daemon: ShoalDaemon) -> None:
     assert json.loads(body) == {"message": NOT_MANAGER}
 
 
-def test_init(swarm: ShoalDaemon) -> None:
-    swarm.docker("service", "create", "--detach", "--name", "keep", "--replicas", "1", "my-apache2:latest",
-                 "sleep", "3600")
+def test_a_valid_create_works(swarm: ShoalDaemon) -> None:
+    """The baseline the refusals below are compared with."""
+    out = swarm.docker("service", "create", "--detach", "--name", "keep", "--replicas", "1", "my-apache2:latest",
+                       "sleep", "3600").stdout
+    assert re.fullmatch(r"\w{25}\n", out)
+    assert services(swarm) == ["keep"]
 
 
 def services(daemon: ShoalDaemon) -> list[str]:
