@@ -84,3 +84,71 @@ def test_manual_rollback(swarm: ShoalDaemon) -> None:
     spec = json.loads(swarm.docker("service", "inspect", "back").stdout)[0]["Spec"]
     assert "Env" not in spec["TaskTemplate"]["ContainerSpec"]
     swarm.docker("service", "rm", "back")
+
+
+UDP_ECHO = ["python3", "-c",
+            "import socket,os;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('0.0.0.0',53));"
+            "[s.sendto(os.uname().nodename.encode(),a) for _,a in iter(lambda:s.recvfrom(64),None)]"]
+
+
+def udp_ask(port: int) -> str:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        sock.sendto(b"?", ("127.0.0.1", port))
+        return sock.recvfrom(64)[0].decode()
+
+
+def test_udp_is_published_through_the_mesh(swarm: ShoalDaemon) -> None:
+    swarm.docker("service", "create", "--name", "dns", "--replicas", "2", "-p", "9553:53/udp",
+                 "--update-monitor", "1s", "my-apache2:latest", *UDP_ECHO)
+    seen: set[str] = set()
+
+    def both() -> bool:
+        try:
+            seen.add(udp_ask(9553))
+        except OSError:
+            return False
+        return len(seen) == 2
+
+    wait_until(both, 30, f"UDP answers only from {seen}", interval=0.05)
+    swarm.docker("service", "rm", "dns")
+
+
+def test_host_mode_port_reaches_the_local_task(swarm: ShoalDaemon) -> None:
+    swarm.docker("service", "create", "--name", "hosted", "--publish", "mode=host,published=9555,target=80",
+                 "--update-monitor", "1s", "my-apache2:latest", "python3", "-m", "shoal.demo.web", "--port", "80")
+    ls = swarm.docker("service", "ls", "--filter", "name=hosted").stdout
+    assert "*:9555" not in ls  # the CLI lists only ingress ports
+
+    def answers() -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:9555/", timeout=2) as response:
+                return bool(re.fullmatch(r"[0-9a-f]{12}\n", response.read().decode()))
+        except OSError:
+            return False
+
+    wait_until(answers, 30, "the host-mode port never answered")
+    swarm.docker("service", "rm", "hosted")
+
+
+def test_task_history_limit_bounds_service_ps(swarm: ShoalDaemon) -> None:
+    swarm.docker("swarm", "update", "--task-history-limit", "2")
+    swarm.docker("service", "create", "--detach", "--name", "crashy", "--restart-delay", "100ms",
+                 "my-apache2:latest", "sh", "-c", "exit 1")
+
+    def history() -> int:
+        return len(swarm.docker("service", "ps", "-q", "crashy").stdout.split())
+
+    def failed_twice() -> bool:
+        stopped = swarm.docker("service", "ps", "-q", "--filter", "desired-state=shutdown", "crashy").stdout
+        return len(stopped.split()) >= 2
+
+    wait_until(failed_twice, 30, "the task never failed twice")
+    for _ in range(20):  # while it keeps crashing: the limit, plus a replacement not yet reaped
+        assert history() <= 3
+    swarm.docker("service", "rm", "crashy")
+    swarm.docker("swarm", "update", "--task-history-limit", "5")

@@ -21,7 +21,7 @@ from shoal.base.ids import new_id
 from shoal.ca import certs
 from shoal.controlapi.cluster import new_cluster
 from shoal.dispatcher.dispatcher import Dispatcher
-from shoal.executor.base import Executor, Purgeable
+from shoal.executor.base import CAP_TASK_ADDRESS, Executor, Purgeable
 from shoal.network.mesh import Mesh
 from shoal.node import identity as ident
 from shoal.node.config import DaemonConfig
@@ -200,7 +200,9 @@ class Node:
             *manager_loops(swarm.store, self.clock),
         ]
         if mesh is not None:
-            loops.append(("mesh", lambda: feed_mesh(swarm.store, mesh)))
+            # Tasks with an address of their own cannot bind host ports: the mesh routes those too.
+            route_host_ports = self.executor.name == "process" and CAP_TASK_ADDRESS in self.executor.capabilities
+            loops.append(("mesh", lambda: feed_mesh(swarm.store, mesh, swarm.identity.node_id, route_host_ports)))
         swarm.jobs = [
             asyncio.create_task(_supervised(name, factory, self.clock), name=name) for name, factory in loops
         ]
