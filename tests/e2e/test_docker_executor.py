@@ -4,6 +4,7 @@ and its tasks are containers of the busybox image built there."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import urllib.request
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.testing.daemon import ShoalDaemon, wait_until
+from shoal.testing.daemon import DOCKER_CLI, ShoalDaemon, wait_until
 
 IMAGE = "shoal-busybox:latest"
 WEB = ["sh", "-c", "hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
@@ -84,5 +85,15 @@ def test_scale_update_logs_rm(daemon: ShoalDaemon) -> None:
                   "--stop-grace-period", "1s", IMAGE,
                   "sh", "-c", "echo hello-from-docker; sleep 3600")
     wait_until(lambda: "hello-from-docker" in daemon.docker("service", "logs", "talker").stdout, 30, "no logs")
+    stamped = daemon.docker("service", "logs", "--tail", "1", "--timestamps", "--no-task-ids", "talker").stdout
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+Z talker\.1@\S+\s+\| hello-from-docker\n", stamped), stamped
+    follower = subprocess.Popen([DOCKER_CLI, "service", "logs", "-f", "talker"], stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "DOCKER_HOST": daemon.docker_host})
+    try:
+        assert follower.stdout is not None
+        assert "hello-from-docker" in follower.stdout.readline()
+    finally:
+        follower.terminate()
+        follower.wait(10)
     daemon.docker("service", "rm", "frontend", "talker")
     wait_until(lambda: daemon.docker("ps", "-q").stdout.strip() == "", 60, "containers left")

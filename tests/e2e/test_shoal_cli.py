@@ -62,7 +62,13 @@ def test_service_workflow(daemon: ShoalDaemon) -> None:
     assert "Env" not in spec["TaskTemplate"]["ContainerSpec"] or spec["TaskTemplate"]["ContainerSpec"]["Env"] == []
     assert len(shoal(daemon, "ps", "-q").stdout.split()) >= 3
     assert "Swarm: active" in shoal(daemon, "info").stdout
+    logs = shoal(daemon, "service", "logs", "web").stdout.splitlines()
+    assert any(re.fullmatch(r"web\.[123]\.\w{12}@\S+    \| serving [0-9a-f]{12} on :80", line) for line in logs), logs
+    stamped = shoal(daemon, "service", "logs", "--no-task-ids", "-t", "--tail", "1", "web").stdout.splitlines()
+    assert stamped and all(re.match(r"\d{4}-\d\d-\d\dT\S+Z web\.[123]@\S+    \| ", line) for line in stamped)
     assert shoal(daemon, "service", "rm", "web").stdout.strip() == "web"
     missing = shoal(daemon, "service", "rm", "web", check=False)
     assert missing.returncode == 1
     assert missing.stderr.strip() == "Error response from daemon: service web not found"
+    assert shoal(daemon, "swarm", "leave", "--force").stdout.strip() == "Node left the swarm."
+    assert "Swarm: inactive" in shoal(daemon, "info").stdout

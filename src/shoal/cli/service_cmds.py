@@ -299,11 +299,32 @@ def rm(ctx: click.Context, refs: tuple[str, ...]) -> None:
 @click.option("-f", "--follow", is_flag=True)
 @click.option("-t", "--timestamps", is_flag=True)
 @click.option("-n", "--tail", default="all")
+@click.option("--no-task-ids", is_flag=True, help="Do not include task IDs in output")
+@click.option("--raw", is_flag=True, help="Do not neatly format logs")
 @click.pass_context
-def logs(ctx: click.Context, ref: str, follow: bool, timestamps: bool, tail: str) -> None:
-    """Fetch the logs of a service."""
+def logs(ctx: click.Context, ref: str, follow: bool, timestamps: bool, tail: str, no_task_ids: bool,
+         raw: bool) -> None:
+    """Fetch the logs of a service, each line prefixed with its task as the docker CLI does."""
     api = api_of(ctx)
-    for chunk in api.service_logs(ref, details=False, follow=follow, stdout=True, stderr=True,
+    prefixes: dict[str, str] = {}
+
+    def prefix(attrs: dict[str, str]) -> str:
+        task_id = attrs.get("com.docker.swarm.task.id", "")
+        if task_id not in prefixes:
+            task = api.inspect_task(task_id)
+            service = api.inspect_service(task["ServiceID"])["Spec"]["Name"]
+            host = api.inspect_node(task["NodeID"])["Description"]["Hostname"]
+            name = f"{service}.{task.get('Slot') or task['NodeID']}"
+            prefixes[task_id] = f"{name}@{host}" if no_task_ids else f"{name}.{task_id[:12]}@{host}"
+        return prefixes[task_id]
+
+    for chunk in api.service_logs(ref, details=True, follow=follow, stdout=True, stderr=True,
                                   timestamps=timestamps, tail=tail):
-        sys.stdout.buffer.write(chunk)
-        sys.stdout.flush()
+        for line in chunk.decode(errors="replace").splitlines():
+            stamp = ""
+            if timestamps:
+                stamp, _, line = line.partition(" ")
+                stamp += " "
+            details, _, text = line.partition(" ")
+            attrs = dict(item.partition("=")[::2] for item in details.split(",") if "=" in item)
+            click.echo(f"{stamp}{text}" if raw else f"{stamp}{prefix(attrs)}    | {text}")
