@@ -42,6 +42,13 @@ def swarm_labels(task: Obj, node_id: str) -> dict[str, str]:
     return labels
 
 
+def _with_term(env: tuple[str, ...], tty: bool) -> tuple[str, ...]:
+    """A task with a TTY gets TERM=xterm unless it sets TERM itself, as dockerd gives containers."""
+    if tty and not any(item.startswith("TERM=") for item in env):
+        return (*env, "TERM=xterm")
+    return env
+
+
 def task_runtime(task: Obj, node_id: str, node_hostname: str) -> TaskRuntime:
     container = dig(task, "Spec", "ContainerSpec") or {}
     limits = dig(task, "Spec", "Resources", "Limits") or {}
@@ -62,7 +69,7 @@ def task_runtime(task: Obj, node_id: str, node_hostname: str) -> TaskRuntime:
         image=container.get("Image", ""),
         command=tuple(container.get("Command") or ()),
         args=tuple(container.get("Args") or ()),
-        env=tuple(container.get("Env") or ()),
+        env=_with_term(tuple(container.get("Env") or ()), bool(container.get("TTY"))),
         workdir=container.get("Dir") or None,
         user=container.get("User") or None,
         hostname=expand_template(hostname, task, node_id, node_hostname) if hostname else None,
