@@ -40,15 +40,11 @@ class RaftLogStorage(Storage, Protocol):
         ...
 
 
-class MemoryLog:
-    """MemoryStorage with the write side the driver needs; nothing survives the process."""
+class _BackedLog:
+    """The read side and snapshot calls both logs delegate to the storage they wrap."""
 
-    durable = False
+    storage: MemoryStorage | DiskStorage
 
-    def __init__(self, storage: MemoryStorage | None = None) -> None:
-        self.storage = storage or MemoryStorage()
-
-    # read side, delegated
     def initial_state(self) -> tuple[HardState, ConfState]:
         return self.storage.initial_state()
 
@@ -67,7 +63,27 @@ class MemoryLog:
     def snapshot(self) -> Snapshot:
         return self.storage.snapshot()
 
-    # write side
+    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
+        return self.storage.create_snapshot(index, conf_state, data)
+
+    def compact(self, index: int) -> None:
+        self.storage.compact(index)
+
+    def is_empty(self) -> bool:
+        # Not just "no WAL yet": a member killed after its WAL was created but before its first Ready
+        # was written has recorded nothing, and must bootstrap (or join) again on restart.
+        hard_state, _ = self.storage.initial_state()
+        return hard_state.is_empty() and self.storage.last_index() == 0 and self.storage.snapshot().is_empty()
+
+
+class MemoryLog(_BackedLog):
+    """MemoryStorage with the write side the driver needs; nothing survives the process."""
+
+    durable = False
+
+    def __init__(self, storage: MemoryStorage | None = None) -> None:
+        self.storage: MemoryStorage = storage or MemoryStorage()
+
     def save(self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None) -> None:
         if snapshot is not None and not snapshot.is_empty():
             self.storage.apply_snapshot(snapshot)
@@ -78,64 +94,24 @@ class MemoryLog:
     def sync(self) -> None:
         return None
 
-    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
-        return self.storage.create_snapshot(index, conf_state, data)
 
-    def compact(self, index: int) -> None:
-        self.storage.compact(index)
-
-    def is_empty(self) -> bool:
-        hard_state, _ = self.storage.initial_state()
-        return hard_state.is_empty() and self.storage.last_index() == 0 and self.storage.snapshot().is_empty()
-
-
-class DiskLog:
+class DiskLog(_BackedLog):
     """The WAL-backed DiskStorage (shoal.manager.wal) in the shape the driver wants."""
 
     durable = True
 
     def __init__(self, storage: DiskStorage) -> None:
-        self.storage = storage
+        self.storage: DiskStorage = storage
 
     @classmethod
     def open(cls, data_root: str | os.PathLike[str], *, metadata: bytes = b"") -> DiskLog:
         return cls(DiskStorage.open(data_root, metadata=metadata))
-
-    def initial_state(self) -> tuple[HardState, ConfState]:
-        return self.storage.initial_state()
-
-    def entries(self, lo: int, hi: int, max_size: int | None = None) -> list[Entry]:
-        return self.storage.entries(lo, hi, max_size)
-
-    def term(self, index: int) -> int:
-        return self.storage.term(index)
-
-    def first_index(self) -> int:
-        return self.storage.first_index()
-
-    def last_index(self) -> int:
-        return self.storage.last_index()
-
-    def snapshot(self) -> Snapshot:
-        return self.storage.snapshot()
 
     def save(self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None) -> None:
         self.storage.save(hard_state, entries, snapshot)
 
     def sync(self) -> None:
         self.storage.sync()
-
-    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
-        return self.storage.create_snapshot(index, conf_state, data)
-
-    def compact(self, index: int) -> None:
-        self.storage.compact(index)
-
-    def is_empty(self) -> bool:
-        # Not just ``is_new``: a member killed after the WAL was created but before its first Ready
-        # was written has recorded nothing, and must bootstrap (or join) again on restart.
-        hard_state, _ = self.storage.initial_state()
-        return hard_state.is_empty() and self.storage.last_index() == 0 and self.storage.snapshot().is_empty()
 
     def close(self) -> None:
         self.storage.close()
