@@ -29,9 +29,7 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +41,7 @@ import aiohttp
 
 from shoal.testing.kvserver import KVProcessCluster, free_ports
 from shoal.testing.pki import TestCA
+from shoal.testing.processes import ProcessGroup
 
 LEVELS = (1, 16, 256)
 _worker_ids = itertools.count(1000)
@@ -131,17 +130,17 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-class EtcdSystem:
+class EtcdSystem(ProcessGroup):
     name = "etcd"
+    log_prefix = "etcd"
+    stop_timeout = 10.0
 
     def __init__(self, root: Path, tls: bool) -> None:
-        self.root = root
-        self.ids = [1, 2, 3]
+        super().__init__(root, [1, 2, 3])
         ports = free_ports(6)
         self.peer_port = {i: ports[2 * (i - 1)] for i in self.ids}
         self.client_port = {i: ports[2 * (i - 1) + 1] for i in self.ids}
         self.tls = tls
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.member_ids: dict[str, int] = {}
         self._certs: dict[int, Path] = {}
         if tls:
@@ -185,34 +184,6 @@ class EtcdSystem:
                 "--peer-client-cert-auth",
             ]  # fmt: skip
         return cmd
-
-    def start(self, node_id: int) -> None:
-        log_file = open(self.root / f"etcd{node_id}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.procs[node_id] = subprocess.Popen(
-            self.command(node_id), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        log_file.close()
-
-    def start_all(self) -> None:
-        for node_id in self.ids:
-            self.start(node_id)
-
-    def kill(self, node_id: int) -> None:
-        proc = self.procs.pop(node_id, None)
-        if proc is not None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.procs.clear()
 
     async def _status(self, session: aiohttp.ClientSession, node_id: int) -> dict[str, Any] | None:
         try:

@@ -27,7 +27,6 @@ import json
 import logging
 import signal
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from shoal.manager.transport_tls import PeerIdentity, client_context, server_con
 from shoal.raft.errors import ProposalDropped, RaftError
 from shoal.testing.kvmodel import APPEND, PUT, Command, KVOp, KVStore
 from shoal.testing.pki import TestCA
+from shoal.testing.processes import ProcessGroup
 
 log = logging.getLogger("shoal.kvserver")
 
@@ -228,7 +228,7 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
-class KVProcessCluster:
+class KVProcessCluster(ProcessGroup):
     """``size`` kvserver processes on loopback, each with its own data dir and certificate."""
 
     def __init__(
@@ -240,15 +240,13 @@ class KVProcessCluster:
         tick_interval: float = 0.1,
         snapshot_interval: int = 10_000,
     ) -> None:
-        self.root = root
-        self.ids = list(range(1, size + 1))
+        super().__init__(root, list(range(1, size + 1)))
         ports = free_ports(2 * size)
         self.cluster_addrs = {i: f"127.0.0.1:{ports[2 * (i - 1)]}" for i in self.ids}
         self.http_addrs = {i: f"127.0.0.1:{ports[2 * (i - 1) + 1]}" for i in self.ids}
         self.tls = tls
         self.tick_interval = tick_interval
         self.snapshot_interval = snapshot_interval
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.joiners: set[int] = set()
         self._certs: dict[int, Path] = {}
         self._ca = TestCA(CLUSTER_ID)
@@ -285,38 +283,6 @@ class KVProcessCluster:
             cmd.append("--join")
         cmd += ["--certs", str(self._certs[node_id])] if self.tls else ["--insecure"]
         return cmd
-
-    def start(self, node_id: int) -> None:
-        log_file = open(self.root / f"node{node_id}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.procs[node_id] = subprocess.Popen(
-            self.command(node_id), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        log_file.close()
-
-    def start_all(self) -> None:
-        for node_id in self.ids:
-            self.start(node_id)
-
-    def kill(self, node_id: int) -> None:
-        """kill -9: nothing of the process survives except what it fsynced."""
-        proc = self.procs.pop(node_id, None)
-        if proc is not None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-
-    def running(self) -> list[int]:
-        return [i for i, p in self.procs.items() if p.poll() is None]
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.procs.clear()
 
     async def status(self, session: aiohttp.ClientSession, node_id: int) -> dict[str, Any] | None:
         try:
