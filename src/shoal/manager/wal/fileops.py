@@ -1,8 +1,9 @@
 """The few file-system calls the storage makes, behind a Protocol.
 
-Production uses ``OsFileOps`` (plain ``os`` calls). Tests hand in ``memfs.MemoryFS``, which
-remembers what was fsynced and can simulate a crash (lose what was not), a full disk or a
-failing fsync, so every durability claim of the WAL can be checked without real power cuts.
+Production uses ``OsFileOps`` (plain ``os`` calls). Tests hand in
+``shoal.testing.memfs.MemoryFS``, which remembers what was fsynced and can simulate a crash
+(lose what was not), a full disk or a failing fsync, so every durability claim of the WAL can
+be checked without real power cuts.
 Paths are plain strings; files are small integer handles, as with ``os.open``.
 """
 

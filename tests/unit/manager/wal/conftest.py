@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from shoal.manager.wal.crypto import DataKey, KeyRing
-from shoal.manager.wal.memfs import MemoryFS
+from shoal.testing.memfs import MemoryFS
 from shoal.manager.wal.storage import DiskStorage
 from shoal.raft.types import Entry
 

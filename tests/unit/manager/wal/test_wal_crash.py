@@ -14,7 +14,7 @@ from conftest import entries, log_of, open_on
 
 from shoal.manager.wal.errors import WALBroken, WALCorrupted, WALWriteError
 from shoal.manager.wal.framing import Frame, scan
-from shoal.manager.wal.memfs import CrashKind, MemoryFS
+from shoal.testing.memfs import CrashKind, MemoryFS
 from shoal.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
 
 CONF = ConfState(voters=(1,))

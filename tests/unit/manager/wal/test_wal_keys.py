@@ -11,7 +11,7 @@ import pytest
 from shoal.manager.wal.crypto import DataKey, KeyRing
 from shoal.manager.wal.fileops import OsFileOps
 from shoal.manager.wal.keys import DEK_FILE, KeyFileError, load_keys, load_or_create_keys, store_keys
-from shoal.manager.wal.memfs import MemoryFS
+from shoal.testing.memfs import MemoryFS
 
 KEYS = "/data/raft/keys"
 

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from shoal.manager.wal.fileops import write_all
-from shoal.manager.wal.memfs import MemoryFS
+from shoal.testing.memfs import MemoryFS
 
 
 def fs_with_dir() -> MemoryFS:

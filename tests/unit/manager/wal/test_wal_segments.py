@@ -6,7 +6,7 @@ import pytest
 
 from shoal.manager.wal.crypto import WAL_DOMAIN, DataKey, KeyRing, RecordSealer
 from shoal.manager.wal.errors import WALCorrupted, WrongDataKey
-from shoal.manager.wal.memfs import MemoryFS
+from shoal.testing.memfs import MemoryFS
 from shoal.manager.wal.records import SegmentHeader, SnapshotMark, WalRecord
 from shoal.manager.wal.segments import (
     SegmentFile,

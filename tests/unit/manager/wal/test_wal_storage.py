@@ -14,7 +14,7 @@ from shoal.manager.wal.crypto import DataKey, KeyRing
 from shoal.manager.wal.errors import WALBroken, WALCorrupted, WALWriteError, WrongDataKey
 from shoal.manager.wal.framing import scan
 from shoal.manager.wal.keys import KeyFileError
-from shoal.manager.wal.memfs import MemoryFS
+from shoal.testing.memfs import MemoryFS
 from shoal.manager.wal.storage import DiskStorage
 from shoal.raft.errors import Compacted, SnapOutOfDate, Unavailable
 from shoal.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
