@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shoal.allocator.component import Plan, PlanBuilder
 from shoal.allocator.ports import INGRESS, allocate_ports, endpoint_mode, normalized_port, spec_ports
 from shoal.allocator.vips import (
     INGRESS_NETWORK_NAME,
@@ -17,6 +16,7 @@ from shoal.allocator.vips import (
 from shoal.api import states
 from shoal.api.objects import NETWORKS, SERVICES, TASKS, Obj, clone, dig
 from shoal.base.clock import rfc3339
+from shoal.planner import Plan, PlanBuilder
 from shoal.store.memory import ReadView
 from shoal.store.watch import Event
 

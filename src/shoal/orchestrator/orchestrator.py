@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shoal.allocator.component import Plan, PlanBuilder
 from shoal.api import states
 from shoal.api.objects import CLUSTER, NODES, SERVICES, TASKS, Obj, dig, is_global
 from shoal.orchestrator.global_service import reconcile_global
@@ -14,6 +13,7 @@ from shoal.orchestrator.pass_state import Pass, ServiceTasks
 from shoal.orchestrator.replicated import reconcile_replicated
 from shoal.orchestrator.task import desired, set_desired
 from shoal.orchestrator.update import Updater
+from shoal.planner import Plan, PlanBuilder
 from shoal.store.memory import ReadView
 from shoal.store.watch import Event
 

@@ -7,11 +7,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from shoal.allocator.component import PlanBuilder
 from shoal.api import states
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig
 from shoal.orchestrator.restart import promotion_wait, should_restart
 from shoal.orchestrator.task import desired, is_live, new_task, set_desired, slot_key
+from shoal.planner import PlanBuilder
 
 
 @dataclass

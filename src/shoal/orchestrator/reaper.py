@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from shoal.allocator.component import Plan, PlanBuilder
 from shoal.api import states
 from shoal.api.objects import CLUSTER, SERVICES, TASKS, Obj, dig
 from shoal.orchestrator.restart import restart_policy
 from shoal.orchestrator.task import desired, observed, slot_key, status_time
+from shoal.planner import Plan, PlanBuilder
 from shoal.store.memory import ReadView
 from shoal.store.watch import Event
 

@@ -1,38 +1,17 @@
-"""The shape every manager component shares: a planner decides over a store snapshot and returns a
-Plan (objects to create, update, delete, and when to look again); run_component is the thin loop that
-feeds it snapshots after each batch of commits, or when its timer fires, and writes the plan back in
+"""A Plan: what one planning pass of a manager component decided (objects to create, update,
+delete, and when to look again), the PlanBuilder that collects it, and apply_plan, which stages it in
 one transaction.
 
-Planning is level-triggered: each pass looks at the whole current state, so a lost event or a stale
-plan costs one more pass, never a wrong result. A plan is written atomically: if any object it edits
-changed since the snapshot (`update out of sequence`), nothing is written and the planner runs again.
-
-This module sits in allocator because it is the lowest of the three manager-component packages
-(imports flow orchestrator → scheduler → allocator)."""
+A plan is written atomically: if any object it edits or rests on changed since the snapshot it was
+made from (`update out of sequence`), nothing is written and the planner runs again."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
 
 from shoal.api import errors
 from shoal.api.objects import TASKS, Obj, version_of
-from shoal.base.clock import Clock
-from shoal.store.memory import MemoryStore, ReadView, Tx
-from shoal.store.watch import Event, Subscription
-
-log = logging.getLogger(__name__)
-
-# After a planner crashes, wait this long before trying again (a bug must not spin the CPU).
-CRASH_BACKOFF = 1.0
-# The shortest timer honoured after a pass that changed nothing.
-MIN_IDLE_WAKE = 0.05
-# Stale plans are re-planned at once this many times before waiting for the next event.
-MAX_STALE_RETRIES = 5
+from shoal.store.memory import Tx
 
 
 @dataclass
@@ -144,89 +123,3 @@ def apply_plan(tx: Tx, plan: Plan) -> None:
         if version_of(current) != version_of(obj):
             raise errors.OutOfSequence()
         tx.delete(table, obj["ID"])
-
-
-class Planner(Protocol):
-    name: str
-
-    def interested(self, event: Event) -> bool:
-        """Whether an event may change what this planner decides."""
-        ...
-
-    def plan(self, view: ReadView, now: datetime) -> Plan: ...
-
-
-PlanObserver = Callable[[Plan], None]
-
-
-async def run_component(
-    store: MemoryStore, clock: Clock, planner: Planner, on_plan: PlanObserver | None = None
-) -> None:
-    """Plan at start, then after every batch of relevant commits and whenever the planner's timer is
-    due; write each non-empty plan in one transaction. Runs until cancelled."""
-    subscription = store.watch(planner.interested)
-    try:
-        while True:
-            wake_after = await _plan_and_apply(store, clock, planner, on_plan)
-            await _wait_for_work(subscription, clock, wake_after)
-    finally:
-        subscription.close()
-
-
-async def _plan_and_apply(
-    store: MemoryStore, clock: Clock, planner: Planner, on_plan: PlanObserver | None
-) -> float | None:
-    for _ in range(MAX_STALE_RETRIES):
-        try:
-            plan = planner.plan(store.view(), clock.now())
-        except Exception:
-            log.exception("%s: planning failed", planner.name)
-            return CRASH_BACKOFF
-        if plan.is_empty():
-            # A timer that is already due but changes nothing must not spin the loop.
-            return None if plan.wake_after is None else max(plan.wake_after, MIN_IDLE_WAKE)
-        try:
-            await store.update(_writer(plan))
-        except errors.OutOfSequence:
-            continue  # something it read changed meanwhile: plan again over the fresh state
-        except errors.Unavailable:
-            return CRASH_BACKOFF  # the store cannot commit (no quorum); try again later
-        except Exception:
-            log.exception("%s: writing the plan failed", planner.name)
-            return CRASH_BACKOFF
-        if on_plan is not None:
-            on_plan(plan)
-        return plan.wake_after
-    return CRASH_BACKOFF
-
-
-def _writer(plan: Plan) -> Callable[[Tx], None]:
-    def write(tx: Tx) -> None:
-        apply_plan(tx, plan)
-
-    return write
-
-
-async def _wait_for_work(subscription: Subscription, clock: Clock, wake_after: float | None) -> None:
-    """Return once an event arrived (after draining everything queued) or the timer fired."""
-    if subscription.get_nowait() is None:
-        waiters: set[asyncio.Future[object]] = {asyncio.ensure_future(_next(subscription))}
-        if wake_after is not None:
-            waiters.add(asyncio.ensure_future(_sleep(clock, wake_after)))
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-    # Batch: everything already queued is covered by the next full pass.
-    while subscription.get_nowait() is not None:
-        pass
-
-
-async def _next(subscription: Subscription) -> object:
-    return await subscription.get()
-
-
-async def _sleep(clock: Clock, seconds: float) -> object:
-    await clock.sleep(seconds)
-    return None

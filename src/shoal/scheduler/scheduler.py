@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shoal.allocator.component import Plan, PlanBuilder
 from shoal.api import states
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig
 from shoal.base.clock import rfc3339
+from shoal.planner import Plan, PlanBuilder
 from shoal.scheduler.nodeinfo import NodeInfo, build_node_infos
 from shoal.scheduler.placement import check_preassigned, place_group
 from shoal.store.memory import ReadView

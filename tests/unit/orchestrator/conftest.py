@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.allocator.component import Planner
-from shoal.orchestrator.components import planners
+from shoal.node.manager_components import planners
+from shoal.planner import Planner
 from shoal.testing.store_harness import StoreHarness
 
 

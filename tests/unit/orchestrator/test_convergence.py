@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from shoal.api import states
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj
-from shoal.orchestrator.components import planners
+from shoal.node.manager_components import planners
 from shoal.orchestrator.dirty import is_task_dirty
 from shoal.store.watch import Event
 from shoal.testing.store_harness import StoreHarness

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shoal.allocator.component import Planner
 from shoal.api import states
 from shoal.api.objects import NODES, TASKS
 from shoal.orchestrator.enforcer import ConstraintEnforcerPlanner
+from shoal.planner import Planner
 from shoal.testing.store_harness import GIB, StoreHarness
 
 

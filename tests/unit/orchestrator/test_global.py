@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shoal.allocator.component import Planner
 from shoal.api import states
 from shoal.api.objects import NODES, Obj
+from shoal.planner import Planner
 from shoal.testing.store_harness import StoreHarness
 
 

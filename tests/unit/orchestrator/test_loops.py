@@ -9,11 +9,11 @@ from datetime import datetime
 
 import pytest
 
-from shoal.allocator.component import Plan, PlanBuilder, apply_plan, run_component
 from shoal.api import errors, states
 from shoal.api.objects import SERVICES, TASKS
-from shoal.orchestrator.components import components
+from shoal.node.manager_components import manager_loops
 from shoal.orchestrator.task import new_task
+from shoal.planner import Plan, PlanBuilder, apply_plan, run_component
 from shoal.scheduler.scheduler import RETRY_INTERVAL, SchedulerPlanner
 from shoal.store.memory import ReadView
 from shoal.store.watch import Event
@@ -92,7 +92,7 @@ async def test_all_components_run_a_service_with_a_fake_agent() -> None:
         return [t["ID"] for t in harness.live_tasks(service["ID"]) if t["Status"]["State"] == states.RUNNING]
 
     async with asyncio.TaskGroup() as group:
-        loops = [group.create_task(start()) for start in components(harness.store, harness.clock)]
+        loops = [group.create_task(start()) for _, start in manager_loops(harness.store, harness.clock)]
         await until(lambda: len(running()) == 3, step=harness.agent_step)
         victim = running()[0]
         harness.clock.advance(1)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from shoal.allocator.component import Planner
 from shoal.api import states
 from shoal.api.objects import TASKS, Obj
 from shoal.orchestrator.reaper import TaskReaperPlanner
 from shoal.orchestrator.task import new_task
+from shoal.planner import Planner
 from shoal.testing.store_harness import StoreHarness
 
 

@@ -7,11 +7,11 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shoal.allocator.component import Planner
 from shoal.api import states
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj
 from shoal.orchestrator.orchestrator import OrchestratorPlanner
 from shoal.orchestrator.replicated import scale_down_order
+from shoal.planner import Planner
 from shoal.testing.store_harness import StoreHarness
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shoal.allocator.component import Planner
 from shoal.api import states
 from shoal.api.objects import Obj
+from shoal.planner import Planner
 from shoal.testing.store_harness import SECOND, StoreHarness
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shoal.allocator.component import Planner
 from shoal.api import states
 from shoal.api.objects import SERVICES, Obj, clone
 from shoal.orchestrator.dirty import is_task_dirty
+from shoal.planner import Planner
 from shoal.testing.store_harness import SECOND, StoreHarness
 
 Check = Callable[[StoreHarness], None]
@@ -290,7 +290,7 @@ async def test_a_new_leader_carries_on_an_update_half_way(harness: StoreHarness,
     await harness.settle(all_planners)
     assert images(harness, service).count("v2") == 1
     harness.clock.advance(1)
-    from shoal.orchestrator.components import planners
+    from shoal.node.manager_components import planners
 
     fresh = planners()  # leadership moved: no memory of the update in progress
     # The new leader waits the delay again for the slot it finds done; after the last slot come
