@@ -23,6 +23,7 @@ from shoal.raft.types import (
     Role,
     SoftState,
 )
+from shoal.testing.raft_mutations import vote_not_synced
 
 from .netharness import QuietLogger
 
@@ -123,6 +124,37 @@ def test_must_sync_only_for_entries_term_or_vote() -> None:
     assert rd.must_sync  # term and vote
     assert rd.hard_state == HardState(5, 3, 4)
     assert [(m.type, m.to, m.reject) for m in rd.messages] == [(MT.VOTE_RESP, 3, False)]
+
+
+def vote_only_ready() -> Ready:
+    """The Ready of a vote granted in a term the node already reached: only the vote changes.
+
+    A stale candidate moves the node to term 5 (its log is behind, so no vote); another
+    candidate of term 5 then gets the vote. Lose that vote in a crash and the node can
+    vote again in term 5.
+    """
+    storage = MemoryStorage()
+    node = new_node(1, storage)
+    node.bootstrap([1, 2, 3])
+    drain(node, storage)
+    node.step(Message(MT.VOTE, frm=2, to=1, term=5, log_term=0, index=0))
+    rejected = drain(node, storage)
+    assert [(m.type, m.to, m.reject) for rd in rejected for m in rd.messages] == [(MT.VOTE_RESP, 2, True)]
+    assert storage.initial_state()[0] == HardState(5, 0, 3)
+    node.step(Message(MT.VOTE, frm=3, to=1, term=5, log_term=1, index=3))
+    rd = node.ready()
+    assert rd.hard_state == HardState(5, 3, 3)
+    assert [(m.type, m.to, m.reject) for m in rd.messages] == [(MT.VOTE_RESP, 3, False)]
+    return rd
+
+
+def test_a_vote_alone_must_be_synced() -> None:
+    assert vote_only_ready().must_sync
+
+
+def test_the_vote_sync_test_catches_the_unsynced_vote_mutation() -> None:
+    with vote_not_synced():
+        assert not vote_only_ready().must_sync
 
 
 def test_ready_twice_without_advance_is_an_error() -> None:
