@@ -30,8 +30,8 @@ from shoal.manager.transport_codec import (
     encode_snapshot_ack,
 )
 from shoal.manager.transport_peer import PeerSender, PeerSettings, PeerState
-from shoal.manager.transport_tls import PeerIdentity, authorize_manager, peer_identity
 from shoal.raft.types import Message, MessageType
+from shoal.rpc.identity import Access, PeerIdentity, PeerPolicy, peer_identity
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class RaftTransport:
         transport = request.transport
         ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
         if ssl_object is not None or self._require_client_cert:
-            refusal = authorize_manager(peer_identity(ssl_object), self._cluster_id)
+            refusal = PeerPolicy(self._cluster_id).refusal(peer_identity(ssl_object), Access.MANAGER)
             if refusal is not None:
                 self.refused += 1
                 log.warning("raft stream from %s refused: %s", request.remote, refusal)

@@ -26,8 +26,8 @@ from shoal.manager.transport_codec import (
     encode_batch,
     encode_snapshot,
 )
-from shoal.manager.transport_tls import authorize_manager, peer_identity
 from shoal.raft.types import Message, MessageType
+from shoal.rpc.identity import Access, PeerPolicy, peer_identity
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,8 @@ class PeerSender:
             )
         try:
             if self._ssl is not None:
-                refusal = authorize_manager(peer_identity(ws.get_extra_info("ssl_object")), s.cluster_id)
+                identity = peer_identity(ws.get_extra_info("ssl_object"))
+                refusal = PeerPolicy(s.cluster_id).refusal(identity, Access.MANAGER)
                 if refusal is not None:
                     raise PermissionError(f"peer {self.address}: {refusal}")
             self._state = PeerState.UP

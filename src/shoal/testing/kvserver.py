@@ -40,8 +40,9 @@ from shoal.manager.raftnode import RaftNode, RaftNodeConfig
 from shoal.manager.raftnode_storage import DiskLog
 from shoal.manager.transport import RaftTransport, serve_cluster_port
 from shoal.manager.transport_peer import PeerSettings
-from shoal.manager.transport_tls import PeerIdentity, client_context, server_context
 from shoal.raft.errors import ProposalDropped, RaftError
+from shoal.rpc.identity import PeerIdentity
+from shoal.rpc.tls import client_context, server_context
 from shoal.testing.kvmodel import APPEND, PUT, Command, KVOp, KVStore
 from shoal.testing.pki import TestCA
 from shoal.testing.processes import ProcessGroup

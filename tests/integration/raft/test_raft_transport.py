@@ -14,7 +14,6 @@ from aiohttp import web
 
 from shoal.manager.transport import DEFAULT_PATH, RaftTransport, serve_cluster_port
 from shoal.manager.transport_peer import PeerSettings
-from shoal.manager.transport_tls import PeerIdentity, client_context, server_context
 from shoal.raft.types import (
     ConfState,
     Entry,
@@ -23,6 +22,8 @@ from shoal.raft.types import (
     Snapshot,
     SnapshotMetadata,
 )
+from shoal.rpc.identity import PeerIdentity
+from shoal.rpc.tls import client_context, server_context
 from shoal.testing.pki import MANAGER_ROLE, WORKER_ROLE, CertFiles, TestCA
 
 
