@@ -1,21 +1,25 @@
-"""Listening and shutting down: unix socket mode, stale sockets, TCP, streams ended on close, and the
-backend's stream closed when a client leaves."""
+"""Listening and shutting down: unix socket mode, stale sockets, TCP (plain and TLS, with and without
+client certificates), streams ended on close, and the backend's stream closed when a client leaves."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
+import ssl
 import stat
 import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from shoal.api import errors
 from shoal.engineapi.backend import EventQuery, Json
-from shoal.engineapi.server import SOCKET_MODE, serve
+from shoal.engineapi.server import SOCKET_MODE, serve, tls_server_context
 from shoal.testing.fake_backend import FakeBackend
+from shoal.testing.pki import CertFiles, TestCA
 
 
 class WatchedEvents(FakeBackend):
@@ -154,3 +158,64 @@ async def test_swarm_header_on_ping_only_when_asked(socket_dir: str) -> None:
                 assert "Swarm" not in response.headers
     finally:
         await runner.close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CertFiles]:
+    """A server and a client certificate from one CA, and a client certificate from another."""
+    root = tmp_path_factory.mktemp("pki")
+    ours, theirs = TestCA("ours"), TestCA("theirs")
+    return {
+        "server": ours.issue("server").write(root / "server"),
+        "client": ours.issue("client").write(root / "client"),
+        "stranger": theirs.issue("client").write(root / "stranger"),
+    }
+
+
+def _client_ssl(pki: dict[str, CertFiles], identity: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki["server"].ca))
+    if identity is not None:
+        context.load_cert_chain(str(pki[identity].cert), str(pki[identity].key))
+    return context
+
+
+async def _tls_ping(port: int, context: ssl.SSLContext) -> bytes:
+    async with aiohttp.ClientSession() as session, session.get(f"https://127.0.0.1:{port}/_ping", ssl=context) as r:
+        return await r.read()
+
+
+async def test_tls_with_client_verification(pki: dict[str, CertFiles]) -> None:
+    server = pki["server"]
+    context = tls_server_context(str(server.cert), str(server.key), str(server.ca))
+    runner = await serve(FakeBackend(), ["tcp://127.0.0.1:0"], tcp_ssl_context=context)
+    try:
+        port = runner.tcp_addresses[0][1]
+        assert await _tls_ping(port, _client_ssl(pki, "client")) == b"OK"
+        for identity in (None, "stranger"):  # no certificate, and one from another CA
+            with pytest.raises(aiohttp.ClientError):
+                await _tls_ping(port, _client_ssl(pki, identity))
+        async with aiohttp.ClientSession() as session:  # plain HTTP to the TLS port gets no answer
+            with pytest.raises(aiohttp.ClientError):
+                await _ping(session, f"http://127.0.0.1:{port}/_ping")
+    finally:
+        await runner.close()
+
+
+async def test_tls_without_client_verification(pki: dict[str, CertFiles]) -> None:
+    server = pki["server"]
+    runner = await serve(FakeBackend(), ["tcp://127.0.0.1:0"],
+                         tcp_ssl_context=tls_server_context(str(server.cert), str(server.key), None))
+    try:
+        assert await _tls_ping(runner.tcp_addresses[0][1], _client_ssl(pki, None)) == b"OK"
+    finally:
+        await runner.close()
+
+
+def test_unreadable_tls_files_are_clear_errors(pki: dict[str, CertFiles], tmp_path: Path) -> None:
+    server = pki["server"]
+    with pytest.raises(errors.InvalidArgument, match=r"could not load X509 key pair.*No such file"):
+        tls_server_context(str(tmp_path / "none.crt"), str(server.key), None)
+    with pytest.raises(errors.InvalidArgument, match="could not load X509 key pair"):
+        tls_server_context(str(server.cert), str(pki["client"].key), None)  # a key that is not the cert's
+    with pytest.raises(errors.InvalidArgument, match=r"could not read CA certificate.*No such file"):
+        tls_server_context(str(server.cert), str(server.key), str(tmp_path / "none.pem"))
