@@ -40,3 +40,14 @@ def unverified_client_context() -> ssl.SSLContext:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def pinned_root_context(root_pem: bytes) -> ssl.SSLContext:
+    """A joining node's context once it has pinned the root CA (by the join token's digest): verifies
+    the manager against that root and presents no certificate, since it has none yet."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=root_pem.decode())
+    return ctx

@@ -1,0 +1,122 @@
+"""Certificate signing requests, pure: a joining or renewing node makes a key and a CSR; the CA signs
+the CSR's public key into a node certificate whose subject it decides itself (CN = node id, OU = role,
+O = cluster id), whatever the CSR asked for, as Swarm's CA does."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from shoal.api import errors
+from shoal.ca.certs import BACKDATE, NODE_CERT_LIFETIME, ROLE_MANAGER, ROOT_CN, KeyPair
+
+MAX_CSR_BYTES = 16 << 10
+
+
+def new_key_and_csr() -> tuple[bytes, bytes]:
+    """(private key PEM, CSR PEM) for a node that asks the CA for a certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "swarm-node")]))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return key_pem, csr.public_bytes(serialization.Encoding.PEM)
+
+
+def _load_csr(csr_pem: bytes) -> x509.CertificateSigningRequest:
+    if len(csr_pem) > MAX_CSR_BYTES:
+        raise errors.InvalidArgument(f"certificate signing request of {len(csr_pem)} bytes is too large")
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as exc:
+        raise errors.InvalidArgument(f"invalid certificate signing request: {exc}") from None
+    if not csr.is_signature_valid:
+        raise errors.InvalidArgument("invalid certificate signing request: bad signature")
+    key = csr.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise errors.InvalidArgument("invalid certificate signing request: the key must be ECDSA P-256")
+    return csr
+
+
+def sign_node_key(
+    root: KeyPair, public_key: ec.EllipticCurvePublicKey, node_id: str, role: str, cluster_id: str,
+    now: datetime, lifetime: timedelta = NODE_CERT_LIFETIME,
+) -> bytes:
+    """A node certificate (PEM) for ``public_key``, signed by ``root``. Managers also carry ``swarm-ca``
+    as a name, since any manager may serve the CA's routes."""
+    ca_cert = x509.load_pem_x509_certificate(root.cert_pem)
+    ca_key = serialization.load_pem_private_key(root.key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise errors.FailedPrecondition("the cluster's root CA key is not an ECDSA key")
+    subject = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_id),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+        x509.NameAttribute(NameOID.COMMON_NAME, node_id),
+    ])
+    alt_names: list[x509.GeneralName] = [x509.DNSName(role), x509.DNSName(node_id)]
+    if role == ROLE_MANAGER:
+        alt_names.append(x509.DNSName(ROOT_CN))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + lifetime)
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def sign_csr(
+    root: KeyPair, csr_pem: bytes, node_id: str, role: str, cluster_id: str, now: datetime,
+    lifetime: timedelta = NODE_CERT_LIFETIME,
+) -> bytes:
+    public_key = _load_csr(csr_pem).public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)  # _load_csr checked it
+    return sign_node_key(root, public_key, node_id, role, cluster_id, now, lifetime)
+
+
+def certificate_matches_key(cert_pem: bytes, key_pem: bytes) -> bool:
+    """Whether the certificate was issued for this private key (a node checks what the CA sent back)."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except ValueError:
+        return False
+    ours = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    theirs = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return ours == theirs
+
+
+def verify_issued_by(cert_pem: bytes, root_pem: bytes) -> bool:
+    """Whether ``root_pem``'s key signed ``cert_pem``."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    root_key = x509.load_pem_x509_certificate(root_pem).public_key()
+    if not isinstance(root_key, ec.EllipticCurvePublicKey) or cert.signature_hash_algorithm is None:
+        return False
+    try:
+        root_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def subject_node_id(cert_pem: bytes) -> str:
+    """The node id a node certificate names (its CN)."""
+    names = x509.load_pem_x509_certificate(cert_pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
