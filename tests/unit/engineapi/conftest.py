@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 
 from shoal.engineapi.server import Runner, serve
+from shoal.testing.daemon import DOCKER_CLI, NO_DOCKER_CLI, cli_requirement
 from shoal.testing.fake_backend import FakeBackend
 
 T = TypeVar("T")
-DOCKER_CLI = "/usr/local/bin/docker"
 
 
 class EngineServer:
@@ -45,6 +45,8 @@ class EngineServer:
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        if DOCKER_CLI is None:
+            raise RuntimeError(NO_DOCKER_CLI)
         env = {"PATH": os.environ.get("PATH", ""), "HOME": self._dir, "DOCKER_HOST": self.base_url}
         return subprocess.run([DOCKER_CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=30)
 
@@ -94,4 +96,9 @@ def request(
     return asyncio.run(raw_request(engine.socket_path, method, path, data=data, headers=headers))
 
 
-needs_cli = pytest.mark.skipif(not os.access(DOCKER_CLI, os.X_OK), reason="docker CLI not installed")
+needs_cli = pytest.mark.skipif(**cli_requirement())
+
+
+def needs_cli_version(minimum: tuple[int, int], needs: str) -> pytest.MarkDecorator:
+    """For checks on output that older CLIs print differently (Debian 12's docker.io CLI is 20.10)."""
+    return pytest.mark.skipif(**cli_requirement(minimum, needs))

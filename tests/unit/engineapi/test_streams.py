@@ -18,7 +18,7 @@ import pytest
 from shoal.engineapi.backend import STDERR, STDOUT, LogMessage
 from shoal.engineapi.stdcopy import details_prefix, frame, parse_frames
 
-from .conftest import EngineServer, needs_cli, request
+from .conftest import DOCKER_CLI, EngineServer, needs_cli, request
 
 TASK1, TASK2 = "nyte7we3fmyccmur1vk5hjs5b", "e9xklite33tktdv3a6eu4l129"
 MOMENT = datetime(2026, 11, 26, 14, 4, 53, 722917, tzinfo=UTC)
@@ -264,7 +264,7 @@ def test_cli_exec_interactive_tty(engine: EngineServer, container: str) -> None:
     primary, secondary = pty.openpty()
     env = {"PATH": os.environ.get("PATH", ""), "HOME": "/tmp", "DOCKER_HOST": engine.base_url}
     process = subprocess.Popen(
-        ["/usr/local/bin/docker", "exec", "-it", "web.1.abc", "cat"],
+        [str(DOCKER_CLI), "exec", "-it", "web.1.abc", "cat"],
         stdin=secondary,
         stdout=secondary,
         stderr=secondary,
