@@ -35,3 +35,8 @@ class FakeClock:
         for _, future in sorted(due, key=lambda pair: pair[0]):
             if not future.done():
                 future.set_result(None)
+
+    @property
+    def sleepers(self) -> int:
+        """How many sleeps are waiting for time to move (a test waits for a loop to go back to sleep)."""
+        return sum(1 for _, future in self._sleepers if not future.done())
