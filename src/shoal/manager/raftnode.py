@@ -19,6 +19,14 @@ Ready is being carried out. Each Ready is handled in the order the core demands:
 3. apply committed entries to the state machine and release linearizable reads;
 4. advance the core, and snapshot + compact the log every ``snapshot_interval`` applied entries.
 
+A hung disk: a leader waiting on its disk cannot tick, so on its own it would neither heartbeat nor
+run check-quorum. For up to an election timeout the driver sends bare heartbeats for it (a slow
+fsync is not a failure); past that it gives up: it stops heartbeating, announces that it no longer
+leads (pending proposals fail with an unknown outcome, reads and new requests are refused) and,
+once the disk answers, steps the core down to follower. The followers meanwhile time out and elect
+a leader among themselves. A follower with a hung disk simply lags: it acknowledges nothing until
+its write is durable.
+
 Tick interval: 100 ms by default, with Swarm's ElectionTick 10 / HeartbeatTick 1 (as reported by
 ``docker info``). Heartbeats every 100 ms and an election timeout drawn from [1 s, 2 s) fail over in
 about 1-2 s, while a follower needs ten silent heartbeat periods in a row before it even pre-votes
@@ -150,6 +158,7 @@ class RaftNode:
         self._leader_id = NONE
         self._role = Role.FOLLOWER
         self._announced_leader = False
+        self._gave_up_leadership = False  # a stalled disk made us give up; the core steps down next
         self._applied = 0
         self._snapshot_index = 0
         self.elections_won = 0
@@ -161,6 +170,7 @@ class RaftNode:
             "persist_seconds": 0.0,
             "applied_entries": 0,
             "stall_heartbeats": 0,
+            "stall_stepdowns": 0,
         }
 
         self._reads = ReadIndexTracker()
@@ -314,6 +324,7 @@ class RaftNode:
         a refusal is a definite "not written"."""
         if self._stopped or self.failure is not None:
             raise RaftNodeStopped("raft: node stopped")
+        self._refuse_while_disk_stalled()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._push(_Proposal(data, future, leader_only))
         await future
@@ -377,6 +388,7 @@ class RaftNode:
     async def _call(self, fn: Callable[[RawNode], T]) -> T:
         if self._stopped or self.failure is not None:
             raise RaftNodeStopped("raft: node stopped")
+        self._refuse_while_disk_stalled()
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._push(_Call(fn, future))
         result = await future
@@ -400,6 +412,7 @@ class RaftNode:
                     await self._handle_ready(rd)
                     raw.advance(rd)
                     await self._maybe_snapshot(raw)
+                    self._step_down_if_gave_up(raw)
                     await asyncio.sleep(0)  # let the transport and clients run between batches
                     self._drain_inbox(raw)
         except asyncio.CancelledError:
@@ -488,9 +501,9 @@ class RaftNode:
         if rd.snapshot is not None or rd.entries or rd.hard_state is not None:
             started = time.perf_counter()
             if self._storage.durable and rd.must_sync and self.config.fsync_in_thread:
-                await self._persist_in_thread(rd)
+                await self._disk_work(lambda: self._persist(rd))
             else:
-                self._persist(rd)
+                self._persist_blocking(rd)
             self.stats["persist_seconds"] += time.perf_counter() - started
             self.stats["entries_saved"] += len(rd.entries)
             self.stats["syncs"] += rd.must_sync
@@ -501,31 +514,79 @@ class RaftNode:
         self._apply(rd.committed_entries)
         self._reads.confirm(rd.read_states, self._applied)
 
-    async def _persist_in_thread(self, rd: Ready) -> None:
-        """Write and fsync off the event loop. A leader whose disk stalls keeps its followers from
-        timing out meanwhile: the core cannot tick until this Ready is done, so the driver itself
-        sends a bare heartbeat (current term, commit 0, which only says "still leading") every
-        heartbeat interval. That is true while nothing else is stepped, and commit 0 moves nothing."""
+    async def _disk_work(self, work: Callable[[], None]) -> None:
+        """Run ``work`` (a write, an fsync) in a worker thread, so the event loop keeps serving.
+        A leader also keeps a watch on the disk meanwhile (see ``_watch_stalled_disk``)."""
         if self._role is not Role.LEADER:
-            await asyncio.to_thread(self._persist, rd)
+            await asyncio.to_thread(work)
             return
-        keepalive = asyncio.ensure_future(self._keep_followers_quiet())
+        watch = asyncio.ensure_future(self._watch_stalled_disk())
         try:
-            await asyncio.to_thread(self._persist, rd)
+            await asyncio.to_thread(work)
         finally:
-            keepalive.cancel()
+            watch.cancel()
 
-    async def _keep_followers_quiet(self) -> None:
+    async def _watch_stalled_disk(self) -> None:
+        """While the leader waits on its disk, the core cannot tick. For up to an election timeout
+        the driver sends a bare heartbeat (current term, commit 0, which only says "still leading";
+        true while nothing else is stepped, and commit 0 moves nothing) every heartbeat interval,
+        so a slow fsync does not cost an election. Past the election timeout the leader gives up:
+        no more heartbeats, so the followers time out and elect one of themselves."""
         interval = self.config.tick_interval * self.config.heartbeat_tick
+        beats = max(1, self.config.election_tick // self.config.heartbeat_tick)
         raw = self._raw
         assert raw is not None
-        while True:
+        for _ in range(beats - 1):
             await self._clock.sleep(interval)
             voters = [v for v in raw.conf_state().voters if v != self.node_id]
             self._transport.send(
                 Message(MessageType.HEARTBEAT, to=v, frm=self.node_id, term=self._term, commit=0) for v in voters
             )
             self.stats["stall_heartbeats"] += len(voters)
+        await self._clock.sleep(interval)
+        self._give_up_leadership("its disk has not answered for an election timeout")
+
+    def _persist_blocking(self, rd: Ready) -> None:
+        """Write on the event loop. Nothing runs meanwhile, heartbeats included: a leader that was
+        blocked for an election timeout has probably been replaced, and gives up."""
+        started = self._clock.monotonic()
+        self._persist(rd)
+        if self._role is Role.LEADER and self._clock.monotonic() - started >= self._election_timeout():
+            self._give_up_leadership("a write blocked it for an election timeout")
+
+    def _election_timeout(self) -> float:
+        return self.config.tick_interval * self.config.election_tick
+
+    def _give_up_leadership(self, why: str) -> None:
+        """Stop acting as leader while the core is still busy with a Ready: announce it (pending
+        proposals fail with an unknown outcome), fail reads and queued requests, refuse new ones.
+        The core itself steps down once the Ready is done (``_step_down_if_gave_up``)."""
+        if self._gave_up_leadership:
+            return
+        log.warning("raft %x gives up leadership of term %d: %s", self.node_id, self._term, why)
+        self._gave_up_leadership = True
+        self.stats["stall_stepdowns"] += 1
+        error = ProposalDropped(f"raft: leader gave up: {why}")
+        self._reads.fail(error)
+        self._fail_queued_requests(error)
+        if self._leader_id == self.node_id:
+            self._leader_id = NONE
+            self._leader_known.clear()
+            self.leader_changes += 1
+        if self._announced_leader:
+            self._announce(False)
+
+    def _step_down_if_gave_up(self, raw: RawNode) -> None:
+        if not self._gave_up_leadership:
+            return
+        self._gave_up_leadership = False
+        if raw.is_leader():
+            # Same term, no vote change: what check-quorum does to a leader that lost its quorum.
+            raw.raft.become_follower(raw.raft.term, NONE)
+
+    def _refuse_while_disk_stalled(self) -> None:
+        if self._gave_up_leadership:
+            raise ProposalDropped("raft: this member gave up leadership: its disk is stalled")
 
     def _persist(self, rd: Ready) -> None:
         self._storage.save(rd.hard_state, rd.entries, rd.snapshot)
@@ -545,7 +606,12 @@ class RaftNode:
             elif entry.data:
                 state_machine.apply(entry.index, entry.data)
             self._applied = entry.index
-            if self._role is Role.LEADER and not self._announced_leader and entry.term == self._term:
+            if (
+                self._role is Role.LEADER
+                and not self._announced_leader
+                and not self._gave_up_leadership
+                and entry.term == self._term
+            ):
                 self._announce(True)
         self._reads.release(self._applied)
         self._release_apply_waiters()
@@ -598,8 +664,8 @@ class RaftNode:
             if compact_to >= self._storage.first_index():
                 self._storage.compact(compact_to)
 
-        if self._storage.durable:
-            await asyncio.to_thread(write)
+        if self._storage.durable and self.config.fsync_in_thread:
+            await self._disk_work(write)
         else:
             write()
         self._snapshot_index = index
@@ -650,9 +716,19 @@ class RaftNode:
                 if not future.done():
                     future.set_exception(error)
         self._conf_waiters.clear()
-        while self._inbox:
-            item = self._inbox.popleft()
-            if isinstance(item, _Call | _Proposal) and not item.future.done():
-                item.future.set_exception(error)
+        self._fail_queued_requests(error)
+        self._inbox.clear()
         if self._announced_leader:
             self._announce(False)
+
+    def _fail_queued_requests(self, error: BaseException) -> None:
+        """Fail the proposals and calls still in the inbox (never stepped, so never written);
+        ticks and messages stay."""
+        kept: deque[_InboxItem] = deque()
+        for item in self._inbox:
+            if isinstance(item, _Call | _Proposal):
+                if not item.future.done():
+                    item.future.set_exception(error)
+            else:
+                kept.append(item)
+        self._inbox = kept

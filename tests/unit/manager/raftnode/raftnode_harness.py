@@ -15,7 +15,7 @@ import msgpack
 
 from shoal.manager.proposer import RaftProposer
 from shoal.manager.raftnode import RaftMessageSink, RaftNode, RaftNodeConfig
-from shoal.manager.raftnode_storage import MemoryLog
+from shoal.manager.raftnode_storage import MemoryLog, RaftLogStorage
 from shoal.raft.types import Message, MessageType
 from shoal.testing.clock import FakeClock
 
@@ -23,10 +23,12 @@ TICK = 0.1
 
 
 class LocalNetwork:
-    def __init__(self) -> None:
+    def __init__(self, *, record: bool = True) -> None:
         self.sinks: dict[int, RaftMessageSink] = {}
         self.cut: set[frozenset[int]] = set()
         self.down: set[int] = set()
+        self.record = record
+        """Keep every delivered message in ``delivered`` (long simulations turn it off)."""
         self.delivered: list[Message] = []
 
     def endpoint(self, node_id: int) -> LocalTransport:
@@ -76,7 +78,8 @@ class LocalTransport:
         for message in messages:
             if message.to in self.peers and self.network.reachable(self.node_id, message.to):
                 target = self.network.sinks[message.to]
-                self.network.delivered.append(message)
+                if self.network.record:
+                    self.network.delivered.append(message)
                 loop.call_soon(target.receive, message)
                 if message.type == MessageType.SNAP:
                     loop.call_soon(self.sink.report_snapshot, message.to, True)
@@ -118,7 +121,7 @@ class Member:
     node: RaftNode
     proposer: RaftProposer
     kv: KV
-    storage: MemoryLog
+    storage: RaftLogStorage
     transport: LocalTransport
 
 
@@ -138,7 +141,7 @@ class Cluster:
         *,
         bootstrap: Iterable[int] = (),
         peers: Iterable[int] = (),
-        storage: MemoryLog | None = None,
+        storage: RaftLogStorage | None = None,
     ) -> Member:
         storage = storage or MemoryLog()
         transport = self.network.endpoint(node_id)
