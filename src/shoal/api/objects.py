@@ -4,7 +4,6 @@ small helpers every layer uses on those dicts."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 Obj = dict[str, Any]
@@ -20,8 +19,19 @@ TABLES: tuple[str, ...] = (CLUSTER, NODES, SERVICES, TASKS, NETWORKS, SECRETS, C
 
 
 def clone(obj: Obj) -> Obj:
-    """A deep copy to modify: objects read from the store are shared and must never be mutated."""
-    return copy.deepcopy(obj)
+    """A plain, mutable deep copy to modify: objects read from the store are shared and read-only."""
+    copied: Obj = plain_copy(obj)
+    return copied
+
+
+def plain_copy(value: Any) -> Any:
+    """A deep copy of a JSON-shaped value made of plain dicts and lists (whatever dict and list
+    subclasses it was made of)."""
+    if isinstance(value, dict):
+        return {key: plain_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_copy(item) for item in value]
+    return value
 
 
 def version_of(obj: Obj) -> int:

@@ -70,7 +70,7 @@ class Dispatcher:
             yield self._snapshot(node_id)
             while True:
                 item = await sub.get()
-                if isinstance(item, Commit):
+                if isinstance(item, Commit):  # or Restored: a snapshot replaced the state
                     # drain whatever else is already queued, then send one snapshot
                     while (extra := sub.get_nowait()) is not None:
                         del extra

@@ -125,6 +125,9 @@ class EventHub:
             reader.put_nowait(message)
 
     async def follow_store(self, store: MemoryStore, node_id: str) -> None:
+        """Publish what the store's changes mean to `docker events`. A restored snapshot arrives as
+        the create/update/delete events it amounts to, so a follower that jumped ahead still reports
+        the services and nodes that came and went."""
         with store.watch(lambda ev: ev.table in (SERVICES, NODES, TASKS)) as sub:
             while True:
                 item = await sub.get()

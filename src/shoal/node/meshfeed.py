@@ -55,6 +55,7 @@ async def feed_mesh(store: MemoryStore, mesh: Mesh, node_id: str, route_host_por
             except (InvalidMeshState, MeshError) as exc:
                 # Retried at the next commit; the previous rules keep serving meanwhile.
                 log.error("routing mesh: %s", exc)
+            # Restored (a snapshot was installed) is a Commit too: the mesh follows the new state.
             while not isinstance(await sub.get(), Commit):
                 pass
             while sub.get_nowait() is not None:

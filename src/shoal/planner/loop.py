@@ -91,7 +91,9 @@ def _writer(plan: Plan) -> Callable[[Tx], None]:
 
 
 async def _wait_for_work(subscription: Subscription, clock: Clock, wake_after: float | None) -> None:
-    """Return once an event arrived (after draining everything queued) or the timer fired."""
+    """Return once an event arrived (after draining everything queued) or the timer fired. A restored
+    snapshot wakes it too (every subscriber gets the Restored marker): the next pass reads the whole
+    new state, so a follower-turned-leader's planners never act on what the snapshot replaced."""
     if subscription.get_nowait() is None:
         waiters: set[asyncio.Future[object]] = {asyncio.ensure_future(_next(subscription))}
         if wake_after is not None:

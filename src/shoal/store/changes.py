@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shoal.api.objects import Obj
+from shoal.store.frozen import freezing_object_hook
 
 Action = Literal["create", "update", "delete"]
 
@@ -25,4 +26,5 @@ def encode_changes(changes: list[Change]) -> bytes:
 
 
 def decode_changes(payload: bytes) -> list[Change]:
-    return [Change(item["a"], item["t"], item["o"]) for item in json.loads(payload)]
+    """The changes of a committed payload, their objects already read-only (the store keeps them)."""
+    return [Change(item["a"], item["t"], item["o"]) for item in json.loads(payload, object_hook=freezing_object_hook)]

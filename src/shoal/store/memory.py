@@ -1,7 +1,9 @@
 """The in-memory store: typed tables of Docker-shaped objects, read views, write transactions that go
 through a Proposer before they are applied, and a watch queue of the applied changes.
 
-Objects handed out are shared: never mutate one; clone() it and write the copy back in a transaction."""
+Objects handed out are shared and read-only (store.frozen): clone() one, change the copy, and write it
+back in a transaction. Installing a snapshot (restore) reaches watchers too: as the events that turn
+the old state into the new one, closed by a Restored marker."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from shoal.api import errors
 from shoal.api.objects import TABLES, TASKS, Obj, version_of
 from shoal.base.clock import Clock, rfc3339
 from shoal.store.changes import Action, Change, decode_changes, encode_changes
+from shoal.store.frozen import FrozenDict, freezing_object_hook
 from shoal.store.proposer import Proposer
-from shoal.store.watch import Commit, Event, Predicate, Subscription, WatchItem, WatchQueue
+from shoal.store.watch import Commit, Event, Predicate, Restored, Subscription, WatchItem, WatchQueue
 
 T = TypeVar("T")
 
@@ -146,6 +149,10 @@ class MemoryStore:
         event will follow (asyncio: nothing runs in between)."""
         return self._watch.subscribe(predicate)
 
+    def watchers(self) -> int:
+        """How many watch subscriptions are open."""
+        return len(self._watch)
+
     async def update(self, fn: Callable[[Tx], T]) -> T:
         """Run fn in a transaction and commit what it staged. fn must not await: a transaction sees
         one consistent state. Raises what fn raises (and then commits nothing)."""
@@ -174,8 +181,7 @@ class MemoryStore:
             table.pop(obj_id, None)
             self._unindex(change.table, old)
             return Event("delete", change.table, old or change.obj, old)
-        obj = dict(change.obj)
-        obj["Version"] = {"Index": index}
+        obj = FrozenDict({**change.obj, "Version": FrozenDict({"Index": index})})
         table[obj_id] = obj
         self._unindex(change.table, old)
         self._index(change.table, obj)
@@ -198,13 +204,32 @@ class MemoryStore:
         return json.dumps({"index": self.last_index, "tables": self._tables}, separators=(",", ":")).encode()
 
     def restore(self, data: bytes) -> None:
-        doc = json.loads(data)
+        """Replace the whole state with a snapshot's, and tell watchers what changed (see Restored)."""
+        doc = json.loads(data, object_hook=freezing_object_hook)
+        old_tables = self._tables
         self._tables = {table: dict(doc["tables"].get(table, {})) for table in TABLES}
         self._by_service.clear()
         self._by_node.clear()
         for task in self._tables[TASKS].values():
             self._index(TASKS, task)
         self.last_index = int(doc["index"])
+        items: list[WatchItem] = []
+        for table in TABLES:
+            items.extend(_differences(table, old_tables[table], self._tables[table]))
+        items.append(Restored(self.last_index))
+        self._watch.publish(items)
+
+
+def _differences(table: str, old: dict[str, Obj], new: dict[str, Obj]) -> list[Event]:
+    """The events that turn table `old` into `new` (an object whose version is unchanged is the same)."""
+    events = [Event("delete", table, obj, obj) for obj_id, obj in old.items() if obj_id not in new]
+    for obj_id, obj in new.items():
+        before = old.get(obj_id)
+        if before is None:
+            events.append(Event("create", table, obj, None))
+        elif version_of(before) != version_of(obj):
+            events.append(Event("update", table, obj, before))
+    return events
 
 
 def objects_changed(items: Iterable[WatchItem], table: str) -> list[Event]:

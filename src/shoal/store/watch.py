@@ -25,6 +25,15 @@ class Commit:
     index: int
 
 
+@dataclass(frozen=True, slots=True)
+class Restored(Commit):
+    """Ends the batch of a snapshot install (a follower catching up, a restarted member): the state
+    jumped to `index` at once. The events before it are the difference between the old and the new
+    state, so a reader that only follows events stays right; a reader that keeps its own memory can
+    take this as the cue to rebuild it from a fresh view. Every subscriber gets it, whatever its
+    predicate."""
+
+
 WatchItem = Event | Commit
 Predicate = Callable[[Event], bool]
 
@@ -40,6 +49,10 @@ class Subscription:
         self._pending_commit = False
 
     def offer(self, item: WatchItem) -> None:
+        if isinstance(item, Restored):
+            self._queue.put_nowait(item)
+            self._pending_commit = False
+            return
         if isinstance(item, Commit):
             if self._pending_commit:
                 self._queue.put_nowait(item)
@@ -76,6 +89,10 @@ class WatchQueue:
         sub = Subscription(predicate, self._unsubscribe)
         self._subscribers.append(sub)
         return sub
+
+    def __len__(self) -> int:
+        """How many subscriptions are open (tests wait for a reader to subscribe; leaks show)."""
+        return len(self._subscribers)
 
     def _unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subscribers:

@@ -1,5 +1,6 @@
 """The dispatcher on a FakeClock: a node whose heartbeats stop is marked down after 3 periods, but not
-when the dispatcher itself was stalled; reported statuses never move a task backwards."""
+when the dispatcher itself was stalled; reported statuses never move a task backwards; a node's
+assignment stream follows a restored snapshot."""
 
 from __future__ import annotations
 
@@ -75,3 +76,18 @@ async def test_statuses_only_move_forward(setup: tuple[MemoryStore, FakeClock, D
     await turn(clock, 0.2, steps=4)
     assert (store.view().get(TASKS, "t1") or {})["Status"]["State"] == states.RUNNING
     job.cancel()
+
+
+async def test_assignments_follow_a_restored_snapshot(setup: tuple[MemoryStore, FakeClock, Dispatcher]) -> None:
+    store, clock, dispatcher = setup
+    session = await dispatcher.register("n1", {"Hostname": "h"}, "10.0.0.1")
+    leader = MemoryStore(InstantProposer(), clock)
+    await leader.update(lambda tx: tx.create(TASKS, {"ID": "t2", "NodeID": "n1", "Status": {"State": "assigned"}}))
+    stream = dispatcher.assignments("n1", session.session_id)
+    async with asyncio.timeout(5):
+        first = await anext(stream)
+        assert set(first.tasks) == {"t1"}
+        store.restore(leader.snapshot())  # the leader's state: t1 gone, t2 assigned here
+        second = await anext(stream)
+    assert set(second.tasks) == {"t2"}
+    await stream.aclose()

@@ -119,3 +119,22 @@ async def test_placement_on_a_node_that_changed_meanwhile_is_not_written() -> No
     with pytest.raises(errors.OutOfSequence):
         await harness.write(lambda tx: apply_plan(tx, plan))
     assert harness.get(TASKS, task["ID"])["NodeID"] == ""
+
+
+async def test_a_restored_snapshot_makes_the_planner_look_again() -> None:
+    """A follower that installs a snapshot changes state without a transaction: the loop must still
+    plan over the new state, even when none of the changes is one the planner is interested in."""
+    harness = StoreHarness()
+    leader = StoreHarness()
+    await leader.add_service("web")
+    planner = CountingScheduler()
+    loop = asyncio.create_task(run_component(harness.store, harness.clock, planner))
+    try:
+        async with asyncio.timeout(5):
+            while planner.passes < 1:
+                await asyncio.sleep(0)
+            harness.store.restore(leader.store.snapshot())
+            while planner.passes < 2:
+                await asyncio.sleep(0)
+    finally:
+        loop.cancel()
