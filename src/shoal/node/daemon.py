@@ -15,7 +15,6 @@ from shoal.api import errors
 from shoal.base.clock import SystemClock
 from shoal.engineapi.server import Runner, serve, tls_server_context
 from shoal.executor.base import Executor
-from shoal.manager.wal.errors import WALCorrupted
 from shoal.network.mesh import Mesh, MeshError
 from shoal.network.mesh.factory import open_mesh
 from shoal.node.backend import NodeBackend
@@ -31,7 +30,6 @@ from shoal.node.config import (
 from shoal.node.node import Node
 
 log = logging.getLogger("shoald")
-REPAIR_HINT = "start shoald with --repair-raft-log to cut the log at the damage (entries after it are lost)"
 
 
 class StartupError(Exception):
@@ -154,11 +152,9 @@ async def run(config: DaemonConfig) -> None:
 
 
 def describe(exc: BaseException) -> str:
-    """One line for a person: the error's own message, with the way out where there is one."""
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, WALCorrupted) and "--repair-raft-log" not in message:
-        message = f"{message}; {REPAIR_HINT}"
-    return message
+    """One line for a person: the error's own message (which names the way out, e.g. the WAL's
+    --repair-raft-log), on one line, or the error's kind when it has no message."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> None:
