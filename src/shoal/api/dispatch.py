@@ -33,6 +33,10 @@ class Session:
 
 
 class DispatcherClient(Protocol):
+    """Refusals are shoal.api.errors with swarmkit's texts: NotFound "node not found" (register) and
+    "node not registered", InvalidArgument "session invalid" (register again), Forbidden "cannot
+    update a task not assigned this node"."""
+
     async def register(self, node_id: str, description: Obj, addr: str) -> Session: ...
 
     async def heartbeat(self, node_id: str, session_id: str) -> float:

@@ -1,6 +1,10 @@
 """The dispatcher: node sessions and heartbeats, each node's assignment stream, and the batched write
 of task statuses reported by agents. A node whose heartbeats stop is marked down; the orchestrators
-then replace its tasks."""
+then replace its tasks.
+
+Refusals are typed errors with swarmkit's dispatcher texts (an agent tells "register again" from
+"give up" by them): an unknown node, a node without a session, a stale session, a report for a task
+on another node."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from functools import partial
 
-from shoal.api import states
+from shoal.api import errors, states
 from shoal.api.dispatch import Assignments, Session, StatusUpdate
 from shoal.api.objects import NODES, TASKS, Obj, clone, dig
 from shoal.base.clock import Clock
@@ -37,7 +41,7 @@ class Dispatcher:
         def mark_ready(tx: Tx) -> None:
             node = tx.get(NODES, node_id)
             if node is None:
-                raise LookupError(f"node {node_id} not found")
+                raise errors.NotFound("node not found", grpc=True)
             node = clone(node)
             node["Description"] = {**description, "TLSInfo": dig(node, "Description", "TLSInfo") or {}}
             node["Status"] = {"State": "ready", "Addr": addr}
@@ -54,8 +58,11 @@ class Dispatcher:
         return self._period
 
     def _check_session(self, node_id: str, session_id: str) -> None:
-        if self._sessions.get(node_id) != session_id:
-            raise PermissionError("session invalid")
+        current = self._sessions.get(node_id)
+        if current is None:
+            raise errors.NotFound("node not registered", grpc=True)
+        if current != session_id:
+            raise errors.InvalidArgument("session invalid", grpc=True)
 
     async def assignments(self, node_id: str, session_id: str) -> AsyncIterator[Assignments]:
         """The node's task set now, then again after each commit that touched it."""
@@ -81,9 +88,24 @@ class Dispatcher:
         return Assignments({t["ID"]: t for t in tasks if t.get("NodeID") == node_id})
 
     async def update_status(self, node_id: str, session_id: str, updates: list[StatusUpdate]) -> None:
+        """Queue reported statuses for the next batch. A report naming a task of another node or a
+        state that does not exist refuses the whole call (nothing is queued); a task that is gone
+        already is skipped (deleting it raced the report)."""
         self._check_session(node_id, session_id)
+        view = self._store.view()
+        for update in updates:
+            task = view.get(TASKS, update.task_id)
+            if task is not None and task.get("NodeID") != node_id:
+                raise errors.Forbidden("cannot update a task not assigned this node", grpc=True)
+            state = update.status.get("State")
+            if state is not None and not states.is_valid(state):
+                raise errors.InvalidArgument(f"task {update.task_id}: invalid task state {state!r}", grpc=True)
         for update in updates:
             self._pending[update.task_id] = (node_id, update.status)
+
+    def queued_reports(self) -> int:
+        """How many task statuses wait for the next batch."""
+        return len(self._pending)
 
     async def run(self) -> None:
         """Write queued statuses in batches (a burst of reports becomes one transaction) and watch
