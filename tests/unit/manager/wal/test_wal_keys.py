@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 from pathlib import Path
@@ -10,7 +11,17 @@ import pytest
 
 from shoal.manager.wal.crypto import DataKey, KeyRing
 from shoal.manager.wal.fileops import OsFileOps
-from shoal.manager.wal.keys import DEK_FILE, KeyFileError, load_keys, load_or_create_keys, store_keys
+from shoal.manager.wal.keys import (
+    DEK_FILE,
+    KekWrapper,
+    KeyFileError,
+    WrongUnlockKey,
+    decode_keys,
+    encode_keys,
+    load_keys,
+    load_or_create_keys,
+    store_keys,
+)
 from shoal.testing.memfs import MemoryFS
 
 KEYS = "/data/raft/keys"
@@ -77,3 +88,39 @@ def test_the_key_file_is_private_on_disk(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(os.path.join(keys_dir, DEK_FILE)).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(keys_dir).st_mode) == 0o700
     assert os.listdir(keys_dir) == [DEK_FILE]
+
+
+def test_the_kek_wrapper_seals_every_key_and_refuses_a_wrong_kek() -> None:
+    fs = MemoryFS()
+    kek = bytes(range(32))
+    ring = KeyRing(DataKey.generate(), [DataKey.generate()])
+    store_keys(fs, KEYS, ring, KekWrapper(kek))
+    stored = fs.read_file(f"{KEYS}/{DEK_FILE}")
+    for key in (ring.active, *ring.retired):
+        for form in (key.secret, key.secret.hex().encode(), base64.b64encode(key.secret)):
+            assert form not in stored
+    loaded = load_keys(fs, KEYS, KekWrapper(kek))
+    assert loaded is not None and (loaded.active, loaded.retired) == (ring.active, ring.retired)
+    with pytest.raises(WrongUnlockKey, match="does not unwrap with this unlock key"):
+        load_keys(fs, KEYS, KekWrapper(bytes(32)))
+    with pytest.raises(WrongUnlockKey, match="wrapped with 'kek-aes256gcm-v1', not 'none'"):
+        load_keys(fs, KEYS)
+
+
+def test_rewrapping_under_a_new_kek_keeps_the_keys_and_drops_the_old_kek() -> None:
+    old, new = KekWrapper(b"\x01" * 32), KekWrapper(b"\x02" * 32)
+    ring = KeyRing(DataKey.generate())
+    rewrapped = encode_keys(decode_keys(encode_keys(ring, old), old), new)
+    assert decode_keys(rewrapped, new).active == ring.active
+    with pytest.raises(WrongUnlockKey):
+        decode_keys(rewrapped, old)
+
+
+def test_a_wrong_key_is_not_reported_as_damage_nor_damage_as_a_wrong_key() -> None:
+    ring = KeyRing(DataKey.generate())
+    wrapped = encode_keys(ring, KekWrapper(b"\x01" * 32))
+    with pytest.raises(WrongUnlockKey):
+        decode_keys(wrapped, KekWrapper(b"\x03" * 32))
+    with pytest.raises(KeyFileError, match="damaged key file") as damaged:
+        decode_keys(wrapped[: len(wrapped) // 2], KekWrapper(b"\x01" * 32))
+    assert not isinstance(damaged.value, WrongUnlockKey)
