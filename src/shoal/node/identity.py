@@ -1,5 +1,9 @@
 """What makes this daemon a member of a swarm, kept under the data root: its node id, the cluster id,
-its role, addresses, and its certificates (written 0600 like dockerd's swarm/certificates)."""
+its role, addresses, and its certificates (written 0600 like dockerd's swarm/certificates).
+
+The node's secrets at rest are its TLS key and the raft data keys. With autolock they are encrypted
+under keys derived from the swarm's unlock key, and changed together as one set (ca.keystore); without
+it they are stored in the clear, so a restart needs nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +13,12 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from shoal.ca import keystore
 from shoal.ca.certs import KeyPair
+from shoal.ca.unlock_key import PURPOSE_RAFT_DEK, derive_key, tls_key_password
+from shoal.manager.wal.crypto import KeyRing
+from shoal.manager.wal.keys import DEK_FILE, KekWrapper, KeyWrapper, Unwrapped, WrongUnlockKey, decode_keys, encode_keys
+from shoal.manager.wal.storage import RaftPaths
 
 
 @dataclass(frozen=True)
@@ -41,13 +50,93 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_certificates(swarm_dir: Path, root_cert: bytes, node: KeyPair) -> None:
+def raft_dir(swarm_dir: Path) -> Path:
+    return swarm_dir / "raft"
+
+
+def node_key_path(swarm_dir: Path) -> Path:
+    return swarm_dir / "certificates" / "swarm-node.key"
+
+
+def dek_path(swarm_dir: Path) -> Path:
+    return Path(RaftPaths.under(raft_dir(swarm_dir)).keys) / DEK_FILE
+
+
+class Locked(Exception):
+    """The node's secrets do not open without the unlock key (or with the one given)."""
+
+
+@dataclass(frozen=True)
+class NodeSecrets:
+    """The node's secrets in the clear, in memory only: what re-wrapping them needs."""
+
+    tls_key_pem: bytes
+    data_keys: KeyRing
+
+
+def _secret_files(swarm_dir: Path, on_step: keystore.StepHook | None = None) -> keystore.SecretFileSet:
+    return keystore.SecretFileSet([node_key_path(swarm_dir), dek_path(swarm_dir)], on_step)
+
+
+def _dek_wrapper(unlock_key: bytes | None) -> KeyWrapper:
+    return KekWrapper(derive_key(unlock_key, PURPOSE_RAFT_DEK)) if unlock_key is not None else Unwrapped()
+
+
+def tls_password(unlock_key: bytes | None) -> bytes | None:
+    return tls_key_password(unlock_key) if unlock_key is not None else None
+
+
+def save_certificates(swarm_dir: Path, root_cert: bytes, node: KeyPair, data_keys: KeyRing | None = None,
+                      unlock_key: bytes | None = None) -> None:
+    """A new member's certificates and data keys, the secrets wrapped under ``unlock_key`` if given.
+    Without ``data_keys`` only the TLS key is written, in the clear (the WAL makes its own keys)."""
     certs = swarm_dir / "certificates"
     certs.mkdir(parents=True, exist_ok=True)
     _write_private(certs / "swarm-root-ca.crt", root_cert)
     _write_private(certs / "swarm-node.crt", node.cert_pem)
-    _write_private(certs / "swarm-node.key", node.key_pem)
+    if data_keys is None:
+        _write_private(node_key_path(swarm_dir), node.key_pem)
     _fsync_dir(certs)
+    if data_keys is not None:
+        store_secrets(swarm_dir, NodeSecrets(node.key_pem, data_keys), unlock_key)
+
+
+def store_secrets(swarm_dir: Path, secrets: NodeSecrets, unlock_key: bytes | None,
+                  on_step: keystore.StepHook | None = None) -> None:
+    """(Re-)wrap the secrets under ``unlock_key`` (None: in the clear), both files as one change."""
+    files = _secret_files(swarm_dir, on_step)
+    files.replace({
+        node_key_path(swarm_dir): keystore.encrypt_private_key(secrets.tls_key_pem, tls_password(unlock_key)),
+        dek_path(swarm_dir): encode_keys(secrets.data_keys, _dek_wrapper(unlock_key)),
+    })
+
+
+def load_secrets(swarm_dir: Path, unlock_key: bytes | None) -> NodeSecrets:
+    """The secrets, opened with ``unlock_key`` (None: expect them in the clear). Raises ``Locked``
+    when that key does not open them. What a crash mid-change left behind is tidied up here, under
+    the key that opened the set, so the old wrapping does not linger."""
+    files = _secret_files(swarm_dir)
+    wrapper = _dek_wrapper(unlock_key)
+    password = tls_password(unlock_key)
+
+    def open_one(path: Path, data: bytes) -> bytes | KeyRing:
+        if path == node_key_path(swarm_dir):
+            return keystore.decrypt_private_key(data, password)
+        try:
+            return decode_keys(data, wrapper, str(path))
+        except WrongUnlockKey as exc:
+            raise keystore.WrongKey(str(exc)) from None
+
+    try:
+        opened = files.open_all(open_one)
+    except keystore.WrongKey as exc:
+        raise Locked(str(exc)) from None
+    tls_key, data_keys = opened[node_key_path(swarm_dir)], opened[dek_path(swarm_dir)]
+    assert isinstance(tls_key, bytes) and isinstance(data_keys, KeyRing)
+    secrets = NodeSecrets(tls_key, data_keys)
+    if not files.is_clean():
+        store_secrets(swarm_dir, secrets, unlock_key)
+    return secrets
 
 
 def save_identity(swarm_dir: Path, identity: NodeIdentity) -> None:
