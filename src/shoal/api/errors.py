@@ -53,6 +53,12 @@ class Forbidden(ShoalError):
     code = "PermissionDenied"
 
 
+class Unauthenticated(ShoalError):
+    """The caller's credential (e.g. an unlock key) was refused: 401, as Docker's Unauthorized."""
+
+    code = "Unauthenticated"
+
+
 class NotImplementedYet(ShoalError):
     code = "Unimplemented"
 
@@ -72,6 +78,10 @@ NOT_A_MANAGER = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect '
     "this node to swarm and try again."
 )
+SWARM_LOCKED = (
+    'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" '
+    "to unlock it."
+)
 ALREADY_IN_SWARM = (
     'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join '
     "another one."
@@ -86,3 +96,20 @@ class NotAManager(Unavailable):
 class AlreadyInSwarm(Unavailable):
     def __init__(self) -> None:
         super().__init__(ALREADY_IN_SWARM)
+
+
+class SwarmLocked(Unavailable):
+    """An autolocked manager restarted and was not given its unlock key yet."""
+
+    def __init__(self) -> None:
+        super().__init__(SWARM_LOCKED)
+
+
+class InvalidUnlockKey(Unauthenticated):
+    def __init__(self) -> None:
+        super().__init__("swarm could not be unlocked: invalid key provided")
+
+
+class NotLocked(Conflict):
+    def __init__(self) -> None:
+        super().__init__("swarm is not locked")

@@ -1,7 +1,9 @@
 """The cluster object (`docker swarm inspect|update`, join tokens) and the objects `swarm init` writes.
 
 Private material (the CA key, the unlock key) lives in fields starting with "_" and never leaves
-through the API: public_view() strips them."""
+through the API: public_view() strips them. The unlock key leaves only through unlock_key() (GET
+/swarm/unlockkey). As swarmkit keeps it, there is one only while autolock is on: turning autolock
+off drops it, turning it on again (or rotating) makes a new one."""
 
 from __future__ import annotations
 
@@ -87,8 +89,15 @@ def new_cluster(cluster_id: str, request: Obj, root: KeyPair) -> Obj:
             "Manager": tokens.generate_join_token(root.cert_pem),
         },
         "_RootCA": {"Cert": root.cert_pem.decode(), "Key": root.key_pem.decode()},
-        "_UnlockKey": tokens.generate_unlock_key(),
+        "_UnlockKey": tokens.generate_unlock_key() if autolock else "",
     }
+
+
+def autolock_key(cluster: Obj) -> str:
+    """The unlock key managers must wrap their secrets under, or "" when autolock is off."""
+    if not dig(cluster, "Spec", "EncryptionConfig", "AutoLockManagers"):
+        return ""
+    return str(cluster.get("_UnlockKey") or "")
 
 
 def public_view(cluster: Obj) -> Obj:
@@ -111,10 +120,7 @@ class ClusterControl:
         return public_view(the_cluster(self._store.view()))
 
     def unlock_key(self) -> str:
-        cluster = the_cluster(self._store.view())
-        if not dig(cluster, "Spec", "EncryptionConfig", "AutoLockManagers"):
-            return ""
-        return str(cluster["_UnlockKey"])
+        return autolock_key(the_cluster(self._store.view()))
 
     async def update(self, raw_spec: Any, version: int, rotate_worker: bool, rotate_manager: bool,
                      rotate_unlock: bool) -> None:
@@ -137,7 +143,9 @@ class ClusterControl:
                 cluster["JoinTokens"]["Worker"] = tokens.generate_join_token(root_pem)
             if rotate_manager:
                 cluster["JoinTokens"]["Manager"] = tokens.generate_join_token(root_pem)
-            if rotate_unlock:
+            if not dig(spec, "EncryptionConfig", "AutoLockManagers"):
+                cluster["_UnlockKey"] = ""
+            elif rotate_unlock or not cluster.get("_UnlockKey"):
                 cluster["_UnlockKey"] = tokens.generate_unlock_key()
             tx.update(CLUSTER, cluster)
 

@@ -21,6 +21,7 @@ _STATUS_BY_CATEGORY: tuple[tuple[type[api_errors.ShoalError], int], ...] = (
     (api_errors.FailedPrecondition, 400),
     (api_errors.Unavailable, 503),
     (api_errors.Forbidden, 403),
+    (api_errors.Unauthenticated, 401),
     (api_errors.NotImplementedYet, 501),
     (api_errors.Unknown, 500),
 )

@@ -76,6 +76,8 @@ class NodeBackend:
 
     def _swarm_info(self) -> Json:
         swarm = self._node.swarm
+        if self._node.locked is not None:
+            return system.locked_swarm(self._node.locked.advertise_addr, errors.SWARM_LOCKED)
         if swarm is None:
             return dict(system.INACTIVE_SWARM)
         view = swarm.store.view()
@@ -98,6 +100,8 @@ class NodeBackend:
         }
 
     async def swarm_status(self) -> str:
+        if self._node.locked is not None:
+            return "locked"
         return "active/manager" if self._node.swarm is not None else "inactive"
 
     def events(self, query: EventQuery) -> AsyncIterator[Json]:
@@ -113,7 +117,7 @@ class NodeBackend:
         return await self._node.init_swarm(request)
 
     async def swarm_join(self, request: Json) -> None:
-        if self._node.swarm is not None:
+        if self._node.swarm is not None or self._node.locked is not None:
             raise errors.AlreadyInSwarm()
         raise errors.NotImplementedYet("joining another swarm comes with multi-host support")
 
@@ -127,13 +131,15 @@ class NodeBackend:
         await self._cluster().update(
             spec, version, flags.rotate_worker_token, flags.rotate_manager_token, flags.rotate_manager_unlock_key
         )
+        # Re-wrap this manager's secrets before answering: once `unlock-key --rotate` or
+        # `update --autolock` returns, a restart needs (or no longer needs) the key it shows.
+        await self._node.sync_autolock()
 
     async def swarm_unlock_key(self) -> Json:
         return {"UnlockKey": self._cluster().unlock_key()}
 
     async def swarm_unlock(self, request: Json) -> None:
-        self._store()
-        raise errors.Conflict("swarm is not locked")
+        await self._node.unlock(request.get("UnlockKey", ""))
 
     # -- nodes
     def _node_ref(self, ref: str) -> str:

@@ -14,7 +14,9 @@ from shoal.manager.proposer import RaftProposer
 from shoal.manager.raftnode import RaftNode, RaftNodeConfig
 from shoal.manager.raftnode_storage import DiskLog
 from shoal.manager.transport import RaftTransport
-from shoal.manager.transport_tls import client_context
+from shoal.manager.wal.crypto import KeyRing
+from shoal.manager.wal.storage import DiskStorage
+from shoal.rpc.tls import client_context
 from shoal.store.changes import encode_changes
 from shoal.store.memory import MemoryStore
 
@@ -61,13 +63,27 @@ class Consensus:
         self.log.close()
 
 
-def open_consensus(swarm_dir: Path, raft_id: int, cluster_id: str, address: str, clock: Clock) -> Consensus:
+def open_consensus(swarm_dir: Path, raft_id: int, cluster_id: str, address: str, clock: Clock, *,
+                   data_keys: KeyRing | None = None, tls_key_password: bytes | None = None,
+                   repair: bool = False) -> Consensus:
+    """``data_keys`` seal the WAL and snapshots (already unwrapped: with autolock, by the unlock key;
+    None: the WAL reads or makes its own, unwrapped); ``tls_key_password`` opens the node's TLS key
+    file (None when it is stored in the clear)."""
     certs = swarm_dir / "certificates"
-    client_ssl = client_context(certs / "swarm-node.crt", certs / "swarm-node.key", certs / "swarm-root-ca.crt")
+    client_ssl = client_context(None, None, certs / "swarm-root-ca.crt")
+    # The key file may be encrypted: load it with its password here, never by a prompt.
+    client_ssl.load_cert_chain(certs / "swarm-node.crt", certs / "swarm-node.key", password=tls_key_password)
     transport = RaftTransport(raft_id, client_ssl=client_ssl, cluster_id=cluster_id)
-    log = DiskLog.open(swarm_dir / "raft")
+    log = _open_log(swarm_dir / "raft", data_keys, repair)
     raft = RaftNode(RaftNodeConfig(node_id=raft_id, address=address), log, transport)
     proposer = RaftProposer(raft)
     store = MemoryStore(proposer, clock)
     proposer.set_snapshotter(store.snapshot, store.restore)
     return Consensus(store, raft, proposer, log)
+
+
+def _open_log(raft_dir: Path, data_keys: KeyRing | None, repair: bool) -> DiskLog:
+    if repair:
+        # Cutting a damaged log at the damage (--repair-raft-log) is DiskLog.open's job.
+        return DiskLog.open(raft_dir, keys=data_keys, repair=True)  # type: ignore[call-arg,unused-ignore]
+    return DiskLog(DiskStorage.open(raft_dir, keys=data_keys))

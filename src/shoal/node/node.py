@@ -1,6 +1,10 @@
 """A node's lifecycle: inactive until `swarm init`, then a manager (store, dispatcher, orchestration
 components) and a worker (agent, routing mesh) in one daemon. On restart an existing swarm is brought
-back from the data root and running tasks are re-adopted; `swarm leave` stops and forgets it all."""
+back from the data root and running tasks are re-adopted; `swarm leave` stops and forgets it all.
+
+With autolock the node's secrets are wrapped under the swarm's unlock key, so a restart leaves the node
+locked: nothing of the swarm runs (its tasks keep running, untouched) until `swarm unlock` gives the
+key. The wrapping follows the cluster object: autolock on, off, or a rotated key re-wraps them."""
 
 from __future__ import annotations
 
@@ -19,9 +23,11 @@ from shoal.api.objects import CLUSTER, NETWORKS, NODES, Obj
 from shoal.base.clock import Clock
 from shoal.base.ids import new_id
 from shoal.ca import certs
-from shoal.controlapi.cluster import new_cluster
+from shoal.ca.unlock_key import parse_unlock_key
+from shoal.controlapi.cluster import autolock_key, new_cluster, the_cluster
 from shoal.dispatcher.dispatcher import Dispatcher
 from shoal.executor.base import CAP_TASK_ADDRESS, Executor, Purgeable
+from shoal.manager.wal.crypto import DataKey, KeyRing
 from shoal.network.mesh import Mesh
 from shoal.node import identity as ident
 from shoal.node.config import DaemonConfig
@@ -48,6 +54,9 @@ class Swarm:
     dispatcher: Dispatcher
     agent: Agent
     jobs: list[asyncio.Task[None]]
+    secrets: ident.NodeSecrets
+    unlock_key: bytes | None
+    """The key the secrets are wrapped under on disk now (None: in the clear)."""
 
 
 def detect_advertise_addr() -> str:
@@ -82,15 +91,66 @@ class Node:
         self.mesh = mesh
         self.events = EventHub()
         self.swarm: Swarm | None = None
+        self.locked: ident.NodeIdentity | None = None
+        """Set while this manager waits for its unlock key (then ``swarm`` is None)."""
         self._lock = asyncio.Lock()
+        self._wrap_lock = asyncio.Lock()
 
     # -- lifecycle
     async def start(self) -> None:
         found = ident.load(self.config.swarm_dir)
-        if found is not None:
-            log.info("rejoining swarm %s as node %s", found.cluster_id, found.node_id)
-            self.swarm = await self._activate(found, bootstrap=False)
-            self._start_loops(self.swarm)
+        if found is None:
+            return
+        try:
+            secrets = await asyncio.to_thread(ident.load_secrets, self.config.swarm_dir, None)
+        except ident.Locked:
+            log.warning("swarm %s is locked: its manager starts once `docker swarm unlock` gives the key",
+                        found.cluster_id)
+            self.locked = found
+            return
+        log.info("rejoining swarm %s as node %s", found.cluster_id, found.node_id)
+        await self._resume(found, secrets, None)
+
+    async def unlock(self, key_text: Any) -> None:
+        """`swarm unlock`: open the secrets with the key and bring the manager up."""
+        async with self._lock:
+            identity = self.locked
+            if identity is None:
+                if self.swarm is None:
+                    raise errors.NotAManager()
+                raise errors.NotLocked()
+            raw = parse_unlock_key(key_text)
+            try:
+                secrets = await asyncio.to_thread(ident.load_secrets, self.config.swarm_dir, raw)
+            except ident.Locked:
+                raise errors.InvalidUnlockKey() from None
+            log.info("swarm %s unlocked; rejoining as node %s", identity.cluster_id, identity.node_id)
+            await self._resume(identity, secrets, raw)
+            self.locked = None
+
+    async def _resume(self, identity: ident.NodeIdentity, secrets: ident.NodeSecrets,
+                      unlock_key: bytes | None) -> None:
+        swarm = await self._activate(identity, bootstrap=False, secrets=secrets, unlock_key=unlock_key)
+        self.swarm = swarm
+        self._start_loops(swarm)
+        # A key change the node missed (a crash between the cluster update and the re-wrap).
+        await self.sync_autolock()
+
+    async def sync_autolock(self) -> None:
+        """Wrap the secrets on disk as the cluster object says: under its unlock key with autolock on,
+        in the clear with it off. Called after every cluster update, so that a rotated key is the one
+        on disk before the rotation call returns."""
+        async with self._wrap_lock:
+            swarm = self.swarm
+            if swarm is None:
+                return
+            key_text = autolock_key(the_cluster(swarm.store.view()))
+            wanted = parse_unlock_key(key_text) if key_text else None
+            if wanted == swarm.unlock_key:
+                return
+            await asyncio.to_thread(ident.store_secrets, self.config.swarm_dir, swarm.secrets, wanted)
+            swarm.unlock_key = wanted
+            log.info("manager secrets %s", "wrapped under the new unlock key" if wanted else "stored unwrapped")
 
     async def close(self) -> None:
         """Daemon shutdown: stop our loops, leave the workloads and the kernel mesh running."""
@@ -103,12 +163,14 @@ class Node:
 
     def require_manager(self) -> Swarm:
         if self.swarm is None:
+            if self.locked is not None:
+                raise errors.SwarmLocked()
             raise errors.NotAManager()
         return self.swarm
 
     async def init_swarm(self, request: Obj) -> str:
         async with self._lock:
-            if self.swarm is not None:
+            if self.swarm is not None or self.locked is not None:
                 raise errors.AlreadyInSwarm()
             if request.get("ForceNewCluster"):
                 raise errors.NotImplementedYet("--force-new-cluster needs an existing swarm to recover")
@@ -125,10 +187,13 @@ class Node:
             raft_id = secrets.randbits(63) or 1
             identity = ident.NodeIdentity(node_id, cluster_id, "manager", advertise, listen, raft_id)
             cluster = new_cluster(cluster_id, request, root)
+            key_text = autolock_key(cluster)
+            unlock_key = parse_unlock_key(key_text) if key_text else None
+            node_secrets = ident.NodeSecrets(node_cert.key_pem, KeyRing(DataKey.generate()))
             # Whatever an interrupted init or leave left behind is not a swarm (no state.json): start clean.
             ident.forget(self.config.swarm_dir)
-            ident.save_certificates(self.config.swarm_dir, root.cert_pem, node_cert)
-            swarm = await self._activate(identity, bootstrap=True)
+            ident.save_certificates(self.config.swarm_dir, root.cert_pem, node_cert, node_secrets.data_keys, unlock_key)
+            swarm = await self._activate(identity, bootstrap=True, secrets=node_secrets, unlock_key=unlock_key)
 
             def bootstrap(tx: Tx) -> None:
                 tx.create(CLUSTER, cluster)
@@ -155,6 +220,9 @@ class Node:
 
     async def leave(self, force: bool) -> None:
         async with self._lock:
+            if self.locked is not None:
+                await self._leave_locked(force)
+                return
             if self.swarm is None:
                 raise errors.Unavailable("This node is not part of a swarm")
             if not force:
@@ -175,13 +243,31 @@ class Node:
                 if isinstance(self.executor, Purgeable):
                     await self.executor.purge()  # what is left: tasks it could not stop, the node bridge
 
+    async def _leave_locked(self, force: bool) -> None:
+        """Leaving while locked: nothing of the swarm runs, so only the tasks and the state go."""
+        if not force:
+            raise errors.Unavailable(
+                "Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message."
+            )
+        self.locked = None
+        ident.forget(self.config.swarm_dir)
+        if self.mesh is not None:
+            await self.mesh.apply({})
+        if isinstance(self.executor, Purgeable):
+            await self.executor.purge()
+
     # -- internals
-    async def _activate(self, identity: ident.NodeIdentity, bootstrap: bool) -> Swarm:
+    async def _activate(self, identity: ident.NodeIdentity, bootstrap: bool, *, secrets: ident.NodeSecrets,
+                        unlock_key: bytes | None) -> Swarm:
         """Bring up the manager's store on Raft (replaying the log) and the worker's agent; on failure
         release what was started."""
         port = _port_part(identity.listen_addr) or CLUSTER_PORT
         address = f"{identity.advertise_addr}:{port}"
-        consensus = open_consensus(self.config.swarm_dir, identity.raft_id, identity.cluster_id, address, self.clock)
+        consensus = open_consensus(
+            self.config.swarm_dir, identity.raft_id, identity.cluster_id, address, self.clock,
+            data_keys=secrets.data_keys, tls_key_password=ident.tls_password(unlock_key),
+            repair=self.config.repair_raft_log,
+        )
         try:
             await consensus.start(identity.raft_id, address, bootstrap)
         except BaseException:
@@ -189,7 +275,7 @@ class Node:
             raise
         dispatcher = Dispatcher(consensus.store, self.clock)
         agent = Agent(identity.node_id, identity.advertise_addr, self.executor, dispatcher, self.clock)
-        return Swarm(identity, consensus.store, consensus, dispatcher, agent, [])
+        return Swarm(identity, consensus.store, consensus, dispatcher, agent, [], secrets, unlock_key)
 
     def _start_loops(self, swarm: Swarm) -> None:
         mesh = self.mesh

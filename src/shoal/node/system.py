@@ -110,3 +110,11 @@ INACTIVE_SWARM: dict[str, Any] = {
     "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False, "Error": "",
     "RemoteManagers": None,
 }
+
+
+def locked_swarm(node_addr: str, error: str) -> dict[str, Any]:
+    """The Swarm block of a manager waiting for its unlock key (as dockerd's: no node id, no control)."""
+    return {
+        "NodeID": "", "NodeAddr": node_addr, "LocalNodeState": "locked", "ControlAvailable": False,
+        "Error": error, "RemoteManagers": None,
+    }
