@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from shoal.api.defaults import STOP_GRACE_PERIOD, seconds
+from shoal.api.names import container_name
 from shoal.api.objects import Obj, dig
 from shoal.executor.base import PortSpec, Resources, TaskRuntime, parse_signal
 
@@ -21,7 +23,7 @@ def expand_template(text: str, task: Obj, node_id: str, node_hostname: str) -> s
         ("Node", "Hostname"): node_hostname,
         ("Task", "ID"): task["ID"],
         ("Task", "Slot"): str(slot) if slot else node_id,
-        ("Task", "Name"): f"{service_name}.{slot if slot else node_id}.{task['ID']}",
+        ("Task", "Name"): container_name(service_name, slot, node_id, task["ID"]),
     }
     return _TEMPLATE.sub(lambda m: str(values.get((m.group(1), m.group(2)), m.group(0))), text)
 
@@ -29,7 +31,7 @@ def expand_template(text: str, task: Obj, node_id: str, node_hostname: str) -> s
 def swarm_labels(task: Obj, node_id: str) -> dict[str, str]:
     service_name = str(dig(task, "ServiceAnnotations", "Name", default=""))
     slot = int(task.get("Slot") or 0)
-    name = f"{service_name}.{slot if slot else node_id}.{task['ID']}"
+    name = container_name(service_name, slot, node_id, task["ID"])
     labels = dict(dig(task, "Spec", "ContainerSpec", "Labels") or {})
     labels.update({
         "com.docker.swarm.node.id": node_id,
@@ -74,7 +76,7 @@ def task_runtime(task: Obj, node_id: str, node_hostname: str) -> TaskRuntime:
         user=container.get("User") or None,
         hostname=expand_template(hostname, task, node_id, node_hostname) if hostname else None,
         stop_signal=stop_signal,
-        stop_grace_period=(grace_ns / 1e9) if grace_ns is not None else 10.0,
+        stop_grace_period=seconds(STOP_GRACE_PERIOD if grace_ns is None else grace_ns),
         labels=swarm_labels(task, node_id),
         resources=Resources(
             nano_cpus=int(limits.get("NanoCPUs") or 0),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shoal.api import names
+
 Obj = dict[str, Any]
 
 CLUSTER = "clusters"
@@ -67,11 +69,14 @@ def node_name(node: Obj) -> str:
 
 
 def task_name(task: Obj) -> str:
-    """`<service>.<slot>` for replicated tasks, `<service>.<node id>` for global ones."""
-    name = str(dig(task, "ServiceAnnotations", "Name", default=""))
-    slot = int(task.get("Slot", 0))
-    return f"{name}.{slot}" if slot else f"{name}.{task.get('NodeID', '')}"
+    """`<service>.<slot>` for replicated tasks, `<service>.<node id>` for global ones (api.names)."""
+    return names.task_name(_annotated_service(task), int(task.get("Slot") or 0), str(task.get("NodeID") or ""))
 
 
 def container_name(task: Obj) -> str:
-    return f"{task_name(task)}.{task['ID']}"
+    return names.container_name(_annotated_service(task), int(task.get("Slot") or 0),
+                                str(task.get("NodeID") or ""), task["ID"])
+
+
+def _annotated_service(task: Obj) -> str:
+    return str(dig(task, "ServiceAnnotations", "Name", default=""))

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from shoal.api import states
+from shoal.api.defaults import NANOS
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj, container_name, dig, node_name, service_name
 from shoal.store.memory import MemoryStore
 from shoal.store.watch import Event
@@ -23,7 +24,7 @@ def _message(kind: str, action: str, actor_id: str, attributes: Mapping[str, str
     now = time.time_ns()
     return {
         "Type": kind, "Action": action, "Actor": {"ID": actor_id, "Attributes": dict(attributes)},
-        "scope": scope, "time": now // 1_000_000_000, "timeNano": now,
+        "scope": scope, "time": now // NANOS, "timeNano": now,
         # the pre-1.22 fields docker-py still reads
         "status": action, "id": actor_id, "from": attributes.get("image", ""),
     }
@@ -145,10 +146,10 @@ class EventHub:
     async def stream(self, since: datetime | None, until: datetime | None) -> AsyncIterator[Json]:
         queue: asyncio.Queue[Json] = asyncio.Queue()
         self._readers.append(queue)
-        until_ns = int(until.timestamp() * 1e9) if until else None
+        until_ns = int(until.timestamp() * NANOS) if until else None
         try:
             if since is not None:
-                since_ns = int(since.timestamp() * 1e9)
+                since_ns = int(since.timestamp() * NANOS)
                 for message in list(self._history):
                     if message["timeNano"] >= since_ns and (until_ns is None or message["timeNano"] <= until_ns):
                         yield message
@@ -158,14 +159,14 @@ class EventHub:
                 if until_ns is None:
                     message = await queue.get()
                 else:
-                    remaining = (until_ns - time.time_ns()) / 1e9
+                    remaining = (until_ns - time.time_ns()) / NANOS
                     if remaining <= 0:
                         return
                     try:
                         message = await asyncio.wait_for(queue.get(), remaining)
                     except TimeoutError:
                         return
-                if since is None or message["timeNano"] >= int(since.timestamp() * 1e9):
+                if since is None or message["timeNano"] >= int(since.timestamp() * NANOS):
                     yield message
         finally:
             self._readers.remove(queue)

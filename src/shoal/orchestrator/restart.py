@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shoal.api import states
+from shoal.api.defaults import RESTART_DEFAULTS, seconds
 from shoal.api.objects import Obj, dig
 from shoal.orchestrator.task import (
     created_at,
@@ -24,15 +25,14 @@ from shoal.orchestrator.task import (
     status_time,
 )
 
-DEFAULT_DELAY = 5.0
+DEFAULT_DELAY = seconds(RESTART_DEFAULTS["Delay"])
 # A held replacement starts anyway if the task it replaces has not stopped within this time.
 OLD_TASK_TIMEOUT = 60.0
-NANOS = 1_000_000_000
 
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    condition: str = "any"
+    condition: str = RESTART_DEFAULTS["Condition"]
     delay: float = DEFAULT_DELAY  # seconds
     max_attempts: int = 0  # 0 = unlimited
     window: float = 0.0  # seconds; 0 = all time
@@ -42,10 +42,10 @@ def restart_policy(task_spec: Obj | None) -> RestartPolicy:
     policy = dig(task_spec or {}, "RestartPolicy", default={}) or {}
     delay = policy.get("Delay")
     return RestartPolicy(
-        condition=str(policy.get("Condition") or "any"),
-        delay=DEFAULT_DELAY if delay is None else int(delay) / NANOS,
+        condition=str(policy.get("Condition") or RestartPolicy.condition),
+        delay=DEFAULT_DELAY if delay is None else seconds(int(delay)),
         max_attempts=int(policy.get("MaxAttempts") or 0),
-        window=int(policy.get("Window") or 0) / NANOS,
+        window=seconds(int(policy.get("Window") or 0)),
     )
 
 

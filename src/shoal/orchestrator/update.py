@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shoal.api import states
+from shoal.api.defaults import UPDATE_DEFAULTS, seconds
 from shoal.api.objects import SERVICES, Obj, clone, dig, version_of
 from shoal.base.clock import rfc3339
 from shoal.orchestrator.dirty import is_task_dirty
@@ -31,18 +32,17 @@ ROLLBACK_STARTED = "rollback_started"
 ROLLBACK_PAUSED = "rollback_paused"
 ROLLBACK_COMPLETED = "rollback_completed"
 IN_PROGRESS = (UPDATING, ROLLBACK_STARTED)
-NANOS = 1_000_000_000
 _EARLY_END = (states.FAILED, states.REJECTED, states.COMPLETE)
 
 
 @dataclass(frozen=True)
 class UpdateConfig:
-    parallelism: int = 1
-    delay: float = 0.0
-    failure_action: str = "pause"
-    monitor: float = 5.0
-    max_failure_ratio: float = 0.0
-    order: str = "stop-first"
+    parallelism: int = UPDATE_DEFAULTS["Parallelism"]
+    delay: float = 0.0  # seconds
+    failure_action: str = UPDATE_DEFAULTS["FailureAction"]
+    monitor: float = seconds(UPDATE_DEFAULTS["Monitor"])
+    max_failure_ratio: float = UPDATE_DEFAULTS["MaxFailureRatio"]
+    order: str = UPDATE_DEFAULTS["Order"]
 
 
 def update_config(service_spec: Obj, rollback: bool) -> UpdateConfig:
@@ -51,14 +51,14 @@ def update_config(service_spec: Obj, rollback: bool) -> UpdateConfig:
     config = service_spec.get("RollbackConfig" if rollback else "UpdateConfig")
     if not config:
         return UpdateConfig()
-    monitor = int(config.get("Monitor") or 0) / NANOS
+    monitor = seconds(int(config.get("Monitor") or 0))
     return UpdateConfig(
         parallelism=int(config.get("Parallelism") or 0),
-        delay=int(config.get("Delay") or 0) / NANOS,
-        failure_action=str(config.get("FailureAction") or "pause"),
+        delay=seconds(int(config.get("Delay") or 0)),
+        failure_action=str(config.get("FailureAction") or UpdateConfig.failure_action),
         monitor=monitor or UpdateConfig.monitor,
         max_failure_ratio=float(config.get("MaxFailureRatio") or 0.0),
-        order=str(config.get("Order") or "stop-first"),
+        order=str(config.get("Order") or UpdateConfig.order),
     )
 
 
