@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 for pair in ip:iproute2 iptables:iptables nsenter:util-linux unshare:util-linux cc:gcc conntrack:conntrack \
-            curl:curl; do
+            curl:curl crun:crun skopeo:skopeo docker-registry:docker-registry busybox:busybox-static; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
+# Docker's default seccomp profile, read by the oci executor (never copied into the project).
+[ -f /usr/share/containers/seccomp.json ] || need_apt+=(golang-github-containers-common)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "+ apt-get install ${need_apt[*]}"
     apt-get update -qq
