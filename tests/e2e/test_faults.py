@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from shoal.testing.daemon import ShoalDaemon, wait_until
+from shoal.testing.daemon import ShoalDaemon, cli_requirement, wait_until
+
+pytestmark = pytest.mark.skipif(**cli_requirement())  # without a docker CLI these checks cannot run
 
 
 def unused_port() -> int:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 import re
 
-from shoal.testing.daemon import ShoalDaemon, wait_until
+import pytest
+
+from shoal.testing.daemon import ShoalDaemon, cli_requirement, wait_until
+
+pytestmark = pytest.mark.skipif(**cli_requirement())  # without a docker CLI these checks cannot run
 
 SLEEP = ["my-apache2:latest", "sleep", "3600"]
 
