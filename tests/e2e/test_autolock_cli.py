@@ -9,6 +9,8 @@ import base64
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,3 +263,28 @@ def test_autolock_off_needs_no_key_and_on_again_issues_a_new_one(locked_daemon: 
     assert swarm_state(daemon) == "locked"
     unlock(daemon, key)
     assert swarm_state(daemon) == "active"
+
+
+def shoal(daemon: ShoalDaemon, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_HOST": daemon.docker_host}
+    return subprocess.run([sys.executable, "-m", "shoal.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=120, input=input, check=False)
+
+
+def test_the_shoal_cli_shows_rotates_and_unlocks(locked_daemon: ShoalDaemon) -> None:
+    daemon = locked_daemon
+    assert shoal(daemon, "swarm", "unlock-key", "-q").stdout == KEYS[-1] + "\n"
+    rotated = shoal(daemon, "swarm", "unlock-key", "--rotate")
+    assert rotated.stdout.startswith("Successfully rotated manager unlock key.\n" + UNLOCK_TEXT), rotated.stderr
+    key = printed_key(rotated.stdout)
+    assert "swarm is not locked" in shoal(daemon, "swarm", "unlock", input=key + "\n").stderr
+    restart(daemon)
+    wrong = shoal(daemon, "swarm", "unlock", input=KEYS[-2] + "\n")
+    assert (wrong.returncode, wrong.stderr) == (1, f"Error response from daemon: {INVALID_KEY}\n")
+    assert shoal(daemon, "swarm", "unlock", input=key + "\n").returncode == 0
+    assert swarm_state(daemon) == "active"
+    assert shoal(daemon, "swarm", "update", "--autolock", "false").stdout == "Swarm updated.\n"
+    assert shoal(daemon, "swarm", "unlock-key").stderr == "no unlock key is set\n"
+    turned_on = shoal(daemon, "swarm", "update", "--autolock", "true").stdout
+    assert turned_on.startswith("Swarm updated.\n" + UNLOCK_TEXT)
+    assert printed_key(turned_on) not in KEYS[:-1]

@@ -1,6 +1,8 @@
-"""`shoal swarm init|join-token|leave`."""
+"""`shoal swarm init|join-token|leave|update|unlock|unlock-key`."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -37,7 +39,27 @@ def init(ctx: click.Context, advertise_addr: str, listen_addr: str, availability
     click.echo(f"Swarm initialized: current node ({node_id}) is now a manager.\n")
     click.echo("To add a worker to this swarm, run the following command:\n")
     click.echo(_join_command(ctx, "worker") + "\n")
-    click.echo("To add a manager to this swarm, run 'docker swarm join-token manager' and follow the instructions.\n")
+    click.echo("To add a manager to this swarm, run 'docker swarm join-token manager' and follow the instructions.")
+    if autolock:
+        _echo_unlock_command(_fetch_unlock_key(ctx))
+
+
+def _fetch_unlock_key(ctx: click.Context) -> str:
+    return str(api_of(ctx).get_unlock_key().get("UnlockKey") or "")
+
+
+def _echo_unlock_command(key: str) -> None:
+    """What the docker CLI prints with a new or shown unlock key."""
+    if key:
+        click.echo("To unlock a swarm manager after it restarts, run the `docker swarm unlock`\n"
+                   f"command and provide the following key:\n\n    {key}\n\n"
+                   "Remember to store this key in a password manager, since without it you\n"
+                   "will not be able to restart the manager.")
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(1)
 
 
 @swarm.command("join-token")
@@ -69,3 +91,59 @@ def leave(ctx: click.Context, force: bool) -> None:
     """Leave the swarm."""
     api_of(ctx).leave_swarm(force=force)
     click.echo("Node left the swarm.")
+
+
+@swarm.command()
+@click.option("--autolock", type=click.BOOL, default=None, help="Change manager autolocking setting (true|false)")
+@click.pass_context
+def update(ctx: click.Context, autolock: bool | None) -> None:
+    """Update the swarm."""
+    api = api_of(ctx)
+    current = api.inspect_swarm()
+    spec = current["Spec"]
+    was_locking = bool(spec.get("EncryptionConfig", {}).get("AutoLockManagers"))
+    if autolock is not None:
+        spec.setdefault("EncryptionConfig", {})["AutoLockManagers"] = autolock
+    api.update_swarm(version=current["Version"]["Index"], swarm_spec=spec)
+    click.echo("Swarm updated.")
+    if autolock and not was_locking:
+        _echo_unlock_command(_fetch_unlock_key(ctx))
+
+
+@swarm.command()
+@click.pass_context
+def unlock(ctx: click.Context) -> None:
+    """Unlock swarm (the key is read from standard input)."""
+    api = api_of(ctx)
+    state = api.info()["Swarm"]["LocalNodeState"]
+    if state == "inactive":
+        _fail("Error: This node is not part of a swarm")
+    if state != "locked":
+        _fail("Error: swarm is not locked")
+    key = click.prompt("Enter unlock key", hide_input=True, prompt_suffix=": ") if sys.stdin.isatty() \
+        else sys.stdin.readline().strip()
+    api.unlock_swarm(key)
+
+
+@swarm.command("unlock-key")
+@click.option("-q", "--quiet", is_flag=True, help="Only display token")
+@click.option("--rotate", is_flag=True, help="Rotate unlock key")
+@click.pass_context
+def unlock_key(ctx: click.Context, quiet: bool, rotate: bool) -> None:
+    """Manage the unlock key."""
+    api = api_of(ctx)
+    if rotate:
+        current = api.inspect_swarm()
+        if not current["Spec"].get("EncryptionConfig", {}).get("AutoLockManagers"):
+            _fail("cannot rotate because autolock is not turned on")
+        api.update_swarm(version=current["Version"]["Index"], swarm_spec=current["Spec"],
+                         rotate_manager_unlock_key=True)
+        if not quiet:
+            click.echo("Successfully rotated manager unlock key.")
+    key = _fetch_unlock_key(ctx)
+    if not key:
+        _fail("no unlock key is set")
+    if quiet:
+        click.echo(key)
+    else:
+        _echo_unlock_command(key)
