@@ -68,6 +68,13 @@ def node_name(node: Obj) -> str:
     return str(dig(node, "Spec", "Name") or dig(node, "Description", "Hostname", default=""))
 
 
+def reservations(task_spec: Obj | None) -> tuple[int, int]:
+    """(NanoCPUs, MemoryBytes) a task spec reserves on its node."""
+    cpu = int(dig(task_spec or {}, "Resources", "Reservations", "NanoCPUs", default=0) or 0)
+    memory = int(dig(task_spec or {}, "Resources", "Reservations", "MemoryBytes", default=0) or 0)
+    return cpu, memory
+
+
 def task_name(task: Obj) -> str:
     """`<service>.<slot>` for replicated tasks, `<service>.<node id>` for global ones (api.names)."""
     return names.task_name(_annotated_service(task), int(task.get("Slot") or 0), str(task.get("NodeID") or ""))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shoal.api.constraints import node_matches, task_constraints
 from shoal.api.objects import Obj, clone, dig
-from shoal.scheduler.constraints import node_matches, task_constraints
 
 
 def is_task_dirty(service: Obj, task: Obj, node: Obj | None = None) -> bool:

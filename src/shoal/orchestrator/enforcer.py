@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from shoal.api import states
-from shoal.api.objects import NODES, TASKS, Obj, dig
+from shoal.api.constraints import node_matches, task_constraints
+from shoal.api.objects import NODES, TASKS, Obj, dig, reservations
 from shoal.base.clock import rfc3339
 from shoal.orchestrator.task import creation_order, is_live, observed
 from shoal.planner import Plan, PlanBuilder
-from shoal.scheduler.constraints import node_matches, task_constraints
-from shoal.scheduler.nodeinfo import reservations
 from shoal.store.memory import ReadView
 from shoal.store.watch import Event
 

@@ -5,11 +5,11 @@ their tasks shut down with no replacement elsewhere; a deleted node's tasks are 
 from __future__ import annotations
 
 from shoal.api import states
+from shoal.api.constraints import node_matches, task_constraints
 from shoal.api.objects import Obj, dig
 from shoal.orchestrator.pass_state import ServiceTasks
 from shoal.orchestrator.restart import updatable_tasks
 from shoal.orchestrator.task import has_stopped, is_live
-from shoal.scheduler.constraints import node_matches, task_constraints
 
 
 def node_takes_tasks(node: Obj) -> bool:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shoal.api.objects import Obj, dig
-from shoal.scheduler.constraints import Constraint, node_matches, task_constraints
-from shoal.scheduler.nodeinfo import NodeInfo, host_ports, reservations
+from shoal.api.constraints import Constraint, node_matches, task_constraints
+from shoal.api.objects import Obj, dig, reservations
+from shoal.scheduler.nodeinfo import NodeInfo, host_ports
 
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64"}
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shoal.api import states
-from shoal.api.objects import NODES, Obj, dig
+from shoal.api.objects import NODES, Obj, dig, reservations
 from shoal.base.clock import parse_rfc3339
 from shoal.store.memory import ReadView
 
@@ -48,12 +48,6 @@ class NodeInfo:
             self.active_by_service[str(task.get("ServiceID", ""))] += 1
             self.active_total += 1
         self.host_ports |= host_ports(task)
-
-
-def reservations(task_spec: Obj | None) -> tuple[int, int]:
-    cpu = int(dig(task_spec or {}, "Resources", "Reservations", "NanoCPUs", default=0) or 0)
-    memory = int(dig(task_spec or {}, "Resources", "Reservations", "MemoryBytes", default=0) or 0)
-    return cpu, memory
 
 
 def is_active(task: Obj) -> bool:

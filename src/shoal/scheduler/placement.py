@@ -12,8 +12,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from shoal.api.constraints import ENGINE_LABEL_PREFIX, NODE_LABEL_PREFIX
 from shoal.api.objects import Obj, dig
-from shoal.scheduler.constraints import ENGINE_LABEL_PREFIX, NODE_LABEL_PREFIX
 from shoal.scheduler.filters import Pipeline, TaskNeeds
 from shoal.scheduler.nodeinfo import MAX_FAILURES, NodeInfo, failure_key
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shoal.api import errors
-from shoal.scheduler.constraints import node_matches, parse_constraints, validate_constraints
+from shoal.api.constraints import node_matches, parse_constraints, validate_constraints
 from shoal.testing.store_harness import node_object
 
 NODE = node_object(
