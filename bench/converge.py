@@ -1,91 +1,131 @@
-"""Converge benchmark: time from `service create --replicas N` to N tasks running, for shoal on the process
-and docker executors, against references measured in the same run on the same engine
-(bench/converge_docker_ref.py: the same containers started directly through the Docker API in parallel,
-and dockerd's own swarm mode, without published ports since its ingress needs IPVS).
+"""Converge benchmark: time from `service create --replicas N` until N tasks run.
 
-    python bench/converge.py [--replicas 5 50] [--repeat 3] [--skip-docker]
+Compared in the same run and timed the same way (bench/harness.py): shoal with the docker executor and
+dockerd's own swarm mode on the same engine, both driven by the same in-process API client with the same
+request (the same spec and image, no image resolution, no published ports since dockerd's ingress needs
+IPVS), both polled every harness.POLL_S seconds for ServiceStatus.RunningTasks == N, and after each run
+both waited on until the engine holds no container of the service. The two sides alternate inside each
+round (which one goes first alternates too), so the i-th runs of each form a pair.
 
-Prints a JSON document and a markdown table of medians and ratios (reference / shoal: >1 means shoal is
-faster). Needs root, and for the docker rows a dockerd with shoal-busybox:latest (ci/setup-dockerd.sh)."""
+Beside them, for reading the figures: the engine's own limits (bench/engine_limits.py: the same
+containers created and started directly in parallel, and shoal's docker executor alone) and shoal on its
+process executor (no engine).
+
+    python bench/converge.py [--replicas 5 50] [--repeat 3] [--skip-engine-limits] [--json FILE]
+
+Needs root and a dockerd with shoal-busybox:latest that is not in a swarm (ci/setup-dockerd.sh).
+Prints the ratio table (reference / shoal: above 1 means shoal is faster) and the load average."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
+import platform
+from collections.abc import Callable
 from typing import Any
 
 import docker
+import engine_limits
+from harness import (
+    POLL_S,
+    SYSTEM_DOCKERD,
+    Comparison,
+    DockerdSwarm,
+    LoadSampler,
+    Shoald,
+    Spread,
+    api_client,
+    check_unresolved,
+    create_service,
+    ratio_table,
+    remove_service,
+    running_tasks,
+    time_until,
+)
 
-from shoal.testing.daemon import ShoalDaemon, wait_until
-
-IMAGE = {"process": "my-apache2:latest", "docker": "shoal-busybox:latest"}
+IMAGE = "shoal-busybox:latest"
+PROCESS_IMAGE = "my-apache2:latest"  # the process executor only names the workload with it
 COMMAND = ["sleep", "3600"]
-TIMEOUT = 300.0
 
 
-def running_tasks(client: docker.APIClient, service_id: str) -> int:
-    services = client._result(client._get(client._url("/services"), params={"status": True,
-                              "filters": json.dumps({"id": [service_id]})}), True)
-    return int(services[0]["ServiceStatus"]["RunningTasks"]) if services else 0
+def converge_once(client: docker.APIClient, engine: docker.APIClient, image: str, replicas: int,
+                  name: str) -> float:
+    service_id = ""
 
+    def create() -> None:
+        nonlocal service_id
+        service_id = create_service(client, name, image, COMMAND, replicas)
 
-def time_converge(daemon: ShoalDaemon, executor: str, replicas: int) -> float:
-    client = docker.APIClient(base_url=daemon.docker_host, version="1.41", timeout=60)
-    spec = docker.types.TaskTemplate(docker.types.ContainerSpec(IMAGE[executor], COMMAND, stop_grace_period=1))
-    started = time.perf_counter()
-    created = client.create_service(spec, name=f"bench{replicas}", mode=docker.types.ServiceMode(
-        "replicated", replicas=replicas))
-    deadline = time.monotonic() + TIMEOUT
-    while running_tasks(client, created["ID"]) < replicas:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{replicas} replicas did not converge on {executor}")
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - started
-    client.remove_service(created["ID"])
-    wait_until(lambda: not client.containers(all=True), TIMEOUT, "bench containers left behind", interval=0.2)
+    elapsed = time_until(create, lambda: running_tasks(client, service_id) >= replicas, f"{name} converged")
+    check_unresolved(client, service_id, image)
+    remove_service(client, engine, service_id)
     return elapsed
 
 
-def measure_shoal(executor: str, replicas: list[int], repeat: int) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="shoal-bench-") as workdir:
-        daemon = ShoalDaemon(Path(workdir), executor=executor)
-        daemon.start()
-        try:
-            daemon.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+def interleaved(replicas: list[int], repeat: int) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+    """shoal (docker executor) and dockerd swarm mode, alternating; returns (shoal, reference) runs per N."""
+    ours: dict[int, list[float]] = {n: [] for n in replicas}
+    theirs: dict[int, list[float]] = {n: [] for n in replicas}
+    engine = api_client(SYSTEM_DOCKERD)
+    engine.inspect_image(IMAGE)  # fail early, with docker-py's message, when the image is missing
+    with Shoald(executor="docker") as shoal, DockerdSwarm() as swarm:
+        sides: list[tuple[dict[int, list[float]], Callable[[int, str], float]]] = [
+            (ours, lambda n, name: converge_once(shoal.client, engine, IMAGE, n, name)),
+            (theirs, lambda n, name: converge_once(swarm.client, engine, IMAGE, n, name)),
+        ]
+        for round_no in range(repeat):
             for n in replicas:
-                results[str(n)] = [time_converge(daemon, executor, n) for _ in range(repeat)]
-        finally:
-            daemon.leave_and_stop()
-    return results
+                order = sides if round_no % 2 == 0 else sides[::-1]
+                for runs, measure in order:
+                    runs[n].append(measure(n, f"bench{n}r{round_no}"))
+    engine.close()
+    return ours, theirs
+
+
+def process_executor(replicas: list[int], repeat: int) -> dict[int, list[float]]:
+    runs: dict[int, list[float]] = {n: [] for n in replicas}
+    with Shoald(executor="process") as shoal:
+        for round_no in range(repeat):
+            for n in replicas:
+                runs[n].append(converge_once(shoal.client, shoal.client, PROCESS_IMAGE, n, f"proc{n}r{round_no}"))
+    return runs
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicas", type=int, nargs="+", default=[5, 50])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--skip-docker", action="store_true")
+    parser.add_argument("--skip-engine-limits", action="store_true")
+    parser.add_argument("--json", help="also write every run's figures to this file")
     args = parser.parse_args()
-    report: dict[str, Any] = {"shoal-process": measure_shoal("process", args.replicas, args.repeat)}
-    if not args.skip_docker:
-        report["shoal-docker"] = measure_shoal("docker", args.replicas, args.repeat)
-        reference = subprocess.run(
-            [sys.executable, str(Path(__file__).with_name("converge_docker_ref.py")), "--replicas",
-             *map(str, args.replicas), "--repeat", str(args.repeat)],
-            capture_output=True, text=True, check=True)
-        report["reference"] = json.loads(reference.stdout)
-    print(json.dumps(report, indent=2))
-    print("\n| N | row | median s |")
-    print("|---|---|---|")
-    for name in ("shoal-process", "shoal-docker"):
-        for n, times in report.get(name, {}).items():
-            print(f"| {n} | {name} | {statistics.median(times):.2f} |")
+    with LoadSampler() as load:
+        ours, theirs = interleaved(args.replicas, args.repeat)
+        process = process_executor(args.replicas, args.repeat)
+        limits = None if args.skip_engine_limits else asyncio.run(engine_limits.measure(args.replicas, args.repeat))
+    engine = api_client(SYSTEM_DOCKERD)
+    version = engine.version()["Version"]
+    engine.close()
+    print(f"converge: {IMAGE} `{' '.join(COMMAND)}`, polled every {POLL_S * 1000:.0f} ms, {args.repeat} rounds; "
+          f"dockerd {version}; {platform.node()}; {load.summary()}\n")
+    rows = [Comparison(f"{n} replicas", theirs[n], ours[n]) for n in args.replicas]
+    print(ratio_table(rows, "dockerd swarm mode"))
+    print("\n| N | shoal, process executor | direct API, parallel | shoal's docker executor alone |")
+    print("|---|---|---|---|")
+    by_method: dict[tuple[str, int], list[float]] = {}
+    for entry in (limits or {}).get("results", []):
+        by_method[(entry["method"], entry["replicas"])] = entry["seconds"]
+    for n in args.replicas:
+        cells = [Spread.of(process[n]).show()]
+        for method in ("direct-api", "docker-exec"):
+            found = by_method.get((method, n))
+            cells.append(Spread.of(found).show() if found else "-")
+        print(f"| {n} | {' | '.join(cells)} |")
+    if args.json:
+        report: dict[str, Any] = {"shoal-docker": ours, "swarm-mode": theirs, "shoal-process": process,
+                                  "engine-limits": limits, "load": load.samples, "dockerd": version}
+        with open(args.json, "w") as out:
+            json.dump(report, out, indent=2)
 
 
 if __name__ == "__main__":
