@@ -122,8 +122,16 @@ class FakeBackend:
         self._index = itertools.count(10)
         self._changed = asyncio.Condition()
         self._background: set[asyncio.Task[None]] = set()
+        self.unlock_key = ""
+        """Set while autolock is on (as the cluster object's key)."""
+        self.locked = False
 
     # -- helpers for tests ----------------------------------------------------------------------
+    def restart_locked(self) -> None:
+        """What a restart does to an autolocked manager: locked until `swarm unlock`."""
+        assert self.swarm is not None and self.unlock_key, "only an autolocked swarm locks"
+        self.locked = True
+
     def now(self) -> str:
         return rfc3339(datetime.now(UTC))
 
@@ -138,6 +146,8 @@ class FakeBackend:
             self._changed.notify_all()
 
     def _manager(self) -> Json:
+        if self.locked:
+            raise errors.SwarmLocked()
         if self.swarm is None:
             raise errors.NotAManager()
         return self.swarm
@@ -189,7 +199,11 @@ class FakeBackend:
         }
 
     async def info(self) -> Json:
-        active = self.swarm is not None
+        active = self.swarm is not None and not self.locked
+        if self.locked:
+            return {"ID": "FAKE", "Name": "fakehost", "ServerVersion": "20.10.24+shoal", "Swarm": {
+                "NodeID": "", "NodeAddr": "127.0.0.1", "LocalNodeState": "locked", "ControlAvailable": False,
+                "Error": errors.SWARM_LOCKED, "RemoteManagers": None}}
         return {
             "ID": "FAKE",
             "Name": "fakehost",
@@ -205,6 +219,8 @@ class FakeBackend:
         }
 
     async def swarm_status(self) -> str:
+        if self.locked:
+            return "locked"
         return "active/manager" if self.swarm is not None else "inactive"
 
     async def events(self, query: EventQuery) -> AsyncIterator[Json]:
@@ -231,6 +247,10 @@ class FakeBackend:
         if self.swarm is not None:
             raise errors.AlreadyInSwarm()
         self.swarm = self._new_object(request.get("Spec") or {})
+        if request.get("AutoLockManagers") or (self.swarm["Spec"].get("EncryptionConfig") or {}).get(
+                "AutoLockManagers"):
+            self.swarm["Spec"].setdefault("EncryptionConfig", {})["AutoLockManagers"] = True
+            self.unlock_key = "SWMKEY-1-fake" + new_id()
         self.swarm["JoinTokens"] = {"Worker": "SWMTKN-1-fake-worker", "Manager": "SWMTKN-1-fake-manager"}
         node = self._new_object({"Role": "manager", "Availability": "active", "Labels": {}})
         node["Description"] = {"Hostname": "fakehost"}
@@ -254,6 +274,8 @@ class FakeBackend:
             )
         self.swarm = None
         self.node_id = ""
+        self.locked = False
+        self.unlock_key = ""
         for table in (self.nodes, self.services, self.tasks, self.secrets, self.configs):
             table.clear()
 
@@ -268,13 +290,25 @@ class FakeBackend:
             swarm["JoinTokens"]["Worker"] = "SWMTKN-1-fake-worker-" + new_id()[:6]
         if flags.rotate_manager_token:
             swarm["JoinTokens"]["Manager"] = "SWMTKN-1-fake-manager-" + new_id()[:6]
+        if not (spec.get("EncryptionConfig") or {}).get("AutoLockManagers"):
+            self.unlock_key = ""
+        elif flags.rotate_manager_unlock_key or not self.unlock_key:
+            self.unlock_key = "SWMKEY-1-fake" + new_id()
 
     async def swarm_unlock_key(self) -> Json:
         self._manager()
-        return {"UnlockKey": ""}
+        return {"UnlockKey": self.unlock_key}
 
     async def swarm_unlock(self, request: Json) -> None:
-        raise errors.Conflict("swarm is not locked")
+        if not self.locked:
+            self._manager()
+            raise errors.NotLocked()
+        key = request.get("UnlockKey")
+        if not isinstance(key, str) or not key.startswith("SWMKEY-1-"):
+            raise errors.InvalidArgument("invalid key string")
+        if key != self.unlock_key:
+            raise errors.InvalidUnlockKey()
+        self.locked = False
 
     # -- nodes ----------------------------------------------------------------------------------
     async def nodes_list(self, filters: Filters) -> list[Json]:

@@ -46,6 +46,36 @@ def test_swarm_lifecycle_through_docker_py(engine: EngineServer, client: docker.
     assert gone.value.status_code == 503
 
 
+LOCKED = ('Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" '
+          "to unlock it.")
+
+
+def test_a_locked_manager_serves_only_unlock_info_and_ping(engine: EngineServer, client: docker.DockerClient) -> None:
+    client.swarm.init(advertise_addr="127.0.0.1", autolock_managers=True)
+    key = client.api.get_unlock_key()["UnlockKey"]
+    assert key.startswith("SWMKEY-1-")
+    engine.backend.restart_locked()
+    for method, path in (("GET", "/v1.41/swarm"), ("GET", "/v1.41/services"), ("GET", "/v1.41/nodes"),
+                         ("GET", "/v1.41/tasks"), ("GET", "/v1.41/swarm/unlockkey")):
+        response = request(engine, method, path)
+        assert (response.status, json.loads(response.body)) == (503, {"message": LOCKED}), path
+    assert client.info()["Swarm"]["LocalNodeState"] == "locked"
+    assert request(engine, "GET", "/_ping").body == b"OK"
+    wrong = request(engine, "POST", "/v1.41/swarm/unlock", data=b'{"UnlockKey":"SWMKEY-1-AAAA"}')
+    assert (wrong.status, json.loads(wrong.body)) == (
+        401, {"message": "swarm could not be unlocked: invalid key provided"})
+    malformed = request(engine, "POST", "/v1.41/swarm/unlock", data=b'{"UnlockKey":"nope"}')
+    assert (malformed.status, json.loads(malformed.body)) == (400, {"message": "invalid key string"})
+    with pytest.raises(docker.errors.APIError) as still_locked:
+        client.services.list()
+    assert still_locked.value.status_code == 503
+    assert client.swarm.unlock(key) is True
+    assert client.services.list() == []
+    with pytest.raises(docker.errors.APIError) as not_locked:
+        client.swarm.unlock(key)
+    assert not_locked.value.status_code == 409
+
+
 def test_swarm_update_with_stale_version_is_500_out_of_sequence(swarm_engine: EngineServer) -> None:
     response = request(swarm_engine, "POST", "/v1.41/swarm/update?version=1", data=b"{}")
     assert response.status == 500
