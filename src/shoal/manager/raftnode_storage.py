@@ -104,8 +104,10 @@ class DiskLog(_BackedLog):
         self.storage: DiskStorage = storage
 
     @classmethod
-    def open(cls, data_root: str | os.PathLike[str], *, metadata: bytes = b"") -> DiskLog:
-        return cls(DiskStorage.open(data_root, metadata=metadata))
+    def open(cls, data_root: str | os.PathLike[str], *, metadata: bytes = b"", repair: bool = False) -> DiskLog:
+        """``repair`` (shoald's ``--repair-raft-log``) cuts a damaged WAL at the damage instead
+        of refusing to start; everything after the damage is lost."""
+        return cls(DiskStorage.open(data_root, metadata=metadata, repair=repair))
 
     def save(self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot | None) -> None:
         self.storage.save(hard_state, entries, snapshot)

@@ -11,7 +11,14 @@ The driver only needs ``DiskStorage`` (see storage.py); the rest is exported for
 """
 
 from shoal.manager.wal.crypto import DataKey, KeyRing
-from shoal.manager.wal.errors import WALBroken, WALCorrupted, WALError, WALWriteError, WrongDataKey
+from shoal.manager.wal.errors import (
+    WALBroken,
+    WALCorrupted,
+    WALError,
+    WALFormatError,
+    WALWriteError,
+    WrongDataKey,
+)
 from shoal.manager.wal.fileops import FileOps, OsFileOps
 from shoal.manager.wal.keys import KeyFileError, KeyWrapper, Unwrapped
 from shoal.manager.wal.storage import DiskStorage, RaftPaths
@@ -29,6 +36,7 @@ __all__ = [
     "WALBroken",
     "WALCorrupted",
     "WALError",
+    "WALFormatError",
     "WALWriteError",
     "WrongDataKey",
 ]

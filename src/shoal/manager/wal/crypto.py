@@ -1,12 +1,23 @@
-"""Sealing records at rest with AES-256-GCM under the manager's data key (DEK).
+"""Sealing records at rest with AES-256-GCM, under a subkey of the manager's data key (DEK).
 
-A sealed record is ``version u8 | key id u32 | nonce (12 bytes) | ciphertext + tag``. The key id
-(a hash of the key, not the key) says which DEK sealed it, so a wrong key is reported as such
-rather than as damage, and so the DEK can rotate later: a ``KeyRing`` opens records of every key
-it holds and seals with its active one. Nonces are random per record (96 bits); a DEK should seal
-fewer than 2**32 records, far beyond a manager's log between snapshots, and rotation resets it.
-The domain (WAL or snapshot) and the header are bound in as associated data, so a record cannot
-be moved from one kind of file to the other unnoticed.
+The DEK never encrypts anything itself. Each file (WAL segment or snapshot) gets its own subkey::
+
+    subkey = HKDF-SHA256(DEK, salt = the file's random 32-byte salt, info = file kind | file id)
+
+The salt, the DEK's key id (a hash of the key, not the key) and the file id (segment sequence
+number or snapshot index) sit in the file's plaintext header (fileheader.py), so a wrong DEK is
+reported as such rather than as damage, and a KeyRing can open files of every key it holds.
+
+A sealed record is ``nonce (12 random bytes) | ciphertext + tag``. Its associated data binds it
+to its place: ``file kind | file id | offset of the record in the file``. A record that is
+swapped with another, replayed at another offset, or copied into another segment or snapshot no
+longer authenticates (a copy also meets another subkey).
+
+Random 96-bit nonces are safe for 2**32 encryptions per key. A subkey seals at most
+``max_records`` records (by default 2**24, far below): the WAL starts a new segment, with a new
+salt and so a new subkey, before a segment's sealer runs out, and every recovery starts a new
+segment too, so no subkey is used again after a restart. Rotating the DEK itself (keys.py) then
+only needs a new segment.
 """
 
 from __future__ import annotations
@@ -18,16 +29,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
-SEAL_VERSION = 1
-_HEADER = struct.Struct("<BI")
-SEAL_OVERHEAD = _HEADER.size + NONCE_SIZE + 16
+TAG_SIZE = 16
+SALT_SIZE = 32
+SEAL_OVERHEAD = NONCE_SIZE + TAG_SIZE
+MAX_RECORDS_PER_SUBKEY = 1 << 24
 
-WAL_DOMAIN = b"shoal-raft-wal-v1"
-SNAPSHOT_DOMAIN = b"shoal-raft-snap-v1"
+WAL_DOMAIN = b"shoal-raft-wal-v2"
+SNAPSHOT_DOMAIN = b"shoal-raft-snap-v2"
+
+_POSITION = struct.Struct("<QQ")
 
 
 class SealError(Exception):
@@ -43,6 +59,10 @@ class UnknownKey(SealError):
 
 class AuthenticationFailed(SealError):
     pass
+
+
+class SealLimitReached(Exception):
+    """A file's subkey sealed as many records as it may; the writer should have started a new file."""
 
 
 def key_id_of(secret: bytes) -> int:
@@ -73,39 +93,74 @@ class KeyRing:
     def __init__(self, active: DataKey, retired: Iterable[DataKey] = ()) -> None:
         self.active = active
         self.retired = tuple(k for k in retired if k.key_id != active.key_id)
-        self._ciphers = {key.key_id: AESGCM(key.secret) for key in (*retired, active)}
+        self._keys = {key.key_id: key for key in (*retired, active)}
 
-    def cipher_for(self, key_id: int) -> AESGCM:
-        cipher = self._ciphers.get(key_id)
-        if cipher is None:
-            raise UnknownKey(key_id, self._ciphers)
-        return cipher
+    def key_for(self, key_id: int) -> DataKey:
+        key = self._keys.get(key_id)
+        if key is None:
+            raise UnknownKey(key_id, self._keys)
+        return key
 
 
-class RecordSealer:
-    def __init__(self, keys: KeyRing, domain: bytes) -> None:
-        self._keys = keys
-        self._domain = domain
-        self._active_id = keys.active.key_id
-        self._active = keys.cipher_for(self._active_id)
+@dataclass(frozen=True, slots=True)
+class FileKeying:
+    """What a file's header must carry to derive its subkey again."""
 
-    def seal(self, plaintext: bytes) -> bytes:
-        header = _HEADER.pack(SEAL_VERSION, self._active_id)
+    key_id: int
+    salt: bytes
+    file_id: int
+
+
+class FileSealer:
+    """Seals and opens the records of one file, each bound to its offset in that file."""
+
+    def __init__(self, dek: DataKey, domain: bytes, keying: FileKeying, max_records: int) -> None:
+        info = domain + struct.pack("<Q", keying.file_id)
+        subkey = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=keying.salt, info=info).derive(dek.secret)
+        self.keying = keying
+        self.max_records = max_records
+        self.sealed = 0
+        self._cipher = AESGCM(subkey)
+        self._aad_prefix = domain + b"\x00"
+
+    @property
+    def remaining(self) -> int:
+        return self.max_records - self.sealed
+
+    def _aad(self, offset: int) -> bytes:
+        return self._aad_prefix + _POSITION.pack(self.keying.file_id, offset)
+
+    def seal(self, plaintext: bytes, offset: int) -> bytes:
+        if self.sealed >= self.max_records:
+            raise SealLimitReached(f"file {self.keying.file_id} sealed {self.sealed} records, its limit")
+        self.sealed += 1  # counted before use: a nonce drawn is spent even if the write fails
         nonce = os.urandom(NONCE_SIZE)
-        return header + nonce + self._active.encrypt(nonce, plaintext, self._domain + header)
+        return nonce + self._cipher.encrypt(nonce, plaintext, self._aad(offset))
 
-    def open(self, sealed: bytes) -> bytes:
+    def open(self, sealed: bytes, offset: int) -> bytes:
         if len(sealed) < SEAL_OVERHEAD:
             raise AuthenticationFailed(f"sealed record too short ({len(sealed)} bytes)")
-        version, key_id = _HEADER.unpack_from(sealed)
-        if version != SEAL_VERSION:
-            raise AuthenticationFailed(f"unknown seal version {version}")
-        cipher = self._keys.cipher_for(key_id)
-        header = sealed[: _HEADER.size]
-        nonce = sealed[_HEADER.size : _HEADER.size + NONCE_SIZE]
         try:
-            return cipher.decrypt(nonce, sealed[_HEADER.size + NONCE_SIZE :], self._domain + header)
+            return self._cipher.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], self._aad(offset))
         except InvalidTag:
             raise AuthenticationFailed(
-                "authentication failed: record altered or sealed for another file kind"
+                "authentication failed: record altered, moved from elsewhere, or sealed for another file kind"
             ) from None
+
+
+class Sealing:
+    """Hands out the sealer of each file of one kind (``domain``) under a KeyRing."""
+
+    def __init__(self, keys: KeyRing, domain: bytes, *, max_records: int = MAX_RECORDS_PER_SUBKEY) -> None:
+        self.keys = keys
+        self.domain = domain
+        self.max_records = max_records
+
+    def new_file(self, file_id: int) -> FileSealer:
+        """A fresh subkey (new random salt) under the active key."""
+        keying = FileKeying(self.keys.active.key_id, os.urandom(SALT_SIZE), file_id)
+        return FileSealer(self.keys.active, self.domain, keying, self.max_records)
+
+    def existing_file(self, keying: FileKeying) -> FileSealer:
+        """The sealer of a file written earlier; raises ``UnknownKey`` for a DEK not held."""
+        return FileSealer(self.keys.key_for(keying.key_id), self.domain, keying, self.max_records)

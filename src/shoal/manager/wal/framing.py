@@ -5,20 +5,29 @@ A record is a 24-byte header followed by the payload::
     magic u16 | version u8 | flags u8 | payload length u32 | durable offset u64
     | payload CRC-32 u32 | header CRC-32 u32            (little endian)
 
+``version`` is the on-disk format version of the whole raft directory (2: files open with a
+plaintext file header and records are sealed under a per-file subkey, bound to their position;
+see crypto.py and fileheader.py). A file whose first record has a sound header of another
+version is refused with ``WALFormatError``: formats before the first release are not migrated.
+
 The header has its own CRC so that a damaged length is caught before it is trusted (a flipped
 length must not make the rest of the file look like a torn tail). The *durable offset* is how
-many bytes of this file the writer had fsynced when it wrote the record: if recovery meets a bad
-record that a later valid record vouches for (durable offset past it), the bad record had been
-synced, so it is corruption, never a torn write.
+many bytes of this file the writer had fsynced when it wrote the record: a later valid record
+whose durable offset is past a bad record proves the bad one had been synced.
 
-Scanning a file ends in one of three ways:
+A bad record is told apart as etcd's WAL does. A power cut during write-back leaves only what a
+disk can leave: whole sectors written or not, a sector never written reading as zeros, the file
+possibly ending early. So a bad record (in the final file only) is a *torn tail* when
 
-- every byte belongs to a valid record;
-- a *torn tail*: the file ends with a record that was being written when the machine stopped.
-  Recognised (only in the final file) when no valid record follows the bad bytes, or when the
-  only ones that follow are unvouched for and a disk sector's share of the bad span is zeroed
-  (what out-of-order write-back of unsynced pages leaves behind);
-- ``WALCorrupted`` otherwise.
+- the file ends inside its header, or its header is sound and the file ends before the record's
+  declared end (a short tail); or
+- a disk sector it touches reads as zeros from the record's start, or from the sector's start,
+  up to the sector's end or the end of the file (a zeroed tail: an unwritten sector);
+
+and no later valid record vouches for it. Everything else, above all a record that was written
+whole (sound header, its full length present, nothing zero-filled) and no longer checks, is
+``WALCorrupted``. A torn tail is cut with any unvouched records after it; corruption is refused
+unless the caller asked for a repair.
 """
 
 from __future__ import annotations
@@ -27,10 +36,10 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from shoal.manager.wal.errors import WALCorrupted
+from shoal.manager.wal.errors import WALCorrupted, WALFormatError
 
 MAGIC = 0x5EA1
-VERSION = 1
+VERSION = 2
 _PREFIX = struct.Struct("<HBBIQI")
 _HEADER_CRC = struct.Struct("<I")
 HEADER_SIZE = _PREFIX.size + _HEADER_CRC.size
@@ -110,21 +119,54 @@ def _resync(buf: bytes, pos: int) -> list[Frame]:
     return found
 
 
+def _sound_header(buf: bytes, pos: int) -> tuple[int, int] | None:
+    """(version, payload length) of the header at ``pos`` if its magic and checksum hold."""
+    if len(buf) - pos < HEADER_SIZE:
+        return None
+    magic, version, _flags, length, _durable, _crc = _PREFIX.unpack_from(buf, pos)
+    (header_crc,) = _HEADER_CRC.unpack_from(buf, pos + _PREFIX.size)
+    if magic != MAGIC or checksum(memoryview(buf)[pos : pos + _PREFIX.size]) != header_crc:
+        return None
+    return version, length
+
+
 def _has_unwritten_sector(buf: bytes, start: int, end: int) -> bool:
-    """Whether some disk sector's share of ``buf[start:end]`` is all zeros, as a sector that was
-    never written back reads. A share counts if it starts at ``start`` (a record's first bytes
-    are its non-zero magic) or is at least 16 bytes long (random ciphertext is never that)."""
+    """Whether a disk sector touched by ``buf[start:end]`` reads as zeros from ``start`` (or its
+    own start) to its end or the end of the file, as a sector that was never written back does.
+    Bytes of the sector before ``start`` belong to earlier records and may have been synced."""
     sector = (start // SECTOR) * SECTOR
     while sector < end:
-        lo, hi = max(sector, start), min(sector + SECTOR, end)
-        if (lo == start or hi - lo >= 16) and not any(buf[lo:hi]):
+        share = buf[max(sector, start) : min(sector + SECTOR, len(buf))]
+        if share and not any(share):
             return True
         sector += SECTOR
     return False
 
 
+def torn_write_evidence(buf: bytes, pos: int) -> str | None:
+    """Why the bad record at ``pos`` looks like an interrupted write, or None if it does not."""
+    if len(buf) - pos < HEADER_SIZE:
+        return "the file ends inside its header"
+    header = _sound_header(buf, pos)
+    span_end = pos + HEADER_SIZE
+    if header is not None:
+        span_end += header[1]
+        if span_end > len(buf):
+            return "the file ends before its declared end"
+    if _has_unwritten_sector(buf, pos, span_end):
+        return "a sector of it reads as zeros: never written back"
+    return None
+
+
+def _check_format(buf: bytes, path: str) -> None:
+    header = _sound_header(buf, 0)
+    if header is not None and header[0] != VERSION:
+        raise WALFormatError(path, header[0], VERSION)
+
+
 def scan(buf: bytes, *, path: str, final: bool) -> ScanResult:
     """Split ``buf`` (a whole file) into records; see the module doc for the torn-tail rule."""
+    _check_format(buf, path)
     frames: list[Frame] = []
     pos = 0
     while pos < len(buf):
@@ -141,8 +183,6 @@ def _classify_bad_record(buf: bytes, pos: int, reason: str, *, path: str, final:
     if not final:
         raise WALCorrupted(path, pos, f"{reason} in a segment that is not the last one")
     later = _resync(buf, pos + 1)
-    if not later:
-        return TornTail(pos, reason)
     vouching = next((f for f in later if f.durable_offset > pos), None)
     if vouching is not None:
         raise WALCorrupted(
@@ -151,6 +191,7 @@ def _classify_bad_record(buf: bytes, pos: int, reason: str, *, path: str, final:
             f"{reason}; the record at offset {vouching.offset} says the file was synced up to "
             f"{vouching.durable_offset}",
         )
-    if _has_unwritten_sector(buf, pos, later[0].offset):
-        return TornTail(pos, f"{reason} (zeroed sector of an unsynced write)", len(later))
-    raise WALCorrupted(path, pos, f"{reason}, followed by a valid record at offset {later[0].offset}")
+    evidence = torn_write_evidence(buf, pos)
+    if evidence is None:
+        raise WALCorrupted(path, pos, f"{reason}; a record that was written whole no longer checks")
+    return TornTail(pos, f"{reason}: {evidence}", len(later))

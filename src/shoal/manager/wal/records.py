@@ -7,6 +7,8 @@
 - ``SnapshotMark``: a snapshot at (index, term) is durable. ``installed`` marks a snapshot
   received from the leader, which replaces the whole log; otherwise it is a local compaction
   point and later entries stay.
+- ``NextSegment``: the last record of every segment but the newest: the segment that follows
+  exists. It is what makes a deleted newest segment detectable (see wal.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class RecordKind(enum.IntEnum):
     ENTRY = 2
     HARD_STATE = 3
     SNAPSHOT_MARK = 4
+    NEXT_SEGMENT = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +42,19 @@ class SnapshotMark:
     installed: bool = False
 
 
-WalRecord = SegmentHeader | Entry | HardState | SnapshotMark
+@dataclass(frozen=True, slots=True)
+class NextSegment:
+    seq: int
+
+
+WalRecord = SegmentHeader | Entry | HardState | SnapshotMark | NextSegment
 
 _KIND = struct.Struct("<B")
 _SEGMENT_HEADER = struct.Struct("<BQQ")
 _ENTRY = struct.Struct("<BQQB")
 _HARD_STATE = struct.Struct("<BQQQ")
 _SNAPSHOT_MARK = struct.Struct("<BQQB")
+_NEXT_SEGMENT = struct.Struct("<BQ")
 
 
 def encode_record(record: WalRecord) -> bytes:
@@ -55,6 +64,8 @@ def encode_record(record: WalRecord) -> bytes:
         return _HARD_STATE.pack(RecordKind.HARD_STATE, record.term, record.vote, record.commit)
     if isinstance(record, SnapshotMark):
         return _SNAPSHOT_MARK.pack(RecordKind.SNAPSHOT_MARK, record.index, record.term, int(record.installed))
+    if isinstance(record, NextSegment):
+        return _NEXT_SEGMENT.pack(RecordKind.NEXT_SEGMENT, record.seq)
     return _SEGMENT_HEADER.pack(RecordKind.SEGMENT_HEADER, record.seq, record.first_index) + record.metadata
 
 
@@ -73,6 +84,9 @@ def decode_record(data: bytes) -> WalRecord:
         if kind == RecordKind.SNAPSHOT_MARK:
             _, index, term, installed = _SNAPSHOT_MARK.unpack(data)
             return SnapshotMark(index, term, bool(installed))
+        if kind == RecordKind.NEXT_SEGMENT:
+            _, seq = _NEXT_SEGMENT.unpack(data)
+            return NextSegment(seq)
         if kind == RecordKind.SEGMENT_HEADER:
             _, seq, first_index = _SEGMENT_HEADER.unpack_from(data)
             return SegmentHeader(seq, first_index, data[_SEGMENT_HEADER.size :])

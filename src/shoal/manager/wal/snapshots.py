@@ -1,5 +1,6 @@
-"""Snapshot files: one sealed, framed record per file, written so that a crash never leaves a
-half-written file under a real name.
+"""Snapshot files: a plaintext file header (fileheader.py: key id, salt, the snapshot's index)
+then one sealed record, bound to this file's subkey and offset (crypto.py); written so that a
+crash never leaves a half-written file under a real name.
 
 Writing: ``<index>-<term>.snap.tmp`` is written and fsynced, renamed to ``<index>-<term>.snap``,
 and the directory is fsynced. A snapshot only counts once the WAL holds a mark for it (the WAL
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 
 import msgpack
 
-from shoal.manager.wal.crypto import AuthenticationFailed, RecordSealer, UnknownKey
+from shoal.manager.wal.crypto import AuthenticationFailed, Sealing, UnknownKey
 from shoal.manager.wal.errors import WALCorrupted, WALWriteError, WrongDataKey
+from shoal.manager.wal.fileheader import SNAPSHOT_FILE, decode_file_header, encode_file_header
 from shoal.manager.wal.fileops import FileOps, write_all
 from shoal.manager.wal.framing import encode_record, scan
 from shoal.manager.wal.records import SnapshotMark
@@ -64,10 +66,10 @@ def decode_snapshot(data: bytes) -> Snapshot:
 
 
 class SnapshotFiles:
-    def __init__(self, ops: FileOps, directory: str, sealer: RecordSealer) -> None:
+    def __init__(self, ops: FileOps, directory: str, sealing: Sealing) -> None:
         self._ops = ops
         self._dir = directory
-        self._sealer = sealer
+        self._sealing = sealing
         ops.makedirs(directory)
 
     def files(self) -> list[SnapshotFile]:
@@ -84,7 +86,9 @@ class SnapshotFiles:
         meta = snapshot.metadata
         path = os.path.join(self._dir, snapshot_name(meta.index, meta.term))
         temp = path + _TEMP_SUFFIX
-        blob = encode_record(self._sealer.seal(encode_snapshot(snapshot)), 0)
+        sealer = self._sealing.new_file(meta.index)
+        head = encode_record(encode_file_header(SNAPSHOT_FILE, sealer.keying), 0)
+        blob = head + encode_record(sealer.seal(encode_snapshot(snapshot), len(head)), 0)
         try:
             fd = self._ops.open_truncated(temp)
             try:
@@ -110,23 +114,31 @@ class SnapshotFiles:
     def load(self, file: SnapshotFile) -> Snapshot:
         """Read one file back; raises ``WALCorrupted`` or ``WrongDataKey``."""
         scanned = scan(self._ops.read_file(file.path), path=file.path, final=True)
-        if scanned.torn is not None or len(scanned.frames) != 1:
-            why = scanned.torn.reason if scanned.torn else f"{len(scanned.frames)} records instead of 1"
-            raise WALCorrupted(file.path, scanned.valid_end, f"damaged snapshot file: {why}")
-        frame = scanned.frames[0]
+        if scanned.torn is not None or len(scanned.frames) != 2:
+            why = scanned.torn.reason if scanned.torn else f"{len(scanned.frames)} records instead of 2"
+            raise self._damaged(file, scanned.valid_end, f"damaged snapshot file: {why}")
+        head, frame = scanned.frames
         try:
-            snapshot = decode_snapshot(self._sealer.open(frame.payload))
+            keying = decode_file_header(head.payload, SNAPSHOT_FILE)
+            if keying.file_id != file.index:
+                raise ValueError(f"file header says snapshot {keying.file_id}, name says {file.index}")
+            snapshot = decode_snapshot(self._sealing.existing_file(keying).open(frame.payload, frame.offset))
         except UnknownKey as exc:
             raise WrongDataKey(file.path, frame.offset, str(exc)) from None
         except AuthenticationFailed as exc:
-            raise WALCorrupted(file.path, frame.offset, f"cannot decrypt snapshot: {exc}") from None
+            raise self._damaged(file, frame.offset, f"cannot decrypt snapshot: {exc}") from None
         except ValueError as exc:
-            raise WALCorrupted(file.path, frame.offset, str(exc)) from None
+            raise self._damaged(file, frame.offset, str(exc)) from None
         meta = snapshot.metadata
         if (meta.index, meta.term) != (file.index, file.term):
             why = f"holds snapshot {meta.index}/{meta.term}, name says {file.index}/{file.term}"
-            raise WALCorrupted(file.path, frame.offset, why)
+            raise self._damaged(file, frame.offset, why)
         return snapshot
+
+    @staticmethod
+    def _damaged(file: SnapshotFile, offset: int, why: str) -> WALCorrupted:
+        # Not repairable by cutting the log: recovery skips the file and falls back to an older one.
+        return WALCorrupted(file.path, offset, why, repairable=False)
 
     def newest_usable(self, marks: Iterable[SnapshotMark]) -> Snapshot | None:
         """The newest snapshot that the WAL marked durable and that reads back intact."""

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shoal.manager.wal.crypto import SNAPSHOT_DOMAIN, WAL_DOMAIN, KeyRing, RecordSealer
+from shoal.manager.wal.crypto import MAX_RECORDS_PER_SUBKEY, SNAPSHOT_DOMAIN, WAL_DOMAIN, KeyRing, Sealing
 from shoal.manager.wal.errors import WALCorrupted
 from shoal.manager.wal.fileops import FileOps, OsFileOps
 from shoal.manager.wal.keys import KeyFileError, KeyWrapper, load_keys, load_or_create_keys
@@ -83,17 +83,22 @@ class DiskStorage:
         metadata: bytes = b"",
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         keep_old_snapshots: int = 0,
+        repair: bool = False,
+        records_per_segment: int = MAX_RECORDS_PER_SUBKEY,
     ) -> DiskStorage:
         """Recover the raft state under ``data_root`` (or create it empty, stamped with
-        ``metadata``, e.g. the local member). Raises ``WALCorrupted``, ``WrongDataKey`` or
-        ``KeyFileError`` rather than start from damaged state."""
+        ``metadata``, e.g. the local member). Raises ``WALCorrupted``, ``WALFormatError``,
+        ``WrongDataKey`` or ``KeyFileError`` rather than start from damaged state; with
+        ``repair`` (shoald's ``--repair-raft-log``), cuts the WAL at corruption instead, with a
+        warning, losing everything after it. ``records_per_segment`` bounds how many records
+        one segment's subkey seals (lowered only by tests)."""
         ops = file_ops or OsFileOps()
         paths = RaftPaths.under(data_root)
         ops.makedirs(paths.root)
         if keys is None:
             keys = _load_keys(ops, paths, key_wrapper)
-        snapshots = SnapshotFiles(ops, paths.snap, RecordSealer(keys, SNAPSHOT_DOMAIN))
-        wal_sealer = RecordSealer(keys, WAL_DOMAIN)
+        snapshots = SnapshotFiles(ops, paths.snap, Sealing(keys, SNAPSHOT_DOMAIN))
+        wal_sealing = Sealing(keys, WAL_DOMAIN, max_records=records_per_segment)
         chosen: list[Snapshot] = []
 
         def pick_base(marks: list[SnapshotMark]) -> SnapshotMark | None:
@@ -103,12 +108,12 @@ class DiskStorage:
             chosen.append(snapshot)
             return SnapshotMark(snapshot.metadata.index, snapshot.metadata.term)
 
-        opened = WAL.open(ops, paths.wal, wal_sealer, pick_base, segment_bytes=segment_bytes)
+        opened = WAL.open(ops, paths.wal, wal_sealing, pick_base, segment_bytes=segment_bytes, repair=repair)
         memory = MemoryStorage()
         if opened is None:
             if snapshots.files():
-                raise WALCorrupted(paths.wal, 0, "no WAL segments, but snapshot files exist")
-            wal = WAL.create(ops, paths.wal, wal_sealer, metadata=metadata, segment_bytes=segment_bytes)
+                raise WALCorrupted(paths.wal, 0, "no WAL segments, but snapshot files exist", repairable=False)
+            wal = WAL.create(ops, paths.wal, wal_sealing, metadata=metadata, segment_bytes=segment_bytes)
             # The new directories' own names must be durable too, or a power cut could take
             # the whole WAL, and the votes in it, away.
             ops.fsync_dir(paths.root)

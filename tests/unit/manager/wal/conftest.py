@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from shoal.manager.wal.crypto import DataKey, KeyRing
-from shoal.testing.memfs import MemoryFS
 from shoal.manager.wal.storage import DiskStorage
 from shoal.raft.types import Entry
+from shoal.testing.memfs import MemoryFS
 
 ROOT = "/data"
 KEY = KeyRing(DataKey(bytes(range(32))))

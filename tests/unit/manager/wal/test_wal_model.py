@@ -14,9 +14,9 @@ from conftest import log_of, open_on
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shoal.testing.memfs import MemoryFS
 from shoal.manager.wal.storage import DiskStorage
 from shoal.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
+from shoal.testing.memfs import MemoryFS
 
 CONF = ConfState(voters=(1, 2))
 

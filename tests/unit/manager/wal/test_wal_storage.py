@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import threading
 from pathlib import Path
@@ -14,10 +15,10 @@ from shoal.manager.wal.crypto import DataKey, KeyRing
 from shoal.manager.wal.errors import WALBroken, WALCorrupted, WALWriteError, WrongDataKey
 from shoal.manager.wal.framing import scan
 from shoal.manager.wal.keys import KeyFileError
-from shoal.testing.memfs import MemoryFS
 from shoal.manager.wal.storage import DiskStorage
 from shoal.raft.errors import Compacted, SnapOutOfDate, Unavailable
 from shoal.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
+from shoal.testing.memfs import MemoryFS
 
 CONF = ConfState(voters=(1, 2, 3))
 
@@ -159,7 +160,7 @@ def test_a_retired_key_still_reads_old_records(fs: MemoryFS) -> None:
 
 
 def rotated_key(storage: DiskStorage) -> DataKey:
-    return storage._wal._sealer._keys.active
+    return storage._wal._sealing.keys.active
 
 
 def test_disk_full_fails_the_save_and_keeps_the_synced_state(fs: MemoryFS) -> None:
@@ -300,29 +301,31 @@ def test_a_missing_first_segment_without_a_snapshot_is_refused(fs: MemoryFS) -> 
 
 
 def test_torn_tail_on_real_files_is_cut_and_appending_goes_on(tmp_path: Path) -> None:
-    storage = DiskStorage.open(tmp_path, keys=KEY)
+    base = tmp_path / "base"
+    storage = DiskStorage.open(base, keys=KEY)
     for i in range(1, 6):
         storage.save(HardState(1, 1, i - 1), entries(i, i))
         storage.sync()
     [segment] = storage.wal_segments
     storage.close()
+    name = os.path.relpath(segment, base)
     full = Path(segment).read_bytes()
-    frames = scan(full, path=segment, final=True).frames  # header, then (entry i, hard state) per batch
+    frames = scan(full, path=segment, final=True).frames  # file header, segment header, (entry i, hard state)...
     hs5, entry5 = frames[-1], frames[-2]
     for cut, last in ((hs5.end - 1, 5), (hs5.offset + 3, 5), (entry5.end - 1, 4), (entry5.offset + 30, 4)):
-        Path(segment).write_bytes(full[:cut])
-        again = DiskStorage.open(tmp_path, keys=KEY)
+        root = tmp_path / f"cut-{cut}"
+        shutil.copytree(base, root)
+        (root / name).write_bytes(full[:cut])
+        again = DiskStorage.open(root, keys=KEY)
         assert log_of(again) == entries(1, last)
+        assert len(again.wal_segments) == 2, "recovery starts a new segment"
+        again.save(None, entries(last + 1, last + 1, tag="new"))
+        again.sync()
         again.close()
-        after = Path(segment).read_bytes()  # cut at the torn record, then the state restated
+        after = (root / name).read_bytes()  # cut at the torn record, then closed with a NextSegment
         assert after.startswith(full[: entry5.end if last == 5 else entry5.offset])
-        assert scan(after, path=segment, final=True).torn is None
-        Path(segment).write_bytes(full)
-    again = DiskStorage.open(tmp_path, keys=KEY)
-    again.save(None, entries(5, 5, tag="new"))
-    again.sync()
-    again.close()
-    assert log_of(DiskStorage.open(tmp_path, keys=KEY)) == entries(1, 4) + entries(5, 5, tag="new")
+        assert scan(after, path=segment, final=False).torn is None
+        assert log_of(DiskStorage.open(root, keys=KEY)) == entries(1, last) + entries(last + 1, last + 1, tag="new")
 
 
 class CountingFS(MemoryFS):
@@ -347,8 +350,10 @@ def test_one_write_and_one_fsync_per_ready_batch() -> None:
         storage.sync()
         if len(storage.wal_segments) == segments:
             assert (fs.writes - writes, fs.fsyncs - fsyncs, fs.dir_fsyncs - dir_fsyncs) == (1, 1, 0)
-        else:  # a new segment (the old one was synced already): a header write and its name
-            assert (fs.writes - writes, fs.fsyncs - fsyncs, fs.dir_fsyncs - dir_fsyncs) == (2, 1, 1)
+        else:  # a new segment (the old one was synced already): its preamble, written and synced under
+            # its pending name with the directory, the old one's NextSegment (synced), then the batch,
+            # synced with the directory that holds the new segment's real name
+            assert (fs.writes - writes, fs.fsyncs - fsyncs, fs.dir_fsyncs - dir_fsyncs) == (3, 3, 2)
     assert len(storage.wal_segments) > 1
     fsyncs = fs.fsyncs
     storage.sync()
