@@ -288,3 +288,23 @@ def test_the_shoal_cli_shows_rotates_and_unlocks(locked_daemon: ShoalDaemon) -> 
     turned_on = shoal(daemon, "swarm", "update", "--autolock", "true").stdout
     assert turned_on.startswith("Swarm updated.\n" + UNLOCK_TEXT)
     assert printed_key(turned_on) not in KEYS[:-1]
+
+
+def test_leave_force_while_locked_forgets_the_swarm_and_its_tasks(tmp_path: Path) -> None:
+    daemon = ShoalDaemon(tmp_path)
+    daemon.start()
+    try:
+        printed_key(daemon.docker("swarm", "init", "--autolock", "--advertise-addr", "127.0.0.1").stdout)
+        daemon.docker("service", "create", "--detach", "--name", "doomed", IMAGE, "sleep", "3600")
+        wait_until(lambda: len(running_tasks(daemon, "doomed")) == 1, 30, "doomed never ran")
+        pid = int(next(iter(running_tasks(daemon, "doomed").values()))["Status"]["ContainerStatus"]["PID"])
+        restart(daemon)
+        assert swarm_state(daemon) == "locked"
+        assert alive(pid)
+        daemon.docker("swarm", "leave", "--force")
+        assert swarm_state(daemon) == "inactive"
+        wait_until(lambda: not alive(pid), 30, "the task outlived leaving the swarm")
+        restart(daemon)
+        assert swarm_state(daemon) == "inactive"
+    finally:
+        daemon.leave_and_stop()
