@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from shoal.manager.wal import errors
 from shoal.manager.wal.errors import WALCorrupted
-from shoal.manager.wal.framing import HEADER_SIZE, SECTOR, decode_frame, encode_record, scan
+from shoal.manager.wal.framing import HEADER_SIZE, SECTOR, VERSION, checksum, decode_frame, encode_record, scan
 
 
 def build(payloads: list[bytes], durable: list[int] | None = None) -> tuple[bytes, list[int]]:
@@ -109,3 +110,42 @@ def test_decode_frame_reasons() -> None:
     assert decode_frame(buf[:10], 0) == "short header (10 bytes before end of file)"
     assert decode_frame(bytes(64), 0) == "zeroed header"
     assert decode_frame(b"\x01" * 64, 0) == "bad magic"
+
+
+def test_a_flipped_bit_in_the_last_record_is_corruption_not_a_torn_tail() -> None:
+    buf, starts = build([b"one", b"two" * 30])
+    for pos in range(starts[1], len(buf)):
+        damaged = bytearray(buf)
+        damaged[pos] ^= 1 << (pos % 8)
+        with pytest.raises(WALCorrupted, match="written whole no longer checks") as info:
+            scan(bytes(damaged), path="seg", final=True)
+        assert info.value.offset == starts[1]
+
+
+def test_a_sound_header_whose_record_runs_past_the_end_is_a_torn_tail() -> None:
+    buf, starts = build([b"one", b"x" * 900])
+    result = scan(buf[: starts[1] + HEADER_SIZE + 10], path="seg", final=True)
+    assert result.torn is not None and "ends before its declared end" in result.torn.reason
+
+
+def test_a_last_record_whose_last_sector_was_never_written_is_a_torn_tail() -> None:
+    buf, _ = build([b"one", b"x" * (2 * SECTOR)])
+    last_sector = (len(buf) - 1) // SECTOR * SECTOR
+    damaged = buf[:last_sector] + bytes(len(buf) - last_sector)
+    result = scan(damaged, path="seg", final=True)
+    assert result.torn is not None and "reads as zeros" in result.torn.reason
+
+
+def test_nonzero_garbage_after_the_last_record_is_corruption() -> None:
+    buf, _ = build([b"one"])
+    with pytest.raises(WALCorrupted, match="bad magic"):
+        scan(buf + b"\xff" * 100, path="seg", final=True)
+
+
+def test_a_file_of_another_format_version_is_refused_as_such() -> None:
+    buf, _ = build([b"one"])
+    old = bytearray(buf)
+    old[2] = VERSION - 1
+    old[20:24] = checksum(bytes(old[:20])).to_bytes(4, "little")
+    with pytest.raises(errors.WALFormatError, match=f"format {VERSION - 1}; this shoald reads only format {VERSION}"):
+        scan(bytes(old), path="seg", final=True)
