@@ -135,7 +135,7 @@ def key_material(daemon: ShoalDaemon, unlock_key: str | None) -> dict[str, list[
     """Read, with the unlock key (None: autolock is off), the secrets the daemon (stopped) keeps under
     its data root."""
     swarm_dir = daemon.data_root / "swarm"
-    secrets = ident.load_secrets(swarm_dir, parse_unlock_key(unlock_key) if unlock_key else None)
+    secrets = ident.load_secrets(swarm_dir, parse_unlock_key(unlock_key) if unlock_key else None, tidy=False)
     store_bytes = decrypted_store(swarm_dir, secrets.data_keys)
     material = {
         "root CA key": private_key_forms(root_ca_key(store_bytes)),

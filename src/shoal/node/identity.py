@@ -111,10 +111,11 @@ def store_secrets(swarm_dir: Path, secrets: NodeSecrets, unlock_key: bytes | Non
     })
 
 
-def load_secrets(swarm_dir: Path, unlock_key: bytes | None) -> NodeSecrets:
+def load_secrets(swarm_dir: Path, unlock_key: bytes | None, *, tidy: bool = True) -> NodeSecrets:
     """The secrets, opened with ``unlock_key`` (None: expect them in the clear). Raises ``Locked``
-    when that key does not open them. What a crash mid-change left behind is tidied up here, under
-    the key that opened the set, so the old wrapping does not linger."""
+    when that key does not open them. With ``tidy``, what a crash mid-change left behind is cleaned
+    up here, under the key that opened the set, so the old wrapping does not linger (only the node
+    itself may tidy, and only while nothing else re-wraps: ``tidy=False`` only reads)."""
     files = _secret_files(swarm_dir)
     wrapper = _dek_wrapper(unlock_key)
     password = tls_password(unlock_key)
@@ -134,7 +135,7 @@ def load_secrets(swarm_dir: Path, unlock_key: bytes | None) -> NodeSecrets:
     tls_key, data_keys = opened[node_key_path(swarm_dir)], opened[dek_path(swarm_dir)]
     assert isinstance(tls_key, bytes) and isinstance(data_keys, KeyRing)
     secrets = NodeSecrets(tls_key, data_keys)
-    if not files.is_clean():
+    if tidy and not files.is_clean():
         store_secrets(swarm_dir, secrets, unlock_key)
     return secrets
 

@@ -36,6 +36,7 @@ from shoal.node.events import EventHub
 from shoal.node.manager_components import manager_loops
 from shoal.node.meshfeed import feed_mesh
 from shoal.store.memory import MemoryStore, Tx
+from shoal.store.watch import Commit
 
 log = logging.getLogger(__name__)
 CLUSTER_PORT = 2377
@@ -161,6 +162,15 @@ class Node:
             await self.mesh.close(keep_kernel_rules=True)
         await self.executor.close()
 
+    async def _follow_autolock(self, store: MemoryStore) -> None:
+        """Re-wrap the secrets whenever the cluster object changes, whoever changed it (the API call
+        also does it before answering; this catches every other path)."""
+        with store.watch(lambda ev: ev.table == CLUSTER) as sub:
+            while True:
+                await self.sync_autolock()
+                while not isinstance(await sub.get(), Commit):
+                    pass
+
     def require_manager(self) -> Swarm:
         if self.swarm is None:
             if self.locked is not None:
@@ -283,6 +293,7 @@ class Node:
             ("dispatcher", swarm.dispatcher.run),
             ("agent", swarm.agent.run),
             ("events", lambda: self.events.follow_store(swarm.store, swarm.identity.node_id)),
+            ("autolock", lambda: self._follow_autolock(swarm.store)),
             *manager_loops(swarm.store, self.clock),
         ]
         if mesh is not None:
