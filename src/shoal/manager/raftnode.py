@@ -277,6 +277,8 @@ class RaftNode:
             "leader": self._leader_id,
             "role": self._role.name,
             "applied": self._applied,
+            # The core's log, written or not: a leader sends entries before its disk has them.
+            "last_index": self._raw.status().last_index if self._raw is not None else 0,
             "snapshot_index": self._snapshot_index,
             "members": {str(k): v for k, v in self._members.addresses.items()},
             "elections_won": self.elections_won,
