@@ -308,3 +308,30 @@ def test_leave_force_while_locked_forgets_the_swarm_and_its_tasks(tmp_path: Path
         assert swarm_state(daemon) == "inactive"
     finally:
         daemon.leave_and_stop()
+
+
+def test_repair_raft_log_reaches_the_log_of_a_locked_manager(tmp_path: Path) -> None:
+    daemon = ShoalDaemon(tmp_path)
+    daemon.start()
+    try:
+        key = printed_key(daemon.docker("swarm", "init", "--autolock", "--advertise-addr", "127.0.0.1").stdout)
+        cluster_id = cluster(daemon)["ID"]
+        daemon.docker("service", "create", "--detach", "--name", "lost", IMAGE, "sleep", "3600")
+        daemon.stop()
+        newest = sorted((daemon.data_root / "swarm").rglob("*.wal"))[-1]
+        data = bytearray(newest.read_bytes())
+        data[len(data.rstrip(b"\0")) - 10] ^= 0x01  # inside the last record written: damage, not a torn write
+        newest.write_bytes(bytes(data))
+
+        daemon.start()  # the API answers while locked: the log is only read once the key is given
+        refused = unlock(daemon, key, check=False)
+        assert refused.returncode != 0 and "--repair-raft-log" in refused.stderr, refused.stderr
+        daemon.stop()
+        daemon.extra_args = ["--repair-raft-log"]
+        daemon.start()
+        assert swarm_state(daemon) == "locked"
+        unlock(daemon, key)
+        assert swarm_state(daemon) == "active"
+        assert cluster(daemon)["ID"] == cluster_id
+    finally:
+        daemon.leave_and_stop()

@@ -83,7 +83,5 @@ def open_consensus(swarm_dir: Path, raft_id: int, cluster_id: str, address: str,
 
 
 def _open_log(raft_dir: Path, data_keys: KeyRing | None, repair: bool) -> DiskLog:
-    if repair:
-        # Cutting a damaged log at the damage (--repair-raft-log) is DiskLog.open's job.
-        return DiskLog.open(raft_dir, keys=data_keys, repair=True)  # type: ignore[call-arg,unused-ignore]
-    return DiskLog(DiskStorage.open(raft_dir, keys=data_keys))
+    # ``repair`` (--repair-raft-log) cuts a damaged WAL at the damage instead of refusing to start.
+    return DiskLog(DiskStorage.open(raft_dir, keys=data_keys, repair=repair))

@@ -126,7 +126,12 @@ class Node:
             except ident.Locked:
                 raise errors.InvalidUnlockKey() from None
             log.info("swarm %s unlocked; rejoining as node %s", identity.cluster_id, identity.node_id)
-            await self._resume(identity, secrets, raw)
+            try:
+                await self._resume(identity, secrets, raw)
+            except errors.ShoalError:
+                raise
+            except Exception as exc:  # e.g. a damaged raft log: the node stays locked, the reason shown
+                raise errors.Unknown(f"swarm component could not be started: {exc}") from exc
             self.locked = None
 
     async def _resume(self, identity: ident.NodeIdentity, secrets: ident.NodeSecrets,
