@@ -103,7 +103,8 @@ class WAL:
 
     @staticmethod
     def exists(ops: FileOps, directory: str) -> bool:
-        return ops.exists(directory) and bool(list_segments(ops, directory))
+        """Whether segments exist, damaged or not (``open`` judges them)."""
+        return ops.exists(directory) and bool(list_segments(ops, directory, allow_gaps=True))
 
     @classmethod
     def create(

@@ -164,6 +164,12 @@ def test_a_deleted_middle_segment_is_refused_and_repaired_at_the_gap(fs: MemoryF
     assert not any(fs.exists(p) for p in paths[3:])
 
 
+def test_a_wal_with_a_gap_still_exists_so_that_open_can_refuse_or_repair_it(fs: MemoryFS) -> None:
+    paths = write_batches(fs, 20, segment_bytes=300)
+    fs.unlink(paths[2])
+    assert DiskStorage.exists("/data", file_ops=fs)
+
+
 def test_a_segment_switch_cut_short_after_its_pointer_is_finished_at_recovery(fs: MemoryFS) -> None:
     """The crash came after the old segment named its successor but before the successor's
     rename was durable: recovery renames it."""
