@@ -200,6 +200,10 @@ def test_a_restarted_autolocked_manager_stays_locked_until_the_right_key(locked_
                                                                               "to leave this swarm and join "
                                                                               "another one.")
     assert all(alive(pid) for pid in pids.values()), "tasks were stopped while the manager is locked"
+    # The engine's own calls stay served, as dockerd's do on a locked node: the tasks are visible.
+    daemon.docker("version")
+    names = daemon.docker("ps", "--format", "{{.Names}}").stdout.split()
+    assert sorted(name.rsplit(".", 1)[1] for name in names if name.startswith("sleeper.")) == sorted(pids)
     assert clear_findings(daemon.data_root, material) == []
 
     for wrong in (format_unlock_key(generate_raw_key()), key[:-4] + "AAAA"):
