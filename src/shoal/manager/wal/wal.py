@@ -322,8 +322,7 @@ def _read_all(ops: FileOps, directory: str, sealing: Sealing) -> list[SegmentCon
         return []
     segments = list_segments(ops, directory)
     contents = [read_segment(ops, seg, sealing, final=i == len(segments) - 1) for i, seg in enumerate(segments)]
-    closing = contents[-1].next_segment if contents else None
-    if closing is not None:
+    while contents and (closing := contents[-1].next_segment) is not None:
         contents.append(_publish_successor(ops, directory, contents[-1].segment, *closing, sealing))
     for older in contents[:-1]:
         if older.torn is not None:
@@ -374,8 +373,9 @@ def cut_at_damage(ops: FileOps, directory: str, damage: WALCorrupted) -> None:
     size = len(ops.read_file(target.path))
     if not later and damage.offset >= size:
         raise damage
-    for segment in reversed(later):  # newest first: a crash midway leaves no gap
+    for segment in reversed(later):  # newest first, each durable: a crash midway leaves no gap
         ops.unlink(segment.path)
+        ops.fsync_dir(directory)
     if damage.offset == 0:
         ops.unlink(target.path)
     else:
