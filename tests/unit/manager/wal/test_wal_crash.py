@@ -266,3 +266,23 @@ def test_power_cut_at_every_step_of_segment_switches(kind: CrashKind) -> None:
             break
     else:
         pytest.fail("the work never finished")
+
+
+@pytest.mark.parametrize("kind", ["power", "torn"])
+def test_power_cut_at_every_step_of_a_repair(kind: CrashKind) -> None:
+    """A repair cut short by a crash is finished by the next one, with the same result."""
+    base = MemoryFS()
+    paths = synced_batches(base, 20, segment_bytes=300)
+    damaged = bytearray(base.read_file(paths[1]))
+    damaged[frames_of(base, paths[1])[3].offset + 30] ^= 0x10
+    base.set_file_bytes(paths[1], bytes(damaged))
+    expected = log_of(open_on(copy.deepcopy(base), segment_bytes=300, repair=True))
+    assert 0 < len(expected) < 20
+    for cut_at in range(1, 100):
+        fs, finished = run_with_cut(base, cut_at, lambda ops: open_on(ops, segment_bytes=300, repair=True).close())
+        fs.crash(kind, random.Random(cut_at))
+        assert log_of(open_on(fs, segment_bytes=300, repair=True)) == expected, cut_at
+        if finished:
+            break
+    else:
+        pytest.fail("the repair never finished")
