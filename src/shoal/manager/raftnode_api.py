@@ -68,8 +68,10 @@ class RaftNodeConfig:
     leader_sends_before_persist: bool = True
     """The leader sends a Ready's appends while it writes them itself (see the module doc)."""
     fsync_in_thread: bool = True
-    """Run a Ready's write+fsync in a worker thread, so the event loop keeps serving while the disk
-    works; False blocks the loop for the fsync but saves the hop back through a busy loop."""
+    """Run a Ready's write+fsync (and snapshot writes) in a worker thread, so the event loop keeps
+    serving while the disk works, and a leader can give up leadership while its disk hangs; False
+    blocks the loop for the fsync but saves the hop back through a busy loop (and makes a
+    simulation replay the same way every time)."""
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,9 @@ from shoal.raft.errors import RaftError
 from shoal.testing.clock import FakeClock
 from shoal.testing.kvmodel import APPEND, GET, PUT, Command, KVOp, KVStore
 from shoal.testing.lincheck import Operation
-from shoal.testing.memfs import MemoryFS
+from shoal.testing.memfs import CrashKind, MemoryFS
 from shoal.testing.powercut import PowerCutFS
+from shoal.testing.stallfs import StallingFS
 
 T = TypeVar("T")
 
@@ -120,6 +121,8 @@ class Incarnation:
     state: MemberState
     fs: PowerCutFS
     storage: DiskLog
+    disk: StallingFS
+    """What the WAL writes through: fsyncs that may hang, over the power switch."""
 
 
 @dataclass
@@ -130,12 +133,27 @@ class Record:
     counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "refused": 0, "in_doubt": 0})
     power_cuts: list[str] = field(default_factory=list)
     leader_lost_unsynced: int = 0
+    stall_stepdowns: int = 0
+    """Times a leader gave up leadership because its disk hung past an election timeout."""
     """Times a leader came back without entries it had already sent (the path under test)."""
 
 
 class PowerLossSim:
-    def __init__(self, seed: int, *, threads: bool = False, snapshot_interval: int = 25) -> None:
+    def __init__(
+        self,
+        seed: int,
+        *,
+        threads: bool = False,
+        snapshot_interval: int = 25,
+        crash: CrashKind = "power",
+        hung_disks: bool = False,
+    ) -> None:
+        """``hung_disks`` (needs ``threads``): the nemesis also makes a member's fsyncs hang for a
+        while, the leader's more often than not."""
+        assert threads or not hung_disks, "a hung fsync on the event loop would hang the simulation"
         self.seed = seed
+        self.crash = crash
+        self.hung_disks = hung_disks
         self.rng = random.Random(seed)
         self.threads = threads
         self.snapshot_interval = snapshot_interval
@@ -156,8 +174,9 @@ class PowerLossSim:
     # --- members --------------------------------------------------------------------------
 
     async def start(self, node_id: int) -> None:
-        fs = PowerCutFS(self.disks[node_id])
-        storage = DiskLog(DiskStorage.open("/data", keys=KEY, file_ops=fs))
+        fs = PowerCutFS(self.disks[node_id], kind=self.crash, rng=random.Random(self.rng.random()))
+        disk = StallingFS(fs)  # a hung fsync waits outside the power switch, so the power can go meanwhile
+        storage = DiskLog(DiskStorage.open("/data", keys=KEY, file_ops=disk))
         node = RaftNode(
             RaftNodeConfig(
                 node_id=node_id,
@@ -175,7 +194,7 @@ class PowerLossSim:
         state = MemberState(node_id, self._check_applied)
         proposer = RaftProposer(node, snapshot=state.snapshot, restore=state.restore)
         proposer.set_apply(state.apply)
-        self.live[node_id] = Incarnation(node, proposer, state, fs, storage)
+        self.live[node_id] = Incarnation(node, proposer, state, fs, storage, disk)
         was_leader, last_before = self._last_before_cut.pop(node_id, (False, 0))
         if was_leader and storage.last_index() < last_before:
             self.record.leader_lost_unsynced += 1
@@ -187,6 +206,8 @@ class PowerLossSim:
         if member is None:
             return  # already out (the nemesis and a failed write can both notice)
         member.fs.cut_now()
+        member.disk.release()  # a write hung in a worker thread now finds the power gone
+        self.record.stall_stepdowns += member.node.stats["stall_stepdowns"]
         was_leader = member.node.status()["role"] == "LEADER"
         last_index = member.node.status()["last_index"]
         assert isinstance(last_index, int)
@@ -219,7 +240,8 @@ class PowerLossSim:
             await asyncio.sleep(0)
         if self.executor is not None:
             deadline = time.monotonic() + 10
-            while self.executor.in_flight:  # disk work started this tick finishes within it
+            # Disk work started this tick finishes within it, unless the disk is hung.
+            while self.executor.in_flight > sum(m.disk.blocked for m in self.live.values()):
                 assert time.monotonic() < deadline, f"seed {self.seed}: disk work never finished"
                 await asyncio.sleep(0)
             for _ in range(SETTLE_TURNS):
@@ -272,7 +294,10 @@ class PowerLossSim:
             for w in workers:
                 w.cancel()
             for node_id in list(self.live):
-                await self.live.pop(node_id).node.stop()
+                member = self.live.pop(node_id)
+                self.record.stall_stepdowns += member.node.stats["stall_stepdowns"]
+                member.disk.release()
+                await member.node.stop()
 
     async def _nemesis(self) -> None:
         while True:
@@ -289,13 +314,25 @@ class PowerLossSim:
             victim = leader.node.node_id if leader and self.rng.random() < 0.6 else self.rng.choice(list(self.live))
             was_leader = leader is not None and victim == leader.node.node_id
             tag = f"t{self.ticks}: {victim}{'(leader)' if was_leader else ''}"
-            if roll < 0.6:
+            if self.hung_disks and roll > 0.7:
+                await self._hang_disk(victim, tag)
+            elif roll < 0.6:
                 calls = self.rng.randint(0, 4)
                 self.live[victim].fs.cut_after(calls)  # dies inside one of its next writes
                 self.record.power_cuts.append(f"{tag} at its write call +{calls}")
             else:
                 self.record.power_cuts.append(f"{tag} now")
                 await self._power_off(victim)
+
+    async def _hang_disk(self, victim: int, tag: str) -> None:
+        member = self.live[victim]
+        seconds = self.rng.uniform(0.3, 4.0)  # below and well past the 1 s election timeout
+        self.record.power_cuts.append(f"{tag} disk hangs {seconds:.1f}s")
+        member.disk.stall()
+        try:
+            await self.clock.sleep(seconds)
+        finally:  # the run may end meanwhile: the healed cluster has working disks
+            member.disk.release()
 
     # --- clients --------------------------------------------------------------------------
 
