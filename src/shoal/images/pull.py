@@ -39,6 +39,8 @@ class PullResult:
 class RegistryOptions:
     insecure: list[str] = field(default_factory=list)  # dockerd's --insecure-registry entries
     certs_dir: Path | None = None  # certs.d/<host>/ca.crt, as /etc/docker/certs.d
+    # dockerd always counts 127.0.0.0/8 as insecure; tests of certificate checks turn that off.
+    loopback_insecure: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ class Puller:
         self._semaphore = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
 
     def client(self, session: aiohttp.ClientSession, ref: Reference, creds: Credentials) -> RegistryClient:
-        return RegistryClient(session, ref, creds, insecure=is_insecure(ref.registry_host, self.options.insecure),
+        return RegistryClient(session, ref, creds, insecure=is_insecure(ref.registry_host, self.options.insecure,
+                                                              self.options.loopback_insecure),
                               certs_dir=self.options.certs_dir, sleep=self.clock.sleep)
 
     async def describe(self, client: RegistryClient, ref: Reference, want: Platform | None) -> Resolved:

@@ -36,10 +36,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def is_insecure(host: str, insecure: Iterable[str]) -> bool:
+def is_insecure(host: str, insecure: Iterable[str], loopback: bool = True) -> bool:
     """Whether dockerd would talk plain HTTP (or unverified TLS) to `host`: loopback, or named in
     --insecure-registry by host[:port] or by a CIDR holding its address."""
-    if is_loopback(host):
+    if loopback and is_loopback(host):
         return True
     name = host.rsplit(":", 1)[0] if ":" in host else host
     for entry in insecure:

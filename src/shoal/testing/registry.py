@@ -62,12 +62,13 @@ class TLSFiles:
 
 class Registry:
     def __init__(self, workdir: Path, storage: Path, *, htpasswd: dict[str, str] | None = None,
-                 token: TokenAuth | None = None, tls: TLSFiles | None = None) -> None:
+                 token: TokenAuth | None = None, tls: TLSFiles | None = None, access_log: bool = False) -> None:
         self.workdir = workdir
         self.storage = storage
         self.htpasswd = htpasswd
         self.token = token
         self.tls = tls
+        self.access_log = access_log
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -85,7 +86,7 @@ class Registry:
             "log:",
             "  level: error",
             "  accesslog:",
-            "    disabled: true",
+            f"    disabled: {'false' if self.access_log else 'true'}",
             "storage:",
             "  filesystem:",
             f"    rootdirectory: {self.storage}",
@@ -146,7 +147,12 @@ class Registry:
                 self.process.kill()
                 self.process.wait()
 
-    def blob_path(self, name: str, digest: str) -> Path:
+    def blob_requests(self, digest: str) -> int:
+        """How many times the blob was fetched (GET) from this registry, from its access log."""
+        log = (self.workdir / "registry.log").read_text(errors="replace")
+        return sum(1 for line in log.splitlines() if '"GET /v2/' in line and f"/blobs/{digest} " in line)
+
+    def blob_path(self, digest: str) -> Path:
         """Where distribution's filesystem driver keeps a blob, so a test can corrupt it."""
         hexpart = digest.removeprefix("sha256:")
         return self.storage / "docker/registry/v2/blobs/sha256" / hexpart[:2] / hexpart / "data"

@@ -1,0 +1,211 @@
+"""ImageService: the node's image calls, one method per Engine API image route, each returning the
+JSON dockerd returns, so wiring a route is one line. The oci executor uses resolve() and ensure()."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from shoal.api.errors import InvalidArgument, ShoalError
+from shoal.base.clock import Clock, SystemClock, rfc3339
+from shoal.images import filters as image_filters
+from shoal.images import manifests, progress, shapes
+from shoal.images.auth import ANONYMOUS, Credentials
+from shoal.images.errors import ImageNotFound
+from shoal.images.manifests import Platform, host_platform, parse_platform
+from shoal.images.pull import Puller, RegistryOptions
+from shoal.images.reference import is_image_id, parse
+from shoal.images.removal import InUse, check_delete_by_id, check_untag_last, no_users
+from shoal.images.resolved import ResolvedImage
+from shoal.images.store import ImageStore
+
+
+class ImageService:
+    def __init__(self, root: Path, *, insecure_registries: list[str] | None = None,
+                 certs_dir: Path | None = None, loopback_insecure: bool = True,
+                 clock: Clock | None = None) -> None:
+        self.store = ImageStore(root)
+        self.clock = clock or SystemClock()
+        self.options = RegistryOptions(list(insecure_registries or []), certs_dir, loopback_insecure)
+        self.puller = Puller(self.store, self.options, self.clock)
+
+    # -- for the executors ---------------------------------------------------------------------
+
+    async def resolve(self, ref: str) -> ResolvedImage:
+        """The image by name or id, as present in the store (ImageNotFound otherwise)."""
+        resolved = self.store.resolve(ref)
+        if not self.store.complete(resolved.id):
+            raise ImageNotFound(ref)
+        return resolved
+
+    async def ensure(self, ref: str, auth: Credentials = ANONYMOUS) -> ResolvedImage:
+        """The image, pulled first when missing (a task's PREPARING step)."""
+        with contextlib.suppress(ImageNotFound):
+            return await self.resolve(ref)
+        parsed = parse(ref)
+        await self.puller.pull(parsed, host_platform(), auth)
+        return await self.resolve(str(parsed))
+
+    # -- Engine API ----------------------------------------------------------------------------
+
+    async def list(self, filters: image_filters.Filters | None = None) -> builtins.list[dict[str, Any]]:
+        wanted = image_filters.normalise(filters, image_filters.LIST_FILTERS)
+        dangling = image_filters.dangling_wanted(wanted)
+        bounds = {key: self.store.find(wanted[key][0]).id for key in ("before", "since") if wanted.get(key)}
+        rows = []
+        for record in self.store.meta.images.values():
+            row = shapes.summary(self.store, record)
+            tagged = row["RepoTags"] != [shapes.NONE_TAG]
+            if dangling is not None and dangling == tagged:
+                continue
+            if wanted.get("reference") and not image_filters.reference_matches(wanted["reference"], row["RepoTags"]):
+                continue
+            if wanted.get("label") and not image_filters.labels_match(wanted["label"], row["Labels"]):
+                continue
+            rows.append(row)
+        for key, image_id in bounds.items():
+            pivot = shapes.summary(self.store, self.store.meta.images[image_id])["Created"]
+            rows = [r for r in rows if (r["Created"] < pivot if key == "before" else r["Created"] > pivot)]
+        return sorted(rows, key=lambda r: (-r["Created"], r["Id"]))
+
+    async def inspect(self, ref: str) -> dict[str, Any]:
+        return shapes.inspect(self.store, self.store.find(ref))
+
+    async def history(self, ref: str) -> builtins.list[dict[str, Any]]:
+        return shapes.history(self.store, self.store.find(ref))
+
+    async def pull(self, ref: str, platform: str | None = None,
+                   auth: Credentials = ANONYMOUS) -> AsyncIterator[dict[str, Any]]:
+        """POST /images/create?fromImage=: dockerd's progress messages; a failure is the last message
+        ({"errorDetail": …, "error": …}), as the stream has already begun with a 200."""
+        parsed = parse(ref)  # bad references fail before the stream starts: a 400, as dockerd
+        want = parse_platform(platform) if platform else host_platform()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def run() -> None:
+            try:
+                await self.puller.pull(parsed, want, auth, queue.put_nowait)
+            except ShoalError as exc:
+                queue.put_nowait(progress.error(str(exc)))
+            except OSError as exc:
+                queue.put_nowait(progress.error(f"failed to register layer: {exc}"))
+            finally:
+                queue.put_nowait(None)
+
+        return _drain(asyncio.create_task(run()), queue)
+
+    async def tag(self, ref: str, repo: str, tag: str | None = None) -> None:
+        """POST /images/{name}/tag."""
+        record = self.store.find(ref)
+        target = parse(f"{repo}:{tag}" if tag else repo)
+        if target.digest:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        async with self.store.lock:
+            self.store.meta.refs[str(target)] = record.id
+            record.last_tag_time = rfc3339(self.clock.now())
+            self.store.save()
+
+    async def remove(self, ref: str, force: bool = False, in_use: InUse = no_users) -> builtins.list[dict[str, str]]:
+        """DELETE /images/{name}: [{"Untagged": …}, {"Deleted": …}] as dockerd answers."""
+        async with self.store.lock:
+            record = self.store.find(ref)
+            names = self.store.meta.names_of(record.id)
+            users = in_use(record.id)
+            by_id = is_image_id(ref) and not any(self._named(ref, n) for n in names)
+            answer: builtins.list[dict[str, str]] = []
+            if by_id:
+                check_delete_by_id(record.id, names, users, force)
+            else:
+                name = str(parse(ref))
+                if any("@" not in n for n in names if n != name):
+                    # Other tags keep the image: only this name goes.
+                    del self.store.meta.refs[name]
+                    self.store.save()
+                    return [{"Untagged": parse(name).familiar}]
+                check_untag_last(parse(ref).familiar, record.id, users, force)
+            for name in names:
+                answer.append({"Untagged": parse(name).familiar})
+                del self.store.meta.refs[name]
+            del self.store.meta.images[record.id]
+            self.store.save()
+            answer.append({"Deleted": record.id})
+            _, snapshots = self.store.collect()
+            answer.extend({"Deleted": d} for d in sorted(snapshots))
+            return answer
+
+    @staticmethod
+    def _named(ref: str, name: str) -> bool:
+        with contextlib.suppress(ShoalError):
+            return str(parse(ref)) == name
+        return False
+
+    async def prune(self, filters: image_filters.Filters | None = None,
+                    in_use: InUse = no_users) -> dict[str, Any]:
+        """POST /images/prune: dangling images by default, every unused image with dangling=false."""
+        wanted = image_filters.normalise(filters, image_filters.PRUNE_FILTERS)
+        only_dangling = image_filters.dangling_wanted(wanted) is not False
+        deleted: builtins.list[dict[str, str]] = []
+        reclaimed = 0
+        async with self.store.lock:
+            for image_id, record in list(self.store.meta.images.items()):
+                names = self.store.meta.names_of(image_id)
+                if only_dangling and any("@" not in n for n in names):
+                    continue
+                if in_use(image_id):
+                    continue
+                config = self.store.config(record)
+                labels = (config.get("config") or {}).get("Labels")
+                if wanted.get("label") and not image_filters.labels_match(wanted["label"], labels):
+                    continue
+                if wanted.get("label!") and image_filters.labels_match(wanted["label!"], labels):
+                    continue
+                reclaimed += shapes.image_size(self.store, config)
+                for name in names:
+                    deleted.append({"Untagged": parse(name).familiar})
+                    del self.store.meta.refs[name]
+                del self.store.meta.images[image_id]
+                deleted.append({"Deleted": image_id})
+            self.store.save()
+            self.store.collect()
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    async def distribution_inspect(self, ref: str, auth: Credentials = ANONYMOUS) -> dict[str, Any]:
+        """GET /distribution/{name}/json: what the registry holds for the name (the CLI pins services
+        to Descriptor.digest)."""
+        parsed = parse(ref)
+        async with aiohttp.ClientSession() as session:
+            client = self.puller.client(session, parsed, auth)
+            described = await self.puller.describe(client, parsed, None)
+            platforms = described.platforms
+            if not platforms:
+                manifest = manifests.decode(described.target_body, "manifest")
+                config_digest = str((manifest.get("config") or {}).get("digest", ""))
+                body = b"".join([chunk async for chunk in client.blob(config_digest)])
+                config = manifests.decode(body, "image config")
+                plat = Platform(str(config.get("os", "")), str(config.get("architecture", "")),
+                                str(config.get("variant", "")))
+                platforms = [plat.as_json()]
+        return {
+            "Descriptor": {"mediaType": described.target_media_type, "digest": described.target,
+                           "size": described.target_size},
+            "Platforms": platforms,
+        }
+
+
+async def _drain(task: asyncio.Task[None], queue: asyncio.Queue[dict[str, Any] | None]
+                 ) -> AsyncIterator[dict[str, Any]]:
+    try:
+        while (message := await queue.get()) is not None:
+            yield message
+    finally:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
