@@ -55,6 +55,11 @@ def encode_registry_auth(creds: Credentials, server: str = "") -> str:
     return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
 
 
+def basic_authorization(creds: Credentials) -> str:
+    token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+    return f"Basic {token}"
+
+
 @dataclass(frozen=True)
 class Challenge:
     scheme: str  # "bearer" or "basic"

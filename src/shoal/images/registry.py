@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from shoal.images.auth import ANONYMOUS, Challenge, Credentials, parse_challenge
+from shoal.images.auth import ANONYMOUS, Challenge, Credentials, basic_authorization, parse_challenge
 from shoal.images.errors import ManifestUnknown, RegistryError, RegistryUnauthorized
 from shoal.images.manifests import ACCEPT
 from shoal.images.reference import Reference
@@ -152,7 +152,7 @@ class RegistryClient:
         if challenge.scheme == "basic":
             if not self.creds.username:
                 return False
-            self._authorization = aiohttp.BasicAuth(self.creds.username, self.creds.password).encode()
+            self._authorization = basic_authorization(self.creds)
             return True
         if challenge.scheme == "bearer":
             if self.creds.registry_token:
@@ -170,12 +170,13 @@ class RegistryClient:
         params = {"scope": f"repository:{self.ref.path}:pull"}
         if "service" in challenge.params:
             params["service"] = challenge.params["service"]
-        auth = aiohttp.BasicAuth(self.creds.username, self.creds.password) if self.creds.username else None
+        headers = {"Authorization": basic_authorization(self.creds)} if self.creds.username else {}
         if self.creds.identity_token:
             params.update(grant_type="refresh_token", refresh_token=self.creds.identity_token)
         ssl_arg: ssl.SSLContext | bool = self._ssl if realm.startswith("https:") else False
         try:
-            async with self.session.get(realm, params=params, auth=auth, ssl=ssl_arg, timeout=_TIMEOUT) as answer:
+            async with self.session.get(realm, params=params, headers=headers, ssl=ssl_arg,
+                                        timeout=_TIMEOUT) as answer:
                 if answer.status in (401, 403):
                     raise RegistryUnauthorized(
                         f'Get "{realm}": unauthorized: incorrect username or password'
@@ -202,7 +203,9 @@ class RegistryClient:
         response.release()
         if response.status == 401:
             if not self.creds.empty:
-                return RegistryUnauthorized(f"{what}: unauthorized: {detail or 'authentication required'}")
+                # dockerd's form: the request, then the registry's own error code and message.
+                request = f'{response.method.capitalize()} "{response.url}"'
+                return RegistryUnauthorized(f"{request}: {detail or 'unauthorized: authentication required'}")
             return RegistryUnauthorized(
                 f"pull access denied for {self.ref.familiar_repository}, repository does not exist or may "
                 f"require 'docker login': denied: requested access to the resource is denied"

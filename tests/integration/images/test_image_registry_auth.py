@@ -1,0 +1,77 @@
+"""Basic auth, bearer-token auth and TLS from a test CA, through real registries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from image_fixtures import GOOD, WRONG, Registries
+
+from shoal.images.auth import ANONYMOUS, Credentials, decode_registry_auth, encode_registry_auth
+from shoal.images.errors import RegistryError
+from shoal.images.service import ImageService
+
+
+async def last_message(service: ImageService, ref: str, auth: Credentials = ANONYMOUS) -> dict[str, Any]:
+    messages = [m async for m in await service.pull(ref, auth=auth)]
+    return messages[-1]
+
+
+async def test_basic_auth_refuses_no_and_wrong_credentials_and_accepts_right_ones(
+        registries: Registries, service: ImageService) -> None:
+    ref = f"{registries.basic.host}/test/app:v1"
+    refused = await last_message(service, ref)
+    assert refused["error"] == (
+        f"pull access denied for {registries.basic.host}/test/app, repository does not exist or may require "
+        "'docker login': denied: requested access to the resource is denied")
+    wrong = await last_message(service, ref, WRONG)
+    assert wrong["error"] == (f'Get "http://{registries.basic.host}/v2/test/app/manifests/v1": '
+                              "unauthorized: authentication required")
+    assert service.store.meta.refs == {}
+    # Credentials travel as the Engine API's X-Registry-Auth header does.
+    creds = decode_registry_auth(encode_registry_auth(GOOD, registries.basic.host))
+    done = await last_message(service, ref, creds)
+    assert done == {"status": f"Status: Downloaded newer image for {ref}"}
+    assert (await service.resolve(ref)).id == registries.images.app_v1.id
+
+
+async def test_token_auth_gets_a_token_with_the_credentials(registries: Registries, service: ImageService) -> None:
+    ref = f"{registries.token.host}/test/app:v2"
+    refused = await last_message(service, ref)
+    assert refused["error"].startswith("pull access denied for")
+    wrong = await last_message(service, ref, WRONG)
+    assert wrong["error"] == f'Get "{registries.tokens.realm}": unauthorized: incorrect username or password'
+    before = registries.tokens.requests
+    done = await last_message(service, ref, GOOD)
+    assert done == {"status": f"Status: Downloaded newer image for {ref}"}
+    assert registries.tokens.requests > before
+    assert (await service.resolve(ref)).id == registries.images.app_v2.id
+
+
+async def test_tls_with_the_registry_ca_in_certs_d(registries: Registries, tmp_path: Path) -> None:
+    ref = f"{registries.tls.host}/test/app:v1"
+    strict = ImageService(tmp_path / "strict", loopback_insecure=False, certs_dir=registries.certs_dir)
+    assert await last_message(strict, ref) == {"status": f"Status: Downloaded newer image for {ref}"}
+
+
+async def test_tls_from_an_unknown_ca_is_refused_unless_insecure(registries: Registries, tmp_path: Path) -> None:
+    ref = f"{registries.tls.host}/test/app:v1"
+    strict = ImageService(tmp_path / "strict", loopback_insecure=False)
+    with pytest.raises(RegistryError, match="certificate verify failed"):
+        await strict.ensure(ref)
+    assert strict.store.meta.refs == {}
+    # Named insecure (as --insecure-registry), or on loopback (dockerd's default), it is accepted.
+    named = ImageService(tmp_path / "named", loopback_insecure=False, insecure_registries=[registries.tls.host])
+    assert (await named.ensure(ref)).id == registries.images.app_v1.id
+    loopback = ImageService(tmp_path / "loopback")
+    assert (await loopback.ensure(ref)).id == registries.images.app_v1.id
+
+
+async def test_plain_http_is_not_tried_for_a_secure_registry(registries: Registries, tmp_path: Path) -> None:
+    """The open registry speaks only HTTP: a registry not named insecure must not be downgraded."""
+    strict = ImageService(tmp_path / "strict", loopback_insecure=False)
+    with pytest.raises(RegistryError):
+        await strict.ensure(f"{registries.open.host}/test/app:v1")
+    named = ImageService(tmp_path / "named", loopback_insecure=False, insecure_registries=["127.0.0.0/8"])
+    assert (await named.ensure(f"{registries.open.host}/test/app:v1")).id == registries.images.app_v1.id
