@@ -35,6 +35,11 @@ from shoal.raft.errors import SnapOutOfDate, Unavailable
 from shoal.raft.storage import MemoryStorage
 from shoal.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
 
+WAL_CREATED_MARKER = "wal-created"
+"""An empty file beside ``wal/``, made durable once the first segment is: without it, a WAL whose
+every segment was deleted would read as no WAL, and the node would start afresh, forgetting its
+votes. (A missing newest segment among others is caught by the segment chain, see wal.py.)"""
+
 
 @dataclass(frozen=True, slots=True)
 class RaftPaths:
@@ -110,16 +115,22 @@ class DiskStorage:
 
         opened = WAL.open(ops, paths.wal, wal_sealing, pick_base, segment_bytes=segment_bytes, repair=repair)
         memory = MemoryStorage()
+        marker = os.path.join(paths.root, WAL_CREATED_MARKER)
         if opened is None:
             if snapshots.files():
                 raise WALCorrupted(paths.wal, 0, "no WAL segments, but snapshot files exist", repairable=False)
+            if ops.exists(marker):
+                why = f"every WAL segment is missing, but {marker} says a WAL was created here"
+                raise WALCorrupted(paths.wal, 0, why, repairable=False)
             wal = WAL.create(ops, paths.wal, wal_sealing, metadata=metadata, segment_bytes=segment_bytes)
             # The new directories' own names must be durable too, or a power cut could take
             # the whole WAL, and the votes in it, away.
-            ops.fsync_dir(paths.root)
+            _mark_wal_created(ops, marker)
             ops.fsync_dir(os.path.dirname(paths.root))
             return cls(paths, wal, snapshots, memory, is_new=True, keep_old_snapshots=keep_old_snapshots)
         wal, replayed = opened
+        if not ops.exists(marker):  # a crash came between the first segment and its marker
+            _mark_wal_created(ops, marker)
         if chosen:
             memory.apply_snapshot(chosen[0])
         memory.append(replayed.entries)
@@ -266,6 +277,16 @@ class DiskStorage:
         for before, after in itertools.pairwise(entries):
             if after.index != before.index + 1:
                 raise ValueError(f"entries not contiguous: {before.index} then {after.index}")
+
+
+def _mark_wal_created(ops: FileOps, marker: str) -> None:
+    """Durably (file and name) leave ``marker``; it also makes the ``wal/`` name durable."""
+    fd = ops.open_truncated(marker)
+    try:
+        ops.fsync(fd)
+    finally:
+        ops.close(fd)
+    ops.fsync_dir(os.path.dirname(marker))
 
 
 def _load_keys(ops: FileOps, paths: RaftPaths, wrapper: KeyWrapper | None) -> KeyRing:

@@ -145,6 +145,16 @@ def test_a_deleted_newest_segment_is_refused_and_repair_cuts_the_pointer_to_it(f
     assert log == entries(1, len(log))
 
 
+def test_a_deleted_only_segment_is_refused_not_taken_for_a_new_node(fs: MemoryFS) -> None:
+    [path] = write_batches(fs, 3)  # a first run: one segment, no snapshot, votes cast
+    fs.unlink(path)
+    fs.fsync_dir(WAL_DIR)
+    with pytest.raises(WALCorrupted, match="every WAL segment is missing") as info:
+        open_on(fs)
+    assert "--repair-raft-log" not in str(info.value), "cutting cannot bring a lost log back"
+    assert fs.listdir(WAL_DIR) == [], "refusing creates nothing"
+
+
 def test_an_older_segment_cut_at_a_record_boundary_is_refused(fs: MemoryFS) -> None:
     paths = write_batches(fs, 20, segment_bytes=300)
     last_frame = frames_of(fs, paths[1])[-1]
