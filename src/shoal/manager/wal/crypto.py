@@ -15,9 +15,10 @@ longer authenticates (a copy also meets another subkey).
 
 Random 96-bit nonces are safe for 2**32 encryptions per key. A subkey seals at most
 ``max_records`` records (by default 2**24, far below): the WAL starts a new segment, with a new
-salt and so a new subkey, before a segment's sealer runs out, and every recovery starts a new
-segment too, so no subkey is used again after a restart. Rotating the DEK itself (keys.py) then
-only needs a new segment.
+salt and so a new subkey, before a segment's sealer runs out (one record stays in reserve for the
+segment's closing record). Every recovery closes the newest segment with that one record and
+starts a new one, so a subkey whose count was lost with the process seals nothing more, and a
+rotated DEK (keys.py) is used from the next open on.
 """
 
 from __future__ import annotations
