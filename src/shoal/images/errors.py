@@ -24,6 +24,13 @@ class SizeMismatch(InvalidArgument):
         super().__init__(f"size mismatch for {digest}: expected {expected} bytes, got {actual}")
 
 
+class LayerVerificationFailed(InvalidArgument):
+    """A downloaded layer did not hash to its digest (dockerd's message)."""
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"filesystem layer verification failed for digest {digest}")
+
+
 class CorruptLayer(InvalidArgument):
     def __init__(self, digest: str, detail: str) -> None:
         super().__init__(f"failed to register layer: {digest}: {detail}")

@@ -17,7 +17,7 @@ import aiohttp
 from shoal.base.clock import Clock, SystemClock, rfc3339
 from shoal.images import digests, manifests, progress
 from shoal.images.auth import ANONYMOUS, Credentials
-from shoal.images.errors import CorruptLayer, DigestMismatch, RegistryError
+from shoal.images.errors import CorruptLayer, DigestMismatch, LayerVerificationFailed, RegistryError, SizeMismatch
 from shoal.images.manifests import Platform
 from shoal.images.metadata import ImageRecord
 from shoal.images.reference import Reference
@@ -208,6 +208,10 @@ class Puller:
                 try:
                     await self.store.content.ingest(digest, size, client.blob(digest), downloading)
                     break
+                except (DigestMismatch, SizeMismatch) as exc:
+                    if shown is None:
+                        raise
+                    raise LayerVerificationFailed(digest) from exc
                 except RegistryError:
                     # A dropped connection or a 5xx mid-blob: fetch it again from the start.
                     if attempt == RETRIES - 1:
