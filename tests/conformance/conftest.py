@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from shoal.api.errors import InvalidArgument
 from shoal.base.ids import new_id
 from shoal.executor.base import ContainerStatus, Controller, Executor, TaskRuntime
 from shoal.executor.process.executor import isolation_unavailable_reason
@@ -118,6 +119,15 @@ def task_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TaskNetCo
         asyncio.run(remove_bridge(config))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """A task run for a ContainerSpec field: rejected at prepare (with why), or its exit and output."""
+
+    rejected: str | None = None
+    exit_code: int | None = None
+    output: list[str] = field(default_factory=list)
+
+
 @dataclass
 class Harness:
     kind: ExecutorKind
@@ -126,8 +136,9 @@ class Harness:
     controllers: list[Controller] = field(default_factory=list)
     executors: list[Executor] = field(default_factory=list)
 
-    def runtime(self, script: str, **overrides: Any) -> TaskRuntime:
-        """A task running `sh -c script` (or overrides' command/args)."""
+    def runtime(self, script: str, *, container_spec: dict[str, Any] | None = None, **overrides: Any) -> TaskRuntime:
+        """A task running `sh -c script` (or overrides' command/args); `container_spec`: ContainerSpec
+        fields beyond the runtime's (mounts, capabilities, ...), handed in as the agent does."""
         values: dict[str, Any] = {
             "task_id": new_id(),
             "service_id": new_id(),
@@ -140,6 +151,8 @@ class Harness:
             "stop_grace_period": 5.0,
             "labels": {"com.docker.swarm.service.name": "conformance"},
         }
+        if container_spec is not None:
+            values["raw_task"] = {"Spec": {"ContainerSpec": container_spec}}
         values.update(overrides)
         return TaskRuntime(**values)
 
@@ -157,6 +170,18 @@ class Harness:
     async def finished(self, script: str, **overrides: Any) -> tuple[Controller, ContainerStatus]:
         controller = await self.started(script, **overrides)
         return controller, await within(controller.wait())
+
+    async def outcome(self, script: str, container_spec: dict[str, Any], **overrides: Any) -> Outcome:
+        """Run a task to its end, or learn why prepare() rejected it."""
+        controller = self.controller(self.runtime(script, container_spec=container_spec, **overrides))
+        try:
+            await controller.prepare()
+        except InvalidArgument as exc:
+            return Outcome(rejected=str(exc))
+        await controller.start()
+        status = await within(controller.wait())
+        lines = [line.data.decode().rstrip("\n") async for line in controller.logs()]
+        return Outcome(exit_code=status.exit_code, output=lines)
 
     def reopen(self) -> Executor:
         """A second executor instance on the same state, as after a daemon restart."""

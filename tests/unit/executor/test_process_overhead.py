@@ -5,7 +5,6 @@ among the processes sharing them, which is what a node running many tasks really
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from shoal.base.ids import new_id
 from shoal.executor.base import ContainerState, TaskRuntime
 from shoal.executor.process import ProcessExecutor
 from shoal.executor.process.executor import isolation_unavailable_reason
-from shoal.executor.process.procfs import children, pss_bytes, rss_bytes
+from shoal.executor.process.procfs import pss_bytes, rss_bytes
 from shoal.executor.process.shimbuild import python_shim
 from shoal.executor.process.taskdir import TaskDir
 
@@ -45,7 +44,7 @@ async def test_python_shim_overhead_is_measured(tmp_path: Path, capsys: pytest.C
 
 
 async def holder_memory(executor: ProcessExecutor, tmp_path: Path, isolate: bool) -> tuple[int, int]:
-    """RSS and PSS of what holds one `sleep` task: the supervisor, plus the init when isolated."""
+    """RSS and PSS of what holds one `sleep` task: the supervisor (no init unless --init)."""
     runtime = TaskRuntime(new_id(), "s", "overhead", "n", 1, "img", command=("sleep", "30"))
     controller = executor.controller(runtime)
     await controller.prepare()
@@ -55,11 +54,7 @@ async def holder_memory(executor: ProcessExecutor, tmp_path: Path, isolate: bool
         supervisor = task_dir.supervisor()
         process = task_dir.process()
         assert supervisor is not None and process is not None
-        holders = [supervisor.pid]
-        if isolate:
-            holders.append(process.pid)  # the init; the workload is its child
-            while not children(process.pid):
-                await asyncio.sleep(0.01)
+        holders = [supervisor.pid]  # isolated or not, the workload itself is the task's process (pid 1)
         return sum(rss_bytes(pid) for pid in holders), sum(pss_bytes(pid) for pid in holders)
     finally:
         await controller.terminate()

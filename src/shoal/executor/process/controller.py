@@ -25,8 +25,10 @@ from shoal.executor.process.launch import launch, run_argv
 from shoal.executor.process.logfile import follow_lines, read_lines, select
 from shoal.executor.process.procfs import is_same_process
 from shoal.executor.process.status import task_environment
+from shoal.executor.process.support import check_supported
 from shoal.executor.process.taskdir import TaskDir, TaskRecord
-from shoal.executor.process.users import current_identity, resolve_user
+from shoal.executor.process.users import Identity, current_identity, resolve_user, with_groups
+from shoal.executor.taskoptions import check_bind_sources, task_options
 from shoal.network.tasknet import setup_script
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,10 @@ class ProcessController:
             parse_signal(rt.stop_signal)
         except ValueError as exc:
             raise InvalidTaskSpec(str(exc)) from None
-        identity = resolve_user(rt.user)
+        options = task_options(rt)
+        check_bind_sources(options)
+        check_supported(options, isolated=self._ctx.isolate)
+        identity = with_groups(resolve_user(rt.user), options.groups)
         if rt.workdir and not os.path.isdir(rt.workdir):
             raise InvalidTaskSpec(f"process executor: working directory {rt.workdir} does not exist")
         for reason in self._ctx.cgroups.unsupported(rt.resources):
@@ -88,6 +93,7 @@ class ProcessController:
             isolated=self._ctx.isolate,
             address=address,
             cgroups=(),
+            options=options,
         )
         self._dir.write_record(record)
 
@@ -116,13 +122,14 @@ class ProcessController:
             argv=record.argv,
             isolated=record.isolated,
             hostname=record.hostname,
-            identity=resolve_user(record.runtime.user),
+            identity=_identity(record),
             workdir=record.runtime.workdir,
             cgroup_procs=[g / "cgroup.procs" for g in groups],
             hook=hook,
             binds=binds,
             max_log_bytes=MAX_LOG_BYTES,
             tty=record.runtime.tty,
+            init=record.options.init,
         )
         await launch(cmd, list(record.env))
 
@@ -224,10 +231,13 @@ class ProcessController:
             host_resolv = Path("/etc/resolv.conf").read_text()
         except OSError:
             host_resolv = ""
+        opts = record.options
         contents = {
-            "hosts": hosts_file(record.hostname, record.address),
+            "hosts": hosts_file(record.hostname, record.address, opts.extra_hosts),
             "hostname": record.hostname + "\n",
-            "resolv.conf": resolv_conf(host_resolv, self._ctx.dns_servers),
+            "resolv.conf": resolv_conf(
+                host_resolv, opts.dns_nameservers or self._ctx.dns_servers, opts.dns_search, opts.dns_options
+            ),
         }
         binds = []
         for name, text in contents.items():
@@ -235,6 +245,10 @@ class ProcessController:
             if Path("/etc", name).exists():
                 binds.append((self._dir.path / name, Path("/etc", name)))
         return binds
+
+
+def _identity(record: TaskRecord) -> Identity | None:
+    return with_groups(resolve_user(record.runtime.user), record.options.groups)
 
 
 def status_of(task_dir: TaskDir, record: TaskRecord) -> ContainerStatus:

@@ -48,7 +48,7 @@ from shoal.executor.process.execs import ExecRegistry, ProcessExecSession, TtyEx
 from shoal.executor.process.launch import exec_argv
 from shoal.executor.process.status import env_dict, status_text
 from shoal.executor.process.taskdir import TaskDir, TaskRecord
-from shoal.executor.process.users import resolve_user
+from shoal.executor.process.users import resolve_user, with_groups
 from shoal.network.tasknet import TaskNetConfig, remove_bridge
 
 ENGINE_VERSION = "20.10.0-shoal"
@@ -233,7 +233,9 @@ class ProcessExecutor:
             target_pid=status.pid,
             argv=cmd,
             isolated=record.isolated,
-            identity=resolve_user(user if user is not None else record.runtime.user),
+            identity=resolve_user(user) if user is not None else with_groups(
+                resolve_user(record.runtime.user), record.options.groups
+            ),
             workdir=workdir or record.runtime.workdir,
             cgroup_procs=[Path(g) / "cgroup.procs" for g in record.cgroups],
             tty=tty,

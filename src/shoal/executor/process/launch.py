@@ -30,8 +30,10 @@ def run_argv(
     binds: list[tuple[Path, Path]],
     max_log_bytes: int,
     tty: bool = False,
+    init: bool = False,
 ) -> list[str]:
-    """`shim run ...` for one task. Hostname, hook and binds only mean something with namespaces."""
+    """`shim run ...` for one task. Hostname, hook, binds and init only mean something with
+    namespaces (init: a signal-forwarding pid 1 instead of the workload itself, as --init)."""
     cmd = [*shim, "run", "-s", str(state), "-m", str(max_log_bytes)]
     if isolated:
         cmd.append("-n")
@@ -41,6 +43,8 @@ def run_argv(
             cmd += ["-k", hook]
         for source, target in binds:
             cmd += ["-b", f"{source}:{target}"]
+        if init:
+            cmd.append("-I")
     if tty:
         cmd.append("-T")
     cmd += identity_args(identity)

@@ -80,6 +80,7 @@ def parse(argv: list[str], exec_mode: bool) -> argparse.Namespace:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("-n", dest="namespaces", action="store_true")
     p.add_argument("-T", dest="tty", action="store_true")
+    p.add_argument("-I", dest="init", action="store_true")
     p.add_argument("-u", dest="uid", type=int, default=-1)
     p.add_argument("-g", dest="gid", type=int, default=-1)
     p.add_argument("-G", dest="groups", default=None)
@@ -176,8 +177,8 @@ def forward_until_exit(child: int) -> int:
 
 
 def run_init(args: argparse.Namespace, go: int, err_w: int, out_w: int, errout_w: int) -> int:
-    """pid 1 of the task's namespaces: wait for the network, set up mounts and hostname, fork the
-    workload, then forward signals until it exits."""
+    """pid 1 of the task's namespaces: wait for the network, set up mounts and hostname, then become
+    the workload (or, with -I, fork it and forward signals until it exits)."""
     if os.read(go, 1) != b"g":
         return 1
     os.close(go)
@@ -201,7 +202,8 @@ def run_init(args: argparse.Namespace, go: int, err_w: int, out_w: int, errout_w
         return 126
     catchable = set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
     signal.pthread_sigmask(signal.SIG_BLOCK, catchable)
-    child = os.fork()
+    # without -I the workload itself is pid 1 (as in Docker); with it, this init forwards signals
+    child = os.fork() if args.init else 0
     if child == 0:
         reset_signals()
         os.dup2(out_w, 1)
@@ -474,7 +476,8 @@ def cmd_exec(argv: list[str]) -> int:
         os.close(fd)
     catchable = set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
     signal.pthread_sigmask(signal.SIG_BLOCK, catchable)
-    child = os.fork()
+    # without -I the workload itself is pid 1 (as in Docker); with it, this init forwards signals
+    child = os.fork() if args.init else 0
     if child == 0:
         reset_signals()
         if args.tty:

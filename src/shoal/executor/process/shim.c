@@ -6,9 +6,11 @@
  *   Starts ARGV with the shim's own environment and detaches a supervisor (own session, parent init)
  *   that writes the output to STATE/log (CRI format: "<rfc3339nano> stdout|stderr F|P <line>"),
  *   then the exit code to STATE/exit. Prints "ok <pid>" or "error <message>" on stdout and exits.
- *   -n: new pid, mount, UTS, IPC and network namespaces. A tiny init (pid 1 inside) forwards signals
- *       to the workload, reaps orphans and exits with the workload's code. HOOK runs in the host
- *       namespaces as `sh -c HOOK sh <init pid>` before the workload starts (network setup).
+ *   -n: new pid, mount, UTS, IPC and network namespaces; the workload is pid 1 inside, as in Docker
+ *       (so a workload without a SIGTERM handler ignores SIGTERM and waits out the grace period).
+ *       HOOK runs in the host namespaces as `sh -c HOOK sh <pid>` before the workload starts.
+ *   -I: (with -n) a tiny init is pid 1 instead, as `docker run --init`: it forwards signals to the
+ *       workload, reaps orphans and exits with the workload's code.
  *   -c: a cgroup.procs file the workload joins.   -b: bind mount inside the mount namespace.
  *   -T: the workload gets a new terminal (pty) as its controlling tty and stdio; its output is
  *       logged as stdout.
@@ -58,6 +60,7 @@ struct config {
     long maxlog;
     long target;
     int tty;
+    int init;
     char ttyname[64];
     char **argv;
 };
@@ -146,7 +149,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
     c->uid = c->gid = -1;
     c->maxlog = 10L * 1024 * 1024;
     int opt;
-    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nTh:u:g:G:w:c:k:b:m:";
+    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nITh:u:g:G:w:c:k:b:m:";
     while ((opt = getopt(argc, argv, spec)) != -1) {
         switch (opt) {
         case 's': c->state = optarg; break;
@@ -162,6 +165,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
         case 'm': c->maxlog = strtol(optarg, NULL, 10); break;
         case 't': c->target = strtol(optarg, NULL, 10); break;
         case 'T': c->tty = 1; break;
+        case 'I': c->init = 1; break;
         default: return -1;
         }
     }
@@ -268,6 +272,13 @@ static int run_init(const struct config *c, int gofd, int errfd, int outfd, int 
         return 126;
     }
     if (join_cgroups(c, errfd) < 0) return 126;
+    if (!c->init) { /* the workload itself becomes pid 1 */
+        reset_signals();
+        dup2(outfd, 1);
+        dup2(errout, 2);
+        if (c->tty && take_terminal(c->ttyname, errfd) < 0) return 126;
+        return exec_workload(c, errfd);
+    }
 
     sigset_t all;
     sigfillset(&all);

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from shoal.base.clock import parse_rfc3339, rfc3339
 from shoal.executor.base import TaskRuntime
+from shoal.executor.taskoptions import TaskOptions
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class TaskRecord:
     isolated: bool
     address: str | None
     cgroups: tuple[str, ...]  # cgroup directories made for the task
+    options: TaskOptions = field(default_factory=TaskOptions)  # ContainerSpec fields beyond the runtime
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +43,7 @@ class TaskRecord:
             "isolated": self.isolated,
             "address": self.address,
             "cgroups": list(self.cgroups),
+            "options": self.options.to_json(),
         }
 
     @classmethod
@@ -55,6 +58,7 @@ class TaskRecord:
             isolated=bool(data["isolated"]),
             address=data.get("address"),
             cgroups=tuple(data.get("cgroups") or ()),
+            options=TaskOptions.from_json(data.get("options") or {}),
         )
 
 

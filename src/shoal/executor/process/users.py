@@ -61,3 +61,12 @@ def _resolve_group(name: str) -> int:
         return grp.getgrnam(name).gr_gid
     except KeyError:
         raise InvalidTaskSpec(f"unable to find group {name}: no matching entries in group file") from None
+
+
+def with_groups(identity: Identity | None, groups: tuple[str, ...]) -> Identity | None:
+    """The identity plus supplementary groups (--group, by name or gid), as Docker adds them."""
+    if not groups:
+        return identity
+    base = identity or current_identity()
+    extra = tuple(_resolve_group(g) for g in groups)
+    return Identity(base.uid, base.gid, tuple(dict.fromkeys((*base.groups, *extra))), base.home)
