@@ -18,6 +18,14 @@ def seconds(nanos: int | float) -> float:
     return nanos / NANOS
 
 
+# ClusterSpec.Dispatcher.HeartbeatPeriod: agents heartbeat this often; a node silent for
+# HEARTBEAT_GRACE_MULTIPLIER periods is marked down.
+HEARTBEAT_PERIOD = 5 * NANOS
+HEARTBEAT_GRACE_MULTIPLIER = 3
+
+# ClusterSpec.CAConfig.NodeCertExpiry: 90 days.
+NODE_CERT_EXPIRY = 2160 * 3600 * NANOS
+
 # ContainerSpec.StopGracePeriod when unset: SIGKILL this long after the stop signal.
 STOP_GRACE_PERIOD = 10 * NANOS
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 
 from shoal.api import errors, states
+from shoal.api.defaults import HEARTBEAT_GRACE_MULTIPLIER, HEARTBEAT_PERIOD, seconds
 from shoal.api.dispatch import Assignments, Session, StatusUpdate
 from shoal.api.objects import NODES, TASKS, Obj, clone, dig
 from shoal.base.clock import Clock
@@ -21,13 +22,12 @@ from shoal.store.memory import MemoryStore, Tx
 from shoal.store.watch import Commit, Event
 
 log = logging.getLogger(__name__)
-GRACE_MULTIPLIER = 3
 FLUSH_INTERVAL = 0.05
 STALL_TOLERANCE = 1.0
 
 
 class Dispatcher:
-    def __init__(self, store: MemoryStore, clock: Clock, heartbeat_period: float = 5.0) -> None:
+    def __init__(self, store: MemoryStore, clock: Clock, heartbeat_period: float = seconds(HEARTBEAT_PERIOD)) -> None:
         self._store = store
         self._clock = clock
         self._period = heartbeat_period
@@ -133,7 +133,7 @@ class Dispatcher:
             self._last_seen = {node_id: seen + lateness for node_id, seen in self._last_seen.items()}
 
     async def _mark_silent_nodes_down(self) -> None:
-        deadline = self._clock.monotonic() - self._period * GRACE_MULTIPLIER
+        deadline = self._clock.monotonic() - self._period * HEARTBEAT_GRACE_MULTIPLIER
         silent = [node_id for node_id, seen in self._last_seen.items() if seen < deadline]
         if not silent:
             return
