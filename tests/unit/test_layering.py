@@ -32,7 +32,8 @@ RULES: dict[str, tuple[set[str], set[str] | None]] = {
     # The table gives controlapi no list: it may call the components' pure helpers (constraint syntax,
     # port conflicts, task dirtiness), never their loops.
     "controlapi": ({"api", "base", "store", "ca", "orchestrator", "scheduler", "allocator"}, None),
-    "agent": ({"api", "base", "executor", "network"}, None),
+    # The agent reaches its dispatcher through the cluster port's client (rpc is no manager-side package).
+    "agent": ({"api", "base", "executor", "network", "rpc"}, None),
     "network": ({"api", "base"}, None),
     "images": ({"api", "base"}, None),
     "executor": ({"api", "base", "images", "network.tasknet"}, None),

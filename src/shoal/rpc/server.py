@@ -9,6 +9,7 @@ category; anything else is logged and reaches the caller as Unknown.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import ssl
@@ -49,6 +50,7 @@ class RpcServer:
         self.app.on_shutdown.append(self._close_streams)
         self.refused = 0
         self._streams: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self._stream_handlers: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._runner: web.AppRunner | None = None
 
     # -- routes
@@ -77,6 +79,9 @@ class RpcServer:
             ws = web.WebSocketResponse(max_msg_size=codec.MAX_MESSAGE_BYTES, compress=False, heartbeat=None)
             await ws.prepare(request)
             self._streams.add(ws)
+            handler_task = asyncio.current_task()
+            if handler_task is not None:
+                self._stream_handlers.add(handler_task)
             stream = MessageStream(ws, caller.remote)
             try:
                 await handler(caller, stream)
@@ -119,7 +124,10 @@ class RpcServer:
             self._runner = None
 
     async def _close_streams(self, _app: web.Application) -> None:
-        # Open stream handlers would otherwise hold up the listener's shutdown.
+        # Open stream handlers would otherwise hold up the listener's shutdown: a handler may be
+        # waiting on something else than its socket (a store watch), so it is cancelled too.
+        for task in list(self._stream_handlers):
+            task.cancel()
         for ws in list(self._streams):
             with contextlib.suppress(Exception):
                 await ws.close()
