@@ -46,7 +46,8 @@ class Layer:
 
 def make_layer(files: dict[str, bytes | str], *, symlinks: dict[str, str] | None = None,
                dirs: list[str] | None = None, modes: dict[str, int] | None = None) -> Layer:
-    """A layer from {path: content}. Whiteouts are plain entries named .wh.<name> (or .wh..wh..opq)."""
+    """A layer from {path: content}, written after the directories and symlinks (so a file can sit
+    under a symlink, as a hostile layer would). Whiteouts are entries named .wh.<name> or .wh..wh..opq."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for path in dirs or []:
@@ -54,17 +55,17 @@ def make_layer(files: dict[str, bytes | str], *, symlinks: dict[str, str] | None
             info.type = tarfile.DIRTYPE
             info.mode = 0o755
             archive.addfile(info)
+        for path, target in (symlinks or {}).items():
+            info = tarfile.TarInfo(path)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            archive.addfile(info)
         for path, content in files.items():
             data = content.encode() if isinstance(content, str) else content
             info = tarfile.TarInfo(path)
             info.size = len(data)
             info.mode = (modes or {}).get(path, 0o644)
             archive.addfile(info, io.BytesIO(data))
-        for path, target in (symlinks or {}).items():
-            info = tarfile.TarInfo(path)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            archive.addfile(info)
     tar = buffer.getvalue()
     return Layer(tar, gzip.compress(tar, compresslevel=1, mtime=0))
 
