@@ -18,10 +18,13 @@ from shoal.testing.store_harness import InstantProposer
 
 
 async def turn(clock: FakeClock, seconds: float, steps: int = 1) -> None:
+    """Move time in steps; after each, wait until the dispatcher's loop has done its work and sleeps
+    on the clock again."""
     for _ in range(steps):
         clock.advance(seconds / steps)
-        for _ in range(10):
-            await asyncio.sleep(0)
+        async with asyncio.timeout(5):
+            while clock.sleepers == 0:
+                await asyncio.sleep(0)
 
 
 @pytest.fixture

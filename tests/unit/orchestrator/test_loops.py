@@ -36,14 +36,12 @@ class CountingScheduler:
 
 
 async def until(condition: Callable[[], bool], *, step: Callable[[], Awaitable[object]] | None = None) -> None:
-    """Let the loops run until condition holds (bounded, so a bug fails instead of hanging)."""
-    for _ in range(2000):
-        if condition():
-            return
-        if step is not None:
-            await step()
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
+    """Let the loops run until condition holds (within a deadline, so a bug fails instead of hanging)."""
+    async with asyncio.timeout(10):
+        while not condition():
+            if step is not None:
+                await step()
+            await asyncio.sleep(0)
 
 
 async def test_unplaceable_task_is_retried_on_the_timer() -> None:
@@ -55,14 +53,12 @@ async def test_unplaceable_task_is_retried_on_the_timer() -> None:
     planner = CountingScheduler()
     loop = asyncio.create_task(run_component(harness.store, harness.clock, planner))
     try:
-        await until(lambda: planner.passes == 2)  # the first pass wrote Err; its commit causes the second
-        for _ in range(20):
-            await asyncio.sleep(0)
+        # The first pass wrote Err; its commit causes the second. Then the loop sleeps on its timer
+        # (nothing else can wake it: no more commits).
+        await until(lambda: harness.clock.sleepers == 1)
         assert planner.passes == 2
         harness.clock.advance(RETRY_INTERVAL - 0.5)
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert planner.passes == 2
+        assert harness.clock.sleepers == 1 and planner.passes == 2
         harness.clock.advance(0.5)
         await until(lambda: planner.passes == 3)
     finally:
