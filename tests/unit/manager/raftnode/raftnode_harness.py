@@ -142,6 +142,7 @@ class Cluster:
         bootstrap: Iterable[int] = (),
         peers: Iterable[int] = (),
         storage: RaftLogStorage | None = None,
+        fsync_in_thread: bool = True,
     ) -> Member:
         storage = storage or MemoryLog()
         transport = self.network.endpoint(node_id)
@@ -152,6 +153,7 @@ class Cluster:
                 tick_interval=TICK,
                 snapshot_interval=self.snapshot_interval,
                 log_entries_for_slow_followers=2,
+                fsync_in_thread=fsync_in_thread,
             ),
             storage,
             transport,

@@ -15,10 +15,10 @@ from shoal.testing.kvmodel import APPEND, KV_MODEL, KVOp, drop_unobserved_writes
 from shoal.testing.lincheck import check
 from shoal.testing.memfs import CrashKind
 
-# About 0.4 s a seed (1 s with hung disks): the default run spends ~40 s here; the soak 1000 more.
-DEFAULT_SEEDS = range(1, 61)
-THREAD_SEEDS = range(101, 111)
-HUNG_DISK_SEEDS = range(201, 211)
+# About 0.4 s a seed (1 s with hung disks): the default run spends ~35 s here; the soak 1000 more.
+DEFAULT_SEEDS = range(1, 81)
+THREAD_SEEDS = range(101, 116)
+HUNG_DISK_SEEDS = range(201, 216)
 SOAK_SEEDS = range(1000, 2000)
 RUN_TICKS = 400  # 40 s of simulated time per seed
 
