@@ -139,8 +139,10 @@ async def test_running_tasks_are_readopted_after_restart(tmp_path: Path) -> None
     await second.start()
     try:
         await second.until(lambda: set(second.agent.managers) >= before, "the agent to take the tasks back")
-        await second.until(lambda: {t["ID"] for t in second.running(created["ID"])} == before, "both running")
-        await asyncio.sleep(0.2)  # a wrongful restart would show up as a start step within a status round
+        # Each adopted task's manager settles into waiting on its container; a wrongful restart
+        # would have run a start step before that.
+        await second.until(lambda: all("wait" in second.executor.steps(t) for t in before),
+                           "the agent to watch the adopted tasks")
         after = {t["ID"] for t in second.running(created["ID"])}
         assert after == before
         for task_id in before:

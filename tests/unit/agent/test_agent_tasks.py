@@ -5,7 +5,7 @@ when one of them cannot be stopped."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from shoal.agent.agent import Agent
 from shoal.agent.runtime import task_runtime
@@ -43,9 +43,11 @@ class NoDispatcher:
         return None
 
 
-async def settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0)
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the task managers run until condition holds (within a deadline)."""
+    async with asyncio.timeout(5):
+        while not condition():
+            await asyncio.sleep(0)
 
 
 async def test_a_task_with_a_bad_stop_signal_is_rejected_alone() -> None:
@@ -53,7 +55,7 @@ async def test_a_task_with_a_bad_stop_signal_is_rejected_alone() -> None:
     agent = Agent(NODE, "127.0.0.1", FakeExecutor(), NoDispatcher(), FakeClock())
     agent._report = lambda task_id, status: reports.__setitem__(task_id, status)  # type: ignore[method-assign]
     await agent._reconcile(Assignments({"bad": task("bad", signal="SIGFOO"), "good": task("good")}))
-    await settle()
+    await until(lambda: "bad" in reports and reports.get("good", {}).get("State") == states.RUNNING)
     assert reports["bad"]["State"] == states.REJECTED
     assert "SIGFOO" in reports["bad"]["Err"]
     assert reports["good"]["State"] == states.RUNNING
@@ -66,7 +68,7 @@ async def test_a_started_task_without_its_container_fails_instead_of_restarting(
     controller = executor.controller(task_runtime(task("t1"), NODE, "host"))
     manager = TaskManager(task("t1", state=states.RUNNING), controller, lambda _, s: reports.append(s), FakeClock())
     manager.start()
-    await settle()
+    await until(lambda: bool(reports))
     assert [r["State"] for r in reports] == [states.FAILED]
     assert "container lost" in reports[0]["Err"]
     assert "start" not in executor.steps("t1")
@@ -77,7 +79,7 @@ async def test_leaving_removes_every_task_even_if_one_cannot_be_stopped() -> Non
     agent = Agent(NODE, "127.0.0.1", executor, NoDispatcher(), FakeClock())
     agent._report = lambda task_id, status: None  # type: ignore[method-assign]
     await agent._reconcile(Assignments({"a": task("a"), "b": task("b")}))
-    await settle()
+    await until(lambda: all("start" in executor.steps(t) for t in ("a", "b")))
     executor.fail("shutdown", ContainerNotFound("a"), task_id="a")
     await agent.remove_all()
     assert agent.managers == {}
