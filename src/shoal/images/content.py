@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import IO
 
 from shoal.images import digests
 from shoal.images.errors import DigestMismatch, SizeMismatch, StoreFull
@@ -107,6 +108,31 @@ class ContentStore:
             if exc.errno == errno.ENOSPC:
                 raise StoreFull(digest) from exc
             raise
+
+    def put_file(self, source: IO[bytes], expected: str | None = None) -> tuple[str, int]:
+        """Copy a file object in (a layer inside an archive); returns its digest and size."""
+        tmp = self.ingest_dir / uuid.uuid4().hex
+        hasher = hashlib.sha256()
+        size = 0
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := source.read(1 << 20):
+                    out.write(chunk)
+                    hasher.update(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            actual = "sha256:" + hasher.hexdigest()
+            if expected is not None and actual != expected:
+                raise DigestMismatch(expected, actual)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise StoreFull("blob") from exc
+            raise
+        self._commit(tmp, self.path(actual), actual)
+        return actual, size
 
     async def ingest(
         self,

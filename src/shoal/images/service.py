@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,18 @@ from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.base.clock import Clock, SystemClock, rfc3339
 from shoal.images import filters as image_filters
 from shoal.images import manifests, progress, shapes
+from shoal.images.archives import load as load_archive
+from shoal.images.archives import write_save_archive
 from shoal.images.auth import ANONYMOUS, Credentials
+from shoal.images.changes import apply_changes
 from shoal.images.errors import ImageNotFound
+from shoal.images.importer import import_rootfs
 from shoal.images.manifests import Platform, host_platform, parse_platform
 from shoal.images.pull import Puller, RegistryOptions
 from shoal.images.reference import is_image_id, parse
 from shoal.images.removal import InUse, check_delete_by_id, check_untag_last, no_users
 from shoal.images.resolved import ResolvedImage
+from shoal.images.spool import spool, stream_file
 from shoal.images.store import ImageStore
 
 
@@ -99,6 +105,52 @@ class ImageService:
                 queue.put_nowait(None)
 
         return _drain(asyncio.create_task(run()), queue)
+
+    async def import_tar(self, source: AsyncIterator[bytes], repo: str = "", tag: str = "",
+                         changes: builtins.list[str] | None = None, message: str = "") -> builtins.list[dict[str, str]]:
+        """POST /images/create?fromSrc=-: a root filesystem tarball as a one-layer image. The answer is
+        dockerd's: [{"status": "sha256:…"}]."""
+        name = parse(f"{repo}:{tag}" if repo and tag else repo) if repo else None
+        apply_changes({}, list(changes or []))  # refuse bad changes before reading the body
+        path = await spool(source, self.store.content.ingest_dir)
+        try:
+            async with self._cleanup_on_failure():
+                image_id = await import_rootfs(self.store, path, name, list(changes or []),
+                                               rfc3339(self.clock.now()), message)
+        finally:
+            path.unlink(missing_ok=True)
+        return [{"status": image_id}]
+
+    async def load(self, archive: AsyncIterator[bytes]) -> builtins.list[dict[str, str]]:
+        """POST /images/load: docker save archives and OCI layout archives. The messages dockerd
+        streams ({"stream": "Loaded image: busybox:latest\n"})."""
+        path = await spool(archive, self.store.content.ingest_dir)
+        try:
+            async with self._cleanup_on_failure():
+                return await load_archive(self.store, path, rfc3339(self.clock.now()))
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def save(self, refs: builtins.list[str]) -> AsyncIterator[bytes]:
+        """GET /images/get?names=… (and /images/{name}/get): the tar stream `docker save` writes."""
+        for ref in refs:
+            self.store.find(ref)  # a missing image is refused before any byte is sent
+        target = self.store.content.ingest_dir / f"{uuid.uuid4().hex}.save"
+        try:
+            await asyncio.to_thread(write_save_archive, self.store, list(refs), target)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return stream_file(target)
+
+    @contextlib.asynccontextmanager
+    async def _cleanup_on_failure(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except BaseException:
+            async with self.store.lock:
+                self.store.collect()
+            raise
 
     async def tag(self, ref: str, repo: str, tag: str | None = None) -> None:
         """POST /images/{name}/tag."""
