@@ -9,8 +9,8 @@
   spread (min-max), the ratio of the medians and the spread of the per-pair ratios.
 - The two systems under test: `Shoald` (a shoald on a private socket and data root, swarm initialised)
   and `DockerdSwarm` (a Docker Engine put in swarm mode for the run and taken out after). `Dockerd`
-  starts an engine of its own (own roots and socket, optionally inside a network namespace) for
-  benchmarks that need one engine per host.
+  starts an engine of its own (own roots and socket) inside a network namespace, for benchmarks that
+  need one engine per host.
 - `LoadSampler` records the machine's load average during the run, to print beside the figures.
 
 Scripts in bench/ import this as `harness` (python puts the script's directory on sys.path)."""
@@ -228,12 +228,15 @@ class DockerdSwarm:
 
 @dataclass
 class Dockerd:
-    """A dockerd of its own: its own data root, exec root, pid file and socket under `root`, no bridge or
-    iptables rules of its own (so it cannot disturb the machine's engine), optionally run through
-    `prefix` (e.g. ["ip", "netns", "exec", "h1"] for one engine per namespace host). Needs root."""
+    """A dockerd of its own, for benchmarks with one engine per host: its own data root, exec root, pid
+    file and socket under `root`, run inside a network namespace through `prefix`, e.g. ["nsenter",
+    "--net=/run/netns/h1"] (not `ip netns exec`: it mounts a fresh /sys without the cgroup hierarchy,
+    and dockerd refuses to start). Never on the host's own network: a second engine there would share the machine's
+    docker0 and iptables chains with the machine's dockerd (and with `--bridge none` dockerd deletes an
+    existing docker0). Needs root."""
 
     root: Path
-    prefix: list[str] = field(default_factory=list)
+    prefix: list[str]
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
 
@@ -242,10 +245,12 @@ class Dockerd:
         return f"unix://{self.root / 'docker.sock'}"
 
     def start(self, timeout: float = 60.0) -> None:
+        if not self.prefix:
+            raise ValueError("a private dockerd must run in a network namespace (prefix, e.g. "
+                             "nsenter --net=/run/netns/NAME): on the host it would disturb the machine's dockerd")
         self.root.mkdir(parents=True, exist_ok=True)
         argv = [*self.prefix, "dockerd", "-H", self.base_url, "--data-root", str(self.root / "data"),
-                "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"),
-                "--bridge", "none", "--iptables=false", "--ip6tables=false", *self.extra_args]
+                "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"), *self.extra_args]
         with open(self.root / "dockerd.log", "ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                             start_new_session=True)
@@ -276,8 +281,8 @@ class Dockerd:
 
 
 @contextmanager
-def dockerd(root: Path, prefix: list[str] | None = None, extra_args: list[str] | None = None) -> Iterator[Dockerd]:
-    engine = Dockerd(root, prefix or [], extra_args or [])
+def dockerd(root: Path, prefix: list[str], extra_args: list[str] | None = None) -> Iterator[Dockerd]:
+    engine = Dockerd(root, prefix, extra_args or [])
     engine.start()
     try:
         yield engine
