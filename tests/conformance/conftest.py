@@ -92,6 +92,39 @@ def _docker_kind() -> ExecutorKind | str:
     return ExecutorKind("docker", support.make_executor, image, serve)
 
 
+OCI_IMAGE = "shoal-conformance-busybox:latest"
+
+
+def _busybox_serve(port: int) -> tuple[str, ...]:
+    script = f"mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd -f -p {port} -h /tmp/www"
+    return ("sh", "-c", script)
+
+
+def _oci_unavailable() -> str | None:
+    from shoal.executor.oci.rootfs import busybox_missing_reason
+    from shoal.executor.oci.runtime import choose_runtime, unavailable_reason
+
+    return unavailable_reason(choose_runtime()) or busybox_missing_reason()
+
+
+def _oci_kind(network: TaskNetConfig) -> ExecutorKind:
+    """The oci executor on the session's bridge, running a busybox image built once per session
+    (beside the network's state) and served by a local image source."""
+    from shoal.executor.oci import LocalImageSource, OciExecutor
+    from shoal.executor.oci.rootfs import build_busybox_rootfs, directory_image
+
+    rootfs = build_busybox_rootfs(network.state_dir / "busybox-rootfs")
+    images = LocalImageSource({OCI_IMAGE: directory_image(rootfs)})
+    return ExecutorKind(
+        name="oci",
+        make=lambda state: OciExecutor(
+            state, images, network=network, shim_cache=network.state_dir / "bin", run_dir=state / "run"
+        ),
+        image=OCI_IMAGE,
+        serve_hostname=_busybox_serve,
+    )
+
+
 def executor_factories() -> list[Any]:
     """One pytest param per executor: a function of the session's task network giving its kind."""
     params = [
@@ -100,6 +133,11 @@ def executor_factories() -> list[Any]:
     ]
     if isolation_unavailable_reason() is None:  # else `process` is plain already
         params.append(pytest.param(lambda network: _process_kind(network, plain=True), id="process-plain"))
+    oci_reason = _oci_unavailable()
+    if oci_reason:
+        params.append(pytest.param(None, id="oci", marks=pytest.mark.skip(reason=oci_reason)))
+    else:
+        params.append(pytest.param(_oci_kind, id="oci"))
     docker = _docker_kind()
     if isinstance(docker, str):
         params.append(pytest.param(None, id="docker", marks=pytest.mark.skip(reason=docker)))

@@ -49,7 +49,7 @@ async def test_read_only_root(harness: Harness) -> None:
     try:
         outcome = await harness.outcome(f"touch {probe} && echo wrote || echo refused", {"ReadOnly": True})
         if applied(outcome, "--read-only"):
-            assert outcome.output[-1:] == ["refused"]
+            assert "refused" in outcome.output
         assert not probe.exists(), "a read-only task wrote onto the host's root"
     finally:
         probe.unlink(missing_ok=True)

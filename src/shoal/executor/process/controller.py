@@ -157,7 +157,8 @@ class ProcessController:
             return
         if grace is None:
             grace = self._runtime.stop_grace_period
-        self._signal(status.pid, parse_signal(self._runtime.stop_signal))
+        # the record's: an executor may have taken the image's stop signal at prepare
+        self._signal(status.pid, parse_signal(self._record().runtime.stop_signal))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wait(), timeout=max(grace, 0.0))
             return

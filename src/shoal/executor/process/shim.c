@@ -14,6 +14,9 @@
  *   -c: a cgroup.procs file the workload joins.   -b: bind mount inside the mount namespace.
  *   -T: the workload gets a new terminal (pty) as its controlling tty and stdio; its output is
  *       logged as stdout.
+ *   -P PIDFILE: ARGV is an OCI runtime's `run --detach --pid-file PIDFILE ...` (conmon's role): the
+ *       supervisor is a child subreaper, waits for the runtime to exit, then supervises the process
+ *       named in PIDFILE (the container's pid 1, re-parented to it) as the workload.
  *
  * shim exec -t PID [-n] [-T] [-u UID] [-g GID] [-G G1,G2] [-w DIR] [-c PROCS]... -- ARGV...
  *   Runs ARGV beside task PID (in its namespaces with -n), passing stdio through; exits with its code.
@@ -34,6 +37,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -61,6 +65,7 @@ struct config {
     long target;
     int tty;
     int init;
+    const char *pidfile;
     char ttyname[64];
     char **argv;
 };
@@ -149,7 +154,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
     c->uid = c->gid = -1;
     c->maxlog = 10L * 1024 * 1024;
     int opt;
-    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nITh:u:g:G:w:c:k:b:m:";
+    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nITh:u:g:G:w:c:k:b:m:P:";
     while ((opt = getopt(argc, argv, spec)) != -1) {
         switch (opt) {
         case 's': c->state = optarg; break;
@@ -166,6 +171,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
         case 't': c->target = strtol(optarg, NULL, 10); break;
         case 'T': c->tty = 1; break;
         case 'I': c->init = 1; break;
+        case 'P': c->pidfile = optarg; break;
         default: return -1;
         }
     }
@@ -445,6 +451,10 @@ static int supervise(const struct config *c, int report) {
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
+    if (c->pidfile && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        fail_to(report, "error subreaper: %s\n", strerror(errno));
+        return 1;
+    }
 
     pid_t child = c->namespaces ? clone_into_namespaces() : fork();
     if (child < 0) {
@@ -501,6 +511,23 @@ static int supervise(const struct config *c, int report) {
     }
     close(errpipe[0]);
     line[got] = 0;
+    if (got == 0 && c->pidfile) { /* the runtime started the container and left; adopt its pid 1 */
+        int rs;
+        while (waitpid(child, &rs, 0) < 0 && errno == EINTR) {
+        }
+        long workload = 0;
+        FILE *pf = fopen(c->pidfile, "r");
+        if (pf) {
+            if (fscanf(pf, "%ld", &workload) != 1) workload = 0;
+            fclose(pf);
+        }
+        if (!WIFEXITED(rs) || WEXITSTATUS(rs) != 0 || workload <= 0) {
+            got = (size_t)snprintf(line, sizeof line, "OCI runtime exited with %d", exit_code(rs));
+        } else {
+            child = (pid_t)workload;
+            started = start_time(child);
+        }
+    }
 
     char stamp[64];
     now_rfc3339(stamp, sizeof stamp);
