@@ -37,6 +37,7 @@ def _push_all(pusher: Pusher) -> Images:
     truncated = make_image([type(whole)(whole.tar, truncated_blob)])
     big = make_image([make_layer({"big/random": os.urandom(3 << 20)})])
     bad_manifest = make_image([make_layer({"bad/manifest": "m\n"})])
+    zeros = make_image([make_layer({"zeros/file": bytes(4 << 20)})])  # tiny download, 4 MiB unpacked
 
     pusher.image("test/app", "v1", v1)
     pusher.image("test/app", "v2", v2)
@@ -47,6 +48,7 @@ def _push_all(pusher: Pusher) -> Images:
     pusher.image("test/truncated", "latest", truncated)
     pusher.image("test/big", "latest", big)
     pusher.image("test/badmanifest", "latest", bad_manifest)
+    pusher.image("test/zeros", "latest", zeros)
     return Images(base.digest, v1, v2, amd, arm, index, corrupt, truncated, big, bad_manifest)
 
 

@@ -89,9 +89,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
             subprocess.run(["umount", str(mount)], check=True)
 
 
-async def test_a_full_disk_leaves_nothing_half_written(registries: Registries, small_disk: Path) -> None:
+@pytest.mark.parametrize(("repo", "what"), [("test/big", "blob"), ("test/zeros", "layer")],
+                         ids=["while-downloading", "while-unpacking"])
+async def test_a_full_disk_leaves_nothing_half_written(registries: Registries, small_disk: Path, repo: str,
+                                                       what: str) -> None:
     service = ImageService(small_disk / "images")
-    with pytest.raises(StoreFull, match="no space left on device"):
-        await service.ensure(f"{registries.open.host}/test/big")
+    with pytest.raises(StoreFull, match=rf"^write {what} sha256:[0-9a-f]{{64}}: no space left on device$"):
+        await service.ensure(f"{registries.open.host}/{repo}")
     assert_empty_and_usable_after(service)
     await still_pulls(service, registries)

@@ -151,3 +151,15 @@ async def test_an_oci_layout_archive_loads(service: ImageService, tmp_path: Path
 async def test_saving_a_missing_image_is_refused_before_streaming(service: ImageService) -> None:
     with pytest.raises(ImageNotFound):
         await service.save(["nope:latest"])
+
+
+async def test_a_restarted_service_finds_its_images_and_drops_partial_writes(service: ImageService) -> None:
+    image_id = await imported(service, "me/app", "v1", "kept")
+    root = service.store.root
+    (root / "ingest" / "half-written-blob").write_bytes(b"partial")
+    (root / "snapshots.tmp" / "interrupted-unpack" / "fs").mkdir(parents=True)
+    restarted = ImageService(root)
+    assert (await restarted.resolve("me/app:v1")).id == image_id
+    assert not list((root / "ingest").iterdir()) and not list((root / "snapshots.tmp").iterdir())
+    index = json.loads((root / "index.json").read_text())
+    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == "docker.io/me/app:v1"

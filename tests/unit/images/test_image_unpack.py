@@ -67,3 +67,29 @@ def test_a_truncated_layer_is_a_format_error(tmp_path: Path) -> None:
     layer = make_layer({"big": os.urandom(100_000).hex()})
     with pytest.raises(LayerFormatError):
         unpack_layer(write(tmp_path, layer.blob[: len(layer.blob) // 2]), tmp_path / "fs")
+
+
+def test_hard_links_and_entries_replacing_earlier_ones(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in (("a/file", b"first"), ("a/file", b"second")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("a/hard")
+        link.type = tarfile.LNKTYPE
+        link.linkname = "a/file"
+        archive.addfile(link)
+        escape = tarfile.TarInfo("b")
+        escape.type = tarfile.LNKTYPE
+        escape.linkname = "../outside"
+        archive.addfile(escape)
+    (tmp_path / "layer.tar").write_bytes(buffer.getvalue())
+    (tmp_path / "fs").mkdir()
+    with pytest.raises(LayerFormatError, match="climbs out"):
+        unpack_layer(tmp_path / "layer.tar", tmp_path / "fs")
+    assert (tmp_path / "fs/a/file").read_bytes() == b"second"
+    assert os.stat(tmp_path / "fs/a/hard").st_ino == os.stat(tmp_path / "fs/a/file").st_ino
