@@ -65,3 +65,26 @@ async def test_exec_needs_a_running_task(harness: Harness) -> None:
         await harness.executor.exec_create(status.container_id, ["true"])
     with pytest.raises(ExecNotFound):
         await harness.executor.exec_inspect("0" * 64)
+
+
+async def test_exec_of_a_missing_command_exits_126(harness: Harness) -> None:
+    """As dockerd: an exec whose process cannot start reports exit code 126."""
+    harness.require(CAP_EXEC)
+    controller = await harness.started(LOOP)
+    status = await controller.inspect()
+    exec_id = await harness.executor.exec_create(status.container_id, ["no-such-command-xyz"])
+    session = await harness.executor.exec_start(exec_id)
+    await within(drain(session))
+    assert await within(session.wait()) == 126
+
+
+async def test_exec_joins_the_task_pid_namespace(harness: Harness) -> None:
+    harness.require(CAP_HOSTNAME)
+    controller = await harness.started(LOOP)
+    status = await controller.inspect()
+    # the task's /proc shows only its pid namespace: /proc/self exists only for a process inside it
+    script = "[ -e /proc/self/stat ] && echo inside || echo outside"
+    exec_id = await harness.executor.exec_create(status.container_id, ["sh", "-c", script])
+    session = await harness.executor.exec_start(exec_id)
+    output = await within(drain(session))
+    assert output[STDOUT] == b"inside\n"

@@ -466,7 +466,8 @@ def cmd_exec(argv: list[str]) -> int:
     if not args.namespaces:
         if args.tty:
             take_terminal(None)
-        return exec_workload(args, tell)
+        exec_workload(args, tell)
+        return 126  # as dockerd: an exec that could not start exits 126
     kinds = ("ipc", "uts", "net", "pid", "mnt")
     fds = [os.open(f"/proc/{args.target}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC) for kind in kinds]
     for kind, fd in zip(kinds, fds, strict=True):
@@ -476,13 +477,13 @@ def cmd_exec(argv: list[str]) -> int:
         os.close(fd)
     catchable = set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
     signal.pthread_sigmask(signal.SIG_BLOCK, catchable)
-    # without -I the workload itself is pid 1 (as in Docker); with it, this init forwards signals
-    child = os.fork() if args.init else 0
+    child = os.fork()  # joining a pid namespace takes effect for children only
     if child == 0:
         reset_signals()
         if args.tty:
             take_terminal(None)
-        os._exit(exec_workload(args, tell))
+        exec_workload(args, tell)
+        os._exit(126)  # as dockerd: an exec that could not start exits 126
     return forward_until_exit(child)
 
 

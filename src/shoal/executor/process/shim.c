@@ -646,7 +646,8 @@ static int cmd_exec(int argc, char **argv) {
     if (join_cgroups(&c, 2) < 0) return 126;
     if (!c.namespaces) {
         if (c.tty && take_terminal(NULL, 2) < 0) return 126;
-        return exec_workload(&c, 2);
+        exec_workload(&c, 2);
+        return 126; /* as dockerd: an exec that could not start exits 126 */
     }
 
     static const char *kinds[] = {"ipc", "uts", "net", "pid", "mnt"};
@@ -675,7 +676,8 @@ static int cmd_exec(int argc, char **argv) {
     if (child == 0) {
         reset_signals();
         if (c.tty && take_terminal(NULL, 2) < 0) _exit(126);
-        _exit(exec_workload(&c, 2));
+        exec_workload(&c, 2);
+        _exit(126);
     }
     for (;;) {
         siginfo_t info;
