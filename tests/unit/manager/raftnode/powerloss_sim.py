@@ -164,6 +164,7 @@ class PowerLossSim:
         self.restart_at: dict[int, int] = {}  # member -> tick at which it comes back
         self._last_before_cut: dict[int, tuple[bool, int]] = {}  # member -> (was leader, last index)
         self.applied_at: dict[int, bytes] = {}  # index -> the one entry applied there, by anyone
+        self.violations: list[SafetyViolation] = []
         self.record = Record()
         self.finals: dict[str, str] = {}  # each key's value read back at the end
         self.ticks = 0
@@ -218,7 +219,11 @@ class PowerLossSim:
     def _check_applied(self, node_id: int, index: int, payload: bytes) -> None:
         seen = self.applied_at.setdefault(index, payload)
         if seen != payload:
-            raise SafetyViolation(f"seed {self.seed}: member {node_id} applied {payload!r} at {index}, not {seen!r}")
+            violation = SafetyViolation(
+                f"seed {self.seed}: member {node_id} applied {payload!r} at {index}, not {seen!r}"
+            )
+            self.violations.append(violation)  # kept: the driver stops the node on it, it may look like a crash
+            raise violation
 
     def leader(self) -> Incarnation | None:
         leaders = [m for m in self.live.values() if m.proposer.is_leader()]
@@ -230,7 +235,11 @@ class PowerLossSim:
         self.ticks += 1
         self.clock.advance(TICK)
         for node_id, member in list(self.live.items()):
-            if member.fs.dead or member.node.failure is not None:
+            if member.node.failure is not None and not member.fs.dead:
+                # The node stopped on an error of its own (its driver catches everything, a
+                # safety check in the state machine included): a failed run, not a power cut.
+                raise AssertionError(f"seed {self.seed}: member {node_id} failed") from member.node.failure
+            if member.fs.dead:
                 await self._power_off(node_id)  # its disk died under a write: the power is out
         for node_id, at in list(self.restart_at.items()):
             if at <= self.ticks:
@@ -289,6 +298,8 @@ class PowerLossSim:
             for w in workers:
                 w.result()  # a client that crashed is a failed run
             await self._heal_and_read_back(clients + 1)
+            if self.violations:
+                raise self.violations[0]
         finally:
             nemesis.cancel()
             for w in workers:
