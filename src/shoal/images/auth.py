@@ -7,7 +7,9 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from shoal.api.errors import InvalidArgument
 
@@ -45,6 +47,26 @@ def decode_registry_auth(header: str | None) -> Credentials:
         password=str(body.get("password") or ""),
         identity_token=str(body.get("identitytoken") or ""),
         registry_token=str(body.get("registrytoken") or ""),
+    )
+
+
+Auth = Credentials | Mapping[str, Any] | str | None
+
+
+def credentials_from(auth: Auth) -> Credentials:
+    """Credentials however a caller holds them: already parsed, the X-Registry-Auth JSON as a dict
+    (a service's registry auth, as the oci executor passes it), the header's base64 text, or none."""
+    if auth is None:
+        return ANONYMOUS
+    if isinstance(auth, Credentials):
+        return auth
+    if isinstance(auth, str):
+        return decode_registry_auth(auth)
+    return Credentials(
+        username=str(auth.get("username") or ""),
+        password=str(auth.get("password") or ""),
+        identity_token=str(auth.get("identitytoken") or ""),
+        registry_token=str(auth.get("registrytoken") or ""),
     )
 
 

@@ -117,6 +117,8 @@ class RegistryClient:
                 url = self.url(scheme, path)
                 try:
                     response = await self._send(method, url, headers)
+                except aiohttp.ClientConnectorCertificateError as exc:
+                    raise RegistryError(f'{method} "{url}": {exc.certificate_error}') from exc  # retrying cannot help
                 except (TimeoutError, aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
                         aiohttp.ClientOSError) as exc:
                     last = RegistryError(f'{method} "{url}": {exc}')

@@ -19,7 +19,7 @@ from shoal.images import filters as image_filters
 from shoal.images import manifests, progress, shapes
 from shoal.images.archives import load as load_archive
 from shoal.images.archives import write_save_archive
-from shoal.images.auth import ANONYMOUS, Credentials
+from shoal.images.auth import Auth, credentials_from
 from shoal.images.changes import apply_changes
 from shoal.images.errors import ImageNotFound
 from shoal.images.importer import import_rootfs
@@ -50,12 +50,13 @@ class ImageService:
             raise ImageNotFound(ref)
         return resolved
 
-    async def ensure(self, ref: str, auth: Credentials = ANONYMOUS) -> ResolvedImage:
-        """The image, pulled first when missing (a task's PREPARING step)."""
+    async def ensure(self, ref: str, auth: Auth = None) -> ResolvedImage:
+        """The image, pulled first when missing (a task's PREPARING step). `auth`: Credentials, the
+        X-Registry-Auth JSON as a dict, its base64 text, or None."""
         with contextlib.suppress(ImageNotFound):
             return await self.resolve(ref)
         parsed = parse(ref)
-        await self.puller.pull(parsed, host_platform(), auth)
+        await self.puller.pull(parsed, host_platform(), credentials_from(auth))
         return await self.resolve(str(parsed))
 
     # -- Engine API ----------------------------------------------------------------------------
@@ -86,17 +87,17 @@ class ImageService:
     async def history(self, ref: str) -> builtins.list[dict[str, Any]]:
         return shapes.history(self.store, self.store.find(ref))
 
-    async def pull(self, ref: str, platform: str | None = None,
-                   auth: Credentials = ANONYMOUS) -> AsyncIterator[dict[str, Any]]:
+    async def pull(self, ref: str, platform: str | None = None, auth: Auth = None) -> AsyncIterator[dict[str, Any]]:
         """POST /images/create?fromImage=: dockerd's progress messages; a failure is the last message
         ({"errorDetail": …, "error": …}), as the stream has already begun with a 200."""
         parsed = parse(ref)  # bad references fail before the stream starts: a 400, as dockerd
         want = parse_platform(platform) if platform else host_platform()
+        creds = credentials_from(auth)
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         async def run() -> None:
             try:
-                await self.puller.pull(parsed, want, auth, queue.put_nowait)
+                await self.puller.pull(parsed, want, creds, queue.put_nowait)
             except ShoalError as exc:
                 queue.put_nowait(progress.error(str(exc)))
             except OSError as exc:
@@ -227,12 +228,12 @@ class ImageService:
             self.store.collect()
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
-    async def distribution_inspect(self, ref: str, auth: Credentials = ANONYMOUS) -> dict[str, Any]:
+    async def distribution_inspect(self, ref: str, auth: Auth = None) -> dict[str, Any]:
         """GET /distribution/{name}/json: what the registry holds for the name (the CLI pins services
         to Descriptor.digest)."""
         parsed = parse(ref)
         async with aiohttp.ClientSession() as session:
-            client = self.puller.client(session, parsed, auth)
+            client = self.puller.client(session, parsed, credentials_from(auth))
             described = await self.puller.describe(client, parsed, None)
             platforms = described.platforms
             if not platforms:

@@ -75,3 +75,18 @@ async def test_plain_http_is_not_tried_for_a_secure_registry(registries: Registr
         await strict.ensure(f"{registries.open.host}/test/app:v1")
     named = ImageService(tmp_path / "named", loopback_insecure=False, insecure_registries=["127.0.0.0/8"])
     assert (await named.ensure(f"{registries.open.host}/test/app:v1")).id == registries.images.app_v1.id
+
+
+async def test_the_oci_executor_can_use_the_service_as_its_image_source(registries: Registries,
+                                                                         service: ImageService) -> None:
+    """The executor passes a service's registry auth as the X-Registry-Auth JSON (a dict)."""
+    from shoal.executor.oci.source import ImageSource
+
+    source: ImageSource = service
+    assert isinstance(source, ImageSource)
+    ref = f"{registries.basic.host}/test/app:v1"
+    with pytest.raises(RegistryError, match="pull access denied"):
+        await source.ensure(ref, None)
+    resolved = await source.ensure(ref, {"username": GOOD.username, "password": GOOD.password,
+                                         "serveraddress": registries.basic.host})
+    assert resolved.id == registries.images.app_v1.id
