@@ -104,6 +104,9 @@ class RegistryClient:
         return context
 
     def url(self, scheme: str, path: str) -> str:
+        """`path` inside the repository, or from the registry's root when it starts with /."""
+        if path.startswith("/"):
+            return f"{scheme}://{self.host}{path}"
         return f"{scheme}://{self.host}/v2/{self.ref.path}/{path}"
 
     async def _open(self, method: str, path: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
@@ -169,7 +172,8 @@ class RegistryClient:
         realm = challenge.params.get("realm", "")
         if not realm:
             raise RegistryError("token auth: the registry's challenge names no realm")
-        params = {"scope": f"repository:{self.ref.path}:pull"}
+        # A login asks for no repository: a token that proves the credentials is enough.
+        params = {"scope": f"repository:{self.ref.path}:pull"} if self.ref.path else {}
         if "service" in challenge.params:
             params["service"] = challenge.params["service"]
         headers = {"Authorization": basic_authorization(self.creds)} if self.creds.username else {}
@@ -215,6 +219,14 @@ class RegistryClient:
         if response.status == 404:
             return ManifestUnknown(f"{what} not found: {detail or 'manifest unknown'}")
         return RegistryError(f"{what}: {response.status} {detail or response.reason}")
+
+    async def login(self) -> None:
+        """Check the credentials against the registry's /v2/ (what `docker login` asks dockerd to do)."""
+        response = await self._open("GET", "/v2/", {})
+        response.release()
+        if response.status != 200:
+            raise RegistryUnauthorized(
+                f"login attempt to {response.url} failed with status: {response.status} {response.reason}")
 
     async def manifest(self, target: str) -> Fetched:
         """GET a manifest or index by tag or digest."""

@@ -25,7 +25,7 @@ from shoal.images.errors import ImageNotFound
 from shoal.images.importer import import_rootfs
 from shoal.images.manifests import Platform, host_platform, parse_platform
 from shoal.images.pull import Puller, RegistryOptions
-from shoal.images.reference import is_image_id, parse
+from shoal.images.reference import DOCKER_HUB_HOST, Reference, is_image_id, parse
 from shoal.images.removal import InUse, check_delete_by_id, check_untag_last, no_users
 from shoal.images.resolved import ResolvedImage
 from shoal.images.spool import spool, stream_file
@@ -227,6 +227,15 @@ class ImageService:
             self.store.save()
             self.store.collect()
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    async def login(self, server: str, auth: Auth) -> dict[str, str]:
+        """POST /auth: the credentials checked against the registry, as `docker login` has dockerd do."""
+        host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0] or DOCKER_HUB_HOST
+        if host in ("docker.io", "index.docker.io"):
+            host = DOCKER_HUB_HOST
+        async with aiohttp.ClientSession() as session:
+            await self.puller.client(session, Reference(host, ""), credentials_from(auth)).login()
+        return {"Status": "Login Succeeded", "IdentityToken": ""}
 
     async def distribution_inspect(self, ref: str, auth: Auth = None) -> dict[str, Any]:
         """GET /distribution/{name}/json: what the registry holds for the name (the CLI pins services

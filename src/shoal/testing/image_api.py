@@ -72,6 +72,9 @@ class ImageAPI:
         if path == "/version":
             return web.json_response({"Version": "shoal-images-test", "ApiVersion": API_VERSION,
                                       "MinAPIVersion": "1.12", "Os": "linux", "Arch": "amd64"})
+        if method == "POST" and path == "/auth":
+            body = await request.json()
+            return web.json_response(await service.login(str(body.get("serveraddress", "")), body))
         if method == "GET" and path == "/images/json":
             return web.json_response(await service.list(json.loads(query.get("filters") or "{}")))
         if method == "POST" and path == "/images/create":

@@ -10,7 +10,7 @@ from pathlib import Path
 import docker
 import pytest
 from aiohttp import web
-from image_fixtures import Registries
+from image_fixtures import PASSWORD, USER, Registries
 
 from shoal.images.service import ImageService
 from shoal.testing.daemon import DOCKER_CLI
@@ -73,6 +73,14 @@ async def test_docker_pull_errors_read_as_dockerd_s(socket: str, registries: Reg
     assert code != 0 and "invalid reference format" in err
     code, _, err = await docker_cli(socket, "pull", f"{registries.open.host}/test/armonly")
     assert code == 1 and "no matching manifest for linux/amd64 in the manifest list entries" in err
+
+
+async def test_docker_login(socket: str, registries: Registries, tmp_path: Path) -> None:
+    config = ["--config", str(tmp_path / "docker-config")]
+    code, out, err = await docker_cli(socket, *config, "login", "-u", USER, "-p", PASSWORD, registries.basic.host)
+    assert code == 0 and "Login Succeeded" in out, err
+    code, _, err = await docker_cli(socket, *config, "login", "-u", USER, "-p", "wrong", registries.basic.host)
+    assert code == 1 and "401 Unauthorized" in err
 
 
 async def test_docker_py_gets_then_pulls(socket: str, registries: Registries) -> None:

@@ -90,3 +90,14 @@ async def test_the_oci_executor_can_use_the_service_as_its_image_source(registri
     resolved = await source.ensure(ref, {"username": GOOD.username, "password": GOOD.password,
                                          "serveraddress": registries.basic.host})
     assert resolved.id == registries.images.app_v1.id
+
+
+async def test_login_checks_the_credentials_against_the_registry(registries: Registries,
+                                                                service: ImageService) -> None:
+    for registry in (registries.basic, registries.token):
+        assert await service.login(registry.host, GOOD) == {"Status": "Login Succeeded", "IdentityToken": ""}
+    with pytest.raises(RegistryError, match=r"^login attempt to http://127\.0\.0\.1:\d+/v2/ failed with status: "
+                                            r"401 Unauthorized$"):
+        await service.login(registries.basic.host, WRONG)
+    with pytest.raises(RegistryError, match="incorrect username or password"):
+        await service.login(registries.token.host, WRONG)
