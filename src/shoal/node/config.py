@@ -33,6 +33,7 @@ class DaemonConfig:
     hosts: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
     data_root: Path = Path(DEFAULT_DATA_ROOT)
     executor: str = "process"
+    executor_reason: str = "as configured"  # why this executor (shoald logs it at start)
     docker_host: str = "unix:///var/run/docker.sock"
     log_level: str = "info"
     listen_addr: str = DEFAULT_LISTEN_ADDR

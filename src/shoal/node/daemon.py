@@ -15,6 +15,8 @@ from shoal.api import errors
 from shoal.base.clock import SystemClock
 from shoal.engineapi.server import Runner, serve, tls_server_context
 from shoal.executor.base import Executor
+from shoal.executor.oci.source import ImageSource
+from shoal.executor.selection import default_executor
 from shoal.network.mesh import Mesh, MeshError
 from shoal.network.mesh.factory import open_mesh
 from shoal.node.backend import NodeBackend
@@ -51,8 +53,9 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     parser.add_argument("-H", "--host", action="append", dest="hosts",
                         help=f"daemon socket(s) to listen on (default {DEFAULT_SOCKET}; also tcp://HOST:PORT)")
     parser.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="root of persisted state")
-    parser.add_argument("--executor", choices=("process", "docker"), default="process",
-                        help="how tasks run: host processes (default) or containers on a local dockerd")
+    parser.add_argument("--executor", choices=("oci", "process", "docker"), default=None,
+                        help="how tasks run: images in containers by crun/runc (oci: the default where it can "
+                             "run), host processes (process: the default elsewhere) or a local dockerd (docker)")
     parser.add_argument("--docker-host", default="unix:///var/run/docker.sock",
                         help="the Docker Engine the docker executor uses")
     parser.add_argument("--log-level", "-l", default="info", choices=("debug", "info", "warn", "error", "fatal"))
@@ -76,8 +79,9 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
         hosts = [normalize_host(host, tls=tls_on) for host in args.hosts or [DEFAULT_SOCKET]]
     except errors.InvalidArgument as exc:
         parser.error(str(exc))
+    executor, executor_reason = (args.executor, "as configured") if args.executor else default_executor()
     return DaemonConfig(
-        hosts=hosts, data_root=Path(args.data_root), executor=args.executor,
+        hosts=hosts, data_root=Path(args.data_root), executor=executor, executor_reason=executor_reason,
         docker_host=args.docker_host, log_level=args.log_level, listen_addr=args.listen_addr,
         node_name=args.node_name, tls=args.tls, tls_verify=args.tlsverify, tls_ca_cert=Path(args.tlscacert),
         tls_cert=Path(args.tlscert), tls_key=Path(args.tlskey), repair_raft_log=args.repair_raft_log,
@@ -91,9 +95,21 @@ def make_executor(config: DaemonConfig) -> Executor:
 
         socket_path = config.docker_host.removeprefix("unix://")
         return DockerExecutor(state_dir=config.executor_dir, socket_path=socket_path)
+    if config.executor == "oci":
+        from shoal.executor.oci import OciExecutor
+
+        return OciExecutor(config.executor_dir, image_source(config), scope=config.instance)
     from shoal.executor.process import ProcessExecutor
 
     return ProcessExecutor(config.executor_dir, scope=config.instance)
+
+
+def image_source(config: DaemonConfig) -> ImageSource:
+    """The node's image store (pulls what a task needs). The Engine API's image routes must share
+    this instance once the node wires them."""
+    from shoal.images.service import ImageService
+
+    return ImageService(config.data_root / "images")
 
 
 async def make_mesh(config: DaemonConfig) -> Mesh | None:
@@ -139,6 +155,7 @@ async def run(config: DaemonConfig) -> None:
     node, runner = await start(config)
     log.info("shoald listening on %s (data root %s, %s executor)", ", ".join(config.hosts), config.data_root,
              config.executor)
+    log.info("executor: %s (%s)", config.executor, config.executor_reason)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
