@@ -62,9 +62,9 @@ def _oci_index(meta: Metadata) -> dict[str, Any]:
         record = meta.images.get(image_id)
         if record is None:
             continue
-        annotations = {"io.containerd.image.name": name}
-        if "@" not in name:
-            annotations["org.opencontainers.image.ref.name"] = name.rsplit(":", 1)[1]
+        # The full name as ref.name too: tags alone would collide between repositories, and OCI tools
+        # (skopeo's oci: transport) then refuse to pick one.
+        annotations = {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name}
         manifests.append({
             "mediaType": record.target_media_type,
             "digest": record.target,

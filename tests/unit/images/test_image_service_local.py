@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
 import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -162,4 +164,18 @@ async def test_a_restarted_service_finds_its_images_and_drops_partial_writes(ser
     assert (await restarted.resolve("me/app:v1")).id == image_id
     assert not list((root / "ingest").iterdir()) and not list((root / "snapshots.tmp").iterdir())
     index = json.loads((root / "index.json").read_text())
-    assert index["manifests"][0]["annotations"]["io.containerd.image.name"] == "docker.io/me/app:v1"
+    assert index["manifests"][0]["annotations"] == {"io.containerd.image.name": "docker.io/me/app:v1",
+                                                    "org.opencontainers.image.ref.name": "docker.io/me/app:v1"}
+
+
+@pytest.mark.skipif(shutil.which("skopeo") is None, reason="needs skopeo")
+async def test_the_store_is_an_oci_layout_other_tools_read(service: ImageService) -> None:
+    image_id = await imported(service, "me/app", "v1", "layout")
+    await imported(service, "other/app", "v1", "second")  # same tag in another repository: no ambiguity
+    root = service.store.root
+    result = subprocess.run(["skopeo", "inspect", "--config", f"oci:{root}:docker.io/me/app:v1"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config["rootfs"]["diff_ids"] == (await service.resolve("me/app:v1")).config["rootfs"]["diff_ids"]
+    assert image_id.startswith("sha256:")
