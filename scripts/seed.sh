@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# The seed scenario of DESIGN.md on the embedded process executor: a one-node swarm, a 5-replica web
-# service published on 8080 through the routing mesh, then scale, update and rm. Prints each step.
+# The seed scenario of DESIGN.md: a one-node swarm, a 5-replica web service published on 8080 through
+# the routing mesh, then scale, update and rm. Prints each step.
+# SHOAL_SEED_EXECUTOR=oci runs it on the oci executor with a web image built here from busybox-static
+# (httpd and a CGI page printing the task's hostname), given to shoald by `docker import`. The default
+# stays `process` (the image names the workload; the command runs on the host) until shoald's image
+# routes take `docker import`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHOAL_SKIP_DOCKERD=1 bash scripts/setup.sh
@@ -10,7 +14,8 @@ export DOCKER_HOST="unix://$work/shoal.sock"
 DOCKER=/usr/local/bin/docker
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
-shoald -H "$DOCKER_HOST" --data-root "$work/data" >"$work/shoald.log" 2>&1 &
+executor=${SHOAL_SEED_EXECUTOR:-process}
+shoald -H "$DOCKER_HOST" --data-root "$work/data" --executor "$executor" >"$work/shoald.log" 2>&1 &
 shoald_pid=$!
 cleanup() {
     "$DOCKER" swarm leave --force >/dev/null 2>&1 || true
@@ -21,8 +26,15 @@ trap cleanup EXIT
 for _ in $(seq 100); do "$DOCKER" version >/dev/null 2>&1 && break; sleep 0.1; done
 
 step "$DOCKER" swarm init --advertise-addr 127.0.0.1
-step "$DOCKER" service create --name frontend --replicas 5 -p 8080:80/tcp my-apache2:latest \
-    python3 -m shoal.demo.web --port 80
+if [ "$executor" = oci ]; then
+    python3 -m shoal.executor.oci.rootfs web "$work/web.tar"
+    step "$DOCKER" import --change 'CMD ["httpd","-f","-v","-p","80","-h","/var/www"]' \
+        --change 'EXPOSE 80/tcp' "$work/web.tar" my-apache2:latest
+    step "$DOCKER" service create --name frontend --replicas 5 -p 8080:80/tcp my-apache2:latest
+else
+    step "$DOCKER" service create --name frontend --replicas 5 -p 8080:80/tcp my-apache2:latest \
+        python3 -m shoal.demo.web --port 80
+fi
 step "$DOCKER" service ls
 step "$DOCKER" service ps frontend
 step "$DOCKER" ps

@@ -63,9 +63,11 @@ async def executor(tmp_path: Path, rootfs: Path) -> AsyncIterator[OciExecutor]:
             await remove_bridge(network)
 
 
-def runtime(image: str, *args: str, command: tuple[str, ...] = (), **spec: Any) -> TaskRuntime:
+def runtime(
+    image: str, *args: str, command: tuple[str, ...] = (), hostname: str | None = None, **spec: Any
+) -> TaskRuntime:
     return TaskRuntime(new_id(), "svc", "oci-unit", "node", 1, image, command=command, args=args,
-                       stop_grace_period=5.0, raw_task={"Spec": {"ContainerSpec": spec}})
+                       hostname=hostname, stop_grace_period=5.0, raw_task={"Spec": {"ContainerSpec": spec}})
 
 
 async def run(executor: OciExecutor, rt: TaskRuntime) -> tuple[Controller, list[str]]:
@@ -174,3 +176,39 @@ async def test_holder_memory_per_task(executor: OciExecutor, capsys: pytest.Capt
     with capsys.disabled():
         print(f"\n[oci] per-task holder RSS {rss} KiB, PSS {pss} KiB")
     assert 0 < pss <= 2048
+
+
+async def test_the_seed_web_image_serves_its_hostname_from_the_image(tmp_path: Path) -> None:
+    """The seed's web image: busybox httpd answering from a CGI page that exists only in the image."""
+    from shoal.executor.oci.rootfs import build_web_rootfs, web_image
+
+    image = web_image(build_web_rootfs(tmp_path / "web"))
+    network = TaskNetConfig.for_scope(f"oci-web-{os.getpid()}-{new_id()[:6]}", tmp_path / "net")
+    executor = OciExecutor(tmp_path / "state", LocalImageSource({"web": image}), network=network,
+                           run_dir=tmp_path / "run")
+    try:
+        controller = executor.controller(runtime("web", hostname="web-7"))
+        await controller.prepare()
+        await controller.start()
+        address = (await controller.inspect()).address
+        assert address is not None
+        body = await asyncio.wait_for(_fetch(address), TIMEOUT)
+        assert body.strip() == "hello from web-7"
+    finally:
+        await executor.purge()
+        if network.bridge_exists():
+            await remove_bridge(network)
+
+
+async def _fetch(address: str) -> str:
+    """GET / until the server answers (it may still be starting)."""
+    while True:
+        try:
+            reader, writer = await asyncio.open_connection(address, 80)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.write(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        data = await reader.read()
+        writer.close()
+        return data.split(b"\r\n\r\n", 1)[-1].decode()

@@ -1,11 +1,16 @@
 """A minimal root filesystem from Debian's busybox-static: /bin/busybox, a link per applet, and the
-/etc files a container expects. The tests' images and the seed's web image are built on it."""
+/etc files a container expects. The tests' images and the seed's web image are built on it.
+
+`python3 -m shoal.executor.oci.rootfs web OUT.tar` writes the seed's web image as a `docker import`
+archive (busybox httpd; a CGI page answers with the task's hostname, so replicas can be told apart)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
+import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,3 +70,48 @@ def directory_image(
     digest = "sha256:" + os.urandom(32).hex()
     return ResolvedImage(id=digest, config={"architecture": "amd64", "os": "linux", "config": config},
                          layers=[rootfs])
+
+
+WEB_COMMAND = ("httpd", "-f", "-v", "-p", "80", "-h", "/var/www")
+_CGI = """#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+echo "hello from $(hostname)"
+"""
+
+
+def build_web_rootfs(dest: Path, busybox: Path = BUSYBOX) -> Path:
+    """busybox plus a web root whose index is a CGI page printing the serving task's hostname (busybox
+    httpd runs /cgi-bin/index.cgi for a directory without index.html)."""
+    build_busybox_rootfs(dest, busybox)
+    cgi = dest / "var" / "www" / "cgi-bin" / "index.cgi"
+    cgi.parent.mkdir(parents=True, exist_ok=True)
+    cgi.write_text(_CGI)
+    cgi.chmod(0o755)
+    return dest
+
+
+def web_image(rootfs: Path) -> ResolvedImage:
+    return directory_image(rootfs, cmd=WEB_COMMAND, extra={"ExposedPorts": {"80/tcp": {}}})
+
+
+def write_archive(rootfs: Path, out: Path) -> Path:
+    """A tar of the root filesystem, for `docker import --change 'CMD [...]'`."""
+    with tarfile.open(out, "w") as tar:
+        for entry in sorted(rootfs.iterdir()):
+            tar.add(entry, arcname=entry.name)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[1] != "web":
+        print("usage: python3 -m shoal.executor.oci.rootfs web OUT.tar", file=sys.stderr)
+        return 2
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_archive(build_web_rootfs(Path(tmp) / "rootfs"), Path(argv[2]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
