@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +31,8 @@ from shoal.images.removal import InUse, check_delete_by_id, check_untag_last, no
 from shoal.images.resolved import ResolvedImage
 from shoal.images.spool import spool, stream_file
 from shoal.images.store import ImageStore
+
+log = logging.getLogger(__name__)
 
 
 class ImageService:
@@ -100,8 +103,9 @@ class ImageService:
                 await self.puller.pull(parsed, want, creds, queue.put_nowait)
             except ShoalError as exc:
                 queue.put_nowait(progress.error(str(exc)))
-            except OSError as exc:
-                queue.put_nowait(progress.error(f"failed to register layer: {exc}"))
+            except Exception as exc:  # the stream has begun: a failure can only be told inside it
+                log.exception("pull of %s failed", parsed)
+                queue.put_nowait(progress.error(str(exc) or type(exc).__name__))
             finally:
                 queue.put_nowait(None)
 
