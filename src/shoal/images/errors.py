@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shoal.api.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Unknown
+from shoal.api.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated, Unavailable, Unknown
 
 
 class ImageNotFound(NotFound):
@@ -52,8 +52,8 @@ class RegistryError(Unknown):
     """The registry answered with an error or could not be reached."""
 
 
-class RegistryUnauthorized(RegistryError):
-    pass
+class RegistryUnauthorized(Unauthenticated):
+    """The registry refused the credentials (or their absence): 401, as dockerd answers /auth."""
 
 
 class ManifestUnknown(NotFound):

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from shoal.api.errors import ShoalError
 from shoal.images.auth import ANONYMOUS, Challenge, Credentials, basic_authorization, parse_challenge
 from shoal.images.errors import ManifestUnknown, RegistryError, RegistryUnauthorized
 from shoal.images.manifests import ACCEPT
@@ -198,7 +199,7 @@ class RegistryClient:
             raise RegistryError(f'Get "{realm}": the token server sent no token')
         return str(token)
 
-    async def _error(self, response: aiohttp.ClientResponse, what: str) -> RegistryError | ManifestUnknown:
+    async def _error(self, response: aiohttp.ClientResponse, what: str) -> ShoalError:
         """The registry's error body as Docker prints it: `code: message`."""
         try:
             body = await response.json(content_type=None)

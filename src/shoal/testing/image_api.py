@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from shoal.api.errors import Conflict, InvalidArgument, NotFound, ShoalError
+from shoal.api.errors import Conflict, InvalidArgument, NotFound, ShoalError, Unauthenticated
 from shoal.images.service import ImageService
 
 API_VERSION = "1.41"
@@ -26,6 +26,8 @@ def _status(error: ShoalError) -> int:
         return 400
     if isinstance(error, Conflict):
         return 409
+    if isinstance(error, Unauthenticated):
+        return 401
     return 500
 
 

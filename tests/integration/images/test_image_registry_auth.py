@@ -9,7 +9,7 @@ import pytest
 from image_fixtures import GOOD, WRONG, Registries
 
 from shoal.images.auth import ANONYMOUS, Credentials, decode_registry_auth, encode_registry_auth
-from shoal.images.errors import RegistryError
+from shoal.images.errors import RegistryError, RegistryUnauthorized
 from shoal.images.service import ImageService
 
 
@@ -85,7 +85,7 @@ async def test_the_oci_executor_can_use_the_service_as_its_image_source(registri
     source: ImageSource = service
     assert isinstance(source, ImageSource)
     ref = f"{registries.basic.host}/test/app:v1"
-    with pytest.raises(RegistryError, match="pull access denied"):
+    with pytest.raises(RegistryUnauthorized, match="pull access denied"):
         await source.ensure(ref, None)
     resolved = await source.ensure(ref, {"username": GOOD.username, "password": GOOD.password,
                                          "serveraddress": registries.basic.host})
@@ -96,8 +96,8 @@ async def test_login_checks_the_credentials_against_the_registry(registries: Reg
                                                                 service: ImageService) -> None:
     for registry in (registries.basic, registries.token):
         assert await service.login(registry.host, GOOD) == {"Status": "Login Succeeded", "IdentityToken": ""}
-    with pytest.raises(RegistryError, match=r"^login attempt to http://127\.0\.0\.1:\d+/v2/ failed with status: "
+    with pytest.raises(RegistryUnauthorized, match=r"^login attempt to http://127\.0\.0\.1:\d+/v2/ failed with status: "
                                             r"401 Unauthorized$"):
         await service.login(registries.basic.host, WRONG)
-    with pytest.raises(RegistryError, match="incorrect username or password"):
+    with pytest.raises(RegistryUnauthorized, match="incorrect username or password"):
         await service.login(registries.token.host, WRONG)
