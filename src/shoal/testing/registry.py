@@ -6,6 +6,8 @@ pulled through the authenticated ones."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import shutil
 import socket
 import ssl
@@ -13,7 +15,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,16 +34,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bcrypt_htpasswd(users: dict[str, str]) -> str:
-    """htpasswd lines with bcrypt hashes (the only kind distribution accepts), from libxcrypt."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
+def _libcrypt() -> ctypes.CDLL:
+    name = ctypes.util.find_library("crypt")
+    if name is None:
+        raise RuntimeError("bcrypt for htpasswd needs libcrypt (libxcrypt)")
+    lib = ctypes.CDLL(name)
+    lib.crypt_gensalt.restype = ctypes.c_char_p
+    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    return lib
 
+
+def bcrypt_htpasswd(users: dict[str, str]) -> str:
+    """htpasswd lines with bcrypt hashes (the only kind distribution accepts), from the system's
+    libxcrypt: no Python dependency, and Python's own crypt module is gone in 3.13."""
+    lib = _libcrypt()
     lines = []
     for name, password in users.items():
-        salt = crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)  # cost 4: fast, tests need no strength
-        lines.append(f"{name}:{crypt.crypt(password, salt)}")
+        salt = lib.crypt_gensalt(b"$2b$", 4, None, 0)  # cost 4: fast; tests need no strength
+        hashed = lib.crypt(password.encode(), salt) if salt else None
+        if not hashed or not hashed.startswith(b"$2b$"):
+            raise RuntimeError("libcrypt could not make a bcrypt hash")
+        lines.append(f"{name}:{hashed.decode()}")
     return "\n".join(lines) + "\n"
 
 
