@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import enum
 import heapq
 import random
 import sys
@@ -49,7 +50,16 @@ from shoal.raft.types import (
     Role,
     Snapshot,
 )
-from shoal.testing.kvmodel import APPEND, GET, KV_MODEL, PUT, Command, KVOp, KVStore, drop_unobserved_writes
+from shoal.testing.kvmodel import (
+    APPEND,
+    GET,
+    KV_MODEL,
+    PUT,
+    Command,
+    KVOp,
+    KVStore,
+    drop_unobserved_writes,
+)
 from shoal.testing.lincheck import Operation, check
 
 TICK_STEPS = 4
@@ -175,6 +185,8 @@ class SimClient:
     seq: int = 0
     pending: PendingRequest | None = None
     believed_leader: int = 0
+    # A write that timed out: retried (same command, so applied at most once) until answered.
+    unresolved: PendingRequest | None = None
 
 
 # --- one member -------------------------------------------------------------------------
@@ -188,6 +200,7 @@ class SimNode:
     kv: KVStore
     applied: int
     up: bool = True
+    restart_at: int = 0  # step at which a crashed node comes back
     incarnation: int = 0
     tick_phase: int = 0
     # A paused process (GC, stopped VM, overloaded host) neither ticks nor reads its socket.
@@ -202,6 +215,7 @@ class SimNode:
     ready_reads: list[tuple[int, PendingRequest]] = field(default_factory=list)
     last_commit: int = 0
     last_term: int = 0
+    committed_as_leader_in: int = 0  # last term in which this node committed as leader
     probes_applied: set[int] = field(default_factory=set)
 
 
@@ -218,13 +232,21 @@ class Scenario:
     dup_rate: float
     long_delay_rate: float
     crash_rate: float
+    leader_fault_rate: float  # the leader crashes or is cut off, forcing an election
+    down_ticks: int  # a crashed node restarts within this many ticks
+    vote_crash_rate: float  # power loss right after a node sent a granted vote
+    elected_crash_rate: float  # power loss as a node becomes leader
+    leader_crash_rate: float  # power loss right after a leader commits
+    first_commit_crash_rate: float  # power loss right after a new leader's first commit
     partition_rate: float
     partition_heal_rate: float
     transfer_rate: float
     conf_change_rate: float
+    conf_burst_rate: float  # a second change proposed right after the first
     pause_rate: float  # process pauses and clock slow-downs, each at this rate
     background_sync_rate: float  # unforced flushes (an OS writing back dirty pages)
     snapshot_every: int
+    op_rate: float  # chance per step that an idle client starts an operation
     election_tick: int
     pre_vote: bool
     check_quorum: bool
@@ -234,28 +256,42 @@ class Scenario:
         pre_vote = rng.random() < 0.9
         return cls(
             nodes=3 if seed % 2 == 0 else 5,
-            fault_ticks=rng.randint(25, 80),
+            fault_ticks=rng.randint(150, 300),
             # Without pre-vote, nodes with stale logs keep bumping the term and can delay an
             # election for several rounds (a known raft weakness), so allow more time.
             heal_ticks=60 if pre_vote else 200,
-            clients=rng.randint(2, 4),
+            clients=rng.randint(3, 6),
             keys=("a", "b", "c")[: rng.randint(1, 3)],
             drop_rate=rng.choice([0.0, 0.02, 0.1]),
             dup_rate=rng.choice([0.0, 0.02, 0.05]),
             long_delay_rate=rng.choice([0.0, 0.02, 0.05]),
             crash_rate=rng.choice([0.0, 0.01, 0.02, 0.04]),
+            leader_fault_rate=rng.choice([0.0, 0.005, 0.01, 0.02]),
+            down_ticks=rng.choice([2, 10, 40]),
+            vote_crash_rate=rng.choice([0.0, 0.2, 0.5]),
+            elected_crash_rate=rng.choice([0.1, 0.3, 0.5]),
+            leader_crash_rate=rng.choice([0.0, 0.01, 0.05]),
+            first_commit_crash_rate=rng.choice([0.3, 0.6]),
             partition_rate=rng.choice([0.0, 0.01, 0.02, 0.04]),
             partition_heal_rate=rng.choice([0.005, 0.01, 0.03]),
             transfer_rate=rng.choice([0.0, 0.005, 0.02]),
-            conf_change_rate=rng.choice([0.0, 0.01, 0.02]),
+            conf_change_rate=rng.choice([0.0, 0.01, 0.03]),
+            conf_burst_rate=rng.choice([0.3, 1.0]),
             pause_rate=rng.choice([0.0, 0.005, 0.02]),
             background_sync_rate=rng.choice([0.0, 0.0, 0.05, 0.2]),
             snapshot_every=rng.choice([4, 8, 1000]),
+            op_rate=rng.choice([0.15, 0.3, 0.5]),
             # Short election timeouts pack more elections into a run; 10 is the default.
-            election_tick=rng.choice([3, 5, 10, 10]),
+            election_tick=rng.choice([3, 3, 5, 10]),
             pre_vote=pre_vote,
             check_quorum=rng.random() < 0.8,
         )
+
+
+class PowerLoss(enum.Enum):
+    BEFORE_SEND = "before-send"
+    AFTER_VOTE = "after-vote"
+    AFTER_APPLY = "after-apply"
 
 
 @dataclass(order=True)
@@ -263,6 +299,7 @@ class InFlight:
     due: int
     order: float
     msg: Message = field(compare=False)
+    sent: int = field(default=-1, compare=False)
 
 
 class Simulation:
@@ -331,7 +368,7 @@ class Simulation:
             heartbeat_tick=1,
             applied=applied,
             max_size_per_msg=self.rng.choice([None, 200, 1000]),
-            max_entries_per_msg=self.rng.choice([None, 1, 3]),
+            max_entries_per_msg=self.rng.choice([None, 1, 1, 1, 3]),
             max_inflight_msgs=self.rng.choice([1, 4, 256]),
             pre_vote=self.sc.pre_vote,
             check_quorum=self.sc.check_quorum,
@@ -352,6 +389,7 @@ class Simulation:
     def crash(self, node: SimNode) -> None:
         self.log(f"crash {node.id}")
         node.up = False
+        node.restart_at = self.step + self.rng.randint(1, self.sc.down_ticks) * TICK_STEPS
         self.stats_crashes += 1
         node.storage.crash()
         node.waiting_writes.clear()
@@ -381,11 +419,24 @@ class Simulation:
             rd = node.raw.ready()
             self._persist(node, rd)
             self._check_ready(node, rd)
+            loss = self._power_loss_point(node, rd)
+            if loss is PowerLoss.BEFORE_SEND:
+                self.crash(node)
+                self._lose_unsent(node)
+                return
             for m in rd.messages:
                 self.send(m)
+            if loss is PowerLoss.AFTER_VOTE:
+                self.crash(node)
+                node.restart_at = self.step + 1  # back at once, while the election is still on
+                return
             for entry in rd.committed_entries:
                 self._apply(node, entry)
             node.raw.advance(rd)
+            if loss is PowerLoss.AFTER_APPLY:
+                self.crash(node)
+                self._lose_unsent(node)
+                return
             for rs in rd.read_states:
                 request = node.waiting_reads.pop(rs.request_ctx, None)
                 if request is not None:
@@ -408,6 +459,44 @@ class Simulation:
         if rd.must_sync or self.rng.random() < self.sc.background_sync_rate:
             storage.sync()
             self.durable_term[node.id] = storage.durable.initial_state()[0].term
+
+    def _lose_unsent(self, node: SimNode) -> None:
+        """Messages sent in this very step were still in the dying host's buffers."""
+        kept = [f for f in self.in_flight if f.msg.frm != node.id or f.sent != self.step]
+        if len(kept) != len(self.in_flight):
+            self.in_flight = kept
+            heapq.heapify(self.in_flight)
+
+    def _power_loss_point(self, node: SimNode, rd: Ready) -> PowerLoss | None:
+        """Power loss at the moments raft's safety hinges on; what was not synced is lost.
+
+        Right after a vote leaves (a lost vote lets the node vote twice in a term); as a
+        new leader starts (its first entry reaches few or no followers); right after a
+        leader commits and applies (it dies before the others learn the new commit).
+        """
+        if not self.faults_on:
+            return None
+        rng = self.rng
+        sc = self.sc
+        voted = sc.vote_crash_rate and any(m.type is MessageType.VOTE_RESP and not m.reject for m in rd.messages)
+        if voted and rng.random() < sc.vote_crash_rate:
+            self.log(f"power loss on {node.id} right after it voted")
+            return PowerLoss.AFTER_VOTE
+        if rd.soft_state is not None and rd.soft_state.role is Role.LEADER:
+            if rng.random() < sc.elected_crash_rate:
+                self.log(f"power loss on {node.id} as it becomes leader")
+                return PowerLoss.BEFORE_SEND if rng.random() < 0.5 else PowerLoss.AFTER_APPLY
+            return None
+        if not rd.committed_entries or not node.raw.is_leader():
+            return None
+        term = node.raw.raft.term
+        # A new leader's first commit is where entries of earlier terms become committed.
+        rate = sc.first_commit_crash_rate if node.committed_as_leader_in != term else sc.leader_crash_rate
+        node.committed_as_leader_in = term
+        if rng.random() < rate:
+            self.log(f"power loss on leader {node.id} right after it committed {rd.committed_entries[-1].index}")
+            return PowerLoss.AFTER_APPLY
+        return None
 
     def _check_ready(self, node: SimNode, rd: Ready) -> None:
         raft = node.raw.raft
@@ -503,7 +592,7 @@ class Simulation:
             delay = 1 + self.rng.randint(0, TICK_STEPS)
             if self.faults_on and self.rng.random() < self.sc.long_delay_rate:
                 delay += self.rng.randint(TICK_STEPS, 8 * TICK_STEPS)
-            heapq.heappush(self.in_flight, InFlight(self.step + delay, self.rng.random(), m))
+            heapq.heappush(self.in_flight, InFlight(self.step + delay, self.rng.random(), m, self.step))
 
     def _dropped(self, m: Message) -> None:
         # The transport notices some failed deliveries, as a real one does; it tells the
@@ -552,6 +641,9 @@ class Simulation:
     def inject_faults(self) -> None:
         rng = self.rng
         sc = self.sc
+        for node in self.nodes.values():
+            if not node.up and node.restart_at <= self.step:
+                self.restart(node)
         if rng.random() < sc.crash_rate:
             leaders = self.leaders()
             # Leaders are the interesting victims: favour them.
@@ -559,21 +651,14 @@ class Simulation:
             node = rng.choice(pool)
             if node.up:
                 self.crash(node)
-            else:
-                self.restart(node)
+        if rng.random() < sc.leader_fault_rate:
+            self.depose_leader()
         if self.partition:
             if rng.random() < sc.partition_heal_rate:
                 self.log("heal partition")
                 self.partition = {}
         elif rng.random() < sc.partition_rate:
-            ids = sorted(self.nodes)
-            leaders = self.leaders()
-            if leaders and rng.random() < 0.5:
-                isolated = rng.choice(leaders).id
-                self.partition = {i: int(i == isolated) for i in ids}
-            else:
-                self.partition = {i: rng.randint(0, 1) for i in ids}
-            self.log(f"partition {self.partition}")
+            self.split_network()
         if rng.random() < sc.pause_rate:
             leaders = self.leaders()
             pool = leaders if leaders and rng.random() < 0.7 else list(self.nodes.values())
@@ -596,6 +681,32 @@ class Simulation:
                 self.process_ready(leader)
         if rng.random() < sc.conf_change_rate:
             self.change_membership()
+            if rng.random() < sc.conf_burst_rate:
+                self.change_membership()  # refused while the first is pending, unless raft is wrong
+            if not self.partition and rng.random() < 0.5:
+                self.split_network()  # members may now disagree about the configuration
+
+    def split_network(self) -> None:
+        ids = sorted(self.nodes)
+        leaders = self.leaders()
+        if leaders and self.rng.random() < 0.5:
+            isolated = self.rng.choice(leaders).id
+            self.partition = {i: int(i == isolated) for i in ids}
+        else:
+            self.partition = {i: self.rng.randint(0, 1) for i in ids}
+        self.log(f"partition {self.partition}")
+
+    def depose_leader(self) -> None:
+        """End the current term by force: the leader crashes or is cut off from everyone."""
+        leaders = self.leaders()
+        if not leaders:
+            return
+        leader = self.rng.choice(leaders)
+        if self.rng.random() < 0.5 or self.partition:
+            self.crash(leader)
+        else:
+            self.partition = {i: int(i == leader.id) for i in self.nodes}
+            self.log(f"partition {self.partition} (leader cut off)")
 
     def change_membership(self) -> None:
         leaders = self.leaders()
@@ -648,36 +759,42 @@ class Simulation:
                 if self.step >= request.deadline:
                     self.give_up(client, request)
                 continue
-            if self.rng.random() < 0.15:
+            if self.rng.random() < self.sc.op_rate:
                 self.invoke(client)
 
     def invoke(self, client: SimClient) -> None:
         rng = self.rng
-        client.seq += 1
-        kind = rng.choice([PUT, APPEND, APPEND, GET, GET, GET])
-        key = rng.choice(self.sc.keys)
-        # Unique tokens, none a substring of another (see kvmodel.drop_unobserved_writes).
-        value = f"[{client.id}.{client.seq}]" if kind != GET else ""
-        op = KVOp(kind, key, value)
+        retry = client.unresolved
+        if retry is not None:
+            seq, op, call = retry.seq, retry.op, retry.call
+        else:
+            client.seq += 1
+            seq = client.seq
+            kind = rng.choice([PUT, APPEND, APPEND, GET, GET, GET])
+            # Unique tokens, none a substring of another (see kvmodel.drop_unobserved_writes).
+            value = f"[{client.id}.{seq}]" if kind != GET else ""
+            op = KVOp(kind, rng.choice(self.sc.keys), value)
+            call = 0
         candidates = [n for n in self.nodes.values() if n.id not in self.removed]
         node = self.nodes.get(client.believed_leader)
         if node is None or not node.up or rng.random() < 0.3:
             node = rng.choice(candidates)
         if not node.up or node.paused_until > self.step:
-            return  # connection refused / timed out before sending: the operation never started
+            return  # connection refused / timed out before sending: this attempt never started
         timeout = rng.randint(4, 15) * TICK_STEPS
-        request = PendingRequest(client.id, client.seq, op, node.id, self.tick_event(), self.step + timeout)
+        request = PendingRequest(client.id, seq, op, node.id, call or self.tick_event(), self.step + timeout)
         try:
-            if kind == GET and rng.random() < 0.8:
-                ctx = f"{client.id}:{client.seq}".encode()
+            if op.kind == GET and rng.random() < 0.8:
+                ctx = f"{client.id}:{seq}".encode()
                 node.raw.read_index(ctx)
                 node.waiting_reads[ctx] = request
             else:
-                node.raw.propose(Command(client.id, client.seq, op).encode())
-                node.waiting_writes[(client.id, client.seq)] = request
+                node.raw.propose(Command(client.id, seq, op).encode())
+                node.waiting_writes[(client.id, seq)] = request
         except ProposalDropped:
-            return  # refused at once: it never happened, so it is not in the history
+            return  # refused at once: this attempt did nothing
         client.pending = request
+        client.unresolved = None
         lead = node.raw.raft.lead
         client.believed_leader = lead if lead else client.believed_leader
         self.process_ready(node)
@@ -692,8 +809,18 @@ class Simulation:
     def give_up(self, client: SimClient, request: PendingRequest) -> None:
         client.pending = None
         client.believed_leader = 0  # try someone else next time
-        if request.op.kind != GET:  # an unanswered write may or may not have happened
-            self.history.append(Operation(request.client, request.op, request.call, None, None))
+        if request.op.kind != GET:
+            client.unresolved = request  # it may or may not have happened: send it again
+
+    def abandon_unresolved(self) -> None:
+        """The run is over: writes never answered may or may not have happened."""
+        for client in self.clients:
+            if client.pending is not None:
+                self.give_up(client, client.pending)
+            request = client.unresolved
+            if request is not None:
+                self.history.append(Operation(request.client, request.op, request.call, None, None))
+                client.unresolved = None
 
     # --- liveness probe --------------------------------------------------------------
 
@@ -719,10 +846,13 @@ class Simulation:
         return bool(common)
 
     def backlog(self) -> int:
-        """Entries the slowest member must still receive or apply."""
+        """Entries the slowest member must still receive or apply.
+
+        Nodes created for an addition count even before any member applied it: one that
+        commits during the healing phase starts from an empty log.
+        """
         last = max(n.raw.raft.log.last_index() for n in self.nodes.values())
-        known = {v for n in self.nodes.values() for v in n.raw.conf_state().voters}
-        members = [n for n in self.nodes.values() if n.id in known and n.id not in self.removed]
+        members = [n for n in self.nodes.values() if n.id not in self.removed]
         return max(0, last - min((n.applied for n in members), default=last))
 
     # --- checks over whole logs -------------------------------------------------------
@@ -802,9 +932,7 @@ class Simulation:
                     f"applied: { {n.id: n.applied for n in self.nodes.values()} })"
                 )
         self.check_log_matching()
-        for client in self.clients:
-            if client.pending is not None:
-                self.give_up(client, client.pending)
+        self.abandon_unresolved()
         self.check_linearizable()
         return SimResult(
             self.seed,

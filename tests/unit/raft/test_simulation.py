@@ -1,6 +1,6 @@
 """Seeded fault-injection simulations of the raft core (see shoal.testing.raftsim).
 
-The default run covers 1,000 seeds; ``pytest -m soak`` runs many more
+The default run covers 300 long, contended seeds; ``pytest -m soak`` runs many more
 (SHOAL_SOAK_SEEDS, default 100,000). A failure names its seed and the replay command.
 """
 
@@ -13,8 +13,8 @@ import pytest
 from shoal.raft.types import ConfState, Entry, HardState
 from shoal.testing.raftsim import FaultyStorage, Simulation, SimulationFailure, run_seed
 
-DEFAULT_SEEDS = 1000
-CHUNK = 50
+DEFAULT_SEEDS = 300
+CHUNK = 25
 
 
 @pytest.mark.parametrize("first", range(0, DEFAULT_SEEDS, CHUNK), ids=lambda f: f"seeds{f}-{f + CHUNK - 1}")
