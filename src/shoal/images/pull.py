@@ -20,6 +20,7 @@ from shoal.images.auth import ANONYMOUS, Credentials
 from shoal.images.errors import CorruptLayer, DigestMismatch, LayerVerificationFailed, RegistryError, SizeMismatch
 from shoal.images.manifests import Platform
 from shoal.images.metadata import ImageRecord
+from shoal.images.once import Once
 from shoal.images.reference import Reference
 from shoal.images.registry import RETRIES, RegistryClient, is_insecure
 from shoal.images.store import ImageStore, Lease
@@ -62,7 +63,7 @@ class Puller:
         self.store = store
         self.options = options
         self.clock = clock or SystemClock()
-        self._downloads: dict[str, asyncio.Future[None]] = {}
+        self._downloads: Once[None] = Once()
         self._semaphore = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
 
     def client(self, session: aiohttp.ClientSession, ref: Reference, creds: Credentials) -> RegistryClient:
@@ -127,8 +128,14 @@ class Puller:
         for layer, diff_id in zip(layers, diff_ids, strict=True):
             shown = progress.short_id(layer["digest"])
             emit(progress.status("Already exists" if self.store.snapshots.has(diff_id) else "Pulling fs layer", shown))
-        await asyncio.gather(*(self._layer(client, layer, diff_id, emit)
-                               for layer, diff_id in zip(layers, diff_ids, strict=True)))
+        try:
+            # A TaskGroup, not gather: when one layer fails the others are stopped before this pull
+            # cleans up after itself.
+            async with asyncio.TaskGroup() as group:
+                for layer, diff_id in zip(layers, diff_ids, strict=True):
+                    group.create_task(self._layer(client, layer, diff_id, emit))
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
         self.store.content.put(described.manifest_body, described.manifest)
         self.store.content.put(described.target_body, described.target)
         await self._commit(ref, described, config_digest)
@@ -175,25 +182,12 @@ class Puller:
     async def _download(self, client: RegistryClient, digest: str, size: int | None, shown: str | None,
                         emit: Emit) -> None:
         """Fetch one blob into the store, once even when several pulls want it at the same time."""
-        running = self._downloads.get(digest)
-        if running is not None:
-            if shown:
-                emit(progress.status("Waiting", shown))
-            await asyncio.shield(running)
-            if shown:
-                emit(progress.status("Download complete", shown))
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._downloads[digest] = future
-        try:
-            await self._fetch(client, digest, size, shown, emit)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()
-            raise
-        finally:
-            del self._downloads[digest]
-        future.set_result(None)
+        waited = self._downloads.running(digest)
+        if waited and shown:
+            emit(progress.status("Waiting", shown))
+        await self._downloads.run(digest, lambda: self._fetch(client, digest, size, shown, emit))
+        if waited and shown:
+            emit(progress.status("Download complete", shown))
 
     async def _fetch(self, client: RegistryClient, digest: str, size: int | None, shown: str | None,
                      emit: Emit) -> None:

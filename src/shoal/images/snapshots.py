@@ -14,6 +14,7 @@ from pathlib import Path
 
 from shoal.images import digests
 from shoal.images.errors import CorruptLayer, StoreFull
+from shoal.images.once import Once
 from shoal.images.unpack import LayerFormatError, unpack_layer
 
 
@@ -22,7 +23,7 @@ class SnapshotStore:
         self.dir = root / "snapshots"
         self.staging = root / "snapshots.tmp"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._inflight: dict[str, asyncio.Future[Path]] = {}
+        self._unpacks: Once[Path] = Once()
         # Unpacks a crash interrupted: never renamed into place, so nothing refers to them.
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(parents=True, exist_ok=True)
@@ -51,21 +52,19 @@ class SnapshotStore:
         layer share one unpack."""
         if self.has(diff_id):
             return self.path(diff_id)
-        running = self._inflight.get(diff_id)
-        if running is not None:
-            return await asyncio.shield(running)
-        future: asyncio.Future[Path] = asyncio.get_running_loop().create_future()
-        self._inflight[diff_id] = future
+        return await self._unpacks.run(diff_id, lambda: self._unpack_in_thread(diff_id, blob, blob_digest, on_progress))
+
+    async def _unpack_in_thread(self, diff_id: str, blob: Path, blob_digest: str,
+                                on_progress: Callable[[int], None] | None) -> Path:
+        work = asyncio.ensure_future(asyncio.to_thread(self._unpack, diff_id, blob, blob_digest, on_progress))
         try:
-            result = await asyncio.to_thread(self._unpack, diff_id, blob, blob_digest, on_progress)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here: waiters re-raise it, nobody else must log it
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # A thread cannot be stopped: wait for it, so nothing lands in snapshots/ after the caller
+            # has given up and cleaned the store.
+            with contextlib.suppress(BaseException):
+                await work
             raise
-        finally:
-            del self._inflight[diff_id]
-        future.set_result(result)
-        return result
 
     def _unpack(self, diff_id: str, blob: Path, blob_digest: str,
                 on_progress: Callable[[int], None] | None) -> Path:

@@ -38,6 +38,9 @@ def _push_all(pusher: Pusher) -> Images:
     big = make_image([make_layer({"big/random": os.urandom(3 << 20)})])
     bad_manifest = make_image([make_layer({"bad/manifest": "m\n"})])
     zeros = make_image([make_layer({"zeros/file": bytes(4 << 20)})])  # tiny download, 4 MiB unpacked
+    # One slow layer to unpack beside one that will be corrupted: the failure must stop the other too.
+    mixed = make_image([make_layer({f"slow/{i}": bytes(1 << 20) for i in range(24)}),
+                        make_layer({"mixed/corrupt": "y" * 4096})])
 
     pusher.image("test/app", "v1", v1)
     pusher.image("test/app", "v2", v2)
@@ -49,7 +52,8 @@ def _push_all(pusher: Pusher) -> Images:
     pusher.image("test/big", "latest", big)
     pusher.image("test/badmanifest", "latest", bad_manifest)
     pusher.image("test/zeros", "latest", zeros)
-    return Images(base.digest, v1, v2, amd, arm, index, corrupt, truncated, big, bad_manifest)
+    pusher.image("test/mixed", "latest", mixed)
+    return Images(base.digest, v1, v2, amd, arm, index, corrupt, truncated, big, bad_manifest, mixed)
 
 
 @pytest.fixture(scope="session")

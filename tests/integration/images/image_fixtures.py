@@ -28,6 +28,7 @@ class Images:
     truncated: Image
     big: Image
     bad_manifest: Image
+    mixed: Image
 
 
 @dataclass

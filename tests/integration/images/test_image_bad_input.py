@@ -53,6 +53,20 @@ async def test_a_corrupt_blob_is_refused(registries: Registries, service: ImageS
     await still_pulls(service, registries)
 
 
+async def test_a_corrupt_layer_stops_the_other_layers_of_the_pull(registries: Registries,
+                                                                  service: ImageService) -> None:
+    """The slow layer's unpack is still running when the corrupt one fails: it is stopped (or waited
+    for) before the store is cleaned, so nothing of it lands afterwards."""
+    _slow, corrupt = registries.images.mixed.layers
+    data = registries.open.blob_path(corrupt.digest)
+    body = bytearray(data.read_bytes())
+    body[len(body) // 2] ^= 0xFF
+    data.write_bytes(bytes(body))
+    with pytest.raises(LayerVerificationFailed):
+        await service.ensure(f"{registries.open.host}/test/mixed")
+    assert_empty_and_usable_after(service)
+
+
 async def test_a_truncated_layer_is_refused(registries: Registries, service: ImageService) -> None:
     with pytest.raises(CorruptLayer, match="failed to register layer"):
         await service.ensure(f"{registries.open.host}/test/truncated")
