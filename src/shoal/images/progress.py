@@ -67,6 +67,8 @@ class Throttle:
         self.last = -1
 
     def due(self, current: int) -> bool:
+        if current == self.last:
+            return False  # readers report again at end of file: no news, no message
         if current >= self.total or self.last < 0 or current - self.last >= self.step:
             self.last = current
             return True

@@ -34,6 +34,7 @@ def test_throttle_lets_the_end_through() -> None:
     throttle = progress.Throttle(10 << 20)
     passed = [n for n in range(0, (10 << 20) + 1, 4096) if throttle.due(n)]
     assert passed[0] == 0 and passed[-1] == 10 << 20 and len(passed) < 120
+    assert not throttle.due(10 << 20)  # the same position again (a reader at end of file) is no news
 
 
 def test_x_registry_auth_round_trip_and_unpadded_base64() -> None:
