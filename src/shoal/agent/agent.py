@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -23,7 +24,8 @@ RETRY_DELAY = 1.0
 
 class Agent:
     def __init__(self, node_id: str, addr: str, executor: Executor, dispatcher: DispatcherClient,
-                 clock: Clock, on_tasks_changed: Callable[[], None] | None = None) -> None:
+                 clock: Clock, on_tasks_changed: Callable[[], None] | None = None, hostname: str = "") -> None:
+        """``hostname`` overrides the host's own in the node description (shoald's --node-name)."""
         self.node_id = node_id
         self._addr = addr
         self._executor = executor
@@ -35,6 +37,7 @@ class Agent:
         self._session: Session | None = None
         self._hostname = ""
         self._on_tasks_changed = on_tasks_changed
+        self._hostname_override = hostname
 
     @property
     def managers(self) -> dict[str, TaskManager]:
@@ -42,6 +45,8 @@ class Agent:
 
     async def run(self) -> None:
         description = await self._executor.describe()
+        if self._hostname_override:
+            description = dataclasses.replace(description, hostname=self._hostname_override)
         self._hostname = description.hostname
         self._adopted = {a.runtime.task_id: a for a in await self._executor.adopt()}
         if self._adopted:

@@ -113,3 +113,16 @@ class InvalidUnlockKey(Unauthenticated):
 class NotLocked(Conflict):
     def __init__(self) -> None:
         super().__init__("swarm is not locked")
+
+
+WORKER_NOT_A_MANAGER = (
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run "
+    "this command on a manager node or promote the current node to a manager."
+)
+
+
+class WorkerNotAManager(Unavailable):
+    """A cluster call on a worker (the docker CLI prints it as is)."""
+
+    def __init__(self) -> None:
+        super().__init__(WORKER_NOT_A_MANAGER)

@@ -120,3 +120,9 @@ def subject_node_id(cert_pem: bytes) -> str:
     """The node id a node certificate names (its CN)."""
     names = x509.load_pem_x509_certificate(cert_pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else ""
+
+
+def subject_cluster_id(cert_pem: bytes) -> str:
+    """The cluster id a node certificate names (its O)."""
+    names = x509.load_pem_x509_certificate(cert_pem).subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return str(names[0].value) if names else ""

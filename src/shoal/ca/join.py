@@ -29,6 +29,7 @@ from shoal.ca import csr, tokens
 from shoal.ca.certs import ROLE_MANAGER, ROLE_WORKER, KeyPair
 from shoal.rpc.client import RpcClient
 from shoal.rpc.identity import Access
+from shoal.rpc.leader import Leadership, serve_on_leader
 from shoal.rpc.server import Caller, RpcServer
 from shoal.rpc.tls import pinned_root_context, unverified_client_context
 
@@ -69,10 +70,17 @@ class CAService:
     authority: Authority
     now: Callable[[], datetime]
 
-    def register(self, server: RpcServer) -> None:
+    def register(self, server: RpcServer, client: RpcClient | None = None,
+                 leadership: Leadership | None = None) -> None:
+        """Serve the CA's routes. With ``client`` and ``leadership`` (a manager in a Raft group), issuing
+        and renewing run on the leader, which alone writes node objects; the root is served anywhere."""
         server.unary(ROOT_PATH, Access.ANYONE, self.root)
-        server.unary(ISSUE_PATH, Access.ANYONE, self.issue)
-        server.unary(RENEW_PATH, Access.NODE, self.renew)
+        if client is None or leadership is None:
+            server.unary(ISSUE_PATH, Access.ANYONE, self.issue)
+            server.unary(RENEW_PATH, Access.NODE, self.renew)
+        else:
+            serve_on_leader(server, client, leadership, ISSUE_PATH, Access.ANYONE, self.issue)
+            serve_on_leader(server, client, leadership, RENEW_PATH, Access.NODE, self.renew)
 
     async def root(self, caller: Caller, body: Any) -> Any:
         return {"root": self.authority.root().cert_pem}

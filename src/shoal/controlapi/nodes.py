@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from shoal.api import errors
-from shoal.api.objects import NODES, Obj, clone, dig, node_name, version_of
+from shoal.api.objects import CLUSTER, NODES, Obj, clone, dig, node_name, version_of
 from shoal.controlapi import filters as flt
 from shoal.controlapi.resolve import resolve
 from shoal.controlapi.schema import NODE_SPEC, conform
 from shoal.store.memory import MemoryStore, ReadView, Tx
 
 NODE_FILTERS = ("id", "name", "role", "membership", "label", "node.label")
+# Ids of removed nodes, kept with the cluster object: their certificates stay valid until they expire,
+# so the cluster port refuses them by id (as Swarm keeps its removed nodes' certificates listed).
+REMOVED_NODES = "_RemovedNodes"
 ROLES = ("manager", "worker")
 AVAILABILITIES = ("active", "pause", "drain")
 
@@ -90,5 +93,9 @@ class NodeControl:
                     f"node {node['ID']} is not down and can't be removed", grpc=True
                 )
             tx.delete(NODES, node["ID"])
+            for cluster in tx.objects(CLUSTER)[:1]:
+                updated = clone(cluster)
+                updated[REMOVED_NODES] = sorted({*(cluster.get(REMOVED_NODES) or ()), node["ID"]})
+                tx.update(CLUSTER, updated, touch=False)
 
         await self._store.update(remove)

@@ -110,6 +110,7 @@ class Dispatcher:
     async def run(self) -> None:
         """Write queued statuses in batches (a burst of reports becomes one transaction) and watch
         heartbeats."""
+        self._expect_known_nodes()
         while True:
             before = self._clock.monotonic()
             await self._clock.sleep(FLUSH_INTERVAL)
@@ -124,6 +125,17 @@ class Dispatcher:
                     self._pending = {**batch, **self._pending}
                     raise
             await self._mark_silent_nodes_down()
+
+    def _expect_known_nodes(self) -> None:
+        """A new leader has heard from nobody yet: every node the store does not hold down gets a
+        deadline, so one that never comes back goes down. It counts from now, with a second grace
+        period on top (swarmkit gives such "unknown" nodes twice the usual time), so a leader change
+        alone marks no node down while the agents find the new leader."""
+        now = self._clock.monotonic()
+        extra = self._period * HEARTBEAT_GRACE_MULTIPLIER
+        for node in self._store.view().objects(NODES):
+            if dig(node, "Status", "State") != "down":
+                self._last_seen.setdefault(node["ID"], now + extra)
 
     def _forgive_own_stall(self, lateness: float) -> None:
         """If this loop itself woke late (process stopped, machine suspended, event loop blocked),

@@ -59,15 +59,15 @@ class MembershipService:
 
     def register(self, server: RpcServer, client: RpcClient, leadership: Leadership) -> None:
         serve_on_leader(server, client, leadership, JOIN_PATH, Access.MANAGER, self.join)
-        server.unary(HEALTH_PATH, Access.MANAGER, self.health)
-
-    async def health(self, caller: Caller, body: Any) -> Any:
-        return "SERVING"
+        serve_health(server)
 
     async def join(self, caller: Caller, body: Any) -> Any:
         assert caller.identity is not None  # Access.MANAGER admits only managers
         if not isinstance(body, dict) or not isinstance(body.get("addr"), str):
             raise errors.InvalidArgument("malformed raft join request: addr missing")
+        proposed = body.get("raft_id")
+        if not isinstance(proposed, int) or not 0 < proposed < 1 << 63:
+            raise errors.InvalidArgument("malformed raft join request: raft_id must be a positive 63-bit id")
         address = substitute_unspecified_host(body["addr"], caller.remote)
         try:
             await self.probe(address)
@@ -77,22 +77,38 @@ class MembershipService:
                 grpc=True,
             ) from None
         node_id = caller.identity.node_id
-        raft_id = self.directory.raft_id_of(node_id)
-        if raft_id is not None and raft_id in self.raft.members():
+        members = self.raft.members()
+        known = self.directory.raft_id_of(node_id)
+        if known is not None and known in members:
+            if known != proposed:
+                raise errors.FailedPrecondition(
+                    f"node {node_id} is already raft member {known:x}", grpc=True)
             # A member coming back (from another address): only its address changes.
-            await self.raft.update_member(raft_id, address)
+            await self.directory.record(node_id, proposed, address)
+            await self.raft.update_member(proposed, address)
         else:
-            raft_id = self._fresh_id()
-            await self.raft.add_member(raft_id, address)
-        await self.directory.record(node_id, raft_id, address)
-        return {"raft_id": raft_id, "members": {str(k): v for k, v in self.raft.members().items()}}
+            if proposed in members:
+                raise errors.AlreadyExists(f"raft id {proposed:x} is taken", grpc=True)
+            # Recorded first: once the member is added, every write needs the new member's vote too,
+            # and it can only vote once this call has answered.
+            await self.directory.record(node_id, proposed, address)
+            await self.raft.add_member(proposed, address)
+        return {"raft_id": proposed, "members": {str(k): v for k, v in self.raft.members().items()}}
 
-    def _fresh_id(self) -> int:
-        taken = self.raft.members()
-        while True:
-            candidate = secrets.randbits(63)
-            if candidate and candidate not in taken:
-                return candidate
+
+def new_raft_id() -> int:
+    """A random Raft member id (63 bits, never 0): a joining manager picks its own, so its Raft
+    transport exists, with every cluster-port route, before the leader dials it back."""
+    return secrets.randbits(63) or 1
+
+
+def serve_health(server: RpcServer) -> None:
+    """The route the leader dials back before adding a member."""
+
+    async def health(caller: Caller, body: Any) -> Any:
+        return "SERVING"
+
+    server.unary(HEALTH_PATH, Access.MANAGER, health)
 
 
 async def probe_manager(client: RpcClient, address: str) -> None:
@@ -100,15 +116,14 @@ async def probe_manager(client: RpcClient, address: str) -> None:
     await client.call(address, HEALTH_PATH, None, timeout=PROBE_TIMEOUT)
 
 
-async def join_raft(client: RpcClient, managers: list[str], advertise: str) -> tuple[int, dict[int, str]]:
-    """Ask the managers (in turn, until one answers) to add this manager; (raft id, members)."""
+async def join_raft(client: RpcClient, managers: list[str], advertise: str, raft_id: int) -> dict[int, str]:
+    """Ask the managers (in turn, until one answers) to add this manager as ``raft_id``; the members."""
     last: errors.ShoalError = errors.Unavailable("no manager to join")
     for address in managers:
         try:
-            reply = await client.call(address, JOIN_PATH, {"addr": advertise}, timeout=30.0)
+            reply = await client.call(address, JOIN_PATH, {"addr": advertise, "raft_id": raft_id}, timeout=30.0)
         except errors.Unavailable as exc:
             last = exc
             continue
-        members = {int(k): str(v) for k, v in reply["members"].items()}
-        return int(reply["raft_id"]), members
+        return {int(k): str(v) for k, v in reply["members"].items()}
     raise last

@@ -3,13 +3,16 @@ state and handed to controlapi (cluster objects) or to LocalTasks (this node's c
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
+import functools
 import secrets
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from shoal.api import errors
-from shoal.api.objects import NODES, Obj, dig
-from shoal.controlapi.cluster import ClusterControl, public_view, the_cluster
+from shoal.api.objects import CLUSTER, NODES, Obj, dig
+from shoal.controlapi.cluster import ClusterControl, public_view
 from shoal.controlapi.nodes import NodeControl
 from shoal.controlapi.services import ServiceControl, find_service
 from shoal.controlapi.tasks import find_task, list_tasks
@@ -24,6 +27,7 @@ from shoal.engineapi.backend import (
     SwarmUpdateFlags,
 )
 from shoal.node import system
+from shoal.node.cluster_records import with_manager_status
 from shoal.node.events import event_matches
 from shoal.node.local_tasks import LocalTasks, follow_service_tasks, task_logs
 from shoal.node.node import Node
@@ -40,11 +44,61 @@ def _not_yet(what: str) -> errors.NotImplementedYet:
     return errors.NotImplementedYet(f"{what} are not supported by shoal yet")
 
 
+# Set while a call forwarded by another manager runs here: it runs locally, never forwarded again.
+_FORWARDED: contextvars.ContextVar[bool] = contextvars.ContextVar("forwarded", default=False)
+_ARG_TYPES: dict[str, type[Any]] = {"SwarmUpdateFlags": SwarmUpdateFlags}
+_ON_LEADER: set[str] = set()
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def _encode_arg(arg: Any) -> Any:
+    if dataclasses.is_dataclass(arg) and not isinstance(arg, type):
+        return {"__type__": type(arg).__name__, "fields": dataclasses.asdict(arg)}
+    return arg
+
+
+def _decode_arg(arg: Any) -> Any:
+    if isinstance(arg, dict) and "__type__" in arg:
+        kind = _ARG_TYPES.get(str(arg["__type__"]))
+        if kind is None or not isinstance(arg.get("fields"), dict):
+            raise errors.InvalidArgument(f"malformed forwarded argument of type {arg['__type__']!r}")
+        return kind(**arg["fields"])
+    return arg
+
+
+def on_leader(method: F) -> F:
+    """Run the call on the Raft leader: here when this manager leads, else forwarded to it (the
+    control API's writes, and the node listing whose reachability only the leader knows)."""
+    _ON_LEADER.add(method.__name__)
+
+    @functools.wraps(method)
+    async def run(self: NodeBackend, *args: Any, **kwargs: Any) -> Any:
+        manager = self._node.require_manager()
+        if manager.is_leader() or _FORWARDED.get():
+            return await method(self, *args, **kwargs)
+        return await manager.forward_control(method.__name__, [_encode_arg(arg) for arg in args],
+                                             {name: _encode_arg(arg) for name, arg in kwargs.items()})
+
+    return run  # type: ignore[return-value]
+
+
 class NodeBackend:
     def __init__(self, node: Node) -> None:
         self._node = node
         self._local = LocalTasks(node.executor)
         self._daemon_id = secrets.token_hex(16).upper()
+        node.control_handler = self._serve_forwarded
+
+    async def _serve_forwarded(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """A control call another manager forwarded to this one (the leader)."""
+        if method not in _ON_LEADER:
+            raise errors.InvalidArgument(f"{method} is not a control call")
+        token = _FORWARDED.set(True)
+        try:
+            return await getattr(self, method)(*(_decode_arg(arg) for arg in args),
+                                               **{name: _decode_arg(arg) for name, arg in kwargs.items()})
+        finally:
+            _FORWARDED.reset(token)
 
     # -- helpers
     def _store(self) -> MemoryStore:
@@ -80,29 +134,40 @@ class NodeBackend:
             return system.locked_swarm(self._node.locked.advertise_addr, errors.SWARM_LOCKED)
         if swarm is None:
             return dict(system.INACTIVE_SWARM)
-        view = swarm.store.view()
-        nodes = view.objects(NODES)
-        managers = [n for n in nodes if dig(n, "Spec", "Role") == "manager"]
-        cluster = public_view(the_cluster(view))
-        cluster.pop("JoinTokens", None)
-        return {
+        info: Json = {
             "NodeID": swarm.identity.node_id,
             "NodeAddr": swarm.identity.advertise_addr,
             "LocalNodeState": "active",
-            "ControlAvailable": True,
+            "ControlAvailable": swarm.manager is not None,
             "Error": "",
-            "RemoteManagers": [
-                {"NodeID": m["ID"], "Addr": dig(m, "ManagerStatus", "Addr", default="")} for m in managers
-            ],
+            "RemoteManagers": [{"NodeID": "", "Addr": addr} for addr in swarm.dispatcher.managers],
+            "Nodes": 0,
+            "Managers": 0,
+        }
+        if swarm.manager is None:
+            return info
+        view = swarm.manager.store.view()
+        nodes = view.objects(NODES)
+        managers = [n for n in nodes if dig(n, "Spec", "Role") == "manager" and dig(n, "ManagerStatus", "Addr")]
+        info.update({
+            "RemoteManagers": [{"NodeID": m["ID"], "Addr": dig(m, "ManagerStatus", "Addr")} for m in managers],
             "Nodes": len(nodes),
             "Managers": len(managers),
-            "Cluster": cluster,
-        }
+        })
+        clusters = view.objects(CLUSTER)
+        if clusters:  # a manager that just joined may not have it replicated yet
+            cluster = public_view(clusters[0])
+            cluster.pop("JoinTokens", None)
+            info["Cluster"] = cluster
+        return info
 
     async def swarm_status(self) -> str:
         if self._node.locked is not None:
             return "locked"
-        return "active/manager" if self._node.swarm is not None else "inactive"
+        swarm = self._node.swarm
+        if swarm is None:
+            return "inactive"
+        return "active/manager" if swarm.manager is not None else "active/worker"
 
     def events(self, query: EventQuery) -> AsyncIterator[Json]:
         return self._events(query)
@@ -117,9 +182,7 @@ class NodeBackend:
         return await self._node.init_swarm(request)
 
     async def swarm_join(self, request: Json) -> None:
-        if self._node.swarm is not None or self._node.locked is not None:
-            raise errors.AlreadyInSwarm()
-        raise errors.NotImplementedYet("joining another swarm comes with multi-host support")
+        await self._node.join_swarm(request)
 
     async def swarm_leave(self, force: bool) -> None:
         await self._node.leave(force)
@@ -127,6 +190,7 @@ class NodeBackend:
     async def swarm_inspect(self) -> Json:
         return self._cluster().inspect()
 
+    @on_leader
     async def swarm_update(self, spec: Json, version: int, flags: SwarmUpdateFlags) -> None:
         await self._cluster().update(
             spec, version, flags.rotate_worker_token, flags.rotate_manager_token, flags.rotate_manager_unlock_key
@@ -143,36 +207,57 @@ class NodeBackend:
 
     # -- nodes
     def _node_ref(self, ref: str) -> str:
-        """`self` names this node, as the docker CLI uses it."""
-        swarm = self._node.require_manager()
-        return swarm.identity.node_id if ref == "self" else ref
+        """`self` names this node, as the docker CLI uses it (resolved before a call is forwarded)."""
+        return self._node.require_member().identity.node_id if ref == "self" else ref
+
+    def _shown(self, node: Json) -> Json:
+        return with_manager_status(node, self._node.require_manager().raft_status)
 
     async def nodes_list(self, filters: Filters) -> list[Json]:
-        return self._nodes().list(filters)
+        return await self._nodes_list(filters)
+
+    @on_leader
+    async def _nodes_list(self, filters: Filters) -> list[Json]:
+        return [self._shown(node) for node in self._nodes().list(filters)]
 
     async def node_inspect(self, ref: str) -> Json:
-        return self._nodes().inspect(self._node_ref(ref))
+        return await self._node_inspect(self._node_ref(ref))
+
+    @on_leader
+    async def _node_inspect(self, ref: str) -> Json:
+        return self._shown(self._nodes().inspect(ref))
 
     async def node_update(self, ref: str, version: int, spec: Json) -> None:
-        await self._nodes().update(self._node_ref(ref), version, spec)
+        await self._node_update(self._node_ref(ref), version, spec)
+
+    @on_leader
+    async def _node_update(self, ref: str, version: int, spec: Json) -> None:
+        await self._nodes().update(ref, version, spec)
 
     async def node_remove(self, ref: str, force: bool) -> None:
-        await self._nodes().remove(self._node_ref(ref), force)
+        await self._node_remove(self._node_ref(ref), force)
+
+    @on_leader
+    async def _node_remove(self, ref: str, force: bool) -> None:
+        await self._nodes().remove(ref, force)
 
     # -- services
     async def services_list(self, filters: Filters, status: bool) -> list[Json]:
         return self._services().list(filters, status)
 
+    @on_leader
     async def service_create(self, spec: Json, registry_auth: str | None) -> Json:
         return await self._services().create(spec)
 
     async def service_inspect(self, ref: str, insert_defaults: bool) -> Json:
         return self._services().inspect(ref, insert_defaults)
 
+    @on_leader
     async def service_update(self, ref: str, version: int, spec: Json, registry_auth_from: str, rollback: str,
                              registry_auth: str | None) -> Json:
         return await self._services().update(ref, version, spec, rollback == "previous")
 
+    @on_leader
     async def service_remove(self, ref: str) -> None:
         await self._services().remove(ref)
 

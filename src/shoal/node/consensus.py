@@ -1,10 +1,11 @@
 """The manager's store on Raft: a RaftNode over the encrypted WAL under the data root, the store's
-Proposer on top of it, and this node's certificates for the cluster transport. A single-manager swarm
-is a one-member group; joining managers come with multi-host support."""
+Proposer on top of it, and the Raft transport (served on the cluster port by the Manager). A
+single-manager swarm is a one-member group; other managers join it through the leader."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from shoal.manager.raftnode_storage import DiskLog
 from shoal.manager.transport import RaftTransport
 from shoal.manager.wal.crypto import KeyRing
 from shoal.manager.wal.storage import DiskStorage
-from shoal.rpc.tls import client_context
 from shoal.store.changes import encode_changes
 from shoal.store.memory import MemoryStore
 
@@ -29,14 +29,47 @@ class Consensus:
     raft: RaftNode
     proposer: RaftProposer
     log: DiskLog
+    transport: RaftTransport
 
-    async def start(self, raft_id: int, address: str, bootstrap: bool) -> None:
-        """Start the member and return once this node leads and its store has applied everything
-        committed before (a no-op transaction through the log is the barrier). A member that cannot
-        lead within START_TIMEOUT (its log names other members it cannot reach, or none) fails clearly
-        instead of hanging the daemon."""
+    async def bootstrap(self, raft_id: int, address: str) -> None:
+        """Found a one-member group and return once this member leads with its store caught up."""
+        await self.raft.start(bootstrap={raft_id: address})
+        await self._lead_alone()
+
+    async def join(self, members: dict[int, str]) -> None:
+        """Start as a new member of a running group (``members`` as the leader's join answer gave
+        them); the leader replicates its log or a snapshot to us."""
+        await self.raft.start(peers=members)
+
+    async def restart(self, raft_id: int) -> None:
+        """Start from the log on disk and return once what it had committed is applied. A member
+        alone in its group leads at once; one of several follows whoever leads (or campaigns after an
+        election timeout) in the background."""
+        committed = max(self.log.initial_state()[0].commit, 1)
+        await self.raft.start()
         try:
-            await asyncio.wait_for(self._start(raft_id, address, bootstrap), START_TIMEOUT)
+            await asyncio.wait_for(self.raft.wait_applied(committed), START_TIMEOUT)
+        except TimeoutError:
+            raise errors.Unavailable(
+                f"raft: this manager could not replay its log within {START_TIMEOUT:.0f} s"
+            ) from None
+        if set(self.raft.members()) == {raft_id}:
+            await self._lead_alone()
+
+    async def _lead_alone(self) -> None:
+        """Alone in the group no one else can win, so campaign at once instead of waiting out an
+        election timeout; then a no-op transaction through the log is the barrier after which the
+        store holds everything committed before."""
+        changes = self.proposer.subscribe()
+
+        async def lead() -> None:
+            await self.raft.campaign()
+            while not self.raft.is_leader():
+                await changes.get()
+            await self.proposer.propose(encode_changes([]))
+
+        try:
+            await asyncio.wait_for(lead(), START_TIMEOUT)
         except TimeoutError:
             members = sorted(self.raft.members())
             raise errors.Unavailable(
@@ -44,44 +77,21 @@ class Consensus:
                 f"(members in its log: {members or 'none'})"
             ) from None
 
-    async def _start(self, raft_id: int, address: str, bootstrap: bool) -> None:
-        committed = max(self.log.initial_state()[0].commit, 1)
-        await self.raft.start(bootstrap={raft_id: address} if bootstrap else None)
-        changes = self.proposer.subscribe()
-        # The core knows its members (and takes a campaign) once what was committed is applied.
-        while self.raft.applied_index < committed:
-            await asyncio.sleep(0.005)
-        if set(self.raft.members()) == {raft_id}:
-            # Alone in the group: no one else can win, so do not wait out an election timeout.
-            await self.raft.campaign()
-        while not (await changes.get()).is_leader:
-            pass
-        await self.proposer.propose(encode_changes([]))
-
     async def stop(self) -> None:
         await self.raft.stop()
         self.log.close()
 
 
-def open_consensus(swarm_dir: Path, raft_id: int, cluster_id: str, address: str, clock: Clock, *,
-                   data_keys: KeyRing | None = None, tls_key_password: bytes | None = None,
+def open_consensus(swarm_dir: Path, raft_id: int, cluster_id: str, address: str, clock: Clock,
+                   client_ssl: ssl.SSLContext, *, data_keys: KeyRing | None = None,
                    repair: bool = False) -> Consensus:
     """``data_keys`` seal the WAL and snapshots (already unwrapped: with autolock, by the unlock key;
-    None: the WAL reads or makes its own, unwrapped); ``tls_key_password`` opens the node's TLS key
-    file (None when it is stored in the clear)."""
-    certs = swarm_dir / "certificates"
-    client_ssl = client_context(None, None, certs / "swarm-root-ca.crt")
-    # The key file may be encrypted: load it with its password here, never by a prompt.
-    client_ssl.load_cert_chain(certs / "swarm-node.crt", certs / "swarm-node.key", password=tls_key_password)
+    None: the WAL reads or makes its own, unwrapped); ``client_ssl`` dials the other members."""
     transport = RaftTransport(raft_id, client_ssl=client_ssl, cluster_id=cluster_id)
-    log = _open_log(swarm_dir / "raft", data_keys, repair)
+    # ``repair`` (--repair-raft-log) cuts a damaged WAL at the damage instead of refusing to start.
+    log = DiskLog(DiskStorage.open(swarm_dir / "raft", keys=data_keys, repair=repair))
     raft = RaftNode(RaftNodeConfig(node_id=raft_id, address=address), log, transport)
     proposer = RaftProposer(raft)
     store = MemoryStore(proposer, clock)
     proposer.set_snapshotter(store.snapshot, store.restore)
-    return Consensus(store, raft, proposer, log)
-
-
-def _open_log(raft_dir: Path, data_keys: KeyRing | None, repair: bool) -> DiskLog:
-    # ``repair`` (--repair-raft-log) cuts a damaged WAL at the damage instead of refusing to start.
-    return DiskLog(DiskStorage.open(raft_dir, keys=data_keys, repair=repair))
+    return Consensus(store, raft, proposer, log, transport)

@@ -25,10 +25,15 @@ from shoal.manager.wal.storage import RaftPaths
 class NodeIdentity:
     node_id: str
     cluster_id: str
-    role: str
+    role: str  # "manager" or "worker": the role of the certificate this node holds
     advertise_addr: str
     listen_addr: str
-    raft_id: int
+    raft_id: int  # 0 on a worker
+    managers: tuple[str, ...] = ()  # cluster-port addresses of the managers, as last learned
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == "manager"
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -156,6 +161,7 @@ def load(swarm_dir: Path) -> NodeIdentity | None:
             f"{swarm_dir} holds a swarm from a shoal without Raft (before 0.1's Raft store); it cannot be "
             "brought back: remove that directory (its tasks keep running until then) and `swarm init` again"
         )
+    doc["managers"] = tuple(doc.get("managers", ()))
     return NodeIdentity(**doc)
 
 

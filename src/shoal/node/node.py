@@ -1,8 +1,10 @@
-"""A node's lifecycle: inactive until `swarm init`, then a manager (store, dispatcher, orchestration
-components) and a worker (agent, routing mesh) in one daemon. On restart an existing swarm is brought
-back from the data root and running tasks are re-adopted; `swarm leave` stops and forgets it all.
+"""A node's lifecycle: inactive until `swarm init` or `swarm join`, then a member of a swarm: always a
+worker (an agent holding one session with the leader's dispatcher, over the cluster port even when the
+leader is this very node), and a manager too when its certificate says so (node.manager.Manager). On
+restart the swarm is brought back from the data root and running tasks are re-adopted; `swarm leave`
+stops and forgets it all.
 
-With autolock the node's secrets are wrapped under the swarm's unlock key, so a restart leaves the node
+With autolock a manager's secrets are wrapped under the swarm's unlock key, so a restart leaves it
 locked: nothing of the swarm runs (its tasks keep running, untouched) until `swarm unlock` gives the
 key. The wrapping follows the cluster object: autolock on, off, or a rotated key re-wraps them."""
 
@@ -13,36 +15,38 @@ import contextlib
 import logging
 import secrets
 import socket
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shoal.agent.agent import Agent
+from shoal.agent.remote_dispatcher import RemoteDispatcher
 from shoal.api import errors
 from shoal.api.objects import CLUSTER, NETWORKS, NODES, Obj
 from shoal.base.clock import Clock
 from shoal.base.ids import new_id
-from shoal.ca import certs
+from shoal.ca import certs, csr
+from shoal.ca import join as ca_join
 from shoal.ca.unlock_key import parse_unlock_key
-from shoal.controlapi.cluster import autolock_key, new_cluster, the_cluster
-from shoal.dispatcher.dispatcher import Dispatcher
+from shoal.controlapi.cluster import autolock_key, new_cluster
 from shoal.executor.base import CAP_TASK_ADDRESS, Executor, Purgeable
+from shoal.manager.membership import join_raft, new_raft_id
 from shoal.manager.wal.crypto import DataKey, KeyRing
 from shoal.network.mesh import Mesh
 from shoal.node import identity as ident
+from shoal.node.cluster_records import RAFT_ID
 from shoal.node.config import DaemonConfig
-from shoal.node.consensus import Consensus, open_consensus
+from shoal.node.consensus import open_consensus
 from shoal.node.events import EventHub
-from shoal.node.manager_components import manager_loops
+from shoal.node.manager import ClusterTLS, ControlHandler, Manager
 from shoal.node.meshfeed import feed_mesh
+from shoal.node.supervise import Loops, supervised
+from shoal.rpc.client import RpcClient
 from shoal.store.memory import MemoryStore, Tx
 from shoal.store.watch import Commit
 
 log = logging.getLogger(__name__)
 CLUSTER_PORT = 2377
-RESTART_BACKOFF_MIN = 0.5
-RESTART_BACKOFF_MAX = 30.0
-LoopFactory = Callable[[], Coroutine[Any, Any, None]]
+CLI_DEFAULT_LISTEN = "0.0.0.0:2377"  # what the docker CLI sends when --listen-addr is not given
 
 
 @dataclass
@@ -50,14 +54,20 @@ class Swarm:
     """The running parts of an active swarm membership."""
 
     identity: ident.NodeIdentity
-    store: MemoryStore
-    consensus: Consensus
-    dispatcher: Dispatcher
     agent: Agent
+    dispatcher: RemoteDispatcher
+    client: RpcClient
+    manager: Manager | None
     jobs: list[asyncio.Task[None]]
-    secrets: ident.NodeSecrets
+    secrets: ident.NodeSecrets | None
     unlock_key: bytes | None
-    """The key the secrets are wrapped under on disk now (None: in the clear)."""
+    """The key a manager's secrets are wrapped under on disk now (None: in the clear)."""
+
+    @property
+    def store(self) -> MemoryStore:
+        if self.manager is None:
+            raise errors.WorkerNotAManager()
+        return self.manager.store
 
 
 def detect_advertise_addr() -> str:
@@ -94,6 +104,8 @@ class Node:
         self.swarm: Swarm | None = None
         self.locked: ident.NodeIdentity | None = None
         """Set while this manager waits for its unlock key (then ``swarm`` is None)."""
+        self.control_handler: ControlHandler | None = None
+        """Runs control-API calls other managers forward to this one (set by the node's backend)."""
         self._lock = asyncio.Lock()
         self._wrap_lock = asyncio.Lock()
 
@@ -102,15 +114,19 @@ class Node:
         found = ident.load(self.config.swarm_dir)
         if found is None:
             return
+        if not found.is_manager:
+            log.info("rejoining swarm %s as worker %s", found.cluster_id, found.node_id)
+            self.swarm = await self._become_member(found, manager=None, node_secrets=None, unlock_key=None)
+            return
         try:
-            secrets = await asyncio.to_thread(ident.load_secrets, self.config.swarm_dir, None)
+            node_secrets = await asyncio.to_thread(ident.load_secrets, self.config.swarm_dir, None)
         except ident.Locked:
             log.warning("swarm %s is locked: its manager starts once `docker swarm unlock` gives the key",
                         found.cluster_id)
             self.locked = found
             return
-        log.info("rejoining swarm %s as node %s", found.cluster_id, found.node_id)
-        await self._resume(found, secrets, None)
+        log.info("rejoining swarm %s as manager %s", found.cluster_id, found.node_id)
+        await self._resume_manager(found, node_secrets, None)
 
     async def unlock(self, key_text: Any) -> None:
         """`swarm unlock`: open the secrets with the key and bring the manager up."""
@@ -122,35 +138,43 @@ class Node:
                 raise errors.NotLocked()
             raw = parse_unlock_key(key_text)
             try:
-                secrets = await asyncio.to_thread(ident.load_secrets, self.config.swarm_dir, raw)
+                node_secrets = await asyncio.to_thread(ident.load_secrets, self.config.swarm_dir, raw)
             except ident.Locked:
                 raise errors.InvalidUnlockKey() from None
             log.info("swarm %s unlocked; rejoining as node %s", identity.cluster_id, identity.node_id)
             try:
-                await self._resume(identity, secrets, raw)
+                await self._resume_manager(identity, node_secrets, raw)
             except errors.ShoalError:
                 raise
             except Exception as exc:  # e.g. a damaged raft log: the node stays locked, the reason shown
                 raise errors.Unknown(f"swarm component could not be started: {exc}") from exc
             self.locked = None
 
-    async def _resume(self, identity: ident.NodeIdentity, secrets: ident.NodeSecrets,
-                      unlock_key: bytes | None) -> None:
-        swarm = await self._activate(identity, bootstrap=False, secrets=secrets, unlock_key=unlock_key)
-        self.swarm = swarm
-        self._start_loops(swarm)
+    async def _resume_manager(self, identity: ident.NodeIdentity, node_secrets: ident.NodeSecrets,
+                              unlock_key: bytes | None) -> None:
+        manager = self._open_manager(identity, node_secrets, unlock_key)
+        try:
+            await manager.listen(*_split(identity.listen_addr))
+            await manager.consensus.restart(identity.raft_id)
+        except BaseException:
+            await manager.stop()
+            raise
+        self.swarm = await self._become_member(identity, manager, node_secrets, unlock_key)
         # A key change the node missed (a crash between the cluster update and the re-wrap).
         await self.sync_autolock()
 
     async def sync_autolock(self) -> None:
-        """Wrap the secrets on disk as the cluster object says: under its unlock key with autolock on,
-        in the clear with it off. Called after every cluster update, so that a rotated key is the one
-        on disk before the rotation call returns."""
+        """Wrap a manager's secrets on disk as the cluster object says: under its unlock key with
+        autolock on, in the clear with it off. Called after every cluster update, so that a rotated key
+        is the one on disk before the rotation call returns."""
         async with self._wrap_lock:
             swarm = self.swarm
-            if swarm is None:
+            if swarm is None or swarm.manager is None or swarm.secrets is None:
                 return
-            key_text = autolock_key(the_cluster(swarm.store.view()))
+            clusters = swarm.manager.store.view().objects(CLUSTER)
+            if not clusters:
+                return  # a joining manager that has not caught up yet
+            key_text = autolock_key(clusters[0])
             wanted = parse_unlock_key(key_text) if key_text else None
             if wanted == swarm.unlock_key:
                 return
@@ -176,12 +200,27 @@ class Node:
                 while not isinstance(await sub.get(), Commit):
                     pass
 
-    def require_manager(self) -> Swarm:
+    def require_member(self) -> Swarm:
         if self.swarm is None:
             if self.locked is not None:
                 raise errors.SwarmLocked()
             raise errors.NotAManager()
         return self.swarm
+
+    def require_manager(self) -> Manager:
+        swarm = self.require_member()
+        if swarm.manager is None:
+            raise errors.WorkerNotAManager()
+        return swarm.manager
+
+    # -- init and join
+    def _listen_addr(self, request: Obj) -> str:
+        """The cluster port's address: the request's, unless the daemon was given its own
+        (--listen-addr) and the request carries only the docker CLI's default."""
+        asked = str(request.get("ListenAddr") or "")
+        if self.config.listen_addr and (not asked or asked == CLI_DEFAULT_LISTEN):
+            return self.config.listen_addr
+        return asked or CLI_DEFAULT_LISTEN
 
     async def init_swarm(self, request: Obj) -> str:
         async with self._lock:
@@ -189,50 +228,117 @@ class Node:
                 raise errors.AlreadyInSwarm()
             if request.get("ForceNewCluster"):
                 raise errors.NotImplementedYet("--force-new-cluster needs an existing swarm to recover")
-            advertise = _host_part(request.get("AdvertiseAddr") or "") or detect_advertise_addr()
-            listen = request.get("ListenAddr") or self.config.listen_addr
+            listen = self._listen_addr(request)
+            advertise = _advertise_addr(request, listen)
             availability = request.get("Availability") or "active"
-            if availability not in ("active", "pause", "drain"):
+            if availability not in ca_join.AVAILABILITIES:
                 raise errors.InvalidArgument(f"invalid availability {availability!r}")
             now = self.clock.now()
             root = certs.create_root_ca(now)
             node_id, cluster_id = new_id(), new_id()
             node_cert = certs.issue_node_certificate(root, node_id, certs.ROLE_MANAGER, cluster_id, now)
-            port = _port_part(listen) or CLUSTER_PORT
             raft_id = secrets.randbits(63) or 1
-            identity = ident.NodeIdentity(node_id, cluster_id, "manager", advertise, listen, raft_id)
             cluster = new_cluster(cluster_id, request, root)
             key_text = autolock_key(cluster)
             unlock_key = parse_unlock_key(key_text) if key_text else None
             node_secrets = ident.NodeSecrets(node_cert.key_pem, KeyRing(DataKey.generate()))
             # Whatever an interrupted init or leave left behind is not a swarm (no state.json): start clean.
             ident.forget(self.config.swarm_dir)
-            ident.save_certificates(self.config.swarm_dir, root.cert_pem, node_cert, node_secrets.data_keys, unlock_key)
-            swarm = await self._activate(identity, bootstrap=True, secrets=node_secrets, unlock_key=unlock_key)
-
-            def bootstrap(tx: Tx) -> None:
-                tx.create(CLUSTER, cluster)
-                tx.create(NETWORKS, ingress_network())
-                tx.create(NODES, {
-                    "ID": node_id,
-                    "Spec": {"Labels": {}, "Role": "manager", "Availability": availability},
-                    "Description": {"Hostname": self.config.node_name or socket.gethostname(),
-                                    "TLSInfo": cluster["TLSInfo"]},
-                    "Status": {"State": "unknown", "Addr": advertise},
-                    "ManagerStatus": {"Leader": True, "Reachability": "reachable", "Addr": f"{advertise}:{port}"},
-                })
-
+            ident.save_certificates(self.config.swarm_dir, root.cert_pem, node_cert, node_secrets.data_keys,
+                                    unlock_key)
+            identity = ident.NodeIdentity(node_id, cluster_id, "manager", advertise, listen, raft_id)
+            manager = self._open_manager(identity, node_secrets, unlock_key)
             try:
-                await swarm.store.update(bootstrap)
+                port = await manager.listen(*_split(listen))
+                identity = replace(identity, listen_addr=f"{_split(listen)[0]}:{port}")
+                address = f"{advertise}:{port}"
+                await manager.consensus.bootstrap(raft_id, address)
+
+                def bootstrap(tx: Tx) -> None:
+                    tx.create(CLUSTER, cluster)
+                    tx.create(NETWORKS, ingress_network())
+                    tx.create(NODES, {
+                        "ID": node_id,
+                        "Spec": {"Labels": {}, "Role": "manager", "Availability": availability},
+                        "Description": {"Hostname": self.config.node_name or socket.gethostname(),
+                                        "TLSInfo": cluster["TLSInfo"]},
+                        "Status": {"State": "unknown", "Addr": advertise},
+                        "ManagerStatus": {"Leader": True, "Reachability": "reachable", "Addr": address},
+                        RAFT_ID: raft_id,
+                    })
+
+                await manager.store.update(bootstrap)
+                identity = replace(identity, managers=(address,))
+                self.swarm = swarm = await self._become_member(identity, manager, node_secrets, unlock_key)
                 ident.save_identity(self.config.swarm_dir, identity)
             except BaseException:
-                await self._stop(swarm, remove_tasks=False)
+                if self.swarm is not None:
+                    await self._stop(self.swarm, remove_tasks=False)
+                    self.swarm = None
+                else:
+                    await manager.stop()
                 ident.forget(self.config.swarm_dir)
                 raise
-            self.swarm = swarm
-            self._start_loops(swarm)
-            return node_id
+            return swarm.identity.node_id
 
+    async def join_swarm(self, request: Obj) -> None:
+        async with self._lock:
+            if self.swarm is not None or self.locked is not None:
+                raise errors.AlreadyInSwarm()
+            remotes = [_with_port(str(addr)) for addr in request.get("RemoteAddrs") or []]
+            if not remotes:
+                raise errors.InvalidArgument("at least 1 RemoteAddr is required to join")
+            token = str(request.get("JoinToken") or "")
+            availability = str(request.get("Availability") or "active")
+            if availability not in ca_join.AVAILABILITIES:
+                raise errors.InvalidArgument(f"invalid availability {availability!r}")
+            listen = self._listen_addr(request)
+            advertise = _advertise_addr(request, listen)
+            credentials = await _join_any(remotes, token, availability)
+            cluster_id = csr.subject_cluster_id(credentials.cert_pem)
+            ident.forget(self.config.swarm_dir)
+            try:
+                if credentials.role == certs.ROLE_MANAGER:
+                    await self._join_as_manager(credentials, cluster_id, advertise, listen, remotes)
+                else:
+                    ident.save_certificates(self.config.swarm_dir, credentials.root_pem,
+                                            certs.KeyPair(credentials.cert_pem, credentials.key_pem))
+                    identity = ident.NodeIdentity(credentials.node_id, cluster_id, "worker", advertise, listen, 0,
+                                                  tuple(remotes))
+                    self.swarm = await self._become_member(identity, None, None, None)
+                    ident.save_identity(self.config.swarm_dir, identity)
+            except BaseException:
+                if self.swarm is not None:
+                    await self._stop(self.swarm, remove_tasks=False)
+                    self.swarm = None
+                ident.forget(self.config.swarm_dir)
+                raise
+            log.info("joined swarm %s as %s %s", cluster_id, "manager" if credentials.role == certs.ROLE_MANAGER
+                     else "worker", credentials.node_id)
+
+    async def _join_as_manager(self, credentials: ca_join.Credentials, cluster_id: str, advertise: str,
+                               listen: str, remotes: list[str]) -> None:
+        node_secrets = ident.NodeSecrets(credentials.key_pem, KeyRing(DataKey.generate()))
+        ident.save_certificates(self.config.swarm_dir, credentials.root_pem,
+                                certs.KeyPair(credentials.cert_pem, credentials.key_pem), node_secrets.data_keys)
+        host, port = _split(listen)
+        identity = ident.NodeIdentity(credentials.node_id, cluster_id, "manager", advertise, listen, new_raft_id())
+        manager = self._open_manager(identity, node_secrets, None)
+        try:
+            # Every cluster-port route is up before the leader dials us back and adds us.
+            port = await manager.listen(host, port)
+            identity = replace(identity, listen_addr=f"{host}:{port}")
+            members = await join_raft(manager.client, remotes, _member_address(identity), identity.raft_id)
+            await manager.consensus.join(members)
+            await _caught_up(manager, credentials.node_id)
+        except BaseException:
+            await manager.stop()
+            raise
+        identity = replace(identity, managers=tuple(sorted(members.values())))
+        self.swarm = await self._become_member(identity, manager, node_secrets, None)
+        ident.save_identity(self.config.swarm_dir, identity)
+
+    # -- leave
     async def leave(self, force: bool) -> None:
         async with self._lock:
             if self.locked is not None:
@@ -240,12 +346,8 @@ class Node:
                 return
             if self.swarm is None:
                 raise errors.Unavailable("This node is not part of a swarm")
-            if not force:
-                raise errors.Unavailable(
-                    "You are attempting to leave the swarm on a node that is participating as a manager. "
-                    "Removing the last manager erases all current state of the swarm. Use `--force` to "
-                    "ignore this message."
-                )
+            if self.swarm.manager is not None and not force:
+                raise errors.Unavailable(_leave_warning(self.swarm.manager))
             swarm, self.swarm = self.swarm, None
             try:
                 await self._stop(swarm, remove_tasks=True)
@@ -272,41 +374,65 @@ class Node:
             await self.executor.purge()
 
     # -- internals
-    async def _activate(self, identity: ident.NodeIdentity, bootstrap: bool, *, secrets: ident.NodeSecrets,
-                        unlock_key: bytes | None) -> Swarm:
-        """Bring up the manager's store on Raft (replaying the log) and the worker's agent; on failure
-        release what was started."""
-        port = _port_part(identity.listen_addr) or CLUSTER_PORT
-        address = f"{identity.advertise_addr}:{port}"
+    def _open_manager(self, identity: ident.NodeIdentity, node_secrets: ident.NodeSecrets,
+                      unlock_key: bytes | None) -> Manager:
+        tls = ClusterTLS.under(self.config.swarm_dir, ident.tls_password(unlock_key))
         consensus = open_consensus(
-            self.config.swarm_dir, identity.raft_id, identity.cluster_id, address, self.clock,
-            data_keys=secrets.data_keys, tls_key_password=ident.tls_password(unlock_key),
-            repair=self.config.repair_raft_log,
+            self.config.swarm_dir, identity.raft_id, identity.cluster_id, _member_address(identity), self.clock,
+            tls.client(),
+            data_keys=node_secrets.data_keys, repair=self.config.repair_raft_log,
         )
-        try:
-            await consensus.start(identity.raft_id, address, bootstrap)
-        except BaseException:
-            await consensus.stop()
-            raise
-        dispatcher = Dispatcher(consensus.store, self.clock)
-        agent = Agent(identity.node_id, identity.advertise_addr, self.executor, dispatcher, self.clock)
-        return Swarm(identity, consensus.store, consensus, dispatcher, agent, [], secrets, unlock_key)
+        manager = Manager(identity.node_id, identity.cluster_id, consensus, self.clock, tls)
+        manager.set_control_handler(self._serve_control)
+        return manager
+
+    async def _serve_control(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if self.control_handler is None:
+            raise errors.Unavailable("this manager's control API is not ready yet")
+        return await self.control_handler(method, args, kwargs)
+
+    async def _become_member(self, identity: ident.NodeIdentity, manager: Manager | None,
+                             node_secrets: ident.NodeSecrets | None, unlock_key: bytes | None) -> Swarm:
+        """Start the worker half (and the manager's loops, if any) of a member whose Raft member, if
+        it is a manager, already runs."""
+        tls = ClusterTLS.under(self.config.swarm_dir, ident.tls_password(unlock_key))
+        client = RpcClient(tls.client())
+        managers = list(identity.managers) or ([_member_address(identity)] if manager is not None else [])
+        if manager is not None:
+            # Our own manager first: the agent reaches the leader through it.
+            own = _member_address(identity)
+            managers = [own, *(m for m in managers if m != own)]
+
+        def remember_managers(addresses: list[str]) -> None:
+            swarm = self.swarm
+            if swarm is not None and swarm.identity.managers != tuple(addresses):
+                swarm.identity = replace(swarm.identity, managers=tuple(addresses))
+                ident.save_identity(self.config.swarm_dir, swarm.identity)
+
+        dispatcher = RemoteDispatcher(client, managers, on_managers=remember_managers)
+        agent = Agent(identity.node_id, identity.advertise_addr, self.executor, dispatcher, self.clock,
+                      hostname=self.config.node_name)
+        swarm = Swarm(identity, agent, dispatcher, client, manager, [], node_secrets, unlock_key)
+        self._start_loops(swarm)
+        return swarm
 
     def _start_loops(self, swarm: Swarm) -> None:
-        mesh = self.mesh
-        loops: list[tuple[str, LoopFactory]] = [
-            ("dispatcher", swarm.dispatcher.run),
-            ("agent", swarm.agent.run),
-            ("events", lambda: self.events.follow_store(swarm.store, swarm.identity.node_id)),
-            ("autolock", lambda: self._follow_autolock(swarm.store)),
-            *manager_loops(swarm.store, self.clock),
-        ]
-        if mesh is not None:
-            # Tasks with an address of their own cannot bind host ports: the mesh routes those too.
-            route_host_ports = self.executor.name == "process" and CAP_TASK_ADDRESS in self.executor.capabilities
-            loops.append(("mesh", lambda: feed_mesh(swarm.store, mesh, swarm.identity.node_id, route_host_ports)))
+        loops: Loops = [("agent", swarm.agent.run)]
+        manager = swarm.manager
+        if manager is not None:
+            store = manager.store
+            loops += [
+                ("manager", manager.run),
+                ("events", lambda: self.events.follow_store(store, swarm.identity.node_id)),
+                ("autolock", lambda: self._follow_autolock(store)),
+            ]
+            mesh = self.mesh
+            if mesh is not None:
+                # Tasks with an address of their own cannot bind host ports: the mesh routes those too.
+                route_host_ports = self.executor.name == "process" and CAP_TASK_ADDRESS in self.executor.capabilities
+                loops.append(("mesh", lambda: feed_mesh(store, mesh, swarm.identity.node_id, route_host_ports)))
         swarm.jobs = [
-            asyncio.create_task(_supervised(name, factory, self.clock), name=name) for name, factory in loops
+            asyncio.create_task(supervised(name, factory, self.clock), name=name) for name, factory in loops
         ]
 
     async def _stop(self, swarm: Swarm, remove_tasks: bool) -> None:
@@ -319,26 +445,70 @@ class Node:
             await swarm.agent.remove_all()
         else:
             await swarm.agent.stop()
-        await swarm.consensus.stop()
+        await swarm.client.close()
+        if swarm.manager is not None:
+            await swarm.manager.stop()
 
 
-async def _supervised(name: str, factory: LoopFactory, clock: Clock) -> None:
-    """Run a loop until cancelled, restarting it (with backoff) if it fails: a bug in one component
-    must not leave the node looking healthy while that component is dead."""
-    backoff = RESTART_BACKOFF_MIN
-    while True:
-        started = clock.monotonic()
+async def _caught_up(manager: Manager, node_id: str) -> None:
+    """Wait until the leader has replicated the swarm to a new manager (the cluster object and this
+    node's own object are here), so that it answers cluster calls as soon as the join returns."""
+    deadline = asyncio.get_running_loop().time() + ca_join.JOIN_TIMEOUT
+    with manager.store.watch(lambda _event: True) as changes:
+        while True:
+            view = manager.store.view()
+            if view.objects(CLUSTER) and view.get(NODES, node_id) is not None:
+                return
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise errors.Unavailable(ca_join.JOIN_TIMEOUT_MESSAGE)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changes.get(), remaining)
+
+
+async def _join_any(remotes: list[str], token: str, availability: str) -> ca_join.Credentials:
+    """Join through the first of ``remotes`` that answers, within Swarm's join timeout overall."""
+    deadline = asyncio.get_running_loop().time() + ca_join.JOIN_TIMEOUT
+    last: errors.ShoalError = errors.Unavailable(ca_join.JOIN_TIMEOUT_MESSAGE)
+    for remote in remotes:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            break
         try:
-            await factory()
-            log.error("%s returned; restarting it", name)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s failed; restarting it in %.1f s", name, backoff)
-        if clock.monotonic() - started > RESTART_BACKOFF_MAX:
-            backoff = RESTART_BACKOFF_MIN
-        await clock.sleep(backoff)
-        backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
+            return await ca_join.join(remote, token, availability, timeout=remaining / len(remotes))
+        except errors.Unavailable as exc:
+            last = exc
+    raise last
+
+
+def _leave_warning(manager: Manager) -> str:
+    """Swarm's refusal of `swarm leave` without --force on a manager, with the quorum arithmetic."""
+    members = manager.raft.members()
+    reachable = sum(1 for raft_id in members if manager.raft_status(raft_id)[1])
+    unreachable = len(members) - reachable
+    message = "You are attempting to leave the swarm on a node that is participating as a manager. "
+    if reachable <= 1 and unreachable == 0:
+        return message + "Removing the last manager erases all current state of the swarm. Use `--force` to ignore " \
+            "this message."
+    if reachable - 2 <= unreachable:  # the managers left could not form a quorum
+        message += (f"Removing this node leaves {reachable - 1} managers out of {reachable + unreachable}. "
+                    "Without a Raft quorum your swarm will be inaccessible. ")
+    return message + ("The only way to restore a swarm that has lost consensus is to reinitialize it with "
+                      "`--force-new-cluster`. Use `--force` to suppress this message.")
+
+
+def _advertise_addr(request: Obj, listen: str) -> str:
+    """The address other nodes reach this one on: as asked, else the listen address's host when it
+    names one (as Swarm does), else the source address of the default route."""
+    asked = _host_part(str(request.get("AdvertiseAddr") or ""))
+    if asked:
+        return asked
+    host = _split(listen)[0]
+    return host if host not in ("0.0.0.0", "::", "[::]") else detect_advertise_addr()
+
+
+def _member_address(identity: ident.NodeIdentity) -> str:
+    return f"{identity.advertise_addr}:{_split(identity.listen_addr)[1] or CLUSTER_PORT}"
 
 
 def _host_part(addr: str) -> str:
@@ -348,6 +518,13 @@ def _host_part(addr: str) -> str:
     return host if sep and port.isdigit() else addr
 
 
-def _port_part(addr: str) -> int:
-    _, sep, port = addr.rpartition(":")
-    return int(port) if sep and port.isdigit() else 0
+def _split(addr: str) -> tuple[str, int]:
+    host, sep, port = addr.rpartition(":")
+    if sep and port.isdigit():
+        return host or "0.0.0.0", int(port)
+    return addr or "0.0.0.0", CLUSTER_PORT
+
+
+def _with_port(addr: str) -> str:
+    host, port = _split(addr)
+    return f"{host}:{port}"

@@ -6,19 +6,19 @@ import ssl
 from pathlib import Path
 
 
-def server_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
+def server_context(cert: Path, key: Path, ca: Path, password: bytes | None = None) -> ssl.SSLContext:
     """Listener context: asks for a client certificate but lets a peer in without one (a joining node
     has none yet); each route checks the identity itself. A client certificate that is presented but
     does not chain to ``ca`` fails the handshake."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert, key)
+    ctx.load_cert_chain(cert, key, password=password)  # the key file is encrypted under autolock
     ctx.load_verify_locations(cafile=ca)
     ctx.verify_mode = ssl.CERT_OPTIONAL
     return ctx
 
 
-def client_context(cert: Path | None, key: Path | None, ca: Path) -> ssl.SSLContext:
+def client_context(cert: Path | None, key: Path | None, ca: Path, password: bytes | None = None) -> ssl.SSLContext:
     """Dialer context: presents our certificate (if we have one yet) and requires the peer's to chain
     to ``ca``. Peers are dialled by address, and a node's certificate names its node id rather than its
     address, so the hostname is not checked; the role is checked after the handshake instead."""
@@ -27,7 +27,7 @@ def client_context(cert: Path | None, key: Path | None, ca: Path) -> ssl.SSLCont
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_REQUIRED
     if cert is not None and key is not None:
-        ctx.load_cert_chain(cert, key)
+        ctx.load_cert_chain(cert, key, password=password)
     ctx.load_verify_locations(cafile=ca)
     return ctx
 

@@ -97,6 +97,7 @@ class ShoalDaemon:
     workdir: Path
     executor: str = "process"
     extra_args: list[str] = field(default_factory=list)
+    launcher: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", NAME]: where it runs
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -118,8 +119,11 @@ class ShoalDaemon:
     def start(self, timeout: float = 20.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
-        argv = [sys.executable, "-m", "shoal.node.daemon", "-H", self.docker_host, "--data-root",
-                str(self.data_root), "--executor", self.executor, "--log-level", "debug", *self.extra_args]
+        # Daemons of several tests share this machine: each serves its cluster port on a free loopback
+        # port unless the test names one (cluster tests run each daemon on a host of its own).
+        listen = [] if "--listen-addr" in self.extra_args else ["--listen-addr", "127.0.0.1:0"]
+        argv = [*self.launcher, sys.executable, "-m", "shoal.node.daemon", "-H", self.docker_host, "--data-root",
+                str(self.data_root), "--executor", self.executor, "--log-level", "debug", *listen, *self.extra_args]
         self.process = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
         log.close()
         wait_until(self._answers, timeout, f"shoald did not answer on {self.socket_path}; see {self.log_path}")

@@ -20,6 +20,7 @@ from shoal.dispatcher.dispatcher import Dispatcher
 from shoal.node.consensus import open_consensus
 from shoal.node.identity import save_certificates
 from shoal.node.manager_components import manager_loops
+from shoal.rpc.tls import client_context
 from shoal.testing.fake_executor import FakeExecutor
 
 NODE = "node00000000000000000000a"
@@ -38,7 +39,10 @@ class Cluster:
             root = certs.create_root_ca(self.clock.now())
             node = certs.issue_node_certificate(root, NODE, certs.ROLE_MANAGER, "cluster", self.clock.now())
             save_certificates(path, root.cert_pem, node)
-        self.consensus = open_consensus(path, RAFT_ID, "cluster", "127.0.0.1:2377", self.clock)
+        certs_dir = path / "certificates"
+        client_ssl = client_context(certs_dir / "swarm-node.crt", certs_dir / "swarm-node.key",
+                                    certs_dir / "swarm-root-ca.crt")
+        self.consensus = open_consensus(path, RAFT_ID, "cluster", "127.0.0.1:2377", self.clock, client_ssl)
         self.store = self.consensus.store
         self.executor = executor
         self.dispatcher = Dispatcher(self.store, self.clock)
@@ -47,7 +51,10 @@ class Cluster:
         self.jobs: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        await self.consensus.start(RAFT_ID, "127.0.0.1:2377", bootstrap=self.consensus.log.is_empty())
+        if self.consensus.log.is_empty():
+            await self.consensus.bootstrap(RAFT_ID, "127.0.0.1:2377")
+        else:
+            await self.consensus.restart(RAFT_ID)
         if self.store.view().get(NODES, NODE) is None:
             await self.store.update(lambda tx: tx.create(NODES, {
                 "ID": NODE, "Spec": {"Role": "manager", "Availability": "active", "Labels": {}},

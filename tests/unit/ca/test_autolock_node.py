@@ -20,12 +20,12 @@ from shoal.node.config import DaemonConfig
 from shoal.node.node import Node
 from shoal.testing.fake_executor import FakeExecutor
 
-INIT = {"AdvertiseAddr": "127.0.0.1", "ListenAddr": "127.0.0.1:2377",
+INIT = {"AdvertiseAddr": "127.0.0.1", "ListenAddr": "127.0.0.1:0",
         "Spec": {"EncryptionConfig": {"AutoLockManagers": True}}}
 
 
 def new_node(data_root: Path) -> Node:
-    return Node(DaemonConfig(data_root=data_root), SystemClock(), FakeExecutor(), None)
+    return Node(DaemonConfig(data_root=data_root, listen_addr="127.0.0.1:0"), SystemClock(), FakeExecutor(), None)
 
 
 def opens_with(swarm_dir: Path, key: str | None) -> Callable[[], bool]:
@@ -49,7 +49,7 @@ async def test_a_key_changed_in_the_store_rewraps_and_a_restart_needs_it(tmp_pat
     node = new_node(tmp_path)
     await node.start()
     await node.init_swarm(INIT)
-    swarm = node.require_manager()
+    swarm = node.require_member()
     first = autolock_key(the_cluster(swarm.store.view()))
     swarm_dir = node.config.swarm_dir
     assert opens_with(swarm_dir, first)() and not opens_with(swarm_dir, None)()

@@ -94,3 +94,24 @@ async def test_assignments_follow_a_restored_snapshot(setup: tuple[MemoryStore, 
         second = await anext(stream)
     assert set(second.tasks) == {"t2"}
     await stream.aclose()
+
+
+async def test_a_new_leader_gives_unheard_nodes_twice_the_grace_then_marks_them_down() -> None:
+    clock = FakeClock()
+    store = MemoryStore(InstantProposer(), clock)
+    await store.update(lambda tx: tx.create(NODES, {"ID": "n1", "Spec": {}, "Status": {"State": "ready"}}))
+    await store.update(lambda tx: tx.create(NODES, {"ID": "n2", "Spec": {}, "Status": {"State": "ready"}}))
+    dispatcher = Dispatcher(store, clock, heartbeat_period=5.0)  # a new leader's: it has heard from nobody
+    job = asyncio.create_task(dispatcher.run())
+    await turn(clock, 1, steps=20)
+    session = await dispatcher.register("n2", {"Hostname": "h2"}, "10.0.0.2")  # n2 finds the new leader
+    for _ in range(28):
+        await dispatcher.heartbeat("n2", session.session_id)
+        await turn(clock, 1, steps=20)
+    assert node_state(store) == "ready"  # 29 s: still within 15 s + 15 s
+    for _ in range(2):
+        await dispatcher.heartbeat("n2", session.session_id)
+        await turn(clock, 1, steps=20)
+    assert node_state(store) == "down"
+    assert (store.view().get(NODES, "n2") or {})["Status"]["State"] == "ready"
+    job.cancel()

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from shoal.api import errors
-from shoal.manager.membership import MembershipService, join_raft, probe_manager, substitute_unspecified_host
+from shoal.manager.membership import (
+    MembershipService,
+    join_raft,
+    new_raft_id,
+    probe_manager,
+    substitute_unspecified_host,
+)
 from shoal.rpc.client import RpcClient
 from shoal.rpc.identity import MANAGER_ROLE, WORKER_ROLE, PeerPolicy
 from shoal.rpc.server import RpcServer
@@ -92,25 +98,29 @@ async def leader(tmp_path: Path) -> AsyncIterator[Leader]:
         await client.close()
 
 
-async def test_a_new_manager_gets_a_fresh_raft_id_and_the_members(leader: Leader) -> None:
+async def test_a_new_manager_is_added_with_its_raft_id_and_gets_the_members(leader: Leader) -> None:
     client = leader.client("m2")
+    raft_id = new_raft_id()
     try:
-        raft_id, members = await join_raft(client, ["127.0.0.1:9", leader.address], "0.0.0.0:2377")
+        members = await join_raft(client, ["127.0.0.1:9", leader.address], "0.0.0.0:2377", raft_id)
+        with pytest.raises(errors.AlreadyExists, match="is taken"):
+            await join_raft(leader.client("m3"), [leader.address], "127.0.0.7:2377", raft_id)
     finally:
         await client.close()
-    assert raft_id not in (0, 1)
     assert members == {1: "10.9.0.1:2377", raft_id: "127.0.0.1:2377"}  # 0.0.0.0 became the address seen
     assert leader.directory.raft_ids == {"m2": raft_id}
 
 
 async def test_a_returning_member_keeps_its_id_and_updates_its_address(leader: Leader) -> None:
     client = leader.client("m2")
+    first = new_raft_id()
     try:
-        first, _ = await join_raft(client, [leader.address], "127.0.0.2:2377")
-        again, members = await join_raft(client, [leader.address], "127.0.0.3:2377")
+        await join_raft(client, [leader.address], "127.0.0.2:2377", first)
+        members = await join_raft(client, [leader.address], "127.0.0.3:2377", first)
+        with pytest.raises(errors.FailedPrecondition, match="already raft member"):
+            await join_raft(client, [leader.address], "127.0.0.3:2377", new_raft_id())
     finally:
         await client.close()
-    assert again == first
     assert members[first] == "127.0.0.3:2377"
     assert [kind for kind, _, _ in leader.group.changes] == ["add", "update"]
 
@@ -120,7 +130,7 @@ async def test_an_unreachable_joiner_is_refused_and_nothing_changes(leader: Lead
     client = leader.client("m3")
     try:
         with pytest.raises(errors.InvalidArgument, match="could not connect to prospective new cluster member"):
-            await join_raft(client, [leader.address], "127.0.0.5:2377")
+            await join_raft(client, [leader.address], "127.0.0.5:2377", new_raft_id())
     finally:
         await client.close()
     assert leader.group.changes == [] and leader.directory.raft_ids == {}
@@ -130,7 +140,7 @@ async def test_a_worker_cannot_join_the_raft_group(leader: Leader) -> None:
     client = leader.client("w1", WORKER_ROLE)
     try:
         with pytest.raises(errors.Forbidden):
-            await join_raft(client, [leader.address], "127.0.0.6:2377")
+            await join_raft(client, [leader.address], "127.0.0.6:2377", new_raft_id())
         with pytest.raises(errors.Forbidden):
             await probe_manager(client, leader.address)
     finally:

@@ -1,0 +1,162 @@
+"""The manager role (as swarmkit's manager.go): it owns this node's Raft member and store, the
+cluster-port server (Raft messages, the CA, Raft membership, the dispatcher, the control-API forward),
+and, while this member leads, the leader-only loops: the dispatcher and every orchestration
+component, started fresh in one task group each term and cancelled when leadership goes.
+
+Followers serve reads from their own store; writes and the calls only the leader may serve are
+forwarded to it with the caller's identity (shoal.rpc.leader)."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shoal.api import defaults, errors
+from shoal.api.objects import CLUSTER, dig
+from shoal.base.clock import Clock
+from shoal.ca.join import CAService
+from shoal.dispatcher.dispatcher import Dispatcher
+from shoal.dispatcher.rpc_service import DispatcherService
+from shoal.manager.membership import MembershipService, probe_manager
+from shoal.node.cluster_records import StoreAuthority, StoreManagerDirectory, removed_checker
+from shoal.node.consensus import Consensus
+from shoal.node.manager_components import manager_loops
+from shoal.node.supervise import Loops, run_while_leading
+from shoal.rpc.client import RpcClient
+from shoal.rpc.identity import Access, PeerPolicy
+from shoal.rpc.leader import NO_LEADER, serve_on_leader
+from shoal.rpc.server import Caller, RpcServer
+from shoal.rpc.tls import client_context, server_context
+from shoal.store.changes import encode_changes
+from shoal.store.memory import MemoryStore
+
+log = logging.getLogger(__name__)
+CONTROL_PATH = "/control/v1/call"
+ControlHandler = Callable[[str, list[Any], dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class ClusterTLS:
+    """This node's certificate files for the cluster port (the key may be encrypted: autolock)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    password: bytes | None = None
+
+    @classmethod
+    def under(cls, swarm_dir: Path, password: bytes | None) -> ClusterTLS:
+        certs = swarm_dir / "certificates"
+        return cls(certs / "swarm-node.crt", certs / "swarm-node.key", certs / "swarm-root-ca.crt", password)
+
+    def server(self) -> ssl.SSLContext:
+        return server_context(self.cert, self.key, self.ca, self.password)
+
+    def client(self) -> ssl.SSLContext:
+        return client_context(self.cert, self.key, self.ca, self.password)
+
+
+class Manager:
+    def __init__(self, node_id: str, cluster_id: str, consensus: Consensus, clock: Clock, tls: ClusterTLS) -> None:
+        self.node_id = node_id
+        self.consensus = consensus
+        self.store: MemoryStore = consensus.store
+        self.raft = consensus.raft
+        self.clock = clock
+        self._tls = tls
+        self._dispatcher: Dispatcher | None = None
+        self._control: ControlHandler | None = None
+        self.rpc = RpcServer(PeerPolicy(cluster_id, is_removed=removed_checker(self.store)))
+        self.client = RpcClient(tls.client())
+        consensus.transport.attach(self.rpc.app)
+        CAService(StoreAuthority(self.store, cluster_id), clock.now).register(self.rpc, self.client, self)
+        MembershipService(self.raft, StoreManagerDirectory(self.store),
+                          lambda address: probe_manager(self.client, address)).register(self.rpc, self.client, self)
+        DispatcherService(lambda: self._dispatcher, self, self.manager_addresses).register(self.rpc)
+        serve_on_leader(self.rpc, self.client, self, CONTROL_PATH, Access.MANAGER, self._serve_control)
+
+    # -- leadership (shoal.rpc.leader.Leadership)
+    def is_leader(self) -> bool:
+        return self.raft.is_leader()
+
+    def leader_address(self) -> str | None:
+        return self.raft.members().get(self.raft.leader_id)
+
+    def manager_addresses(self) -> list[str]:
+        return sorted(self.raft.members().values())
+
+    def raft_status(self, raft_id: int) -> tuple[bool, bool]:
+        """(leads, reachable) for a member, as this manager sees it (the leader sees them all)."""
+        if raft_id == self.raft.node_id:
+            return self.raft.leader_id == raft_id, True
+        return self.raft.leader_id == raft_id, self.consensus.transport.is_active(raft_id)
+
+    # -- lifecycle
+    async def listen(self, host: str, port: int) -> int:
+        """Serve the cluster port (before Raft starts: peers and a joining leader dial us back)."""
+        return await self.rpc.start(host, port, self._tls.server())
+
+    async def run(self) -> None:
+        await run_while_leading(self._leadership(), self._leader_loops, self.clock)
+
+    async def stop(self) -> None:
+        self._dispatcher = None
+        await self.rpc.close()
+        await self.client.close()
+        await self.consensus.stop()
+
+    def set_control_handler(self, handler: ControlHandler) -> None:
+        """Where forwarded control-API calls run (the node's backend, on the leader)."""
+        self._control = handler
+
+    async def forward_control(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Run a control-API call on the leader (this manager does not lead)."""
+        address = self.leader_address()
+        if address is None:
+            raise errors.Unavailable(NO_LEADER)
+        body = {"method": method, "args": args, "kwargs": kwargs}
+        return await self.client.call(address, CONTROL_PATH, body, timeout=60.0)
+
+    async def _serve_control(self, caller: Caller, body: Any) -> Any:
+        if self._control is None:
+            raise errors.Unavailable("this manager's control API is not ready yet")
+        well_formed = (isinstance(body, dict) and isinstance(body.get("method"), str)
+                       and isinstance(body.get("args"), list) and isinstance(body.get("kwargs"), dict))
+        if not well_formed:
+            raise errors.InvalidArgument("malformed control call")
+        return await self._control(body["method"], body["args"], body["kwargs"])
+
+    async def _leadership(self) -> AsyncIterator[bool]:
+        """True when this member leads with its store caught up (an entry of its own term applied
+        through the store: the barrier), False when it stops leading."""
+        queue = self.raft.subscribe()
+        try:
+            leading = False
+            while True:
+                if self.raft.is_leader() and not leading:
+                    try:
+                        await self.consensus.proposer.propose(encode_changes([]))
+                    except errors.Unavailable:
+                        pass
+                    else:
+                        leading = True
+                        yield True
+                elif not self.raft.is_leader() and leading:
+                    leading = False
+                    self._dispatcher = None
+                    yield False
+                await queue.get()
+        finally:
+            self.raft.unsubscribe(queue)
+
+    def _leader_loops(self) -> Loops:
+        cluster = next(iter(self.store.view().objects(CLUSTER)), {})
+        period = dig(cluster, "Spec", "Dispatcher", "HeartbeatPeriod", default=defaults.HEARTBEAT_PERIOD)
+        dispatcher = Dispatcher(self.store, self.clock, heartbeat_period=defaults.seconds(period))
+        self._dispatcher = dispatcher
+        return [("dispatcher", dispatcher.run), *manager_loops(self.store, self.clock)]
+
