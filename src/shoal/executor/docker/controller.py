@@ -26,6 +26,7 @@ from shoal.executor.docker.images import resolve_local_image
 from shoal.executor.docker.logstream import stream_logs
 from shoal.executor.docker.status import status_from_inspect
 from shoal.executor.errors import ContainerNotFound, InvalidTaskSpec
+from shoal.executor.taskoptions import task_options
 
 
 class DockerController:
@@ -65,6 +66,7 @@ class DockerController:
     async def prepare(self) -> None:
         if await self._inspect_raw() is not None:
             return  # created earlier (a retried prepare, or an adopted task)
+        task_options(self._runtime)  # Swarm's checks (mounts, sysctls, ...): dockerd skips some of them
         image = await resolve_local_image(self._engine, self._runtime.image)
         body = create_body(self._runtime, image=image, instance_id=self._instance_id, network=self._network)
         try:
