@@ -27,7 +27,7 @@ from shoal.executor.process.controller import MAX_LOG_BYTES, ProcessController
 from shoal.executor.process.etcfiles import hosts_file, resolv_conf
 from shoal.executor.process.launch import launch
 from shoal.executor.process.taskdir import TaskRecord
-from shoal.executor.taskoptions import CAPABILITIES, check_bind_sources, task_options
+from shoal.executor.taskoptions import CAPABILITIES, check_bind_sources, container_spec, task_options
 from shoal.network.tasknet import setup_script
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ class OciController(ProcessController):
         check_bind_sources(options)
         if options.init and self._oci.init_binary is None:
             raise InvalidTaskSpec("--init: no docker-init (tini) on this node (apt-get install tini)")
-        auth = rt.raw_task.get("Spec", {}).get("ContainerSpec", {}).get("PullOptions") or None
+        # --with-registry-auth: the service carries the client's X-Registry-Auth to every node
+        auth = (container_spec(rt).get("PullOptions") or {}).get("RegistryAuth") or None
         image = await self._oci.images.ensure(rt.image, auth)
         container_id = new_container_id()
         hostname = rt.hostname or container_id[:12]

@@ -13,8 +13,9 @@ from shoal.images.resolved import ResolvedImage
 
 @runtime_checkable
 class ImageSource(Protocol):
-    async def ensure(self, ref: str, auth: Mapping[str, Any] | None) -> ResolvedImage:
-        """The image, pulled first if missing. Raises a ShoalError saying why it cannot be had."""
+    async def ensure(self, ref: str, auth: str | Mapping[str, Any] | None) -> ResolvedImage:
+        """The image, pulled first if missing. `auth`: the service's registry auth (X-Registry-Auth:
+        base64 JSON, or decoded), or None. Raises a ShoalError saying why it cannot be had."""
         ...
 
 
@@ -34,7 +35,7 @@ class LocalImageSource:
     def add(self, ref: str, image: ResolvedImage) -> None:
         self._images[ref] = image
 
-    async def ensure(self, ref: str, auth: Mapping[str, Any] | None) -> ResolvedImage:
+    async def ensure(self, ref: str, auth: str | Mapping[str, Any] | None) -> ResolvedImage:
         try:
             return self._images[ref]
         except KeyError:
