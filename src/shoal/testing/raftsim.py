@@ -966,37 +966,63 @@ def run_seed(seed: int, verbose: bool = False) -> SimResult:
         raise
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Deterministic raft simulation with fault injection")
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--seed", type=int, help="run one seed (prints the trace tail on failure)")
-    group.add_argument("--seeds", type=int, help="run seeds first..first+N-1")
-    parser.add_argument("--first", type=int, default=0, help="first seed of --seeds")
-    args = parser.parse_args(argv)
-    if args.seed is not None:
-        try:
-            result = run_seed(args.seed, verbose=True)
-        except SimulationFailure as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        print(f"seed={result.seed} ok: {result}")
-        return 0
+STAT_FIELDS = ("steps", "terms", "operations", "crashes", "snapshots_installed", "conf_changes")
+
+
+def run_seeds(first: int, count: int) -> int:
+    """The soak: every seed in the range; prints failures and per-seed averages."""
     started = time.monotonic()
     failures = 0
-    totals = {"operations": 0, "terms": 0, "crashes": 0, "snapshots_installed": 0, "conf_changes": 0}
-    for seed in range(args.first, args.first + args.seeds):
+    passed = 0
+    totals = dict.fromkeys(STAT_FIELDS, 0)
+    for seed in range(first, first + count):
         try:
             result = run_seed(seed)
         except SimulationFailure as exc:
             failures += 1
             print(exc, file=sys.stderr)
             continue
-        for name in totals:
+        passed += 1
+        for name in STAT_FIELDS:
             totals[name] += getattr(result, name)
-        if (seed - args.first + 1) % 1000 == 0:
-            print(f"{seed - args.first + 1} seeds, {failures} failures, {time.monotonic() - started:.0f}s")
-    print(f"done: {args.seeds} seeds, {failures} failures, {time.monotonic() - started:.0f}s; totals {totals}")
+        if (seed - first + 1) % 1000 == 0:
+            print(f"{seed - first + 1} seeds, {failures} failures, {time.monotonic() - started:.0f}s")
+    elapsed = time.monotonic() - started
+    means = ", ".join(f"{name} {totals[name] / max(passed, 1):.1f}" for name in STAT_FIELDS)
+    print(f"done: {count} seeds, {failures} failures, {elapsed:.0f}s ({1000 * elapsed / max(count, 1):.0f} ms/seed)")
+    print(f"per passing seed: {means}")
     return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Deterministic raft simulation with fault injection")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--seed", type=int, help="run one seed (prints the trace tail on failure)")
+    group.add_argument("--seeds", type=int, help="run seeds first..first+N-1")
+    group.add_argument("--mutations", action="store_true", help="check that every known raft bug is caught")
+    parser.add_argument("--first", type=int, default=0, help="first seed of --seeds / --mutations")
+    parser.add_argument("--mutation", help="with --seed: replay with this known bug patched into raft")
+    parser.add_argument("--mutation-seeds", type=int, default=300, help="seeds per mutation (default 300)")
+    parser.add_argument("--failures", type=int, default=3, help="failing seeds to find per mutation (default 3)")
+    args = parser.parse_args(argv)
+    # Imported here: the mutation check itself runs this module's simulation.
+    from shoal.testing import raft_mutation_check, raft_mutations
+
+    if args.mutations:
+        return raft_mutation_check.run_mutation_check(args.first, args.mutation_seeds, args.failures)
+    if args.seed is None:
+        return run_seeds(args.first, args.seeds)
+    if args.mutation is not None and args.mutation not in raft_mutations.MUTATIONS:
+        parser.error(f"unknown mutation {args.mutation!r}; known: {', '.join(raft_mutations.MUTATIONS)}")
+    patch = raft_mutations.MUTATIONS[args.mutation]() if args.mutation else contextlib.nullcontext()
+    with patch:
+        try:
+            result = run_seed(args.seed, verbose=True)
+        except SimulationFailure as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    print(f"seed={result.seed} ok: {result}")
+    return 0
 
 
 if __name__ == "__main__":

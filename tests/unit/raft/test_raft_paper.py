@@ -274,6 +274,17 @@ def test_follower_applies_leader_commit_index() -> None:
     assert [e.data for e in r.log.next_committed_entries()] == [b"a"]
 
 
+def test_follower_commit_stops_at_the_last_entry_the_append_confirmed() -> None:
+    """Commit is min(leader commit, last new entry): entries past what the append matched
+    may be a stale suffix from an older term that the leader's log does not hold."""
+    r = new_raft(1, storage=storage_with_terms([1, 2, 3], 1, 1, 2))  # index 3 (term 2) is stale
+    r.become_follower(3, 2)
+    r.step(Message(MT.APP, frm=2, to=1, term=3, log_term=1, index=1, entries=(Entry(1, 2),), commit=3))
+    assert [(m.type, m.index, m.reject) for m in read_messages(r)] == [(MT.APP_RESP, 2, False)]
+    assert r.log.committed == 2
+    assert [e.term for e in r.log.all_entries()] == [1, 1, 2]
+
+
 @pytest.mark.parametrize(
     ("log_term", "index", "reject", "reject_hint"),
     [
