@@ -3,13 +3,14 @@ silently ignored. Bad mounts are refused everywhere with Docker's messages."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from shoal.base.ids import new_id
-from shoal.executor.base import CAP_ISOLATION
+from shoal.executor.base import CAP_ISOLATION, Controller
 
 from .conftest import Harness, Outcome, within
 
@@ -147,7 +148,7 @@ async def test_workload_is_pid_1_and_waits_out_the_grace_period(harness: Harness
 async def test_init_forwards_the_stop_signal(harness: Harness) -> None:
     """With --init a signal-forwarding init is pid 1, so `sleep` gets SIGTERM and dies of it (143)."""
     controller = harness.controller(
-        harness.runtime("", command=("sleep", "1000"), args=(), container_spec={"Init": True})
+        harness.runtime("", command=("sh", "-c", "echo ready; exec sleep 1000"), args=(), container_spec={"Init": True})
     )
     try:
         await controller.prepare()
@@ -155,11 +156,31 @@ async def test_init_forwards_the_stop_signal(harness: Harness) -> None:
         assert "--init" in str(exc)
         return
     await controller.start()
+    await within(_printed(controller, "ready"))  # the init forked the workload: its signal set-up is done
     await within(controller.shutdown(grace=20))
     assert (await controller.inspect()).exit_code == 143
+
+
+async def _printed(controller: Controller, text: str) -> None:
+    while text not in [line.data.decode().strip() async for line in controller.logs()]:
+        await asyncio.sleep(0.05)
 
 
 async def test_pid_1_without_init(harness: Harness) -> None:
     harness.require(CAP_ISOLATION)
     outcome = await harness.outcome("echo $$", {})
     assert outcome.output == ["1"]
+
+
+async def test_seccomp_unconfined_and_no_new_privileges(harness: Harness) -> None:
+    spec = {"Privileges": {"Seccomp": {"Mode": "unconfined"}, "NoNewPrivileges": True}}
+    outcome = await harness.outcome("grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status", spec)
+    if applied(outcome, "seccomp") and applied(outcome, "no-new-privileges"):
+        fields = dict(line.split(":\t") for line in outcome.output)
+        assert fields == {"NoNewPrivs": "1", "Seccomp": "0"}
+
+
+async def test_credential_spec_is_refused(harness: Harness) -> None:
+    """gMSA credential specs mean something to Windows containers only: refused, never ignored."""
+    outcome = await harness.outcome("true", {"Privileges": {"CredentialSpec": {"File": "spec.json"}}})
+    assert outcome.rejected is not None and "--credential-spec" in outcome.rejected

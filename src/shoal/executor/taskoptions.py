@@ -75,6 +75,11 @@ class TaskOptions:
     groups: tuple[str, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()
     init: bool = False
+    no_new_privileges: bool = False
+    seccomp_mode: str = ""  # "" (the default profile), "unconfined" or "custom"
+    seccomp_profile: str = ""  # custom profile JSON, Docker's format
+    selinux_label: bool = False  # SELinux labels asked for
+    credential_spec: bool = False  # a credential spec (gMSA: Windows containers only)
 
     def requested(self) -> list[tuple[str, str]]:
         """(field, the docker CLI flag that sets it) for each field set to other than its default."""
@@ -91,6 +96,10 @@ class TaskOptions:
             ("Groups", "--group", bool(self.groups)),
             ("Sysctls", "--sysctl", bool(self.sysctls)),
             ("Init", "--init", self.init),
+            ("Privileges.NoNewPrivileges", "no-new-privileges", self.no_new_privileges),
+            ("Privileges.Seccomp", "seccomp", bool(self.seccomp_mode)),
+            ("Privileges.SELinuxContext", "SELinux labels", self.selinux_label),
+            ("Privileges.CredentialSpec", "--credential-spec", self.credential_spec),
         ]
         return [(name, flag) for name, flag, on in flags if on]
 
@@ -108,6 +117,11 @@ class TaskOptions:
             "groups": list(self.groups),
             "sysctls": [list(kv) for kv in self.sysctls],
             "init": self.init,
+            "no_new_privileges": self.no_new_privileges,
+            "seccomp_mode": self.seccomp_mode,
+            "seccomp_profile": self.seccomp_profile,
+            "selinux_label": self.selinux_label,
+            "credential_spec": self.credential_spec,
         }
 
     @classmethod
@@ -125,6 +139,11 @@ class TaskOptions:
             groups=tuple(data.get("groups") or ()),
             sysctls=tuple((str(k), str(v)) for k, v in data.get("sysctls") or ()),
             init=bool(data.get("init")),
+            no_new_privileges=bool(data.get("no_new_privileges")),
+            seccomp_mode=str(data.get("seccomp_mode") or ""),
+            seccomp_profile=str(data.get("seccomp_profile") or ""),
+            selinux_label=bool(data.get("selinux_label")),
+            credential_spec=bool(data.get("credential_spec")),
         )
 
 
@@ -153,7 +172,31 @@ def parse_options(spec: Mapping[str, Any]) -> TaskOptions:
         groups=tuple(str(g) for g in spec.get("Groups") or ()),
         sysctls=tuple(check_sysctl(str(k), str(v)) for k, v in sorted((spec.get("Sysctls") or {}).items())),
         init=bool(spec.get("Init")),
+        **_privileges(spec.get("Privileges") or {}),
     )
+
+
+def _privileges(raw: Mapping[str, Any]) -> dict[str, Any]:
+    seccomp = raw.get("Seccomp") or {}
+    mode = str(seccomp.get("Mode") or "").lower()
+    if mode == "default":
+        mode = ""
+    if mode not in ("", "unconfined", "custom"):
+        raise InvalidTaskSpec(f"invalid seccomp mode: {seccomp.get('Mode')}")
+    profile = seccomp.get("Profile") or ""
+    if isinstance(profile, bytes | bytearray):
+        profile = profile.decode()
+    if mode == "custom" and not profile:
+        raise InvalidTaskSpec("a custom seccomp mode needs a profile")
+    selinux = raw.get("SELinuxContext") or {}
+    credential = raw.get("CredentialSpec") or {}
+    return {
+        "no_new_privileges": bool(raw.get("NoNewPrivileges")),
+        "seccomp_mode": mode,
+        "seccomp_profile": str(profile),
+        "selinux_label": any(bool(v) for v in selinux.values()),
+        "credential_spec": any(bool(v) for v in credential.values()),
+    }
 
 
 def parse_mount(raw: Mapping[str, Any]) -> MountSpec:

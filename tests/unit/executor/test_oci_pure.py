@@ -199,3 +199,14 @@ def test_exec_command_reports_126_when_nothing_started() -> None:
     assert cmd[:2] == ["/bin/sh", "-c"] and "rc=126" in cmd[2]
     assert cmd[4:] == ["/p", "runc", "--root", "/r", "exec", "--pid-file", "/p", "--env", "A=1", "--user", "1:2",
                        "--cwd", "/w", "c", "ls"]
+
+
+def test_privileges() -> None:
+    options = parse_options({"Privileges": {"Seccomp": {"Mode": "custom", "Profile": b'{"defaultAction": "x"}'},
+                                            "NoNewPrivileges": True, "SELinuxContext": {"Disable": False}}})
+    assert (options.seccomp_mode, options.no_new_privileges, options.selinux_label) == ("custom", True, False)
+    assert runtime_config(_inputs(options))["process"]["noNewPrivileges"] is True
+    assert parse_options({"Privileges": {"Seccomp": {"Mode": "default"}}}).seccomp_mode == ""
+    with pytest.raises(InvalidTaskSpec, match="invalid seccomp mode"):
+        parse_options({"Privileges": {"Seccomp": {"Mode": "weird"}}})
+    assert parse_options({"Privileges": {"CredentialSpec": {"File": "x"}}}).credential_spec

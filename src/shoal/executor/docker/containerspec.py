@@ -139,8 +139,35 @@ def spec_passthrough(raw_task: Mapping[str, Any]) -> tuple[dict[str, Any], dict[
     if log_driver and log_driver.get("Name"):
         # As Swarm: the engine then keeps the logs; `logs` works only with drivers it can read back.
         sections["host"]["LogConfig"] = {"Type": log_driver["Name"], "Config": dict(log_driver.get("Options") or {})}
+    security = security_options(spec.get("Privileges") or {})
+    if security:
+        sections["host"]["SecurityOpt"] = security
     dns = spec.get("DNSConfig") or {}
     for spec_key, engine_key in (("Nameservers", "Dns"), ("Search", "DnsSearch"), ("Options", "DnsOptions")):
         if dns.get(spec_key):
             sections["host"][engine_key] = list(dns[spec_key])
     return sections["config"], sections["host"]
+
+
+def security_options(privileges: Mapping[str, Any]) -> list[str]:
+    """ContainerSpec.Privileges as dockerd's --security-opt entries, as Swarm's executor sets them."""
+    options = []
+    seccomp = privileges.get("Seccomp") or {}
+    mode = str(seccomp.get("Mode") or "").lower()
+    if mode == "unconfined":
+        options.append("seccomp=unconfined")
+    elif mode == "custom" and seccomp.get("Profile"):
+        profile = seccomp["Profile"]
+        options.append("seccomp=" + (profile.decode() if isinstance(profile, bytes | bytearray) else str(profile)))
+    apparmor = str((privileges.get("AppArmor") or {}).get("Mode") or "").lower()
+    if apparmor == "disabled":
+        options.append("apparmor=unconfined")
+    if privileges.get("NoNewPrivileges"):
+        options.append("no-new-privileges")
+    selinux = privileges.get("SELinuxContext") or {}
+    for key, name in (("User", "user"), ("Role", "role"), ("Type", "type"), ("Level", "level")):
+        if selinux.get(key):
+            options.append(f"label={name}:{selinux[key]}")
+    if selinux.get("Disable"):
+        options.append("label=disable")
+    return options

@@ -66,7 +66,9 @@ class DockerController:
     async def prepare(self) -> None:
         if await self._inspect_raw() is not None:
             return  # created earlier (a retried prepare, or an adopted task)
-        task_options(self._runtime)  # Swarm's checks (mounts, sysctls, ...): dockerd skips some of them
+        # Swarm's checks (mounts, sysctls, ...): dockerd skips some of them
+        if task_options(self._runtime).credential_spec:
+            raise InvalidTaskSpec("docker executor cannot apply --credential-spec: it is for Windows containers")
         image = await resolve_local_image(self._engine, self._runtime.image)
         body = create_body(self._runtime, image=image, instance_id=self._instance_id, network=self._network)
         try:

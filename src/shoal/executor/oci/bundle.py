@@ -116,7 +116,7 @@ def runtime_config(inputs: BundleInputs) -> dict[str, Any]:
             "cwd": inputs.cwd,
             "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
             "rlimits": [{"type": f"RLIMIT_{u.name.upper()}", "soft": u.soft, "hard": u.hard} for u in opts.ulimits],
-            "noNewPrivileges": False,
+            "noNewPrivileges": opts.no_new_privileges,
             "oomScoreAdj": 0,
         },
         "root": {"path": "rootfs", "readonly": opts.read_only},

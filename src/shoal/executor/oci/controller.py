@@ -11,7 +11,9 @@ import dataclasses
 import ipaddress
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from shoal.base.ids import new_container_id
 from shoal.executor.base import TaskRuntime
@@ -33,6 +35,10 @@ from shoal.network.tasknet import setup_script
 log = logging.getLogger(__name__)
 
 _ALL_CAPS = tuple("CAP_" + c for c in CAPABILITIES)
+_UNSUPPORTED = {
+    "Privileges.SELinuxContext": "SELinux labels are not supported yet",
+    "Privileges.CredentialSpec": "credential specs are for Windows containers",
+}
 
 
 class OciController(ProcessController):
@@ -55,6 +61,14 @@ class OciController(ProcessController):
         rt = self._runtime
         options = task_options(rt)
         check_bind_sources(options)
+        for field, flag in options.requested():
+            if field in _UNSUPPORTED:
+                raise InvalidTaskSpec(f"oci executor cannot apply {flag} ({field}): {_UNSUPPORTED[field]}")
+        if options.seccomp_mode == "custom":
+            try:
+                json.loads(options.seccomp_profile)
+            except ValueError as exc:
+                raise InvalidTaskSpec(f"decoding seccomp profile failed: {exc}") from None
         if options.init and self._oci.init_binary is None:
             raise InvalidTaskSpec("--init: no docker-init (tini) on this node (apt-get install tini)")
         # --with-registry-auth: the service carries the client's X-Registry-Auth to every node
@@ -115,9 +129,10 @@ class OciController(ProcessController):
             init_binary=self._oci.init_binary,
         )
         config = runtime_config(inputs)
-        if self._oci.seccomp_profile is not None:
+        profile = self._seccomp_profile(record)
+        if profile is not None:
             caps = config["process"]["capabilities"]["effective"]
-            config["linux"]["seccomp"] = oci_seccomp(self._oci.seccomp_profile, caps)
+            config["linux"]["seccomp"] = oci_seccomp(profile, caps)
         (self.bundle / "config.json").write_text(json.dumps(config, indent=1))
         groups = [Path(f"/sys/fs/cgroup/memory{self._oci.cgroup_parent}/{record.container_id}")]
         self._dir.write_record(dataclasses.replace(record, cgroups=tuple(map(str, groups))))
@@ -150,6 +165,16 @@ class OciController(ProcessController):
         self._dir.remove()
 
     # ------------------------------------------------------------------------------------ helpers
+
+    def _seccomp_profile(self, record: TaskRecord) -> Mapping[str, Any] | None:
+        """Docker's default profile, the task's own (custom), or none (unconfined)."""
+        mode = record.options.seccomp_mode
+        if mode == "unconfined":
+            return None
+        if mode == "custom":
+            profile: dict[str, Any] = json.loads(record.options.seccomp_profile)
+            return profile
+        return self._oci.seccomp_profile
 
     def _container_user(self, record: TaskRecord, spec: str) -> ContainerUser:
         def read(name: str) -> str:

@@ -15,6 +15,10 @@ _NEVER = {
     "CapabilityDrop": "tasks run with the daemon's capabilities",
     "Ulimits": "tasks run with the daemon's resource limits",
     "Sysctls": "sysctls need a container runtime",
+    "Privileges.NoNewPrivileges": "tasks run with the daemon's privileges",
+    "Privileges.Seccomp": "seccomp profiles need a container runtime",
+    "Privileges.SELinuxContext": "SELinux labels need a container runtime",
+    "Privileges.CredentialSpec": "credential specs are for Windows containers",
 }
 # fields that need the task's own namespaces (its /etc files, its pid namespace)
 _NEEDS_ISOLATION = ("DNSConfig.Nameservers", "DNSConfig.Search", "DNSConfig.Options", "Hosts", "Init")
