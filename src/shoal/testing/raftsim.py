@@ -4,21 +4,25 @@ One seed fixes everything: cluster size, fault schedule, message fates, client w
 and every node's election timeouts, so a failing seed replays exactly::
 
     python -m shoal.testing.raftsim --seed 42          # one seed, verbose on failure
-    python -m shoal.testing.raftsim --seeds 100000     # soak: seeds 0..99999
+    python -m shoal.testing.raftsim --seeds 25000      # soak: seeds 0..24999, per-seed averages
+    python -m shoal.testing.raftsim --mutations        # is every known raft bug caught?
 
 The driver around each node follows the contract of ``RawNode``: persist the Ready,
 fsync when ``must_sync``, only then send its messages, apply, advance. Storage is a
 ``FaultyStorage``: writes reach its durable copy only at a sync, and a crash throws the
 rest away. Faults: message drop, delay (thus reordering), duplication, partitions,
-crashes and restarts, leader transfers and membership changes. After the fault phase
-the network heals and every node restarts; the group must then make progress within a
-bounded time.
+process pauses and slow clocks, crashes and restarts, forced leader loss, leader
+transfers and membership changes (in bursts, followed by partitions). Power losses also
+strike at the moments raft's safety hinges on: right after a vote leaves, as a leader is
+elected, right after a new leader's first commit; messages still in the host's buffers
+die with it. After the fault phase the network heals and every node restarts; the group
+must then make progress within a bounded time.
 
 Checked while running: election safety (one leader per term), one granted vote per
 voter and term (across crashes), state-machine safety (no two nodes apply different
 entries at one index), leader completeness, monotonic commit/apply per incarnation,
 log matching, liveness after healing, and finally linearizability of the clients'
-history with ``lincheck``.
+history with ``lincheck`` (a client retries a write that timed out as the same command).
 """
 
 from __future__ import annotations
