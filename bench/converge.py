@@ -69,7 +69,8 @@ def interleaved(replicas: list[int], repeat: int) -> tuple[dict[int, list[float]
     theirs: dict[int, list[float]] = {n: [] for n in replicas}
     engine = api_client(SYSTEM_DOCKERD)
     engine.inspect_image(IMAGE)  # fail early, with docker-py's message, when the image is missing
-    with Shoald(executor="docker") as shoal, DockerdSwarm() as swarm:
+    # Both run at once on this host, so their cluster ports must differ.
+    with Shoald(executor="docker", listen_addr="127.0.0.1:4567") as shoal, DockerdSwarm() as swarm:
         sides: list[tuple[dict[int, list[float]], Callable[[int, str], float]]] = [
             (ours, lambda n, name: converge_once(shoal.client, engine, IMAGE, n, name)),
             (theirs, lambda n, name: converge_once(swarm.client, engine, IMAGE, n, name)),

@@ -177,7 +177,9 @@ def remove_service(client: docker.APIClient, engine: docker.APIClient, service_i
 class Shoald:
     """A shoald on a private socket and data root with a one-node swarm, for the length of a `with`."""
 
-    def __init__(self, executor: str = "process", extra_args: list[str] | None = None) -> None:
+    def __init__(self, executor: str = "process", extra_args: list[str] | None = None,
+                 listen_addr: str = "0.0.0.0:2377") -> None:
+        self.listen_addr = listen_addr
         self._workdir = tempfile.TemporaryDirectory(prefix="shoal-bench-")
         self.daemon = ShoalDaemon(Path(self._workdir.name), executor=executor, extra_args=extra_args or [])
         self.client = api_client(self.daemon.docker_host)
@@ -188,7 +190,7 @@ class Shoald:
 
     def __enter__(self) -> Shoald:
         self.daemon.start()
-        self.client.init_swarm(advertise_addr="127.0.0.1")
+        self.client.init_swarm(advertise_addr="127.0.0.1", listen_addr=self.listen_addr)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
