@@ -50,7 +50,7 @@ async def executor(tmp_path: Path, rootfs: Path) -> AsyncIterator[OciExecutor]:
             entrypoint=("sh", "-c", 'echo "$0 $*|$GREETING|$(pwd)|$(id -u):$(id -g)|$(id -G)"'),
             cmd=("from-image-cmd",),
             env=("PATH=/bin", "GREETING=hello"),
-            extra={"WorkingDir": "/srv", "User": "app", "StopSignal": "SIGUSR1"},
+            extra={"WorkingDir": "/srv", "User": "app", "StopSignal": "SIGUSR1", "ExposedPorts": {"8080/tcp": {}}},
         ),
     })
     network = TaskNetConfig.for_scope(f"oci-unit-{os.getpid()}-{new_id()[:6]}", tmp_path / "net")
@@ -83,6 +83,15 @@ async def run(executor: OciExecutor, rt: TaskRuntime) -> tuple[Controller, list[
 async def test_image_config_fills_what_the_task_leaves_unset(executor: OciExecutor) -> None:
     _, lines = await run(executor, runtime("configured"))
     assert lines == ["from-image-cmd |hello|/srv|1500:1600|1600 1700"]
+
+
+async def test_ps_shows_the_ports_the_image_exposes(executor: OciExecutor, rootfs: Path) -> None:
+    from shoal.executor.base import PortSpec
+
+    controller, _ = await run(executor, runtime("configured"))
+    rows, status = await executor.containers(all=True), await controller.inspect()
+    row = next(r for r in rows if r.id == status.container_id)
+    assert row.ports == (PortSpec(8080, "tcp"),)
 
 
 async def test_task_args_replace_the_image_cmd_and_its_env_wins(executor: OciExecutor) -> None:

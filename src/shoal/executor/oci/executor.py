@@ -8,15 +8,17 @@ the process executor: the same shim writes the same files."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from shoal.base.clock import Clock
-from shoal.executor.base import CAP_EXEC, Capabilities, TaskRuntime
-from shoal.executor.errors import ContainerNotRunning
+from shoal.executor.base import CAP_EXEC, Capabilities, ContainerInfo, PortSpec, TaskRuntime
+from shoal.executor.errors import ContainerNotFound, ContainerNotRunning
 from shoal.executor.oci.context import OciContext
 from shoal.executor.oci.controller import OciController
 from shoal.executor.oci.execcmd import exec_command
@@ -120,6 +122,28 @@ class OciExecutor(ProcessExecutor):
         )
         host_env = {"PATH": os.environ.get("PATH") or "/usr/sbin:/usr/bin:/sbin:/bin"}
         return self._execs.create(record.container_id, cmd, argv, host_env, stdin, tty, user or "")
+
+    async def containers(self, *, all: bool = False) -> list[ContainerInfo]:
+        """As the process executor's, plus the ports the image exposes (what `docker ps` shows)."""
+        rows = []
+        for row in await super().containers(all=all):
+            exposed = self._exposed_ports(row.id)
+            extra = tuple(p for p in exposed if p not in row.ports)
+            rows.append(dataclasses.replace(row, ports=(*row.ports, *extra)) if extra else row)
+        return rows
+
+    def _exposed_ports(self, container_id: str) -> tuple[PortSpec, ...]:
+        try:
+            task_dir, _ = self._find(container_id)
+            image = json.loads((task_dir.path / "image.json").read_text())
+        except (ContainerNotFound, OSError, ValueError):
+            return ()
+        ports = []
+        for text in image.get("exposed_ports") or ():
+            number, _, protocol = str(text).partition("/")
+            if number.isdigit():
+                ports.append(PortSpec(int(number), protocol or "tcp"))
+        return tuple(ports)
 
     async def purge(self) -> int:
         count = await super().purge()
