@@ -88,7 +88,9 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
     )
 
 
-def make_executor(config: DaemonConfig) -> Executor:
+def make_executor(config: DaemonConfig, images: ImageSource | None = None) -> Executor:
+    """The configured executor; `images`: the node's image service, shared with the Engine API's image
+    routes (default: one on <data root>/images, for the oci executor)."""
     config.executor_dir.mkdir(parents=True, exist_ok=True)
     if config.executor == "docker":
         from shoal.executor.docker import DockerExecutor
@@ -98,15 +100,14 @@ def make_executor(config: DaemonConfig) -> Executor:
     if config.executor == "oci":
         from shoal.executor.oci import OciExecutor
 
-        return OciExecutor(config.executor_dir, image_source(config), scope=config.instance)
+        return OciExecutor(config.executor_dir, images or image_source(config), scope=config.instance)
     from shoal.executor.process import ProcessExecutor
 
     return ProcessExecutor(config.executor_dir, scope=config.instance)
 
 
 def image_source(config: DaemonConfig) -> ImageSource:
-    """The node's image store (pulls what a task needs). The Engine API's image routes must share
-    this instance once the node wires them."""
+    """The node's image store (pulls what a task needs)."""
     from shoal.images.service import ImageService
 
     return ImageService(config.data_root / "images")
