@@ -163,6 +163,14 @@ async def test_after_a_host_reboot_tasks_are_gone_and_nothing_stale_is_left(
     assert not is_mounted(rootfs)
 
 
+async def test_removing_the_last_task_leaves_no_cgroup_behind(executor: OciExecutor) -> None:
+    controller, _ = await run(executor, runtime("plain", command=("true",)))
+    parent = executor._oci.cgroup_parent
+    assert list(Path("/sys/fs/cgroup").glob("*" + parent))  # made by the runtime in each controller
+    await controller.remove()
+    assert list(Path("/sys/fs/cgroup").glob("*" + parent)) == []
+
+
 async def test_holder_memory_per_task(executor: OciExecutor, capsys: pytest.CaptureFixture[str]) -> None:
     """What stays resident per running task beyond the workload: the shim's supervisor only (the
     runtime exits once the container runs). Goal: at most 2 MB."""

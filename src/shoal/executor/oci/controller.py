@@ -159,6 +159,7 @@ class OciController(ProcessController):
         if self._dir.started() and self._dir.exit() is None:
             await self.terminate()
         await _quiet(*self._oci.runtime_argv("delete", "--force", record.container_id))
+        _remove_empty_cgroup_parents(self._oci.cgroup_parent)
         await unmount(self.rootfs)
         if (book := self._ctx.addresses) is not None:
             book.release(record.container_id)
@@ -214,6 +215,14 @@ class OciController(ProcessController):
             anonymous.mkdir(parents=True, exist_ok=True)
             return anonymous
         return None
+
+
+def _remove_empty_cgroup_parents(parent: str, root: Path = Path("/sys/fs/cgroup")) -> None:
+    """The runtime deletes a container's cgroups but not the executor's parent it made beside them
+    in every controller; rmdir it where nothing else is left in it (rmdir fails otherwise)."""
+    for group in root.glob("*" + parent):
+        with contextlib.suppress(OSError):
+            group.rmdir()
 
 
 def _with_home(env: tuple[str, ...], home: str) -> tuple[str, ...]:
