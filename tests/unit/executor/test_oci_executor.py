@@ -85,6 +85,23 @@ async def test_image_config_fills_what_the_task_leaves_unset(executor: OciExecut
     assert lines == ["from-image-cmd |hello|/srv|1500:1600|1600 1700"]
 
 
+async def test_exec_runs_as_the_container_user_unless_told(executor: OciExecutor) -> None:
+    controller = executor.controller(runtime("configured", command=("sleep", "1000")))
+    await controller.prepare()
+    await controller.start()
+    container_id = (await controller.inspect()).container_id
+    outputs = []
+    for user in (None, "root"):
+        exec_id = await executor.exec_create(container_id, ["sh", "-c", "id -u; id -G; pwd"], user=user)
+        session = await executor.exec_start(exec_id)
+        out = b""
+        while (chunk := await asyncio.wait_for(session.read(), TIMEOUT)) is not None:
+            out += chunk[1]
+        assert await session.wait() == 0
+        outputs.append(out.decode().split())
+    assert outputs == [["1500", "1600", "1700", "/srv"], ["0", "0", "/srv"]]
+
+
 async def test_ps_shows_the_ports_the_image_exposes(executor: OciExecutor, rootfs: Path) -> None:
     from shoal.executor.base import PortSpec
 

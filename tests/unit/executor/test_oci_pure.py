@@ -9,8 +9,8 @@ import pytest
 from shoal.executor.base import Resources, TaskRuntime
 from shoal.executor.errors import InvalidTaskSpec
 from shoal.executor.oci.bundle import DEFAULT_CAPABILITIES, INIT_PATH, BundleInputs, capabilities, runtime_config
-from shoal.executor.oci.execcmd import exec_command
-from shoal.executor.oci.passwd import resolve
+from shoal.executor.oci.execcmd import exec_command, exec_process
+from shoal.executor.oci.passwd import ContainerUser, resolve
 from shoal.executor.oci.plan import merge_env, process_plan
 from shoal.executor.oci.rootmount import overlay_options
 from shoal.executor.oci.seccomp import oci_seccomp
@@ -194,11 +194,19 @@ def test_overlay_lists_the_top_layer_first() -> None:
 
 
 def test_exec_command_reports_126_when_nothing_started() -> None:
-    cmd = exec_command(["runc", "--root", "/r"], container_id="c", argv=["ls"], env=["A=1"], user="1:2",
-                       workdir="/w", tty=False, pid_file=Path("/p"))
+    cmd = exec_command(["runc", "--root", "/r"], container_id="c", process_file=Path("/p.json"),
+                       pid_file=Path("/p"), tty=False)
     assert cmd[:2] == ["/bin/sh", "-c"] and "rc=126" in cmd[2]
-    assert cmd[4:] == ["/p", "runc", "--root", "/r", "exec", "--pid-file", "/p", "--env", "A=1", "--user", "1:2",
-                       "--cwd", "/w", "c", "ls"]
+    assert cmd[4:] == ["/p", "/p.json", "runc", "--root", "/r", "exec", "--pid-file", "/p", "--process", "/p.json", "c"]
+
+
+def test_exec_process_replaces_the_containers_user_entirely() -> None:
+    container = {"args": ["x"], "user": {"uid": 5, "gid": 5, "additionalGids": [7]}, "cwd": "/w",
+                 "capabilities": {"bounding": ["CAP_KILL"]}, "terminal": False}
+    process = exec_process(container, argv=["id"], env=["A=1"], user=ContainerUser(0, 0, (), "/"), cwd=None, tty=True)
+    assert process["user"] == {"uid": 0, "gid": 0, "additionalGids": []}
+    assert (process["args"], process["cwd"], process["terminal"]) == (["id"], "/w", True)
+    assert process["capabilities"] == {"bounding": ["CAP_KILL"]} and container["args"] == ["x"]
 
 
 def test_privileges() -> None:

@@ -20,7 +20,7 @@ from shoal.executor.base import TaskRuntime
 from shoal.executor.errors import InvalidTaskSpec
 from shoal.executor.oci.bundle import BundleInputs, runtime_config
 from shoal.executor.oci.context import OciContext
-from shoal.executor.oci.passwd import ContainerUser, resolve
+from shoal.executor.oci.passwd import ContainerUser, container_user
 from shoal.executor.oci.plan import process_plan
 from shoal.executor.oci.rootmount import mount_rootfs, unmount
 from shoal.executor.oci.seccomp import oci_seccomp
@@ -178,13 +178,7 @@ class OciController(ProcessController):
         return self._oci.seccomp_profile
 
     def _container_user(self, record: TaskRecord, spec: str) -> ContainerUser:
-        def read(name: str) -> str:
-            try:
-                return (self.rootfs / "etc" / name).read_text()
-            except OSError:
-                return ""
-
-        return resolve(spec, read("passwd"), read("group"), record.options.groups)
+        return container_user(self.rootfs, spec, record.options.groups)
 
     def _etc_files_for(self, record: TaskRecord) -> dict[str, Path]:
         opts = record.options

@@ -21,7 +21,8 @@ from shoal.executor.base import CAP_EXEC, Capabilities, ContainerInfo, PortSpec,
 from shoal.executor.errors import ContainerNotFound, ContainerNotRunning
 from shoal.executor.oci.context import OciContext
 from shoal.executor.oci.controller import OciController
-from shoal.executor.oci.execcmd import exec_command
+from shoal.executor.oci.execcmd import exec_command, exec_process
+from shoal.executor.oci.passwd import container_user
 from shoal.executor.oci.runtime import RuntimeChoice, choose_runtime, unavailable_reason
 from shoal.executor.oci.seccomp import load_profile
 from shoal.executor.oci.source import ImageSource
@@ -109,17 +110,17 @@ class OciExecutor(ProcessExecutor):
         if tty:
             environment.setdefault("TERM", "xterm")
         options: TaskOptions = record.options
-        argv = exec_command(
-            self._oci.runtime_argv(),
-            container_id=record.container_id,
-            argv=cmd,
-            env=[f"{k}={v}" for k, v in environment.items()],
-            user=user,
-            workdir=workdir,
-            tty=tty,
-            pid_file=task_dir.path / f"exec-{os.urandom(6).hex()}.pid",
-            extra_groups=options.groups,
-        )
+        # as Docker: the container's user unless the exec names one, resolved in the image's files
+        image = json.loads((task_dir.path / "image.json").read_text())
+        identity = container_user(task_dir.path / "bundle" / "rootfs", user or image["user"], options.groups)
+        stem = task_dir.path / f"exec-{os.urandom(6).hex()}"
+        container = json.loads((task_dir.path / "bundle" / "config.json").read_text())
+        process = exec_process(container["process"], argv=cmd, env=[f"{k}={v}" for k, v in environment.items()],
+                               user=identity, cwd=workdir, tty=tty)
+        process_file = stem.with_suffix(".json")
+        process_file.write_text(json.dumps(process))
+        argv = exec_command(self._oci.runtime_argv(), container_id=record.container_id, process_file=process_file,
+                            pid_file=stem.with_suffix(".pid"), tty=tty)
         host_env = {"PATH": os.environ.get("PATH") or "/usr/sbin:/usr/bin:/sbin:/bin"}
         return self._execs.create(record.container_id, cmd, argv, host_env, stdin, tty, user or "")
 

@@ -4,6 +4,7 @@ libcontainer/user does for dockerd (pure: takes the files' text)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from shoal.executor.errors import InvalidTaskSpec
 
@@ -47,3 +48,15 @@ def _group_id(name: str, groups: list[list[str]]) -> int:
     if name.isdigit():
         return int(name)
     raise InvalidTaskSpec(f"unable to find group {name}: no matching entries in group file")
+
+
+def container_user(rootfs: Path, spec: str, extra_groups: tuple[str, ...] = ()) -> ContainerUser:
+    """resolve() against the files of a mounted root filesystem (missing files: numeric ids only)."""
+
+    def read(name: str) -> str:
+        try:
+            return (rootfs / "etc" / name).read_text()
+        except OSError:
+            return ""
+
+    return resolve(spec, read("passwd"), read("group"), extra_groups)
