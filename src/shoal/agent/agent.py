@@ -38,6 +38,8 @@ class Agent:
         self._hostname = ""
         self._on_tasks_changed = on_tasks_changed
         self._hostname_override = hostname
+        self.registered = asyncio.Event()
+        """Set once a dispatcher has taken this node's first session (the node is Ready)."""
 
     @property
     def managers(self) -> dict[str, TaskManager]:
@@ -54,6 +56,7 @@ class Agent:
         while True:
             try:
                 self._session = await self._dispatcher.register(self.node_id, description.to_docker(), self._addr)
+                self.registered.set()
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._heartbeats())
                     group.create_task(self._reporter())

@@ -9,7 +9,7 @@ on another node."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 from shoal.api import errors, states
@@ -26,11 +26,19 @@ FLUSH_INTERVAL = 0.05
 STALL_TOLERANCE = 1.0
 
 
+DEFAULT_PERIOD = seconds(HEARTBEAT_PERIOD)
+
+
 class Dispatcher:
-    def __init__(self, store: MemoryStore, clock: Clock, heartbeat_period: float = seconds(HEARTBEAT_PERIOD)) -> None:
+    def __init__(self, store: MemoryStore, clock: Clock,
+                 heartbeat_period: float | Callable[[], float] = DEFAULT_PERIOD) -> None:
+        """``heartbeat_period`` in seconds, or a function giving it (the cluster spec's, read each time,
+        so `swarm update --dispatcher-heartbeat` applies at once)."""
         self._store = store
         self._clock = clock
-        self._period = heartbeat_period
+        self._period_of: Callable[[], float] = (
+            heartbeat_period if callable(heartbeat_period) else (lambda: float(heartbeat_period))
+        )
         self._sessions: dict[str, str] = {}
         self._last_seen: dict[str, float] = {}
         self._pending: dict[str, tuple[str, Obj]] = {}
@@ -50,12 +58,12 @@ class Dispatcher:
         await self._store.update(mark_ready)
         self._sessions[node_id] = session_id
         self._last_seen[node_id] = self._clock.monotonic()
-        return Session(session_id, self._period)
+        return Session(session_id, self._period_of())
 
     async def heartbeat(self, node_id: str, session_id: str) -> float:
         self._check_session(node_id, session_id)
         self._last_seen[node_id] = self._clock.monotonic()
-        return self._period
+        return self._period_of()
 
     def _check_session(self, node_id: str, session_id: str) -> None:
         current = self._sessions.get(node_id)
@@ -132,7 +140,7 @@ class Dispatcher:
         period on top (swarmkit gives such "unknown" nodes twice the usual time), so a leader change
         alone marks no node down while the agents find the new leader."""
         now = self._clock.monotonic()
-        extra = self._period * HEARTBEAT_GRACE_MULTIPLIER
+        extra = self._period_of() * HEARTBEAT_GRACE_MULTIPLIER
         for node in self._store.view().objects(NODES):
             if dig(node, "Status", "State") != "down":
                 self._last_seen.setdefault(node["ID"], now + extra)
@@ -145,7 +153,7 @@ class Dispatcher:
             self._last_seen = {node_id: seen + lateness for node_id, seen in self._last_seen.items()}
 
     async def _mark_silent_nodes_down(self) -> None:
-        deadline = self._clock.monotonic() - self._period * HEARTBEAT_GRACE_MULTIPLIER
+        deadline = self._clock.monotonic() - self._period_of() * HEARTBEAT_GRACE_MULTIPLIER
         silent = [node_id for node_id, seen in self._last_seen.items() if seen < deadline]
         if not silent:
             return

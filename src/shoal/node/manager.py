@@ -8,6 +8,7 @@ forwarded to it with the caller's identity (shoal.rpc.leader)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,6 +37,8 @@ from shoal.store.memory import MemoryStore
 
 log = logging.getLogger(__name__)
 CONTROL_PATH = "/control/v1/call"
+FORWARD_TIMEOUT = 60.0
+LEADER_POLL = 0.1
 ControlHandler = Callable[[str, list[Any], dict[str, Any]], Awaitable[Any]]
 
 
@@ -114,12 +117,28 @@ class Manager:
         self._control = handler
 
     async def forward_control(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """Run a control-API call on the leader (this manager does not lead)."""
-        address = self.leader_address()
+        """Run a control-API call on the leader (this manager does not lead). If this manager stops
+        following that leader meanwhile (cut off, or a new election), the call fails at once rather
+        than waiting on a connection that may never answer; its outcome is then unknown."""
+        leader_id, address = self.raft.leader_id, self.leader_address()
         if address is None:
             raise errors.Unavailable(NO_LEADER)
         body = {"method": method, "args": args, "kwargs": kwargs}
-        return await self.client.call(address, CONTROL_PATH, body, timeout=60.0)
+        call = asyncio.ensure_future(self.client.call(address, CONTROL_PATH, body, timeout=FORWARD_TIMEOUT))
+        lost = asyncio.ensure_future(self._leader_changes(leader_id))
+        try:
+            done, _ = await asyncio.wait({call, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if call in done:
+            return call.result()
+        call.cancel()
+        raise errors.Unavailable(f"{NO_LEADER} (the leader changed while the call was on its way to it, so it "
+                                 "may or may not have been applied)")
+
+    async def _leader_changes(self, leader_id: int) -> None:
+        while self.raft.leader_id == leader_id:
+            await self.clock.sleep(LEADER_POLL)
 
     async def _serve_control(self, caller: Caller, body: Any) -> Any:
         if self._control is None:
@@ -153,10 +172,14 @@ class Manager:
         finally:
             self.raft.unsubscribe(queue)
 
-    def _leader_loops(self) -> Loops:
+    def _heartbeat_period(self) -> float:
+        """The cluster spec's dispatcher heartbeat, in seconds (read each time: updates apply at once)."""
         cluster = next(iter(self.store.view().objects(CLUSTER)), {})
-        period = dig(cluster, "Spec", "Dispatcher", "HeartbeatPeriod", default=defaults.HEARTBEAT_PERIOD)
-        dispatcher = Dispatcher(self.store, self.clock, heartbeat_period=defaults.seconds(period))
+        period = dig(cluster, "Spec", "Dispatcher", "HeartbeatPeriod") or defaults.HEARTBEAT_PERIOD
+        return defaults.seconds(period)
+
+    def _leader_loops(self) -> Loops:
+        dispatcher = Dispatcher(self.store, self.clock, heartbeat_period=self._heartbeat_period)
         self._dispatcher = dispatcher
         return [("dispatcher", dispatcher.run), *manager_loops(self.store, self.clock)]
 

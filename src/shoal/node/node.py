@@ -313,6 +313,10 @@ class Node:
                     self.swarm = None
                 ident.forget(self.config.swarm_dir)
                 raise
+            assert self.swarm is not None
+            # As dockerd, answer once the node is Ready (its agent holds a session with the leader).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.swarm.agent.registered.wait(), ca_join.JOIN_TIMEOUT)
             log.info("joined swarm %s as %s %s", cluster_id, "manager" if credentials.role == certs.ROLE_MANAGER
                      else "worker", credentials.node_id)
 

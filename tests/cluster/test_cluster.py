@@ -1,0 +1,210 @@
+"""A five-host swarm (three managers, two workers), each shoald in a network namespace of its own, driven
+through the real docker CLI: joining with both tokens, a service spread over every node, losing the
+leader, a cut-off worker and a partitioned manager. A client writing through the API meanwhile records
+what was acknowledged; nothing acknowledged may be lost.
+
+The tests share one cluster (five daemons take a while to start) and run in file order; each leaves
+the cluster whole for the next."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shoal.api.errors import WORKER_NOT_A_MANAGER
+from shoal.testing.cluster import ClusterNode, TestCluster
+from shoal.testing.daemon import DOCKER_CLI
+from shoal.testing.netns import netns_unavailable
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(netns_unavailable() is not None, reason=netns_unavailable() or ""),
+    pytest.mark.skipif(DOCKER_CLI is None, reason="no docker CLI"),
+]
+MANAGERS = ("n1", "n2", "n3")
+WORKERS = ("n4", "n5")
+REPLICAS = 10
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
+    workdir: Path = tmp_path_factory.mktemp("cluster")
+    swarm = TestCluster("test_cluster", workdir)
+    try:
+        swarm.start(len(MANAGERS) + len(WORKERS))
+        first = swarm.node("n1")
+        swarm.init(first)
+        # Short heartbeats so that a silent node is found within seconds in these tests.
+        first.docker("swarm", "update", "--dispatcher-heartbeat", "1s")
+        for name in MANAGERS[1:]:
+            assert "joined a swarm as a manager" in swarm.join(swarm.node(name), "manager", first).stdout
+        for name in WORKERS:
+            assert "joined a swarm as a worker" in swarm.join(swarm.node(name), "worker", first).stdout
+        yield swarm
+    finally:
+        swarm.destroy()
+
+
+def managers(cluster: TestCluster) -> list[ClusterNode]:
+    return [cluster.node(name) for name in MANAGERS]
+
+
+def live_manager(cluster: TestCluster, besides: str = "") -> ClusterNode:
+    return next(node for node in managers(cluster) if node.alive and node.name != besides)
+
+
+def running_tasks(via: ClusterNode, service: str) -> list[dict[str, str]]:
+    out = via.docker("service", "ps", service, "--filter", "desired-state=running", "--format",
+                     "{{.ID}}|{{.Node}}|{{.CurrentState}}", check=False)
+    if out.returncode != 0:
+        return []
+    rows = [line.split("|") for line in out.stdout.splitlines() if line.strip()]
+    return [{"id": task_id, "node": node, "state": state} for task_id, node, state in rows
+            if state.startswith("Running")]
+
+
+class Writer:
+    """Writes through whichever manager is alive, one `service update --label-add stepN=1` on a canary
+    service at a time, and records each label the API acknowledged."""
+
+    def __init__(self, cluster: TestCluster, service: str) -> None:
+        self.cluster = cluster
+        self.service = service
+        self.acknowledged: list[str] = []
+        self.refused = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        step = 0
+        while not self._stop.is_set():
+            step += 1
+            label = f"step{step}"
+            via = next((n for n in managers(self.cluster) if n.alive), None)
+            if via is None:
+                break
+            out = via.docker("service", "update", "--detach", "--label-add", f"{label}=1", self.service,
+                             check=False, timeout=30)
+            if out.returncode == 0:
+                self.acknowledged.append(label)
+            else:
+                self.refused += 1
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def lost(self, via: ClusterNode) -> list[str]:
+        labels = via.docker_json("service", "inspect", self.service)[0]["Spec"]["Labels"]
+        return [label for label in self.acknowledged if label not in labels]
+
+
+def test_nodes_join_with_both_tokens_and_every_manager_sees_them(cluster: TestCluster) -> None:
+    for manager in managers(cluster):
+        view = cluster.managers_view(manager)
+        assert set(view) == {*MANAGERS, *WORKERS}, view
+        assert all(row["status"] == "Ready" for row in view.values()), view
+        assert sorted(row["manager"] for row in view.values()) == ["", "", "Leader", "Reachable", "Reachable"]
+    refused = cluster.node("n4").docker("node", "ls", check=False)
+    assert refused.returncode != 0 and WORKER_NOT_A_MANAGER in refused.stderr
+    info = cluster.node("n4").docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")
+    assert info.stdout.split() == ["active", "false"]
+
+
+def test_a_service_spreads_over_every_node(cluster: TestCluster) -> None:
+    follower = next(n for n in managers(cluster) if cluster.leader(n) != n.name)
+    follower.docker("service", "create", "--detach", "--name", "web", "--replicas", str(REPLICAS),
+                    "busybox", "sleep", "100000")
+    cluster.wait_for(lambda: len(running_tasks(follower, "web")) == REPLICAS, 60, "10 replicas running")
+    nodes = {task["node"] for task in running_tasks(live_manager(cluster), "web")}
+    assert nodes == {*MANAGERS, *WORKERS}
+
+
+def test_losing_the_leader_elects_another_and_restarts_no_task(cluster: TestCluster) -> None:
+    watcher = live_manager(cluster)
+    old_leader = cluster.node(cluster.leader(watcher) or "")
+    before = {task["id"] for task in running_tasks(watcher, "web")}
+    watcher.docker("service", "create", "--detach", "--name", "canary", "busybox", "sleep", "100000")
+    with Writer(cluster, "canary") as writer:
+        cluster.wait_for(lambda: len(writer.acknowledged) >= 3, 60, "the writer's first writes")
+        old_leader.kill9()
+        survivors = [n for n in managers(cluster) if n.alive]
+
+        def new_leader() -> bool:
+            leaders = {cluster.leader(n) for n in survivors}
+            return len(leaders) == 1 and None not in leaders and old_leader.name not in leaders
+
+        cluster.wait_for(new_leader, 30, "a new leader that every surviving manager agrees on")
+        written = len(writer.acknowledged)
+        cluster.wait_for(lambda: len(writer.acknowledged) >= written + 3, 60, "writes through the new leader")
+    for survivor in survivors:
+        assert cluster.managers_view(survivor)[old_leader.name]["manager"] == "Unreachable"
+    # No task restarted: the old leader's tasks keep running without their daemon, the others untouched.
+    after = {task["id"] for task in running_tasks(survivors[0], "web")}
+    assert after == before
+    assert writer.lost(survivors[0]) == []
+
+    old_leader.daemon.start()
+    cluster.wait_for(lambda: cluster.managers_view(survivors[0]).get(old_leader.name, {}).get("manager")
+                     == "Reachable", 60, "the old leader back as a reachable follower")
+
+    def caught_up() -> bool:  # with what the others committed meanwhile (reads are served locally)
+        labels = old_leader.docker_json("service", "inspect", "canary")[0]["Spec"]["Labels"]
+        return set(writer.acknowledged) <= set(labels)
+
+    cluster.wait_for(caught_up, 60, "the old leader's store catching up")
+    assert {task["id"] for task in running_tasks(old_leader, "web")} == before
+
+
+def test_a_cut_off_worker_goes_down_and_its_tasks_run_elsewhere(cluster: TestCluster) -> None:
+    via = live_manager(cluster)
+    worker = cluster.node("n5")
+    on_worker = {task["id"] for task in running_tasks(via, "web") if task["node"] == worker.name}
+    assert on_worker
+    cluster.network.isolate(worker.host)
+    try:
+        cluster.wait_for(lambda: cluster.managers_view(via)[worker.name]["status"] == "Down", 30,
+                         "the cut-off worker marked Down")
+
+        def replaced() -> bool:
+            tasks = running_tasks(via, "web")
+            return len(tasks) == REPLICAS and all(t["node"] != worker.name for t in tasks)
+
+        cluster.wait_for(replaced, 60, "its tasks running on the other nodes")
+    finally:
+        cluster.network.reconnect(worker.host)
+    cluster.wait_for(lambda: cluster.managers_view(via)[worker.name]["status"] == "Ready", 60,
+                     "the worker Ready again")
+    # The replacements stay; the worker's stale tasks are shut down: exactly the asked number run.
+    cluster.wait_for(lambda: len(running_tasks(via, "web")) == REPLICAS, 60, "exactly 10 replicas")
+    assert not on_worker & {task["id"] for task in running_tasks(via, "web")}
+
+
+def test_a_partitioned_minority_manager_cannot_commit(cluster: TestCluster) -> None:
+    via = live_manager(cluster)
+    leader = cluster.leader(via)
+    minority = next(n for n in managers(cluster) if n.name != leader and n.alive)
+    majority = next(n for n in managers(cluster) if n is not minority and n.alive)
+    cluster.network.isolate(minority.host)
+    try:
+        # Cut off, it stops knowing a leader within an election timeout; from then on it refuses writes.
+        cluster.wait_for(lambda: minority.docker("node", "ls", check=False).returncode != 0, 30,
+                         "the minority manager to lose its leader")
+        refused = minority.docker("service", "create", "--detach", "--name", "never", "busybox", "sleep", "1",
+                                  check=False, timeout=90)
+        assert refused.returncode != 0
+        assert "The swarm does not have a leader" in refused.stderr
+        majority.docker("service", "create", "--detach", "--name", "majority", "busybox", "sleep", "100000")
+        assert majority.docker("service", "inspect", "never", check=False).returncode != 0
+    finally:
+        cluster.network.reconnect(minority.host)
+    cluster.wait_for(lambda: minority.docker("service", "inspect", "majority", check=False).returncode == 0, 60,
+                     "the minority manager catching up after the partition heals")
+    assert majority.docker("service", "inspect", "never", check=False).returncode != 0
