@@ -82,6 +82,7 @@ def test_process_executor_names_what_it_cannot_apply() -> None:
     assert len(isolated) == 1 and isolated[0].startswith("--read-only")
     plain = unsupported(options, isolated=False)
     assert [r.split(" ")[0] for r in plain] == ["--read-only", "--host"]
+    assert unsupported(parse_options({"Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2}]}), isolated=False) == []
 
 
 def test_etc_files_with_dns_and_hosts() -> None:

@@ -130,6 +130,7 @@ class ProcessController:
             max_log_bytes=MAX_LOG_BYTES,
             tty=record.runtime.tty,
             init=record.options.init,
+            rlimits=[(u.name, u.soft, u.hard) for u in record.options.ulimits],
         )
         await launch(cmd, list(record.env))
 

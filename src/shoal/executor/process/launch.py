@@ -31,6 +31,7 @@ def run_argv(
     max_log_bytes: int,
     tty: bool = False,
     init: bool = False,
+    rlimits: list[tuple[str, int, int]] | None = None,
 ) -> list[str]:
     """`shim run ...` for one task. Hostname, hook, binds and init only mean something with
     namespaces (init: a signal-forwarding pid 1 instead of the workload itself, as --init)."""
@@ -47,6 +48,8 @@ def run_argv(
             cmd.append("-I")
     if tty:
         cmd.append("-T")
+    for name, soft, hard in rlimits or ():
+        cmd += ["-r", f"{name}={soft}:{hard}"]
     cmd += identity_args(identity)
     if workdir:
         cmd += ["-w", workdir]

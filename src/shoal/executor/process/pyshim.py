@@ -12,6 +12,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import resource
 import select
 import signal
 import sys
@@ -81,6 +82,7 @@ def parse(argv: list[str], exec_mode: bool) -> argparse.Namespace:
     p.add_argument("-n", dest="namespaces", action="store_true")
     p.add_argument("-T", dest="tty", action="store_true")
     p.add_argument("-I", dest="init", action="store_true")
+    p.add_argument("-r", dest="rlimits", action="append", default=[])
     p.add_argument("-u", dest="uid", type=int, default=-1)
     p.add_argument("-g", dest="gid", type=int, default=-1)
     p.add_argument("-G", dest="groups", default=None)
@@ -127,6 +129,10 @@ def take_terminal(name: str | None) -> None:
 def exec_workload(args: argparse.Namespace, report: Callable[[str], None]) -> int:
     """chdir, drop privileges, exec; on failure report why and return the shell's code."""
     try:
+        for entry in args.rlimits:  # NAME=SOFT:HARD, before the privileges drop
+            name, _, limits = entry.partition("=")
+            soft, _, hard = limits.partition(":")
+            resource.setrlimit(getattr(resource, f"RLIMIT_{name.upper()}"), (int(soft), int(hard)))
         if args.workdir:
             os.chdir(args.workdir)
         if args.groups is not None:

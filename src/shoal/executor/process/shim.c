@@ -14,6 +14,7 @@
  *   -c: a cgroup.procs file the workload joins.   -b: bind mount inside the mount namespace.
  *   -T: the workload gets a new terminal (pty) as its controlling tty and stdio; its output is
  *       logged as stdout.
+ *   -r NAME=SOFT:HARD: a resource limit (setrlimit) for the workload, as --ulimit (nofile, nproc, ...).
  *   -P PIDFILE: ARGV is an OCI runtime's `run --detach --pid-file PIDFILE ...` (conmon's role): the
  *       supervisor is a child subreaper, waits for the runtime to exit, then supervises the process
  *       named in PIDFILE (the container's pid 1, re-parented to it) as the workload.
@@ -38,6 +39,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -66,6 +68,8 @@ struct config {
     int tty;
     int init;
     const char *pidfile;
+    const char *rlimits[MAX_LIST];
+    int nrlimits;
     char ttyname[64];
     char **argv;
 };
@@ -154,7 +158,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
     c->uid = c->gid = -1;
     c->maxlog = 10L * 1024 * 1024;
     int opt;
-    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nITh:u:g:G:w:c:k:b:m:P:";
+    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nITh:u:g:G:w:c:k:b:m:P:r:";
     while ((opt = getopt(argc, argv, spec)) != -1) {
         switch (opt) {
         case 's': c->state = optarg; break;
@@ -172,6 +176,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
         case 'T': c->tty = 1; break;
         case 'I': c->init = 1; break;
         case 'P': c->pidfile = optarg; break;
+        case 'r': if (c->nrlimits >= MAX_LIST) return -1; c->rlimits[c->nrlimits++] = optarg; break;
         default: return -1;
         }
     }
@@ -214,8 +219,38 @@ static int take_terminal(const char *name, int errfd) {
     return 0;
 }
 
+static const struct { const char *name; int resource; } RLIMITS[] = {
+    {"core", RLIMIT_CORE}, {"cpu", RLIMIT_CPU}, {"data", RLIMIT_DATA}, {"fsize", RLIMIT_FSIZE},
+    {"locks", RLIMIT_LOCKS}, {"memlock", RLIMIT_MEMLOCK}, {"msgqueue", RLIMIT_MSGQUEUE},
+    {"nice", RLIMIT_NICE}, {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC}, {"rss", RLIMIT_RSS},
+    {"rtprio", RLIMIT_RTPRIO}, {"rttime", RLIMIT_RTTIME}, {"sigpending", RLIMIT_SIGPENDING},
+    {"stack", RLIMIT_STACK},
+};
+
+/* -r NAME=SOFT:HARD entries, applied before the privileges drop (raising a hard limit needs root). */
+static int apply_rlimits(const struct config *c, int errfd) {
+    for (int i = 0; i < c->nrlimits; i++) {
+        char name[32];
+        unsigned long long soft, hard;
+        if (sscanf(c->rlimits[i], "%31[a-z]=%llu:%llu", name, &soft, &hard) != 3) {
+            fail_to(errfd, "bad ulimit %s", c->rlimits[i]);
+            return -1;
+        }
+        int found = -1;
+        for (size_t j = 0; j < sizeof RLIMITS / sizeof RLIMITS[0]; j++)
+            if (strcmp(RLIMITS[j].name, name) == 0) found = RLIMITS[j].resource;
+        struct rlimit rl = {.rlim_cur = (rlim_t)soft, .rlim_max = (rlim_t)hard};
+        if (found < 0 || setrlimit(found, &rl) < 0) {
+            fail_to(errfd, "setrlimit %s: %s", name, found < 0 ? "unknown limit" : strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* chdir, drop privileges, exec. Only returns on failure, having reported it on errfd. */
 static int exec_workload(const struct config *c, int errfd) {
+    if (apply_rlimits(c, errfd) < 0) return 126;
     if (c->workdir && chdir(c->workdir) < 0) {
         fail_to(errfd, "chdir to %s: %s", c->workdir, strerror(errno));
         return 126;

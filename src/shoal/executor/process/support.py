@@ -1,5 +1,5 @@
 """Which ContainerSpec options the process executor can honour. Tasks run in the host's filesystem
-with the daemon's capabilities and limits, so filesystem, capability, rlimit and sysctl options
+with the daemon's capabilities, so filesystem, capability and sysctl options
 cannot be applied; the task is rejected naming them rather than run without them."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ _NEVER = {
     "ReadOnly": "tasks run in the host's filesystem, which a read-only root would not protect",
     "CapabilityAdd": "tasks run with the daemon's capabilities",
     "CapabilityDrop": "tasks run with the daemon's capabilities",
-    "Ulimits": "tasks run with the daemon's resource limits",
     "Sysctls": "sysctls need a container runtime",
     "Privileges.NoNewPrivileges": "tasks run with the daemon's privileges",
     "Privileges.Seccomp": "seccomp profiles need a container runtime",
