@@ -124,11 +124,14 @@ async def test_supplementary_groups(harness: Harness) -> None:
 
 
 async def test_namespaced_sysctl(harness: Harness) -> None:
+    host_msgmax = Path("/proc/sys/kernel/msgmax").read_text()
     outcome = await harness.outcome(
-        "cat /proc/sys/net/ipv4/tcp_keepalive_time", {"Sysctls": {"net.ipv4.tcp_keepalive_time": "321"}}
+        "cat /proc/sys/net/ipv4/tcp_keepalive_time /proc/sys/kernel/msgmax",
+        {"Sysctls": {"net.ipv4.tcp_keepalive_time": "321", "kernel.msgmax": "8191"}},
     )
     if applied(outcome, "--sysctl"):
-        assert outcome.output == ["321"]
+        assert outcome.output == ["321", "8191"]
+    assert Path("/proc/sys/kernel/msgmax").read_text() == host_msgmax  # the task's IPC namespace only
 
 
 async def test_host_wide_sysctl_refused(harness: Harness) -> None:

@@ -219,3 +219,14 @@ def test_privileges() -> None:
     with pytest.raises(InvalidTaskSpec, match="invalid seccomp mode"):
         parse_options({"Privileges": {"Seccomp": {"Mode": "weird"}}})
     assert parse_options({"Privileges": {"CredentialSpec": {"File": "x"}}}).credential_spec
+
+
+def test_process_sysctls_are_written_inside_the_tasks_namespaces() -> None:
+    from shoal.executor.process.sysctls import sysctl_script
+
+    script = sysctl_script([("net.core.somaxconn", "99"), ("kernel.msgmax", "8192")])
+    assert script.splitlines() == [
+        "nsenter --net=/proc/$1/ns/net sh -c 'printf '\"'\"'%s\\n'\"'\"' 99 > /proc/sys/net/core/somaxconn'",
+        "nsenter --ipc=/proc/$1/ns/ipc sh -c 'printf '\"'\"'%s\\n'\"'\"' 8192 > /proc/sys/kernel/msgmax'",
+    ]
+    assert unsupported(parse_options({"Sysctls": {"net.core.somaxconn": "1"}}), isolated=True) == []

@@ -26,6 +26,7 @@ from shoal.executor.process.logfile import follow_lines, read_lines, select
 from shoal.executor.process.procfs import is_same_process
 from shoal.executor.process.status import task_environment
 from shoal.executor.process.support import check_supported
+from shoal.executor.process.sysctls import sysctl_script
 from shoal.executor.process.taskdir import TaskDir, TaskRecord
 from shoal.executor.process.users import Identity, current_identity, resolve_user, with_groups
 from shoal.executor.taskoptions import check_bind_sources, task_options
@@ -115,7 +116,10 @@ class ProcessController:
             await self._ctx.ensure_network()
             if self._ctx.network is not None and record.address is not None:
                 hook = setup_script(self._ctx.network, record.container_id, ipaddress.IPv4Address(record.address))
+                hook += sysctl_script(record.options.sysctls)
             binds = self._etc_files(record)
+        if record.options.sysctls and hook is None:  # they are written by the network hook
+            raise InvalidTaskSpec("process executor cannot apply --sysctl: the task has no network namespace")
         cmd = run_argv(
             shim,
             state=self._dir.path,

@@ -1,5 +1,5 @@
 """Which ContainerSpec options the process executor can honour. Tasks run in the host's filesystem
-with the daemon's capabilities, so filesystem, capability and sysctl options
+with the daemon's capabilities, so filesystem and capability options
 cannot be applied; the task is rejected naming them rather than run without them."""
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ _NEVER = {
     "ReadOnly": "tasks run in the host's filesystem, which a read-only root would not protect",
     "CapabilityAdd": "tasks run with the daemon's capabilities",
     "CapabilityDrop": "tasks run with the daemon's capabilities",
-    "Sysctls": "sysctls need a container runtime",
     "Privileges.NoNewPrivileges": "tasks run with the daemon's privileges",
     "Privileges.Seccomp": "seccomp profiles need a container runtime",
     "Privileges.SELinuxContext": "SELinux labels need a container runtime",
     "Privileges.CredentialSpec": "credential specs are for Windows containers",
 }
 # fields that need the task's own namespaces (its /etc files, its pid namespace)
-_NEEDS_ISOLATION = ("DNSConfig.Nameservers", "DNSConfig.Search", "DNSConfig.Options", "Hosts", "Init")
+_NEEDS_ISOLATION = ("DNSConfig.Nameservers", "DNSConfig.Search", "DNSConfig.Options", "Hosts", "Init", "Sysctls")
 
 
 def unsupported(options: TaskOptions, *, isolated: bool) -> list[str]:
