@@ -78,8 +78,9 @@ def test_bad_options(spec: dict[str, object], message: str) -> None:
 
 def test_process_executor_names_what_it_cannot_apply() -> None:
     options = parse_options({"ReadOnly": True, "Hosts": ["10.0.0.1 db"], "Groups": ["50"]})
-    isolated = unsupported(options, isolated=True)
-    assert len(isolated) == 1 and isolated[0].startswith("--read-only")
+    assert unsupported(options, isolated=True) == []
+    mounts = parse_options({"Mounts": [{"Type": "tmpfs", "Target": "/t"}], "CapabilityDrop": ["CHOWN"]})
+    assert [r.split(" ")[0] for r in unsupported(mounts, isolated=True)] == ["--mount", "--cap-drop"]
     plain = unsupported(options, isolated=False)
     assert [r.split(" ")[0] for r in plain] == ["--read-only", "--host"]
     assert unsupported(parse_options({"Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2}]}), isolated=False) == []

@@ -135,6 +135,7 @@ class ProcessController:
             tty=record.runtime.tty,
             init=record.options.init,
             rlimits=[(u.name, u.soft, u.hard) for u in record.options.ulimits],
+            readonly_root=record.options.read_only,
         )
         await launch(cmd, list(record.env))
 

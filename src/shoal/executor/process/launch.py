@@ -32,6 +32,7 @@ def run_argv(
     tty: bool = False,
     init: bool = False,
     rlimits: list[tuple[str, int, int]] | None = None,
+    readonly_root: bool = False,
 ) -> list[str]:
     """`shim run ...` for one task. Hostname, hook, binds and init only mean something with
     namespaces (init: a signal-forwarding pid 1 instead of the workload itself, as --init)."""
@@ -46,6 +47,8 @@ def run_argv(
             cmd += ["-b", f"{source}:{target}"]
         if init:
             cmd.append("-I")
+        if readonly_root:
+            cmd.append("-R")
     if tty:
         cmd.append("-T")
     for name, soft, hard in rlimits or ():

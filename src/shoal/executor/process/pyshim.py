@@ -27,6 +27,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_REMOUNT = 1, 32
 PR_SET_CHILD_SUBREAPER = 36
 LINE_MAX = 16384
 
@@ -82,6 +83,7 @@ def parse(argv: list[str], exec_mode: bool) -> argparse.Namespace:
     p.add_argument("-n", dest="namespaces", action="store_true")
     p.add_argument("-T", dest="tty", action="store_true")
     p.add_argument("-I", dest="init", action="store_true")
+    p.add_argument("-R", dest="readonly_root", action="store_true")
     p.add_argument("-r", dest="rlimits", action="append", default=[])
     p.add_argument("-u", dest="uid", type=int, default=-1)
     p.add_argument("-g", dest="gid", type=int, default=-1)
@@ -199,6 +201,8 @@ def run_init(args: argparse.Namespace, go: int, err_w: int, out_w: int, errout_w
         for bind in args.binds:
             src, _, dst = bind.partition(":")
             _check(c.mount(src.encode(), dst.encode(), None, MS_BIND, None), f"bind {src} on {dst}")
+        if args.readonly_root:
+            _check(c.mount(None, b"/", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None), "make the root read-only")
         if args.hostname:
             name = args.hostname.encode()
             _check(c.sethostname(name, len(name)), "sethostname")

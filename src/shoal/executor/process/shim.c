@@ -14,6 +14,7 @@
  *   -c: a cgroup.procs file the workload joins.   -b: bind mount inside the mount namespace.
  *   -T: the workload gets a new terminal (pty) as its controlling tty and stdio; its output is
  *       logged as stdout.
+ *   -R: (with -n) the root mount read-only in the task's mount namespace, as --read-only.
  *   -r NAME=SOFT:HARD: a resource limit (setrlimit) for the workload, as --ulimit (nofile, nproc, ...).
  *   -P PIDFILE: ARGV is an OCI runtime's `run --detach --pid-file PIDFILE ...` (conmon's role): the
  *       supervisor is a child subreaper, waits for the runtime to exit, then supervises the process
@@ -70,6 +71,7 @@ struct config {
     const char *pidfile;
     const char *rlimits[MAX_LIST];
     int nrlimits;
+    int readonly_root;
     char ttyname[64];
     char **argv;
 };
@@ -158,7 +160,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
     c->uid = c->gid = -1;
     c->maxlog = 10L * 1024 * 1024;
     int opt;
-    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nITh:u:g:G:w:c:k:b:m:P:r:";
+    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nIRTh:u:g:G:w:c:k:b:m:P:r:";
     while ((opt = getopt(argc, argv, spec)) != -1) {
         switch (opt) {
         case 's': c->state = optarg; break;
@@ -175,6 +177,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
         case 't': c->target = strtol(optarg, NULL, 10); break;
         case 'T': c->tty = 1; break;
         case 'I': c->init = 1; break;
+        case 'R': c->readonly_root = 1; break;
         case 'P': c->pidfile = optarg; break;
         case 'r': if (c->nrlimits >= MAX_LIST) return -1; c->rlimits[c->nrlimits++] = optarg; break;
         default: return -1;
@@ -307,6 +310,10 @@ static int run_init(const struct config *c, int gofd, int errfd, int outfd, int 
             fail_to(errfd, "bind %s on %s: %s", src, dst, strerror(errno));
             return 126;
         }
+    }
+    if (c->readonly_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
+        fail_to(errfd, "make the root read-only: %s", strerror(errno));
+        return 126;
     }
     if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0) {
         fail_to(errfd, "sethostname: %s", strerror(errno));

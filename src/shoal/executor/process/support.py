@@ -10,7 +10,6 @@ from shoal.executor.taskoptions import TaskOptions
 # field → why the process executor cannot apply it
 _NEVER = {
     "Mounts": "tasks run in the host's filesystem, with no mounts of their own",
-    "ReadOnly": "tasks run in the host's filesystem, which a read-only root would not protect",
     "CapabilityAdd": "tasks run with the daemon's capabilities",
     "CapabilityDrop": "tasks run with the daemon's capabilities",
     "Privileges.NoNewPrivileges": "tasks run with the daemon's privileges",
@@ -19,7 +18,9 @@ _NEVER = {
     "Privileges.CredentialSpec": "credential specs are for Windows containers",
 }
 # fields that need the task's own namespaces (its /etc files, its pid namespace)
-_NEEDS_ISOLATION = ("DNSConfig.Nameservers", "DNSConfig.Search", "DNSConfig.Options", "Hosts", "Init", "Sysctls")
+_NEEDS_ISOLATION = (
+    "DNSConfig.Nameservers", "DNSConfig.Search", "DNSConfig.Options", "Hosts", "Init", "Sysctls", "ReadOnly",
+)
 
 
 def unsupported(options: TaskOptions, *, isolated: bool) -> list[str]:
