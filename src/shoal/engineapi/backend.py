@@ -237,16 +237,49 @@ class Backend(Protocol):
 
     async def config_remove(self, ref: str) -> None: ...
 
-    # -- images and distribution ----------------------------------------------------------------
+    # -- images, distribution and registry login (the node's image store) ----------------------
+    async def images_list(self, filters: Filters) -> list[Json]:
+        """`GET /images/json` rows, newest first."""
+        ...
+
     async def image_inspect(self, ref: str) -> Json: ...
 
-    def image_import(
+    async def image_history(self, ref: str) -> list[Json]: ...
+
+    async def image_pull(self, ref: str, platform: str | None, registry_auth: str | None) -> AsyncIterator[Json]:
+        """`POST /images/create?fromImage=`: a bad reference raises before the stream begins (a 400);
+        after that, failures are the stream's last message (`{"errorDetail": ..., "error": ...}`)."""
+        ...
+
+    async def image_import(
         self, source: AsyncIterator[bytes], repo: str, tag: str, changes: list[str], message: str
-    ) -> AsyncIterator[Json]:
-        """`POST /images/create?fromSrc=-`: consumes the tarball, yields progress messages
-        (`{"status": "sha256:..."}` last)."""
+    ) -> list[Json]:
+        """`POST /images/create?fromSrc=-`: consumes the tarball; `[{"status": "sha256:..."}]`."""
+        ...
+
+    async def image_load(self, source: AsyncIterator[bytes], quiet: bool) -> list[Json]:
+        """`POST /images/load`: `[{"stream": "Loaded image: NAME\\n"}, ...]`."""
+        ...
+
+    async def image_save(self, refs: list[str]) -> AsyncIterator[bytes]:
+        """`GET /images/get` and `/images/{name}/get`: a missing image raises before any byte."""
+        ...
+
+    async def image_tag(self, ref: str, repo: str, tag: str) -> None: ...
+
+    async def image_remove(self, ref: str, force: bool, noprune: bool) -> list[Json]:
+        """`[{"Untagged": ...}, {"Deleted": ...}]`; Conflict while a container uses it (unless forced)."""
+        ...
+
+    async def images_prune(self, filters: Filters) -> Json:
+        """`{"ImagesDeleted": [...] or None, "SpaceReclaimed": N}`."""
         ...
 
     async def distribution_inspect(self, image: str, registry_auth: str | None) -> Json:
-        """`Descriptor` + `Platforms`; an offline backend raises Unknown, as dockerd does."""
+        """`Descriptor` + `Platforms` from the registry (the CLI pins services to the digest)."""
+        ...
+
+    async def auth(self, request: Json) -> Json:
+        """`POST /auth` (docker login): the credentials checked against the registry;
+        `{"Status": "Login Succeeded", "IdentityToken": ""}`, Unauthenticated (401) if refused."""
         ...

@@ -26,6 +26,8 @@ from shoal.engineapi.backend import (
     LogOptions,
     SwarmUpdateFlags,
 )
+from shoal.images.removal import ImageUser
+from shoal.images.service import ImageService
 from shoal.node import system
 from shoal.node.cluster_records import with_manager_status
 from shoal.node.events import event_matches
@@ -34,10 +36,6 @@ from shoal.node.node import Node
 from shoal.store.memory import MemoryStore
 
 Json = dict[str, Any]
-OFFLINE_REGISTRY = (
-    'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host '
-    "(shoal has no registry access)"
-)
 
 
 def _not_yet(what: str) -> errors.NotImplementedYet:
@@ -83,8 +81,9 @@ def on_leader(method: F) -> F:
 
 
 class NodeBackend:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, images: ImageService | None = None) -> None:
         self._node = node
+        self._images = images  # the node's image store, shared with the oci executor
         self._local = LocalTasks(node.executor)
         self._daemon_id = secrets.token_hex(16).upper()
         node.control_handler = self._serve_forwarded
@@ -355,13 +354,60 @@ class NodeBackend:
     async def config_remove(self, ref: str) -> None:
         raise _not_yet("configs")
 
-    async def image_inspect(self, ref: str) -> Json:
-        raise errors.NotFound(f"No such image: {ref}")
+    # -- images, distribution, auth: the node's image store
+    def _image_store(self) -> ImageService:
+        if self._images is None:
+            raise errors.NotImplementedYet(f"image calls are not served with the {self._node.executor.name} executor")
+        return self._images
 
-    def image_import(self, source: AsyncIterator[bytes], repo: str, tag: str, changes: list[str],
-                     message: str) -> AsyncIterator[Json]:
-        raise _not_yet("image imports")
+    async def _image_users(self) -> Callable[[str], list[ImageUser]]:
+        """Which of this node's task containers use each image (docker rmi refuses while one does)."""
+        images = self._image_store()
+        users: dict[str, list[ImageUser]] = {}
+        for row in await self._local.list(ContainerListQuery(all=True)):
+            try:
+                image_id = images.store.find(str(row.get("Image", ""))).id
+            except errors.ShoalError:
+                continue  # its image is gone or never came: it holds nothing
+            users.setdefault(image_id, []).append(ImageUser(str(row["Id"]), row.get("State") == "running"))
+        return lambda image_id: users.get(image_id, [])
+
+    async def images_list(self, filters: Filters) -> list[Json]:
+        return await self._image_store().list(filters)
+
+    async def image_inspect(self, ref: str) -> Json:
+        return await self._image_store().inspect(ref)
+
+    async def image_history(self, ref: str) -> list[Json]:
+        return await self._image_store().history(ref)
+
+    async def image_pull(self, ref: str, platform: str | None, registry_auth: str | None) -> AsyncIterator[Json]:
+        return await self._image_store().pull(ref, platform, registry_auth)
+
+    async def image_import(self, source: AsyncIterator[bytes], repo: str, tag: str, changes: list[str],
+                           message: str) -> list[Json]:
+        return list(await self._image_store().import_tar(source, repo, tag, changes, message))
+
+    async def image_load(self, source: AsyncIterator[bytes], quiet: bool) -> list[Json]:
+        return list(await self._image_store().load(source))
+
+    async def image_save(self, refs: list[str]) -> AsyncIterator[bytes]:
+        return await self._image_store().save(refs)
+
+    async def image_tag(self, ref: str, repo: str, tag: str) -> None:
+        await self._image_store().tag(ref, repo, tag or None)
+
+    async def image_remove(self, ref: str, force: bool, noprune: bool) -> list[Json]:
+        # noprune keeps untagged parent images; shoal's images have no parents (nothing is built here)
+        in_use = await self._image_users()
+        return list(await self._image_store().remove(ref, force, in_use))
+
+    async def images_prune(self, filters: Filters) -> Json:
+        in_use = await self._image_users()
+        return await self._image_store().prune(filters, in_use)
 
     async def distribution_inspect(self, image: str, registry_auth: str | None) -> Json:
-        raise errors.Unknown(OFFLINE_REGISTRY)
+        return await self._image_store().distribution_inspect(image, registry_auth)
 
+    async def auth(self, request: Json) -> Json:
+        return await self._image_store().login(str(request.get("serveraddress") or ""), request)

@@ -17,6 +17,7 @@ from shoal.engineapi.server import Runner, serve, tls_server_context
 from shoal.executor.base import Executor
 from shoal.executor.oci.source import ImageSource
 from shoal.executor.selection import default_executor
+from shoal.images.service import ImageService
 from shoal.network.mesh import Mesh, MeshError
 from shoal.network.mesh.factory import open_mesh
 from shoal.node.backend import NodeBackend
@@ -106,10 +107,8 @@ def make_executor(config: DaemonConfig, images: ImageSource | None = None) -> Ex
     return ProcessExecutor(config.executor_dir, scope=config.instance)
 
 
-def image_source(config: DaemonConfig) -> ImageSource:
+def image_source(config: DaemonConfig) -> ImageService:
     """The node's image store (pulls what a task needs)."""
-    from shoal.images.service import ImageService
-
     return ImageService(config.data_root / "images")
 
 
@@ -137,12 +136,15 @@ async def start(config: DaemonConfig) -> tuple[Node, Runner]:
     try:
         tcp_ssl = api_tls_context(config)
         config.data_root.mkdir(parents=True, exist_ok=True)
-        node = Node(config, SystemClock(), make_executor(config), await make_mesh(config))
+        # One image store for the node: the oci executor runs from it, the Engine API's image calls
+        # fill it. The docker executor's tasks run from dockerd's own store instead.
+        images = None if config.executor == "docker" else image_source(config)
+        node = Node(config, SystemClock(), make_executor(config, images), await make_mesh(config))
     except Exception as exc:
         raise StartupError(describe(exc)) from exc
     try:
         await node.start()
-        runner = await serve(NodeBackend(node), config.hosts, tcp_ssl_context=tcp_ssl)
+        runner = await serve(NodeBackend(node, images), config.hosts, tcp_ssl_context=tcp_ssl)
     except BaseException as exc:
         with contextlib.suppress(Exception):
             await node.close()

@@ -10,11 +10,14 @@ TEXT` (TEXT to stderr).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from shoal.api import errors
@@ -33,6 +36,8 @@ from shoal.engineapi.backend import (
     LogOptions,
     SwarmUpdateFlags,
 )
+from shoal.images.removal import ImageUser
+from shoal.images.service import ImageService
 
 _CTRL_D = b"\x04"
 _SERVICE_FILTERS = {"id", "name", "label", "mode"}
@@ -105,7 +110,9 @@ class FakeExecStream:
 
 
 class FakeBackend:
-    def __init__(self) -> None:
+    def __init__(self, images: ImageService | None = None) -> None:
+        self.images = images
+        self._images_dir: tempfile.TemporaryDirectory[str] | None = None
         self.node_id = ""
         self.swarm: Json | None = None
         self.nodes: dict[str, Json] = {}
@@ -634,24 +641,59 @@ class FakeBackend:
     async def config_remove(self, ref: str) -> None:
         del self.configs[(await self.config_inspect(ref))["ID"]]
 
-    # -- images ---------------------------------------------------------------------------------
+    # -- images: a real image store (in a temporary directory unless given one), so these routes are
+    # tested against what shoald runs; only "which containers use an image" comes from the fake.
+    def image_service(self) -> ImageService:
+        if self.images is None:
+            self._images_dir = tempfile.TemporaryDirectory(prefix="shoal-fake-images-")
+            self.images = ImageService(Path(self._images_dir.name))
+        return self.images
+
+    def _image_users(self) -> Callable[[str], list[ImageUser]]:
+        users: dict[str, list[ImageUser]] = {}
+        for container in self.containers.values():
+            with contextlib.suppress(errors.ShoalError):
+                image_id = self.image_service().store.find(container["Image"]).id
+                users.setdefault(image_id, []).append(ImageUser(container["Id"], container["State"] == "running"))
+        return lambda image_id: users.get(image_id, [])
+
+    async def images_list(self, filters: Filters) -> list[Json]:
+        return await self.image_service().list(filters)
+
     async def image_inspect(self, ref: str) -> Json:
-        raise errors.NotFound(f"No such image: {ref}")
+        return await self.image_service().inspect(ref)
+
+    async def image_history(self, ref: str) -> list[Json]:
+        return await self.image_service().history(ref)
+
+    async def image_pull(self, ref: str, platform: str | None, registry_auth: str | None) -> AsyncIterator[Json]:
+        return await self.image_service().pull(ref, platform, registry_auth)
 
     async def image_import(
         self, source: AsyncIterator[bytes], repo: str, tag: str, changes: list[str], message: str
-    ) -> AsyncIterator[Json]:
-        size = 0
-        async for chunk in source:
-            size += len(chunk)
-        if size == 0:
-            raise errors.InvalidArgument("archive/tar: invalid tar header")
-        yield {"status": "sha256:" + new_container_id()}
+    ) -> list[Json]:
+        return list(await self.image_service().import_tar(source, repo, tag, changes, message))
+
+    async def image_load(self, source: AsyncIterator[bytes], quiet: bool) -> list[Json]:
+        return list(await self.image_service().load(source))
+
+    async def image_save(self, refs: list[str]) -> AsyncIterator[bytes]:
+        return await self.image_service().save(refs)
+
+    async def image_tag(self, ref: str, repo: str, tag: str) -> None:
+        await self.image_service().tag(ref, repo, tag or None)
+
+    async def image_remove(self, ref: str, force: bool, noprune: bool) -> list[Json]:
+        return list(await self.image_service().remove(ref, force, self._image_users()))
+
+    async def images_prune(self, filters: Filters) -> Json:
+        return await self.image_service().prune(filters, self._image_users())
 
     async def distribution_inspect(self, image: str, registry_auth: str | None) -> Json:
-        raise errors.Unknown(
-            'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host'
-        )
+        return await self.image_service().distribution_inspect(image, registry_auth)
+
+    async def auth(self, request: Json) -> Json:
+        return await self.image_service().login(str(request.get("serveraddress") or ""), request)
 
 
 async def _drain(stream: FakeExecStream) -> None:

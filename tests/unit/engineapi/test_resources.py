@@ -172,20 +172,6 @@ def test_network_status_codes(engine: EngineServer, client: docker.DockerClient)
     assert (removed.status, removed.body) == (204, b"")
 
 
-def test_distribution_failure_is_500(engine: EngineServer) -> None:
-    response = request(engine, "GET", "/v1.41/distribution/library/busybox:latest/json")
-    assert response.status == 500
-    assert "registry-1.docker.io" in json.loads(response.body)["message"]
-
-
-def test_image_import_streams_progress(engine: EngineServer) -> None:
-    response = request(engine, "POST", "/v1.41/images/create?fromSrc=-&repo=img&tag=1", data=b"tarball")
-    assert response.status == 200
-    assert json.loads(response.body.splitlines()[-1])["status"].startswith("sha256:")
-    pull = request(engine, "POST", "/v1.41/images/create?fromImage=busybox&tag=latest")
-    assert pull.status == 501
-
-
 @needs_cli
 def test_cli_swarm_init_and_service_commands(engine: EngineServer) -> None:
     init = engine.cli("swarm", "init")
