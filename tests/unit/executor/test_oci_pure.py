@@ -80,7 +80,8 @@ def test_process_executor_names_what_it_cannot_apply() -> None:
     options = parse_options({"ReadOnly": True, "Hosts": ["10.0.0.1 db"], "Groups": ["50"]})
     assert unsupported(options, isolated=True) == []
     mounts = parse_options({"Mounts": [{"Type": "tmpfs", "Target": "/t"}], "CapabilityDrop": ["CHOWN"]})
-    assert [r.split(" ")[0] for r in unsupported(mounts, isolated=True)] == ["--mount", "--cap-drop"]
+    assert [r.split(" ")[0] for r in unsupported(mounts, isolated=True)] == ["--cap-drop"]
+    assert [r.split(" ")[0] for r in unsupported(mounts, isolated=False)] == ["--mount", "--cap-drop"]
     plain = unsupported(options, isolated=False)
     assert [r.split(" ")[0] for r in plain] == ["--read-only", "--host"]
     assert unsupported(parse_options({"Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2}]}), isolated=False) == []

@@ -23,6 +23,7 @@ from shoal.executor.process.context import ProcessContext
 from shoal.executor.process.etcfiles import hosts_file, resolv_conf
 from shoal.executor.process.launch import launch, run_argv
 from shoal.executor.process.logfile import follow_lines, read_lines, select
+from shoal.executor.process.mounts import check_targets, shim_specs
 from shoal.executor.process.procfs import is_same_process
 from shoal.executor.process.status import task_environment
 from shoal.executor.process.support import check_supported
@@ -73,6 +74,7 @@ class ProcessController:
         options = task_options(rt)
         check_bind_sources(options)
         check_supported(options, isolated=self._ctx.isolate)
+        check_targets(options.mounts)
         identity = with_groups(resolve_user(rt.user), options.groups)
         if rt.workdir and not os.path.isdir(rt.workdir):
             raise InvalidTaskSpec(f"process executor: working directory {rt.workdir} does not exist")
@@ -136,6 +138,7 @@ class ProcessController:
             init=record.options.init,
             rlimits=[(u.name, u.soft, u.hard) for u in record.options.ulimits],
             readonly_root=record.options.read_only,
+            mounts=shim_specs(record.options.mounts, self._ctx.state_dir / "volumes", self._dir.path),
         )
         await launch(cmd, list(record.env))
 

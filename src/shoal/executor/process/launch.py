@@ -33,6 +33,7 @@ def run_argv(
     init: bool = False,
     rlimits: list[tuple[str, int, int]] | None = None,
     readonly_root: bool = False,
+    mounts: list[str] | None = None,
 ) -> list[str]:
     """`shim run ...` for one task. Hostname, hook, binds and init only mean something with
     namespaces (init: a signal-forwarding pid 1 instead of the workload itself, as --init)."""
@@ -47,6 +48,8 @@ def run_argv(
             cmd += ["-b", f"{source}:{target}"]
         if init:
             cmd.append("-I")
+        for spec in mounts or ():
+            cmd += ["-x", spec]
         if readonly_root:
             cmd.append("-R")
     if tty:

@@ -84,6 +84,7 @@ def parse(argv: list[str], exec_mode: bool) -> argparse.Namespace:
     p.add_argument("-T", dest="tty", action="store_true")
     p.add_argument("-I", dest="init", action="store_true")
     p.add_argument("-R", dest="readonly_root", action="store_true")
+    p.add_argument("-x", dest="mounts", action="append", default=[])
     p.add_argument("-r", dest="rlimits", action="append", default=[])
     p.add_argument("-u", dest="uid", type=int, default=-1)
     p.add_argument("-g", dest="gid", type=int, default=-1)
@@ -201,6 +202,18 @@ def run_init(args: argparse.Namespace, go: int, err_w: int, out_w: int, errout_w
         for bind in args.binds:
             src, _, dst = bind.partition(":")
             _check(c.mount(src.encode(), dst.encode(), None, MS_BIND, None), f"bind {src} on {dst}")
+        for spec in args.mounts:  # KIND,MODE,SRC,DST as the C shim's -x
+            kind, mode, src, dst = spec.split(",", 3)
+            ro = MS_RDONLY if mode == "ro" else 0
+            if kind == "tmpfs":
+                data = None if src == "-" else src.replace(";", ",").encode()
+                flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | ro
+                _check(c.mount(b"tmpfs", dst.encode(), b"tmpfs", flags, data), f"mount tmpfs on {dst}")
+            else:
+                _check(c.mount(src.encode(), dst.encode(), None, MS_BIND | MS_REC, None), f"bind {src} on {dst}")
+                if ro:
+                    remount = MS_REMOUNT | MS_BIND | MS_RDONLY
+                    _check(c.mount(None, dst.encode(), None, remount, None), f"read-only {dst}")
         if args.readonly_root:
             _check(c.mount(None, b"/", None, MS_REMOUNT | MS_BIND | MS_RDONLY, None), "make the root read-only")
         if args.hostname:

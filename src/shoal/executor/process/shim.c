@@ -14,6 +14,8 @@
  *   -c: a cgroup.procs file the workload joins.   -b: bind mount inside the mount namespace.
  *   -T: the workload gets a new terminal (pty) as its controlling tty and stdio; its output is
  *       logged as stdout.
+ *   -x KIND,MODE,SRC,DST: (with -n) a --mount in the task's mount namespace: KIND bind (SRC on DST) or
+ *       tmpfs (SRC: its mount options), MODE ro or rw. DST must exist.
  *   -R: (with -n) the root mount read-only in the task's mount namespace, as --read-only.
  *   -r NAME=SOFT:HARD: a resource limit (setrlimit) for the workload, as --ulimit (nofile, nproc, ...).
  *   -P PIDFILE: ARGV is an OCI runtime's `run --detach --pid-file PIDFILE ...` (conmon's role): the
@@ -72,6 +74,8 @@ struct config {
     const char *rlimits[MAX_LIST];
     int nrlimits;
     int readonly_root;
+    const char *mounts[MAX_LIST];
+    int nmounts;
     char ttyname[64];
     char **argv;
 };
@@ -160,7 +164,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
     c->uid = c->gid = -1;
     c->maxlog = 10L * 1024 * 1024;
     int opt;
-    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nIRTh:u:g:G:w:c:k:b:m:P:r:";
+    const char *spec = exec_mode ? "+t:nTu:g:G:w:c:" : "+s:nIRTh:u:g:G:w:c:k:b:m:P:r:x:";
     while ((opt = getopt(argc, argv, spec)) != -1) {
         switch (opt) {
         case 's': c->state = optarg; break;
@@ -178,6 +182,7 @@ static int parse_args(int argc, char **argv, struct config *c, int exec_mode) {
         case 'T': c->tty = 1; break;
         case 'I': c->init = 1; break;
         case 'R': c->readonly_root = 1; break;
+        case 'x': if (c->nmounts >= MAX_LIST) return -1; c->mounts[c->nmounts++] = optarg; break;
         case 'P': c->pidfile = optarg; break;
         case 'r': if (c->nrlimits >= MAX_LIST) return -1; c->rlimits[c->nrlimits++] = optarg; break;
         default: return -1;
@@ -251,6 +256,32 @@ static int apply_rlimits(const struct config *c, int errfd) {
     return 0;
 }
 
+/* One -x entry: "bind,ro,SRC,DST" or "tmpfs,rw,OPTIONS,DST" (OPTIONS with ';' for ','). */
+static int task_mount(const char *spec, int errfd) {
+    char kind[16], mode[4], src[2048], dst[2048];
+    if (sscanf(spec, "%15[^,],%3[^,],%2047[^,],%2047s", kind, mode, src, dst) != 4) {
+        fail_to(errfd, "bad mount %s", spec);
+        return -1;
+    }
+    int ro = strcmp(mode, "ro") == 0;
+    if (strcmp(kind, "tmpfs") == 0) {
+        for (char *p = src; *p; p++)
+            if (*p == ';') *p = ',';
+        unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (ro ? MS_RDONLY : 0);
+        if (mount("tmpfs", dst, "tmpfs", flags, strcmp(src, "-") ? src : NULL) < 0) {
+            fail_to(errfd, "mount tmpfs on %s: %s", dst, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+        (ro && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)) {
+        fail_to(errfd, "bind %s on %s: %s", src, dst, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /* chdir, drop privileges, exec. Only returns on failure, having reported it on errfd. */
 static int exec_workload(const struct config *c, int errfd) {
     if (apply_rlimits(c, errfd) < 0) return 126;
@@ -311,6 +342,8 @@ static int run_init(const struct config *c, int gofd, int errfd, int outfd, int 
             return 126;
         }
     }
+    for (int i = 0; i < c->nmounts; i++)
+        if (task_mount(c->mounts[i], errfd) < 0) return 126;
     if (c->readonly_root && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
         fail_to(errfd, "make the root read-only: %s", strerror(errno));
         return 126;

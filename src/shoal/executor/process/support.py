@@ -1,5 +1,5 @@
 """Which ContainerSpec options the process executor can honour. Tasks run in the host's filesystem
-with the daemon's capabilities, so filesystem and capability options
+with the daemon's capabilities, so capability and privilege options
 cannot be applied; the task is rejected naming them rather than run without them."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from shoal.executor.taskoptions import TaskOptions
 
 # field → why the process executor cannot apply it
 _NEVER = {
-    "Mounts": "tasks run in the host's filesystem, with no mounts of their own",
     "CapabilityAdd": "tasks run with the daemon's capabilities",
     "CapabilityDrop": "tasks run with the daemon's capabilities",
     "Privileges.NoNewPrivileges": "tasks run with the daemon's privileges",
@@ -20,6 +19,7 @@ _NEVER = {
 # fields that need the task's own namespaces (its /etc files, its pid namespace)
 _NEEDS_ISOLATION = (
     "DNSConfig.Nameservers", "DNSConfig.Search", "DNSConfig.Options", "Hosts", "Init", "Sysctls", "ReadOnly",
+    "Mounts",
 )
 
 
