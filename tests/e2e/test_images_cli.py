@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -47,24 +48,41 @@ def oci_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalDaemon
         shoald.leave_and_stop()
 
 
+USER, PASSWORD = "alice", "s3cret-pw"
+
+
+@dataclass
+class Registries:
+    open: Registry
+    basic: Registry  # the same storage behind basic auth
+    image: Image
+
+
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Image]]:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]:
     work = tmp_path_factory.mktemp("registry")
+    (work / "basic").mkdir()
     running = Registry(work, work / "storage")
+    basic = Registry(work / "basic", work / "storage", htpasswd={USER: PASSWORD})
     running.start()
     try:
+        basic.start()
         image = make_image([make_layer({"bin/app": "#!/bin/sh\n"}), make_layer({"app/version": "1\n"})],
                            config={"Cmd": ["/bin/app"], "WorkingDir": "/app"})
-        Pusher(running.base_url).image("team/app", "v1", image)
-        Pusher(running.base_url).image("team/app", "v2", make_image([make_layer({"app/version": "2\n"})]))
-        yield running, image
+        pusher = Pusher(running.base_url)
+        pusher.image("team/app", "v1", image)
+        pusher.image("team/app", "v2", make_image([make_layer({"app/version": "2\n"})]))
+        arm = make_image([make_layer({"arch": "arm64\n"})], architecture="arm64", variant="v8")
+        pusher.index("team/armonly", "latest", [arm], oci=False)
+        yield Registries(running, basic, image)
     finally:
+        basic.stop()
         running.stop()
 
 
-def test_pull_images_inspect_tag_save_rmi_load(oci_daemon: ShoalDaemon, registry: tuple[Registry, Image],
+def test_pull_images_inspect_tag_save_rmi_load(oci_daemon: ShoalDaemon, registry: Registries,
                                                tmp_path: Path) -> None:
-    running, image = registry
+    running, image = registry.open, registry.image
     ref = f"{running.host}/team/app:v1"
     out = oci_daemon.docker("pull", ref).stdout.splitlines()
     assert out[0] == "v1: Pulling from team/app"
@@ -75,6 +93,8 @@ def test_pull_images_inspect_tag_save_rmi_load(oci_daemon: ShoalDaemon, registry
     assert inspected.stdout.strip() == f"{image.id} /app"
 
     oci_daemon.docker("tag", ref, "mine:copy")
+    history = oci_daemon.docker("history", "--format", "{{.CreatedBy}}", "mine:copy").stdout
+    assert history.split("\n")[:2] == ["layer 1", "layer 0"]
     archive = tmp_path / "saved.tar"
     oci_daemon.docker("save", "-o", str(archive), "mine:copy")
     removed = oci_daemon.docker("rmi", "mine:copy").stdout
@@ -86,10 +106,28 @@ def test_pull_images_inspect_tag_save_rmi_load(oci_daemon: ShoalDaemon, registry
     assert missing.returncode == 1 and "No such image: nothere:1" in missing.stderr
     bad = oci_daemon.docker("pull", f"{running.host}/team/app:nope", check=False)
     assert bad.returncode == 1
+    bad = oci_daemon.docker("pull", "Not/A Ref", check=False)
+    assert bad.returncode != 0 and "invalid reference format" in bad.stderr
+    bad = oci_daemon.docker("pull", f"{running.host}/team/armonly", check=False)
+    assert bad.returncode == 1 and "no matching manifest for linux/amd64 in the manifest list entries" in bad.stderr
 
 
-def test_docker_py_gets_then_pulls_when_missing(oci_daemon: ShoalDaemon, registry: tuple[Registry, Image]) -> None:
-    running, _ = registry
+def test_docker_login_and_pull_with_the_credentials(oci_daemon: ShoalDaemon, registry: Registries,
+                                                    tmp_path: Path) -> None:
+    config = ["--config", str(tmp_path / "docker-config")]
+    host = registry.basic.host
+    refused = oci_daemon.docker(*config, "pull", f"{host}/team/app:v1", check=False)
+    assert refused.returncode == 1
+    wrong = oci_daemon.docker(*config, "login", "-u", USER, "-p", "wrong", host, check=False)
+    assert wrong.returncode == 1 and "401 Unauthorized" in wrong.stderr
+    login = oci_daemon.docker(*config, "login", "-u", USER, "-p", PASSWORD, host)
+    assert "Login Succeeded" in login.stdout
+    pulled = oci_daemon.docker(*config, "pull", f"{host}/team/app:v1").stdout
+    assert f"Status: Downloaded newer image for {host}/team/app:v1" in pulled
+
+
+def test_docker_py_gets_then_pulls_when_missing(oci_daemon: ShoalDaemon, registry: Registries) -> None:
+    running = registry.open
     ref = f"{running.host}/team/app:v2"
     client = docker.DockerClient(base_url=oci_daemon.docker_host, version="1.41")
     try:
