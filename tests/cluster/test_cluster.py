@@ -127,6 +127,30 @@ def test_a_service_spreads_over_every_node(cluster: TestCluster) -> None:
     assert nodes == {*MANAGERS, *WORKERS}
 
 
+def test_drain_moves_work_and_promote_demote_change_the_raft_group(cluster: TestCluster) -> None:
+    via = live_manager(cluster)
+    worker = cluster.node("n4")
+    via.docker("node", "update", "--availability", "drain", worker.name)
+    try:
+        cluster.wait_for(lambda: {t["node"] for t in running_tasks(via, "web")} == {*MANAGERS, "n5"}
+                         and len(running_tasks(via, "web")) == REPLICAS, 60, "the drained node's tasks moved")
+    finally:
+        via.docker("node", "update", "--availability", "active", worker.name)
+
+    via.docker("node", "promote", worker.name)
+    cluster.wait_for(lambda: cluster.managers_view(via)[worker.name]["manager"] == "Reachable", 60,
+                     "the promoted node a reachable manager")
+    cluster.wait_for(lambda: worker.docker("node", "ls", check=False).returncode == 0, 60,
+                     "the promoted node answering cluster calls")
+    via.docker("node", "demote", worker.name)
+    cluster.wait_for(lambda: cluster.managers_view(via)[worker.name]["manager"] == "", 60,
+                     "the demoted node a worker again")
+    cluster.wait_for(lambda: WORKER_NOT_A_MANAGER in worker.docker("node", "ls", check=False).stderr, 60,
+                     "the demoted node refusing cluster calls as a worker")
+    assert sorted(row["manager"] for row in cluster.managers_view(via).values()) == [
+        "", "", "Leader", "Reachable", "Reachable"]
+
+
 def test_losing_the_leader_elects_another_and_restarts_no_task(cluster: TestCluster) -> None:
     watcher = live_manager(cluster)
     old_leader = cluster.node(cluster.leader(watcher) or "")

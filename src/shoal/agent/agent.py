@@ -24,8 +24,10 @@ RETRY_DELAY = 1.0
 
 class Agent:
     def __init__(self, node_id: str, addr: str, executor: Executor, dispatcher: DispatcherClient,
-                 clock: Clock, on_tasks_changed: Callable[[], None] | None = None, hostname: str = "") -> None:
-        """``hostname`` overrides the host's own in the node description (shoald's --node-name)."""
+                 clock: Clock, on_tasks_changed: Callable[[], None] | None = None, hostname: str = "",
+                 on_node: Callable[[Obj], None] | None = None) -> None:
+        """``hostname`` overrides the host's own in the node description (shoald's --node-name);
+        ``on_node`` is told this node's own object whenever the managers send it (its desired role)."""
         self.node_id = node_id
         self._addr = addr
         self._executor = executor
@@ -38,6 +40,7 @@ class Agent:
         self._hostname = ""
         self._on_tasks_changed = on_tasks_changed
         self._hostname_override = hostname
+        self._on_node = on_node
         self.registered = asyncio.Event()
         """Set once a dispatcher has taken this node's first session (the node is Ready)."""
 
@@ -62,6 +65,8 @@ class Agent:
                     group.create_task(self._reporter())
                     async for assignments in self._dispatcher.assignments(self.node_id, self._session.session_id):
                         await self._reconcile(assignments)
+                        if assignments.node is not None and self._on_node is not None:
+                            self._on_node(assignments.node)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -37,6 +37,10 @@ class RemoteDispatcher:
         self._on_managers = on_managers
         self._leader: str | None = None
 
+    def set_client(self, client: RpcClient) -> None:
+        """Dial with another client from now on (the node's certificate was renewed)."""
+        self._client = client
+
     @property
     def managers(self) -> list[str]:
         return list(self._managers)
@@ -97,6 +101,7 @@ class RemoteDispatcher:
             await stream.send({"session_id": session_id})
             receiver = AssignmentReceiver()
             while True:
-                yield Assignments(receiver.apply(await stream.recv()))
+                tasks = receiver.apply(await stream.recv())
+                yield Assignments(tasks, receiver.node)
         finally:
             await stream.close()

@@ -21,9 +21,11 @@ class StatusUpdate:
 @dataclass(frozen=True)
 class Assignments:
     """Every task the managers have placed on this node, keyed by id. A task that disappears from
-    the set has been deleted: its container can go."""
+    the set has been deleted: its container can go. ``node`` is this node's own object as the
+    managers hold it (its desired role and availability), when the dispatcher sends it."""
 
     tasks: dict[str, Obj]
+    node: Obj | None = None
 
 
 @dataclass(frozen=True)

@@ -27,18 +27,23 @@ class AssignmentDiffer:
 
     seq: int = 0
     _sent: dict[str, Obj] | None = None
+    _node: Obj | None = None
 
-    def message(self, tasks: Mapping[str, Obj]) -> dict[str, Any] | None:
-        """The next message for ``tasks``, or None when nothing changed since the last one."""
+    def message(self, tasks: Mapping[str, Obj], node: Obj | None = None) -> dict[str, Any] | None:
+        """The next message for ``tasks`` (and the node's own object, sent when it changed), or None
+        when nothing changed since the last one."""
         previous = self._sent
         if previous is None:
             body: dict[str, Any] = {"full": dict(tasks)}
         else:
             update = {tid: task for tid, task in tasks.items() if previous.get(tid) != task}
             remove = [tid for tid in previous if tid not in tasks]
-            if not update and not remove:
-                return None
-            body = {"update": update, "remove": remove}
+            body = {"update": update, "remove": remove} if update or remove else {}
+        if node is not None and node != self._node:
+            body["node"] = node
+            self._node = node
+        if previous is not None and not body:
+            return None
         self._sent = dict(tasks)
         self.seq += 1
         return {"seq": self.seq, **body}
@@ -50,6 +55,7 @@ class AssignmentReceiver:
 
     seq: int = 0
     tasks: dict[str, Obj] = field(default_factory=dict)
+    node: Obj | None = None
 
     def apply(self, message: Any) -> dict[str, Obj]:
         if not isinstance(message, dict) or not isinstance(message.get("seq"), int):
@@ -64,5 +70,7 @@ class AssignmentReceiver:
             self.tasks.update(message.get("update") or {})
             for task_id in message.get("remove") or []:
                 self.tasks.pop(task_id, None)
+        if isinstance(message.get("node"), dict):
+            self.node = message["node"]
         self.seq = message["seq"]
         return dict(self.tasks)

@@ -73,10 +73,13 @@ class Dispatcher:
             raise errors.InvalidArgument("session invalid", grpc=True)
 
     async def assignments(self, node_id: str, session_id: str) -> AsyncIterator[Assignments]:
-        """The node's task set now, then again after each commit that touched it."""
+        """The node's task set and its own node object now, then again after each commit that touched
+        either."""
         self._check_session(node_id, session_id)
 
         def touches_node(event: Event) -> bool:
+            if event.table == NODES:
+                return bool(event.obj.get("ID") == node_id)
             if event.table != TASKS:
                 return False
             return node_id in (event.obj.get("NodeID"), (event.old or {}).get("NodeID"))
@@ -92,8 +95,9 @@ class Dispatcher:
                     yield self._snapshot(node_id)
 
     def _snapshot(self, node_id: str) -> Assignments:
-        tasks = self._store.view().tasks_of_node(node_id)
-        return Assignments({t["ID"]: t for t in tasks if t.get("NodeID") == node_id})
+        view = self._store.view()
+        tasks = view.tasks_of_node(node_id)
+        return Assignments({t["ID"]: t for t in tasks if t.get("NodeID") == node_id}, view.get(NODES, node_id))
 
     async def update_status(self, node_id: str, session_id: str, updates: list[StatusUpdate]) -> None:
         """Queue reported statuses for the next batch. A report naming a task of another node or a

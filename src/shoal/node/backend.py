@@ -30,6 +30,7 @@ from shoal.images.removal import ImageUser
 from shoal.images.service import ImageService
 from shoal.node import system
 from shoal.node.cluster_records import with_manager_status
+from shoal.node.engine_images import EngineImages
 from shoal.node.events import event_matches
 from shoal.node.local_tasks import LocalTasks, follow_service_tasks, task_logs
 from shoal.node.node import Node
@@ -81,9 +82,9 @@ def on_leader(method: F) -> F:
 
 
 class NodeBackend:
-    def __init__(self, node: Node, images: ImageService | None = None) -> None:
+    def __init__(self, node: Node, images: ImageService | EngineImages | None = None) -> None:
         self._node = node
-        self._images = images  # the node's image store, shared with the oci executor
+        self._images = images  # the node's image store (shared with the oci executor), or dockerd's
         self._local = LocalTasks(node.executor)
         self._daemon_id = secrets.token_hex(16).upper()
         node.control_handler = self._serve_forwarded
@@ -354,11 +355,14 @@ class NodeBackend:
     async def config_remove(self, ref: str) -> None:
         raise _not_yet("configs")
 
-    # -- images, distribution, auth: the node's image store
+    # -- images, distribution, auth: the node's image store, or the local engine's (docker executor)
     def _image_store(self) -> ImageService:
-        if self._images is None:
+        if not isinstance(self._images, ImageService):
             raise errors.NotImplementedYet(f"image calls are not served with the {self._node.executor.name} executor")
         return self._images
+
+    def _image_calls(self) -> ImageService | EngineImages:
+        return self._image_store() if self._images is None else self._images
 
     async def _image_users(self) -> Callable[[str], list[ImageUser]]:
         """Which of this node's task containers use each image (docker rmi refuses while one does)."""
@@ -373,41 +377,49 @@ class NodeBackend:
         return lambda image_id: users.get(image_id, [])
 
     async def images_list(self, filters: Filters) -> list[Json]:
-        return await self._image_store().list(filters)
+        return await self._image_calls().list(filters)
 
     async def image_inspect(self, ref: str) -> Json:
-        return await self._image_store().inspect(ref)
+        return await self._image_calls().inspect(ref)
 
     async def image_history(self, ref: str) -> list[Json]:
-        return await self._image_store().history(ref)
+        return await self._image_calls().history(ref)
 
     async def image_pull(self, ref: str, platform: str | None, registry_auth: str | None) -> AsyncIterator[Json]:
-        return await self._image_store().pull(ref, platform, registry_auth)
+        return await self._image_calls().pull(ref, platform, registry_auth)
 
     async def image_import(self, source: AsyncIterator[bytes], repo: str, tag: str, changes: list[str],
                            message: str) -> list[Json]:
-        return list(await self._image_store().import_tar(source, repo, tag, changes, message))
+        return list(await self._image_calls().import_tar(source, repo, tag, changes, message))
 
     async def image_load(self, source: AsyncIterator[bytes], quiet: bool) -> list[Json]:
+        if isinstance(self._images, EngineImages):
+            return await self._images.load(source, quiet)
         return list(await self._image_store().load(source))
 
     async def image_save(self, refs: list[str]) -> AsyncIterator[bytes]:
-        return await self._image_store().save(refs)
+        return await self._image_calls().save(refs)
 
     async def image_tag(self, ref: str, repo: str, tag: str) -> None:
-        await self._image_store().tag(ref, repo, tag or None)
+        await self._image_calls().tag(ref, repo, tag or None)
 
     async def image_remove(self, ref: str, force: bool, noprune: bool) -> list[Json]:
+        if isinstance(self._images, EngineImages):
+            return await self._images.remove(ref, force, noprune)  # the engine knows its containers
         # noprune keeps untagged parent images; shoal's images have no parents (nothing is built here)
         in_use = await self._image_users()
         return list(await self._image_store().remove(ref, force, in_use))
 
     async def images_prune(self, filters: Filters) -> Json:
+        if isinstance(self._images, EngineImages):
+            return await self._images.prune(filters)
         in_use = await self._image_users()
         return await self._image_store().prune(filters, in_use)
 
     async def distribution_inspect(self, image: str, registry_auth: str | None) -> Json:
-        return await self._image_store().distribution_inspect(image, registry_auth)
+        return await self._image_calls().distribution_inspect(image, registry_auth)
 
     async def auth(self, request: Json) -> Json:
+        if isinstance(self._images, EngineImages):
+            return await self._images.login(request)
         return await self._image_store().login(str(request.get("serveraddress") or ""), request)

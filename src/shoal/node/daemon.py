@@ -30,6 +30,7 @@ from shoal.node.config import (
     normalize_host,
     unauthenticated_tcp_hosts,
 )
+from shoal.node.engine_images import EngineImages
 from shoal.node.node import Node
 
 log = logging.getLogger("shoald")
@@ -137,14 +138,15 @@ async def start(config: DaemonConfig) -> tuple[Node, Runner]:
         tcp_ssl = api_tls_context(config)
         config.data_root.mkdir(parents=True, exist_ok=True)
         # One image store for the node: the oci executor runs from it, the Engine API's image calls
-        # fill it. The docker executor's tasks run from dockerd's own store instead.
-        images = None if config.executor == "docker" else image_source(config)
+        # fill it. The docker executor's tasks run from dockerd's store: image calls go there.
+        images = image_source(config) if config.executor != "docker" else None
         node = Node(config, SystemClock(), make_executor(config, images), await make_mesh(config))
+        image_calls = images or EngineImages(config.docker_host)
     except Exception as exc:
         raise StartupError(describe(exc)) from exc
     try:
         await node.start()
-        runner = await serve(NodeBackend(node, images), config.hosts, tcp_ssl_context=tcp_ssl)
+        runner = await serve(NodeBackend(node, image_calls), config.hosts, tcp_ssl_context=tcp_ssl)
     except BaseException as exc:
         with contextlib.suppress(Exception):
             await node.close()

@@ -19,6 +19,7 @@ from shoal.ca.unlock_key import PURPOSE_RAFT_DEK, derive_key, tls_key_password
 from shoal.manager.wal.crypto import KeyRing
 from shoal.manager.wal.keys import DEK_FILE, KekWrapper, KeyWrapper, Unwrapped, WrongUnlockKey, decode_keys, encode_keys
 from shoal.manager.wal.storage import RaftPaths
+from shoal.node.addresses import member_address
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class NodeIdentity:
     @property
     def is_manager(self) -> bool:
         return self.role == "manager"
+
+    @property
+    def cluster_address(self) -> str:
+        """Where the other nodes reach this one's cluster port."""
+        return member_address(self.advertise_addr, self.listen_addr)
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -9,6 +9,7 @@ forwarded to it with the caller's identity (shoal.rpc.leader)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from shoal.api import defaults, errors
-from shoal.api.objects import CLUSTER, dig
+from shoal.api.objects import CLUSTER, NODES, clone, dig
 from shoal.base.clock import Clock
 from shoal.ca.join import CAService
 from shoal.dispatcher.dispatcher import Dispatcher
 from shoal.dispatcher.rpc_service import DispatcherService
 from shoal.manager.membership import MembershipService, probe_manager
-from shoal.node.cluster_records import StoreAuthority, StoreManagerDirectory, removed_checker
+from shoal.node.cluster_records import RAFT_ID, StoreAuthority, StoreManagerDirectory, removed_checker
 from shoal.node.consensus import Consensus
 from shoal.node.manager_components import manager_loops
 from shoal.node.supervise import Loops, run_while_leading
@@ -33,11 +34,12 @@ from shoal.rpc.leader import NO_LEADER, serve_on_leader
 from shoal.rpc.server import Caller, RpcServer
 from shoal.rpc.tls import client_context, server_context
 from shoal.store.changes import encode_changes
-from shoal.store.memory import MemoryStore
+from shoal.store.memory import MemoryStore, Tx
 
 log = logging.getLogger(__name__)
 CONTROL_PATH = "/control/v1/call"
 FORWARD_TIMEOUT = 60.0
+ROLE_RETRY = 5.0
 LEADER_POLL = 0.1
 ControlHandler = Callable[[str, list[Any], dict[str, Any]], Awaitable[Any]]
 
@@ -97,6 +99,21 @@ class Manager:
         if raft_id == self.raft.node_id:
             return self.raft.leader_id == raft_id, True
         return self.raft.leader_id == raft_id, self.consensus.transport.is_active(raft_id)
+
+    async def caught_up(self, node_id: str, timeout: float, message: str) -> None:
+        """Wait until the leader has replicated the swarm to this new manager (the cluster object and
+        its own node object are here), so that it answers cluster calls at once."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        with self.store.watch(lambda _event: True) as changes:
+            while True:
+                view = self.store.view()
+                if view.objects(CLUSTER) and view.get(NODES, node_id) is not None:
+                    return
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    raise errors.Unavailable(message)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changes.get(), remaining)
 
     # -- lifecycle
     async def listen(self, host: str, port: int) -> int:
@@ -181,5 +198,44 @@ class Manager:
     def _leader_loops(self) -> Loops:
         dispatcher = Dispatcher(self.store, self.clock, heartbeat_period=self._heartbeat_period)
         self._dispatcher = dispatcher
-        return [("dispatcher", dispatcher.run), *manager_loops(self.store, self.clock)]
+        return [("dispatcher", dispatcher.run), ("roles", self._reconcile_roles),
+                *manager_loops(self.store, self.clock)]
+
+    async def _reconcile_roles(self) -> None:
+        """Leader loop (swarmkit's role manager): a manager node whose desired role became worker
+        leaves the Raft group first (refused while that would lose quorum, and retried), and only then
+        loses its Raft id, so its certificate renewal can never make a Raft member a worker. The
+        leader itself hands leadership over first and lets the next leader demote it."""
+        with self.store.watch(lambda event: event.table == NODES) as changes:
+            while True:
+                for node in self.store.view().objects(NODES):
+                    raft_id = node.get(RAFT_ID)
+                    if dig(node, "Spec", "Role") == "worker" and isinstance(raft_id, int):
+                        await self._demote(str(node["ID"]), raft_id)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changes.get(), ROLE_RETRY)
+
+    async def _demote(self, node_id: str, raft_id: int) -> None:
+        if raft_id == self.raft.node_id:
+            others = [m for m in self.raft.members() if m != raft_id and self.raft_status(m)[1]]
+            if others:
+                log.info("demoted: handing leadership to %x first", others[0])
+                await self.raft.transfer_leadership(others[0])
+            return
+        try:
+            if raft_id in self.raft.members():
+                await self.raft.remove_member(raft_id)
+        except Exception as exc:  # e.g. it would lose quorum: retried on the next pass
+            log.warning("cannot take node %s out of the Raft group yet: %s", node_id, exc)
+            return
+
+        def forget_raft_id(tx: Tx) -> None:
+            current = tx.get(NODES, node_id)
+            if current is not None and current.get(RAFT_ID) == raft_id:
+                node = clone(current)
+                node.pop(RAFT_ID, None)
+                node.pop("ManagerStatus", None)
+                tx.update(NODES, node)
+
+        await self.store.update(forget_raft_id)
 

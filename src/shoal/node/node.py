@@ -21,7 +21,7 @@ from typing import Any
 from shoal.agent.agent import Agent
 from shoal.agent.remote_dispatcher import RemoteDispatcher
 from shoal.api import errors
-from shoal.api.objects import CLUSTER, NETWORKS, NODES, Obj
+from shoal.api.objects import CLUSTER, NETWORKS, NODES, Obj, dig
 from shoal.base.clock import Clock
 from shoal.base.ids import new_id
 from shoal.ca import certs, csr
@@ -33,19 +33,20 @@ from shoal.manager.membership import join_raft, new_raft_id
 from shoal.manager.wal.crypto import DataKey, KeyRing
 from shoal.network.mesh import Mesh
 from shoal.node import identity as ident
+from shoal.node import roles
+from shoal.node.addresses import advertise_addr, split, with_port
 from shoal.node.cluster_records import RAFT_ID
 from shoal.node.config import DaemonConfig
 from shoal.node.consensus import open_consensus
 from shoal.node.events import EventHub
 from shoal.node.manager import ClusterTLS, ControlHandler, Manager
 from shoal.node.meshfeed import feed_mesh
-from shoal.node.supervise import Loops, supervised
+from shoal.node.supervise import LoopFactory, Loops, supervised
 from shoal.rpc.client import RpcClient
 from shoal.store.memory import MemoryStore, Tx
 from shoal.store.watch import Commit
 
 log = logging.getLogger(__name__)
-CLUSTER_PORT = 2377
 CLI_DEFAULT_LISTEN = "0.0.0.0:2377"  # what the docker CLI sends when --listen-addr is not given
 
 
@@ -59,6 +60,7 @@ class Swarm:
     client: RpcClient
     manager: Manager | None
     jobs: list[asyncio.Task[None]]
+    manager_jobs: list[asyncio.Task[None]]
     secrets: ident.NodeSecrets | None
     unlock_key: bytes | None
     """The key a manager's secrets are wrapped under on disk now (None: in the clear)."""
@@ -68,18 +70,6 @@ class Swarm:
         if self.manager is None:
             raise errors.WorkerNotAManager()
         return self.manager.store
-
-
-def detect_advertise_addr() -> str:
-    """The address other hosts would reach us on: the source address of the default route."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("192.0.2.1", 9))  # TEST-NET: no packet is sent for a UDP connect
-        return str(probe.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
-    finally:
-        probe.close()
 
 
 def ingress_network() -> Obj:
@@ -104,6 +94,7 @@ class Node:
         self.swarm: Swarm | None = None
         self.locked: ident.NodeIdentity | None = None
         """Set while this manager waits for its unlock key (then ``swarm`` is None)."""
+        self._role_change: asyncio.Task[None] | None = None
         self.control_handler: ControlHandler | None = None
         """Runs control-API calls other managers forward to this one (set by the node's backend)."""
         self._lock = asyncio.Lock()
@@ -152,9 +143,9 @@ class Node:
 
     async def _resume_manager(self, identity: ident.NodeIdentity, node_secrets: ident.NodeSecrets,
                               unlock_key: bytes | None) -> None:
-        manager = self._open_manager(identity, node_secrets, unlock_key)
+        manager = self.open_manager(identity, node_secrets, unlock_key)
         try:
-            await manager.listen(*_split(identity.listen_addr))
+            await manager.listen(*split(identity.listen_addr))
             await manager.consensus.restart(identity.raft_id)
         except BaseException:
             await manager.stop()
@@ -229,7 +220,7 @@ class Node:
             if request.get("ForceNewCluster"):
                 raise errors.NotImplementedYet("--force-new-cluster needs an existing swarm to recover")
             listen = self._listen_addr(request)
-            advertise = _advertise_addr(request, listen)
+            advertise = advertise_addr(request, listen)
             availability = request.get("Availability") or "active"
             if availability not in ca_join.AVAILABILITIES:
                 raise errors.InvalidArgument(f"invalid availability {availability!r}")
@@ -247,10 +238,10 @@ class Node:
             ident.save_certificates(self.config.swarm_dir, root.cert_pem, node_cert, node_secrets.data_keys,
                                     unlock_key)
             identity = ident.NodeIdentity(node_id, cluster_id, "manager", advertise, listen, raft_id)
-            manager = self._open_manager(identity, node_secrets, unlock_key)
+            manager = self.open_manager(identity, node_secrets, unlock_key)
             try:
-                port = await manager.listen(*_split(listen))
-                identity = replace(identity, listen_addr=f"{_split(listen)[0]}:{port}")
+                port = await manager.listen(*split(listen))
+                identity = replace(identity, listen_addr=f"{split(listen)[0]}:{port}")
                 address = f"{advertise}:{port}"
                 await manager.consensus.bootstrap(raft_id, address)
 
@@ -285,7 +276,7 @@ class Node:
         async with self._lock:
             if self.swarm is not None or self.locked is not None:
                 raise errors.AlreadyInSwarm()
-            remotes = [_with_port(str(addr)) for addr in request.get("RemoteAddrs") or []]
+            remotes = [with_port(str(addr)) for addr in request.get("RemoteAddrs") or []]
             if not remotes:
                 raise errors.InvalidArgument("at least 1 RemoteAddr is required to join")
             token = str(request.get("JoinToken") or "")
@@ -293,7 +284,7 @@ class Node:
             if availability not in ca_join.AVAILABILITIES:
                 raise errors.InvalidArgument(f"invalid availability {availability!r}")
             listen = self._listen_addr(request)
-            advertise = _advertise_addr(request, listen)
+            advertise = advertise_addr(request, listen)
             credentials = await _join_any(remotes, token, availability)
             cluster_id = csr.subject_cluster_id(credentials.cert_pem)
             ident.forget(self.config.swarm_dir)
@@ -325,16 +316,16 @@ class Node:
         node_secrets = ident.NodeSecrets(credentials.key_pem, KeyRing(DataKey.generate()))
         ident.save_certificates(self.config.swarm_dir, credentials.root_pem,
                                 certs.KeyPair(credentials.cert_pem, credentials.key_pem), node_secrets.data_keys)
-        host, port = _split(listen)
+        host, port = split(listen)
         identity = ident.NodeIdentity(credentials.node_id, cluster_id, "manager", advertise, listen, new_raft_id())
-        manager = self._open_manager(identity, node_secrets, None)
+        manager = self.open_manager(identity, node_secrets, None)
         try:
             # Every cluster-port route is up before the leader dials us back and adds us.
             port = await manager.listen(host, port)
             identity = replace(identity, listen_addr=f"{host}:{port}")
-            members = await join_raft(manager.client, remotes, _member_address(identity), identity.raft_id)
+            members = await join_raft(manager.client, remotes, identity.cluster_address, identity.raft_id)
             await manager.consensus.join(members)
-            await _caught_up(manager, credentials.node_id)
+            await manager.caught_up(credentials.node_id, ca_join.JOIN_TIMEOUT, ca_join.JOIN_TIMEOUT_MESSAGE)
         except BaseException:
             await manager.stop()
             raise
@@ -378,11 +369,11 @@ class Node:
             await self.executor.purge()
 
     # -- internals
-    def _open_manager(self, identity: ident.NodeIdentity, node_secrets: ident.NodeSecrets,
+    def open_manager(self, identity: ident.NodeIdentity, node_secrets: ident.NodeSecrets,
                       unlock_key: bytes | None) -> Manager:
         tls = ClusterTLS.under(self.config.swarm_dir, ident.tls_password(unlock_key))
         consensus = open_consensus(
-            self.config.swarm_dir, identity.raft_id, identity.cluster_id, _member_address(identity), self.clock,
+            self.config.swarm_dir, identity.raft_id, identity.cluster_id, identity.cluster_address, self.clock,
             tls.client(),
             data_keys=node_secrets.data_keys, repair=self.config.repair_raft_log,
         )
@@ -401,10 +392,10 @@ class Node:
         it is a manager, already runs."""
         tls = ClusterTLS.under(self.config.swarm_dir, ident.tls_password(unlock_key))
         client = RpcClient(tls.client())
-        managers = list(identity.managers) or ([_member_address(identity)] if manager is not None else [])
+        managers = list(identity.managers) or ([identity.cluster_address] if manager is not None else [])
         if manager is not None:
             # Our own manager first: the agent reaches the leader through it.
-            own = _member_address(identity)
+            own = identity.cluster_address
             managers = [own, *(m for m in managers if m != own)]
 
         def remember_managers(addresses: list[str]) -> None:
@@ -415,59 +406,82 @@ class Node:
 
         dispatcher = RemoteDispatcher(client, managers, on_managers=remember_managers)
         agent = Agent(identity.node_id, identity.advertise_addr, self.executor, dispatcher, self.clock,
-                      hostname=self.config.node_name)
-        swarm = Swarm(identity, agent, dispatcher, client, manager, [], node_secrets, unlock_key)
-        self._start_loops(swarm)
+                      hostname=self.config.node_name, on_node=self._on_own_node)
+        swarm = Swarm(identity, agent, dispatcher, client, manager, [], [], node_secrets, unlock_key)
+        swarm.jobs = [self._spawn("agent", agent.run)]
+        self.start_manager_loops(swarm)
         return swarm
 
-    def _start_loops(self, swarm: Swarm) -> None:
-        loops: Loops = [("agent", swarm.agent.run)]
+    def _spawn(self, name: str, factory: LoopFactory) -> asyncio.Task[None]:
+        return asyncio.create_task(supervised(name, factory, self.clock), name=name)
+
+    def start_manager_loops(self, swarm: Swarm) -> None:
         manager = swarm.manager
-        if manager is not None:
-            store = manager.store
-            loops += [
-                ("manager", manager.run),
-                ("events", lambda: self.events.follow_store(store, swarm.identity.node_id)),
-                ("autolock", lambda: self._follow_autolock(store)),
-            ]
-            mesh = self.mesh
-            if mesh is not None:
-                # Tasks with an address of their own cannot bind host ports: the mesh routes those too.
-                route_host_ports = self.executor.name == "process" and CAP_TASK_ADDRESS in self.executor.capabilities
-                loops.append(("mesh", lambda: feed_mesh(store, mesh, swarm.identity.node_id, route_host_ports)))
-        swarm.jobs = [
-            asyncio.create_task(supervised(name, factory, self.clock), name=name) for name, factory in loops
+        if manager is None:
+            return
+        store = manager.store
+        loops: Loops = [
+            ("manager", manager.run),
+            ("events", lambda: self.events.follow_store(store, swarm.identity.node_id)),
+            ("autolock", lambda: self._follow_autolock(store)),
         ]
+        mesh = self.mesh
+        if mesh is not None:
+            # Tasks with an address of their own cannot bind host ports: the mesh routes those too.
+            route_host_ports = self.executor.name == "process" and CAP_TASK_ADDRESS in self.executor.capabilities
+            loops.append(("mesh", lambda: feed_mesh(store, mesh, swarm.identity.node_id, route_host_ports)))
+        swarm.manager_jobs = [self._spawn(name, factory) for name, factory in loops]
+
+    async def stop_manager(self, swarm: Swarm) -> None:
+        await _cancel_all(swarm.manager_jobs)
+        swarm.manager_jobs = []
+        if swarm.manager is not None:
+            await swarm.manager.stop()
+            swarm.manager = None
 
     async def _stop(self, swarm: Swarm, remove_tasks: bool) -> None:
-        for job in swarm.jobs:
-            job.cancel()
-        for job in swarm.jobs:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await job
+        if self._role_change is not None:
+            await _cancel_all([self._role_change])
+        await _cancel_all(swarm.jobs)
         if remove_tasks:
             await swarm.agent.remove_all()
         else:
             await swarm.agent.stop()
         await swarm.client.close()
-        if swarm.manager is not None:
-            await swarm.manager.stop()
+        await self.stop_manager(swarm)
+
+    # -- role changes (node promote / demote)
+    def _on_own_node(self, node: Obj) -> None:
+        """The managers sent this node's own object: follow a changed desired role. A demoted manager
+        waits until the leader has taken it out of the Raft group (its Raft id is gone), so a worker
+        certificate never goes to a Raft member."""
+        swarm = self.swarm
+        desired = dig(node, "Spec", "Role")
+        if swarm is None or desired not in ("manager", "worker") or desired == swarm.identity.role:
+            return
+        if desired == "worker" and node.get(RAFT_ID) is not None:
+            return
+        if self._role_change is None or self._role_change.done():
+            self._role_change = asyncio.create_task(self._change_role(desired), name="role-change")
+
+    async def _change_role(self, desired: str) -> None:
+        try:
+            async with self._lock:
+                swarm = self.swarm
+                if swarm is None or swarm.identity.role == desired:
+                    return
+                await roles.change_role(self, swarm, desired)
+        except Exception:
+            log.exception("changing this node's role to %s failed; it is retried when the managers next "
+                          "send the node", desired)
 
 
-async def _caught_up(manager: Manager, node_id: str) -> None:
-    """Wait until the leader has replicated the swarm to a new manager (the cluster object and this
-    node's own object are here), so that it answers cluster calls as soon as the join returns."""
-    deadline = asyncio.get_running_loop().time() + ca_join.JOIN_TIMEOUT
-    with manager.store.watch(lambda _event: True) as changes:
-        while True:
-            view = manager.store.view()
-            if view.objects(CLUSTER) and view.get(NODES, node_id) is not None:
-                return
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise errors.Unavailable(ca_join.JOIN_TIMEOUT_MESSAGE)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changes.get(), remaining)
+async def _cancel_all(jobs: list[asyncio.Task[None]]) -> None:
+    for job in jobs:
+        job.cancel()
+    for job in jobs:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await job
 
 
 async def _join_any(remotes: list[str], token: str, availability: str) -> ca_join.Credentials:
@@ -501,34 +515,3 @@ def _leave_warning(manager: Manager) -> str:
                       "`--force-new-cluster`. Use `--force` to suppress this message.")
 
 
-def _advertise_addr(request: Obj, listen: str) -> str:
-    """The address other nodes reach this one on: as asked, else the listen address's host when it
-    names one (as Swarm does), else the source address of the default route."""
-    asked = _host_part(str(request.get("AdvertiseAddr") or ""))
-    if asked:
-        return asked
-    host = _split(listen)[0]
-    return host if host not in ("0.0.0.0", "::", "[::]") else detect_advertise_addr()
-
-
-def _member_address(identity: ident.NodeIdentity) -> str:
-    return f"{identity.advertise_addr}:{_split(identity.listen_addr)[1] or CLUSTER_PORT}"
-
-
-def _host_part(addr: str) -> str:
-    if not addr:
-        return ""
-    host, sep, port = addr.rpartition(":")
-    return host if sep and port.isdigit() else addr
-
-
-def _split(addr: str) -> tuple[str, int]:
-    host, sep, port = addr.rpartition(":")
-    if sep and port.isdigit():
-        return host or "0.0.0.0", int(port)
-    return addr or "0.0.0.0", CLUSTER_PORT
-
-
-def _with_port(addr: str) -> str:
-    host, port = _split(addr)
-    return f"{host}:{port}"
