@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,46 @@ def test_seed_scenario_from_an_imported_image(oci_daemon: ShoalDaemon, tmp_path:
     wait_until(lambda: oci_daemon.docker("ps", "-aq").stdout.strip() == "", 60, "task containers still there")
     removed = oci_daemon.docker("rmi", "my-apache2:latest").stdout
     assert f"Deleted: {imported}" in removed
+
+
+# -- the docker executor: image calls reach the local Docker Engine, whose store its tasks run from --
+
+DOCKERD = "unix:///var/run/docker.sock"
+
+
+def dockerd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", "-H", DOCKERD, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def docker_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalDaemon]:
+    if dockerd("version").returncode != 0:
+        pytest.skip(f"no Docker Engine at {DOCKERD}")
+    shoald = ShoalDaemon(Path(tmp_path_factory.mktemp("shoald-docker")), executor="docker")
+    shoald.start()
+    try:
+        yield shoald
+    finally:
+        shoald.stop()
+
+
+def test_docker_executor_image_calls_reach_the_engine(docker_daemon: ShoalDaemon, tmp_path: Path) -> None:
+    name = f"shoal-images-test-{uuid.uuid4().hex[:8]}"
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(make_layer({"srv/page": "hi\n"}).tar)
+    try:
+        image_id = docker_daemon.docker("import", "--change", 'CMD ["/srv/page"]', str(rootfs),
+                                        f"{name}:v1").stdout.strip()
+        assert dockerd("image", "inspect", "--format", "{{.Id}}", f"{name}:v1").stdout.strip() == image_id
+        listed = docker_daemon.docker("images", "--format", "{{.Repository}}:{{.Tag}}", name).stdout.split()
+        assert listed == [f"{name}:v1"]
+        docker_daemon.docker("tag", f"{name}:v1", f"{name}:v2")
+        archive = tmp_path / "saved.tar"
+        docker_daemon.docker("save", "-o", str(archive), f"{name}:v2")
+        assert "Untagged" in docker_daemon.docker("rmi", f"{name}:v2").stdout
+        assert dockerd("image", "inspect", f"{name}:v2").returncode == 1
+        assert docker_daemon.docker("load", "-i", str(archive)).stdout.strip() == f"Loaded image: {name}:v2"
+        missing = docker_daemon.docker("image", "inspect", f"{name}:nothere", check=False)
+        assert missing.returncode == 1 and f"No such image: {name}:nothere" in missing.stderr
+    finally:
+        dockerd("rmi", "-f", f"{name}:v1", f"{name}:v2")
