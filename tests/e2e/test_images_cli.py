@@ -173,6 +173,8 @@ def test_seed_scenario_from_an_imported_image(oci_daemon: ShoalDaemon, tmp_path:
     assert "must force" in refused.stderr and "is using its referenced image" in refused.stderr
     forced = oci_daemon.docker("rmi", "-f", "my-apache2:latest", check=False)
     assert forced.returncode == 1 and "cannot be forced" in forced.stderr
+    oci_daemon.docker("image", "prune", "--all", "--force")  # unused images go; this one is in use
+    assert oci_daemon.docker("image", "inspect", "--format", "{{.Id}}", "my-apache2:latest").stdout.strip() == imported
 
     oci_daemon.docker("service", "rm", "frontend")
     wait_until(lambda: oci_daemon.docker("ps", "-aq").stdout.strip() == "", 60, "task containers still there")
