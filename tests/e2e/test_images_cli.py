@@ -223,3 +223,15 @@ def test_docker_executor_image_calls_reach_the_engine(docker_daemon: ShoalDaemon
         assert missing.returncode == 1 and f"No such image: {name}:nothere" in missing.stderr
     finally:
         dockerd("rmi", "-f", f"{name}:v1", f"{name}:v2")
+
+
+def test_service_create_pins_the_image_to_the_registry_s_digest(oci_daemon: ShoalDaemon,
+                                                                registry: Registries) -> None:
+    ref = f"{registry.open.host}/team/app:v1"
+    oci_daemon.docker("service", "create", "--detach", "--name", "pinned", "--restart-condition", "none", ref)
+    try:
+        image = oci_daemon.docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+                                  "pinned").stdout.strip()
+        assert image == f"{ref}@{registry.image.digest}"
+    finally:
+        oci_daemon.docker("service", "rm", "pinned")
