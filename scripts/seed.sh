@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The seed scenario of DESIGN.md: a one-node swarm, a 5-replica web service published on 8080 through
 # the routing mesh, then scale, update and rm. Prints each step.
-# SHOAL_SEED_EXECUTOR=oci runs it on the oci executor with a web image built here from busybox-static
-# (httpd and a CGI page printing the task's hostname), given to shoald by `docker import`. The default
-# stays `process` (the image names the workload; the command runs on the host) until shoald's image
-# routes take `docker import`.
+# It runs on shoald's default executor (SHOAL_SEED_EXECUTOR=oci|process to choose): on oci the web
+# image is built here from busybox-static (httpd and a CGI page printing the task's hostname) and given
+# to shoald by `docker import`; on process the image only names the workload, a command on the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHOAL_SKIP_DOCKERD=1 bash scripts/setup.sh
@@ -14,8 +13,9 @@ export DOCKER_HOST="unix://$work/shoal.sock"
 DOCKER=/usr/local/bin/docker
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
-executor=${SHOAL_SEED_EXECUTOR:-process}
-shoald -H "$DOCKER_HOST" --data-root "$work/data" --executor "$executor" >"$work/shoald.log" 2>&1 &
+executor_flag=()
+if [ -n "${SHOAL_SEED_EXECUTOR:-}" ]; then executor_flag=(--executor "$SHOAL_SEED_EXECUTOR"); fi
+shoald -H "$DOCKER_HOST" --data-root "$work/data" "${executor_flag[@]}" >"$work/shoald.log" 2>&1 &
 shoald_pid=$!
 cleanup() {
     "$DOCKER" swarm leave --force >/dev/null 2>&1 || true
@@ -24,6 +24,10 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 100); do "$DOCKER" version >/dev/null 2>&1 && break; sleep 0.1; done
+# shoald logs "executor: NAME (why)" once it serves
+for _ in $(seq 100); do grep -q "executor: " "$work/shoald.log" && break; sleep 0.1; done
+executor=$(sed -n 's/.* executor: \([a-z]*\) (.*/\1/p' "$work/shoald.log" | head -n 1)
+echo "shoald runs tasks with the ${executor:-unknown} executor"
 
 step "$DOCKER" swarm init --advertise-addr 127.0.0.1
 if [ "$executor" = oci ]; then
