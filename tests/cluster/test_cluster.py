@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from shoal.api.errors import WORKER_NOT_A_MANAGER
+from shoal.manager.wal.framing import HEADER_SIZE
 from shoal.testing.cluster import ClusterNode, TestCluster
 from shoal.testing.daemon import DOCKER_CLI
 from shoal.testing.netns import netns_unavailable
@@ -232,3 +233,24 @@ def test_a_partitioned_minority_manager_cannot_commit(cluster: TestCluster) -> N
     cluster.wait_for(lambda: minority.docker("service", "inspect", "majority", check=False).returncode == 0, 60,
                      "the minority manager catching up after the partition heals")
     assert majority.docker("service", "inspect", "never", check=False).returncode != 0
+
+
+def test_a_manager_with_a_damaged_log_rejoins_as_a_new_member(cluster: TestCluster) -> None:
+    leader = cluster.leader(live_manager(cluster))
+    damaged = next(n for n in managers(cluster) if n.alive and n.name != leader)
+    via = live_manager(cluster, besides=damaged.name)
+    damaged.kill9()
+    segments = sorted((damaged.daemon.data_root / "swarm").rglob("*.wal"))
+    data = bytearray(segments[-1].read_bytes())
+    data[HEADER_SIZE + 1] ^= 0x01  # one bit in a record that was written whole: corruption, not a torn write
+    segments[-1].write_bytes(bytes(data))
+    via.docker("service", "create", "--detach", "--name", "while-away", "busybox", "sleep", "100000")
+
+    damaged.daemon.start()
+    cluster.wait_for(lambda: cluster.managers_view(via).get(damaged.name, {}).get("manager") == "Reachable", 60,
+                     "the damaged manager back as a reachable member")
+    assert list((damaged.daemon.data_root / "swarm").glob("raft.damaged-*")), "the damaged log was not kept aside"
+    cluster.wait_for(lambda: damaged.docker("service", "inspect", "while-away", check=False).returncode == 0, 60,
+                     "the rejoined manager caught up from the others")
+    assert sorted(row["manager"] for row in cluster.managers_view(via).values()) == [
+        "", "", "Leader", "Reachable", "Reachable"]

@@ -28,6 +28,8 @@ PROBE_TIMEOUT = 5.0
 class RaftGroup(Protocol):
     def members(self) -> dict[int, str]: ...
 
+    async def remove_member(self, node_id: int) -> int: ...
+
     async def add_member(self, node_id: int, address: str) -> int: ...
 
     async def update_member(self, node_id: int, address: str) -> int: ...
@@ -79,6 +81,11 @@ class MembershipService:
         node_id = caller.identity.node_id
         members = self.raft.members()
         known = self.directory.raft_id_of(node_id)
+        if known is not None and known in members and known != proposed and body.get("replaces") == known:
+            # A manager whose log was damaged rejoins as a new member (it may have forgotten a vote, so
+            # it must not vote as its old self): its old member goes first.
+            await self.raft.remove_member(known)
+            members = self.raft.members()
         if known is not None and known in members:
             if known != proposed:
                 raise errors.FailedPrecondition(
@@ -116,12 +123,17 @@ async def probe_manager(client: RpcClient, address: str) -> None:
     await client.call(address, HEALTH_PATH, None, timeout=PROBE_TIMEOUT)
 
 
-async def join_raft(client: RpcClient, managers: list[str], advertise: str, raft_id: int) -> dict[int, str]:
-    """Ask the managers (in turn, until one answers) to add this manager as ``raft_id``; the members."""
+async def join_raft(client: RpcClient, managers: list[str], advertise: str, raft_id: int,
+                    replaces: int | None = None) -> dict[int, str]:
+    """Ask the managers (in turn, until one answers) to add this manager as ``raft_id`` (instead of its
+    old member ``replaces``, whose log it lost); the members."""
     last: errors.ShoalError = errors.Unavailable("no manager to join")
+    body: dict[str, Any] = {"addr": advertise, "raft_id": raft_id}
+    if replaces is not None:
+        body["replaces"] = replaces
     for address in managers:
         try:
-            reply = await client.call(address, JOIN_PATH, {"addr": advertise, "raft_id": raft_id}, timeout=30.0)
+            reply = await client.call(address, JOIN_PATH, body, timeout=30.0)
         except errors.Unavailable as exc:
             last = exc
             continue

@@ -31,6 +31,7 @@ from shoal.controlapi.cluster import autolock_key, new_cluster
 from shoal.executor.base import CAP_TASK_ADDRESS, Executor, Purgeable
 from shoal.manager.membership import join_raft, new_raft_id
 from shoal.manager.wal.crypto import DataKey, KeyRing
+from shoal.manager.wal.errors import WALCorrupted
 from shoal.network.mesh import Mesh
 from shoal.node import identity as ident
 from shoal.node import roles
@@ -143,16 +144,51 @@ class Node:
 
     async def _resume_manager(self, identity: ident.NodeIdentity, node_secrets: ident.NodeSecrets,
                               unlock_key: bytes | None) -> None:
-        manager = self.open_manager(identity, node_secrets, unlock_key)
         try:
-            await manager.listen(*split(identity.listen_addr))
-            await manager.consensus.restart(identity.raft_id)
-        except BaseException:
-            await manager.stop()
-            raise
+            manager = self.open_manager(identity, node_secrets, unlock_key)
+        except WALCorrupted as exc:
+            others = [m for m in identity.managers if m != identity.cluster_address]
+            if not others or self.config.repair_raft_log:
+                raise  # a lone manager has no one to rejoin from: the error names the way out
+            log.warning("%s; rejoining the Raft group from the other managers as a new member instead", exc)
+            identity, manager = await self._rejoin_with_fresh_log(identity, node_secrets, unlock_key, others)
+        else:
+            try:
+                await manager.listen(*split(identity.listen_addr))
+                await manager.consensus.restart(identity.raft_id)
+            except BaseException:
+                await manager.stop()
+                raise
         self.swarm = await self._become_member(identity, manager, node_secrets, unlock_key)
         # A key change the node missed (a crash between the cluster update and the re-wrap).
         await self.sync_autolock()
+
+    async def _rejoin_with_fresh_log(self, identity: ident.NodeIdentity, node_secrets: ident.NodeSecrets,
+                                     unlock_key: bytes | None,
+                                     others: list[str]) -> tuple[ident.NodeIdentity, Manager]:
+        """A manager whose Raft log is damaged may have forgotten a vote, so it must not vote as its old
+        member again: the damaged log is set aside, and the node joins as a new member (a new Raft id)
+        that the leader adds in place of the old one and catches up with a snapshot."""
+        raft_dir = ident.raft_dir(self.config.swarm_dir)
+        aside = raft_dir.with_name(f"raft.damaged-{int(self.clock.now().timestamp())}")
+        raft_dir.rename(aside)
+        log.warning("the damaged raft log is kept at %s", aside)
+        ident.dek_path(self.config.swarm_dir).parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(ident.store_secrets, self.config.swarm_dir, node_secrets, unlock_key)
+        fresh = replace(identity, raft_id=new_raft_id())
+        manager = self.open_manager(fresh, node_secrets, unlock_key)
+        try:
+            await manager.listen(*split(fresh.listen_addr))
+            members = await join_raft(manager.client, others, fresh.cluster_address, fresh.raft_id,
+                                      replaces=identity.raft_id)
+            await manager.consensus.join(members)
+            await manager.caught_up(fresh.node_id, ca_join.JOIN_TIMEOUT, "the rejoining manager did not catch up")
+        except BaseException:
+            await manager.stop()
+            raise
+        fresh = replace(fresh, managers=tuple(sorted(members.values())))
+        ident.save_identity(self.config.swarm_dir, fresh)
+        return fresh, manager
 
     async def sync_autolock(self) -> None:
         """Wrap a manager's secrets on disk as the cluster object says: under its unlock key with

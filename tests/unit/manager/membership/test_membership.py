@@ -37,6 +37,10 @@ class Group:
         self.voters[node_id] = address
         return len(self.changes)
 
+    async def remove_member(self, node_id: int) -> int:
+        self.changes.append(("remove", node_id, self.voters.pop(node_id)))
+        return len(self.changes)
+
     async def update_member(self, node_id: int, address: str) -> int:
         self.changes.append(("update", node_id, address))
         self.voters[node_id] = address
@@ -153,3 +157,16 @@ def test_advertised_addresses_are_checked() -> None:
     assert substitute_unspecified_host(":2377", "10.9.9.9") == "10.9.9.9:2377"
     with pytest.raises(errors.InvalidArgument, match="expected host:port"):
         substitute_unspecified_host("10.1.2.3", "10.9.9.9")
+
+
+async def test_a_manager_that_lost_its_log_rejoins_as_a_new_member(leader: Leader) -> None:
+    client = leader.client("m2")
+    old, new = new_raft_id(), new_raft_id()
+    try:
+        await join_raft(client, [leader.address], "127.0.0.2:2377", old)
+        members = await join_raft(client, [leader.address], "127.0.0.2:2377", new, replaces=old)
+    finally:
+        await client.close()
+    assert old not in members and members[new] == "127.0.0.2:2377"
+    assert [kind for kind, _, _ in leader.group.changes] == ["add", "remove", "add"]
+    assert leader.directory.raft_ids == {"m2": new}
