@@ -14,11 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from shoal.api import errors
+from shoal.api.dispatch_wire import LEADER_PATH
 from shoal.api.errors import WORKER_NOT_A_MANAGER
+from shoal.ca.join import ROOT_PATH
 from shoal.manager.wal.framing import HEADER_SIZE
+from shoal.node.manager import CONTROL_PATH
+from shoal.rpc.client import RpcClient
+from shoal.rpc.tls import client_context
 from shoal.testing.cluster import ClusterNode, TestCluster
 from shoal.testing.daemon import DOCKER_CLI
 from shoal.testing.netns import netns_unavailable
+from shoal.testing.pki import TestCA
 
 pytestmark = [
     pytest.mark.root,
@@ -254,3 +261,51 @@ def test_a_manager_with_a_damaged_log_rejoins_as_a_new_member(cluster: TestClust
                      "the rejoined manager caught up from the others")
     assert sorted(row["manager"] for row in cluster.managers_view(via).values()) == [
         "", "", "Leader", "Reachable", "Reachable"]
+
+
+async def test_certificates_decide_what_a_node_may_call(cluster: TestCluster, tmp_path: Path) -> None:
+    """A worker's certificate reaches the dispatcher but not Raft or the control API; a certificate of
+    another cluster is refused everywhere; no certificate reaches only the CA's root."""
+    address = f"{live_manager(cluster).ip}:2377"  # the hosts are reachable from the machine through the bridge
+    certs = cluster.node("n4").daemon.data_root / "swarm" / "certificates"
+    root = certs / "swarm-root-ca.crt"
+    stranger = TestCA("another-cluster").issue("x", "swarm-manager").write(tmp_path / "stranger")
+    worker = RpcClient(client_context(certs / "swarm-node.crt", certs / "swarm-node.key", root))
+    foreign = RpcClient(client_context(stranger.cert, stranger.key, root))
+    anonymous = RpcClient(client_context(None, None, root))
+    try:
+        assert (await worker.call(address, LEADER_PATH, None))["leader"]
+        with pytest.raises(errors.Forbidden, match="may not call manager routes"):
+            await worker.call(address, CONTROL_PATH, {"method": "_nodes_list", "args": [{}], "kwargs": {}})
+        with pytest.raises(errors.Forbidden):
+            await worker.stream(address, "/raft/v1/stream")
+        with pytest.raises(errors.Unavailable):  # the TLS handshake itself fails
+            await foreign.call(address, LEADER_PATH, None)
+        assert (await anonymous.call(address, ROOT_PATH, None))["root"] == root.read_bytes()
+        with pytest.raises(errors.Forbidden, match="no client certificate"):
+            await anonymous.call(address, LEADER_PATH, None)
+    finally:
+        for client in (worker, foreign, anonymous):
+            await client.close()
+
+
+def test_quorum_loss_refuses_writes_and_force_new_cluster_brings_the_swarm_back(cluster: TestCluster) -> None:
+    """Last: it leaves a one-manager swarm behind."""
+    survivor = live_manager(cluster)
+    lost = [n for n in managers(cluster) if n is not survivor and n.alive]
+    for node in lost:
+        node.kill9()
+    cluster.wait_for(lambda: survivor.docker("node", "ls", check=False).returncode != 0, 30,
+                     "the survivor to lose its quorum")
+    refused = survivor.docker("service", "create", "--detach", "--name", "no-quorum", "busybox", "sleep", "1",
+                              check=False)
+    assert "The swarm does not have a leader" in refused.stderr
+
+    out = survivor.docker("swarm", "init", "--force-new-cluster", "--advertise-addr", survivor.ip).stdout
+    assert "Swarm initialized" in out
+    assert cluster.leader(survivor) == survivor.name
+    services = survivor.docker("service", "ls", "--format", "{{.Name}}").stdout.split()
+    assert {"web", "canary", "majority", "while-away"} <= set(services)
+    survivor.docker("service", "create", "--detach", "--name", "after-recovery", "busybox", "sleep", "100000")
+    cluster.wait_for(lambda: len(running_tasks(survivor, "web")) == REPLICAS, 90,
+                     "10 replicas again (the lost managers' tasks replaced)")

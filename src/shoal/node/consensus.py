@@ -13,10 +13,12 @@ from shoal.api import errors
 from shoal.base.clock import Clock
 from shoal.manager.proposer import RaftProposer
 from shoal.manager.raftnode import RaftNode, RaftNodeConfig
+from shoal.manager.raftnode_snapshot import encode_snapshot_data
 from shoal.manager.raftnode_storage import DiskLog
 from shoal.manager.transport import RaftTransport
 from shoal.manager.wal.crypto import KeyRing
 from shoal.manager.wal.storage import DiskStorage
+from shoal.raft.types import ConfState, HardState, Snapshot, SnapshotMetadata
 from shoal.store.changes import encode_changes
 from shoal.store.memory import MemoryStore
 
@@ -55,6 +57,17 @@ class Consensus:
             ) from None
         if set(self.raft.members()) == {raft_id}:
             await self._lead_alone()
+
+    async def refound(self, raft_id: int, address: str, state: bytes) -> None:
+        """`swarm init --force-new-cluster`: a new one-member group in this (empty) log whose first
+        snapshot holds ``state``, the store as this manager last applied it; then lead it."""
+        snapshot = Snapshot(
+            SnapshotMetadata(index=1, term=1, conf_state=ConfState(voters=(raft_id,))),
+            encode_snapshot_data({raft_id: address}, state),
+        )
+        self.log.save(HardState(term=1, vote=raft_id, commit=1), [], snapshot)
+        self.log.sync()
+        await self.restart(raft_id)
 
     async def _lead_alone(self) -> None:
         """Alone in the group no one else can win, so campaign at once instead of waiting out an

@@ -21,7 +21,7 @@ from typing import Any
 from shoal.agent.agent import Agent
 from shoal.agent.remote_dispatcher import RemoteDispatcher
 from shoal.api import errors
-from shoal.api.objects import CLUSTER, NETWORKS, NODES, Obj, dig
+from shoal.api.objects import CLUSTER, NETWORKS, NODES, Obj, clone, dig
 from shoal.base.clock import Clock
 from shoal.base.ids import new_id
 from shoal.ca import certs, csr
@@ -251,10 +251,10 @@ class Node:
 
     async def init_swarm(self, request: Obj) -> str:
         async with self._lock:
+            if request.get("ForceNewCluster") and self.swarm is not None and self.swarm.manager is not None:
+                return await self._force_new_cluster(self.swarm)
             if self.swarm is not None or self.locked is not None:
                 raise errors.AlreadyInSwarm()
-            if request.get("ForceNewCluster"):
-                raise errors.NotImplementedYet("--force-new-cluster needs an existing swarm to recover")
             listen = self._listen_addr(request)
             advertise = advertise_addr(request, listen)
             availability = request.get("Availability") or "active"
@@ -307,6 +307,35 @@ class Node:
                 ident.forget(self.config.swarm_dir)
                 raise
             return swarm.identity.node_id
+
+    async def _force_new_cluster(self, swarm: Swarm) -> str:
+        """Recover a swarm that lost its quorum on this manager: a new one-member Raft group holding
+        everything this manager had applied (services, tasks, nodes, secrets), as swarmkit's
+        --force-new-cluster. The other managers are no longer members; they come back by joining or
+        being promoted again. The workers and every task keep running throughout."""
+        manager, identity = swarm.manager, swarm.identity
+        assert manager is not None and swarm.secrets is not None
+        state = manager.store.snapshot()
+        await self.stop_manager(swarm)
+        raft_dir = ident.raft_dir(self.config.swarm_dir)
+        raft_dir.rename(raft_dir.with_name(f"raft.before-force-new-cluster-{int(self.clock.now().timestamp())}"))
+        ident.dek_path(self.config.swarm_dir).parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(ident.store_secrets, self.config.swarm_dir, swarm.secrets, swarm.unlock_key)
+        fresh = replace(identity, raft_id=new_raft_id(), managers=(identity.cluster_address,))
+        manager = self.open_manager(fresh, swarm.secrets, swarm.unlock_key)
+        try:
+            await manager.listen(*split(fresh.listen_addr))
+            await manager.consensus.refound(fresh.raft_id, fresh.cluster_address, state)
+            await manager.store.update(lambda tx: _only_member(tx, fresh.node_id, fresh.raft_id,
+                                                               fresh.cluster_address))
+        except BaseException:
+            await manager.stop()
+            raise
+        swarm.manager, swarm.identity = manager, fresh
+        self.start_manager_loops(swarm)
+        ident.save_identity(self.config.swarm_dir, fresh)
+        log.warning("forced a new cluster: this manager is the only member of its Raft group now")
+        return fresh.node_id
 
     async def join_swarm(self, request: Obj) -> None:
         async with self._lock:
@@ -510,6 +539,21 @@ class Node:
         except Exception:
             log.exception("changing this node's role to %s failed; it is retried when the managers next "
                           "send the node", desired)
+
+
+def _only_member(tx: Tx, node_id: str, raft_id: int, address: str) -> None:
+    """After --force-new-cluster: this node is the one Raft member; the other managers are not."""
+    for current in tx.objects(NODES):
+        if current.get(RAFT_ID) is None and current["ID"] != node_id:
+            continue
+        node = clone(current)
+        if current["ID"] == node_id:
+            node[RAFT_ID] = raft_id
+            node["ManagerStatus"] = {"Leader": True, "Reachability": "reachable", "Addr": address}
+        else:
+            node.pop(RAFT_ID, None)
+            node["ManagerStatus"] = {**(node.get("ManagerStatus") or {}), "Reachability": "unreachable"}
+        tx.update(NODES, node)
 
 
 async def _cancel_all(jobs: list[asyncio.Task[None]]) -> None:
