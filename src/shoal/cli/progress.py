@@ -10,6 +10,7 @@ from typing import Any
 import docker
 
 from shoal.api import states
+from shoal.api.defaults import UPDATE_DEFAULTS, seconds
 
 BAR_WIDTH = 50
 RANKED = ("new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running")
@@ -34,7 +35,7 @@ def wait_converged(api: docker.APIClient, ref: str, echo: Any, timeout: float = 
         if update_state in ("paused", "rollback_paused"):
             echo(f"service update paused: {service['UpdateStatus'].get('Message', '')}")
             return False
-        monitor = ((service["Spec"].get("UpdateConfig") or {}).get("Monitor") or 5_000_000_000) / 1e9
+        monitor = seconds((service["Spec"].get("UpdateConfig") or {}).get("Monitor") or UPDATE_DEFAULTS["Monitor"])
         tasks = api.tasks(filters={"service": service["ID"], "_up-to-date": "true"})
         desired = (service["Spec"].get("Mode", {}).get("Replicated") or {}).get("Replicas")
         slots: dict[Any, dict[str, Any]] = {}

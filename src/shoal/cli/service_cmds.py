@@ -10,6 +10,7 @@ from typing import Any
 import click
 import docker
 
+from shoal.api.names import task_name
 from shoal.cli.format import ago, short_id, strip_digest, table
 from shoal.cli.main import api_of
 from shoal.cli.progress import wait_converged
@@ -314,7 +315,7 @@ def logs(ctx: click.Context, ref: str, follow: bool, timestamps: bool, tail: str
             task = api.inspect_task(task_id)
             service = api.inspect_service(task["ServiceID"])["Spec"]["Name"]
             host = api.inspect_node(task["NodeID"])["Description"]["Hostname"]
-            name = f"{service}.{task.get('Slot') or task['NodeID']}"
+            name = task_name(service, int(task.get("Slot") or 0), str(task.get("NodeID") or ""))
             prefixes[task_id] = f"{name}@{host}" if no_task_ids else f"{name}.{task_id[:12]}@{host}"
         return prefixes[task_id]
 

@@ -11,11 +11,11 @@ import copy
 from typing import Any
 
 from shoal.api import errors
+from shoal.api.defaults import HEARTBEAT_PERIOD, NANOS, NODE_CERT_EXPIRY
 from shoal.api.objects import CLUSTER, Obj, clone, dig, version_of
 from shoal.base.clock import Clock
 from shoal.ca import tokens
 from shoal.ca.certs import KeyPair, tls_info
-from shoal.controlapi.defaults import SECOND
 from shoal.controlapi.schema import CLUSTER_SPEC, conform
 from shoal.store.memory import MemoryStore, ReadView, Tx
 
@@ -27,12 +27,12 @@ DEFAULT_CLUSTER_SPEC: Obj = {
         "SnapshotInterval": 10000, "KeepOldSnapshots": 0, "LogEntriesForSlowFollowers": 500,
         "ElectionTick": 10, "HeartbeatTick": 1,
     },
-    "Dispatcher": {"HeartbeatPeriod": 5 * SECOND},
-    "CAConfig": {"NodeCertExpiry": 2160 * 3600 * SECOND},
+    "Dispatcher": {"HeartbeatPeriod": HEARTBEAT_PERIOD},
+    "CAConfig": {"NodeCertExpiry": NODE_CERT_EXPIRY},
     "TaskDefaults": {},
     "EncryptionConfig": {"AutoLockManagers": False},
 }
-MIN_CERT_EXPIRY = 3600 * SECOND
+MIN_CERT_EXPIRY = 3600 * NANOS
 
 
 def merge_spec(base: Obj, override: Any) -> Obj:

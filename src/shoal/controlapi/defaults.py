@@ -6,15 +6,8 @@ from __future__ import annotations
 import copy
 import random
 
+from shoal.api.defaults import RESTART_DEFAULTS, STOP_GRACE_PERIOD, UPDATE_DEFAULTS
 from shoal.api.objects import Obj
-
-SECOND = 1_000_000_000
-UPDATE_DEFAULTS: Obj = {
-    "Parallelism": 1, "FailureAction": "pause", "Monitor": 5 * SECOND, "MaxFailureRatio": 0,
-    "Order": "stop-first",
-}
-RESTART_DEFAULTS: Obj = {"Condition": "any", "Delay": 5 * SECOND, "MaxAttempts": 0}
-STOP_GRACE_DEFAULT = 10 * SECOND
 
 _ADJECTIVES = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
                "nifty", "proud", "quirky", "sharp", "tender", "vibrant", "witty", "zealous")
@@ -60,7 +53,7 @@ def with_defaults(service: Obj) -> Obj:
     task = spec.setdefault("TaskTemplate", {})
     container = task.get("ContainerSpec")
     if container is not None:
-        container.setdefault("StopGracePeriod", STOP_GRACE_DEFAULT)
+        container.setdefault("StopGracePeriod", STOP_GRACE_PERIOD)
     policy = task.get("RestartPolicy") or {}
     task["RestartPolicy"] = {**RESTART_DEFAULTS, **policy}
     for key in ("UpdateConfig", "RollbackConfig"):

@@ -8,6 +8,7 @@ from typing import Any
 
 from shoal.allocator.ports import check_port_conflicts
 from shoal.api import errors, states
+from shoal.api.constraints import validate_constraints
 from shoal.api.objects import SERVICES, Obj, clone, dig, is_global, replicas, service_name, version_of
 from shoal.base.clock import Clock, rfc3339
 from shoal.base.ids import new_id
@@ -16,7 +17,6 @@ from shoal.controlapi.defaults import normalize_new_spec, with_defaults
 from shoal.controlapi.resolve import resolve
 from shoal.controlapi.schema import SERVICE_SPEC, conform
 from shoal.controlapi.validate import validate_service_spec
-from shoal.scheduler.constraints import validate_constraints
 from shoal.store.memory import MemoryStore, ReadView, Tx
 
 SERVICE_FILTERS = ("id", "name", "label", "mode")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shoal.api import errors
+from shoal.api.names import task_name
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig, node_name, service_name
 from shoal.controlapi import filters as flt
 from shoal.controlapi.resolve import resolve
@@ -52,7 +53,7 @@ def list_tasks(view: ReadView, filters: flt.Filters) -> list[Obj]:
 
     def named(task: Obj) -> bool:
         svc = services.get(task.get("ServiceID", ""))
-        name = f"{service_name(svc)}.{task.get('Slot') or task.get('NodeID')}" if svc else ""
+        name = task_name(service_name(svc), int(task.get("Slot") or 0), str(task.get("NodeID") or "")) if svc else ""
         return flt.any_prefix(filters.get("name"), name)
 
     return flt.keep(

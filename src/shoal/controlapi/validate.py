@@ -8,6 +8,7 @@ import signal
 from typing import Any
 
 from shoal.api import errors
+from shoal.api.defaults import NANOS
 from shoal.api.objects import Obj, dig
 
 _NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?$")
@@ -68,7 +69,7 @@ def validate_resources(resources: Obj | None) -> None:
         if memory and memory < MIN_MEMORY:
             raise invalid(f"TaskSpec: invalid memory value {memory}: Must be at least 4MiB")
         if cpus and cpus < MIN_NANO_CPUS:
-            raise invalid(f"TaskSpec: invalid cpu value {cpus / 1e9:g}: Must be at least 0.001")
+            raise invalid(f"TaskSpec: invalid cpu value {cpus / NANOS:g}: Must be at least 0.001")
         if memory < 0 or cpus < 0:
             raise invalid("TaskSpec: resources cannot be negative")
 

@@ -23,8 +23,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
+from shoal.api.defaults import STOP_GRACE_PERIOD, seconds
+from shoal.api.names import container_name, task_name
+
 DEFAULT_STOP_SIGNAL = "SIGTERM"
-DEFAULT_STOP_GRACE_PERIOD = 10.0
+DEFAULT_STOP_GRACE_PERIOD = seconds(STOP_GRACE_PERIOD)
 STDOUT = 1
 STDERR = 2
 
@@ -61,15 +64,6 @@ class PortSpec:
 
     target: int
     protocol: str = "tcp"
-
-
-def task_name(service_name: str, slot: int, node_id: str) -> str:
-    """`<service>.<slot>` for replicated tasks, `<service>.<node id>` for global ones (slot 0)."""
-    return f"{service_name}.{slot}" if slot else f"{service_name}.{node_id}"
-
-
-def container_name(service_name: str, slot: int, node_id: str, task_id: str) -> str:
-    return f"{task_name(service_name, slot, node_id)}.{task_id}"
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from shoal.allocator.component import Plan, Planner, apply_plan
 from shoal.api import states
+from shoal.api.defaults import NANOS
 from shoal.api.objects import CLUSTER, NODES, SERVICES, TASKS, Obj, clone, dig
 from shoal.base.clock import rfc3339
 from shoal.base.ids import new_id
+from shoal.planner import Plan, Planner, apply_plan
 from shoal.store.memory import MemoryStore, ReadView, Tx
 from shoal.store.proposer import ApplyFn
 from shoal.testing.clock import FakeClock
 
 GIB = 1024**3
 CPU = 1_000_000_000  # NanoCPUs in one CPU
-SECOND = 1_000_000_000  # nanoseconds, as Docker durations
+SECOND = NANOS  # nanoseconds, as Docker durations
 
 
 class InstantProposer:

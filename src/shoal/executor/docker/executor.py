@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shoal.api.defaults import NANOS
 from shoal.base.ids import new_id
 from shoal.executor.base import (
     AdoptedTask,
@@ -72,7 +73,7 @@ def node_description(info: dict[str, Any]) -> NodeDescription:
         hostname=str(info.get("Name", "")),
         os=str(info.get("OSType", "linux")),
         architecture=str(info.get("Architecture", "")),
-        nano_cpus=int(info.get("NCPU", 0)) * 1_000_000_000,
+        nano_cpus=int(info.get("NCPU", 0)) * NANOS,
         memory_bytes=int(info.get("MemTotal", 0)),
         engine_version=str(info.get("ServerVersion", "")),
         engine_labels=engine_labels,

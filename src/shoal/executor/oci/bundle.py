@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shoal.api.defaults import NANOS
 from shoal.executor.base import Resources
 from shoal.executor.oci.passwd import ContainerUser
 from shoal.executor.taskoptions import MountSpec, TaskOptions
@@ -138,5 +139,5 @@ def _resources(resources: Resources) -> dict[str, Any]:
     if resources.pids_limit:
         out["pids"] = {"limit": resources.pids_limit}
     if resources.nano_cpus:
-        out["cpu"] = {"quota": resources.nano_cpus * CFS_PERIOD // 1_000_000_000, "period": CFS_PERIOD}
+        out["cpu"] = {"quota": resources.nano_cpus * CFS_PERIOD // NANOS, "period": CFS_PERIOD}
     return out

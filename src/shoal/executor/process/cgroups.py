@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shoal.api.defaults import NANOS
 from shoal.executor.base import CAP_CPU_LIMIT, CAP_MEMORY_LIMIT, CAP_PIDS_LIMIT, Resources
 
 CPU_PERIOD_US = 100_000
@@ -60,7 +61,7 @@ def limit_files(resources: Resources, version: int) -> dict[str, dict[str, str]]
     if resources.pids_limit:
         files["pids"] = {"pids.max": str(resources.pids_limit)}
     if resources.nano_cpus:
-        quota = max(1000, resources.nano_cpus * CPU_PERIOD_US // 1_000_000_000)
+        quota = max(1000, resources.nano_cpus * CPU_PERIOD_US // NANOS)
         if version == 2:
             files["cpu"] = {"cpu.max": f"{quota} {CPU_PERIOD_US}"}
         else:

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from shoal.api.defaults import NANOS
 from shoal.base.clock import Clock, SystemClock
 from shoal.executor.base import (
     CAP_ADOPT,
@@ -150,7 +151,7 @@ class ProcessExecutor:
             hostname=socket.gethostname(),
             os=platform.system().lower(),
             architecture=platform.machine(),
-            nano_cpus=(os.cpu_count() or 1) * 1_000_000_000,
+            nano_cpus=(os.cpu_count() or 1) * NANOS,
             memory_bytes=_memory_total(),
             engine_version=self._engine_version,
             plugins=PLUGINS,
