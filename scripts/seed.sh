@@ -10,7 +10,8 @@ SHOAL_SKIP_DOCKERD=1 bash scripts/setup.sh
 
 work=$(mktemp -d /tmp/shoal-seed.XXXXXX)
 export DOCKER_HOST="unix://$work/shoal.sock"
-DOCKER=/usr/local/bin/docker
+# The docker CLI 28 of this project's machines, else Debian's (docker.io), as the tests choose it.
+DOCKER=${SHOAL_DOCKER_CLI:-$(command -v /usr/local/bin/docker || command -v docker)}
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 executor_flag=()

@@ -5,7 +5,6 @@ refusal to serve plain TCP on a reachable address unless told it is meant."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,10 +16,10 @@ import pytest
 import requests
 from docker.errors import DockerException
 
-from shoal.testing.daemon import ShoalDaemon
+from shoal.testing.daemon import DOCKER_CLI, ShoalDaemon
 from shoal.testing.pki import CertFiles, TestCA
 
-DOCKER = "/usr/local/bin/docker" if os.access("/usr/local/bin/docker", os.X_OK) else shutil.which("docker")
+DOCKER = DOCKER_CLI
 
 
 def free_port() -> int:

@@ -34,6 +34,8 @@ def opens_with(swarm_dir: Path, key: str | None) -> Callable[[], bool]:
             ident.load_secrets(swarm_dir, parse_unlock_key(key) if key else None, tidy=False)
         except ident.Locked:
             return False
+        except ValueError:  # read while the node re-wraps the files in another thread: not settled yet
+            return False
         return True
     return check
 

@@ -11,7 +11,7 @@ from shoal.api import errors
 from shoal.engineapi.errors import status_for
 from shoal.engineapi.gojson import decode_object
 
-from .conftest import EngineServer, needs_cli, request
+from .conftest import EngineServer, needs_cli, needs_cli_version, request
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_docker_py_sees_conflict_and_not_a_manager(engine: EngineServer) -> None
         client.close()
 
 
-@needs_cli
+@needs_cli_version((23, 0), "the daemon's error text printed verbatim")
 def test_cli_prints_daemon_message(swarm_engine: EngineServer) -> None:
     result = swarm_engine.cli("service", "rm", "zz")
     assert result.returncode == 1

@@ -229,6 +229,10 @@ async def test_follower_acknowledges_only_after_its_fsync(cluster: Cluster) -> N
     await cluster.start(3, bootstrap=[1, 2, 3])
     await one.node.campaign()
     await _wait_for(one.proposer.is_leader)
+    # Let member 2 apply everything so far first: a later hard-state change (its commit index moving)
+    # would block in the closed gate before the new entry is even written.
+    await _wait_for(lambda: slow.node.applied_index >= one.node.applied_index)
+    await cluster.settle()
     gated.gate.clear()
     entry_index = one.storage.last_index() + 1
     # Member 3 and the leader make a quorum: the write commits while member 2's fsync is blocked.
