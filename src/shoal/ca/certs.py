@@ -67,9 +67,20 @@ def issue_node_certificate(
 ) -> KeyPair:
     """A fresh key and certificate for a node, signed by the root (the CA signs CSRs the same way)."""
     key = _new_key()
+    cert = sign_node_key(root, key.public_key(), node_id, role, cluster_id, now, lifetime)
+    return KeyPair(cert, _key_pem(key))
+
+
+def sign_node_key(
+    root: KeyPair, public_key: ec.EllipticCurvePublicKey, node_id: str, role: str, cluster_id: str,
+    now: datetime, lifetime: timedelta = NODE_CERT_LIFETIME,
+) -> bytes:
+    """A node certificate (PEM) for ``public_key``, signed by ``root``. Managers also carry ``swarm-ca``
+    as a name, since any manager may serve the CA's routes."""
     ca_cert = x509.load_pem_x509_certificate(root.cert_pem)
     ca_key = serialization.load_pem_private_key(root.key_pem, password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the cluster's root CA key is not an ECDSA key")
     subject = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_id),
         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
@@ -82,7 +93,7 @@ def issue_node_certificate(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + lifetime)
@@ -90,7 +101,7 @@ def issue_node_certificate(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def tls_info(root_cert_pem: bytes, node_cert_pem: bytes | None = None) -> dict[str, str]:

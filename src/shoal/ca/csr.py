@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from shoal.api import errors
-from shoal.ca.certs import BACKDATE, NODE_CERT_LIFETIME, ROLE_MANAGER, ROOT_CN, KeyPair
+from shoal.ca.certs import NODE_CERT_LIFETIME, KeyPair, sign_node_key
 
 MAX_CSR_BYTES = 16 << 10
 
@@ -45,39 +45,6 @@ def _load_csr(csr_pem: bytes) -> x509.CertificateSigningRequest:
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise errors.InvalidArgument("invalid certificate signing request: the key must be ECDSA P-256")
     return csr
-
-
-def sign_node_key(
-    root: KeyPair, public_key: ec.EllipticCurvePublicKey, node_id: str, role: str, cluster_id: str,
-    now: datetime, lifetime: timedelta = NODE_CERT_LIFETIME,
-) -> bytes:
-    """A node certificate (PEM) for ``public_key``, signed by ``root``. Managers also carry ``swarm-ca``
-    as a name, since any manager may serve the CA's routes."""
-    ca_cert = x509.load_pem_x509_certificate(root.cert_pem)
-    ca_key = serialization.load_pem_private_key(root.key_pem, password=None)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise errors.FailedPrecondition("the cluster's root CA key is not an ECDSA key")
-    subject = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_id),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
-        x509.NameAttribute(NameOID.COMMON_NAME, node_id),
-    ])
-    alt_names: list[x509.GeneralName] = [x509.DNSName(role), x509.DNSName(node_id)]
-    if role == ROLE_MANAGER:
-        alt_names.append(x509.DNSName(ROOT_CN))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + lifetime)
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def sign_csr(
