@@ -17,6 +17,7 @@ Scripts in bench/ import this as `harness` (python puts the script's directory o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -224,6 +225,10 @@ class DockerdSwarm:
     def __exit__(self, *exc: object) -> None:
         try:
             self.client.leave_swarm(force=True)
+            # Swarm mode leaves docker_gwbridge behind on the default bridge's subnet; its route then
+            # shadows docker0 and containers on the machine's engine become unreachable.
+            with contextlib.suppress(Exception):
+                self.client.remove_network("docker_gwbridge")
         finally:
             self.client.close()
 
