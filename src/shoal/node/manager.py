@@ -113,7 +113,8 @@ class Manager:
                 if remaining <= 0:
                     raise errors.Unavailable(message)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changes.get(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await changes.get()
 
     # -- lifecycle
     async def listen(self, host: str, port: int) -> int:
@@ -212,8 +213,11 @@ class Manager:
                     raft_id = node.get(RAFT_ID)
                     if dig(node, "Spec", "Role") == "worker" and isinstance(raft_id, int):
                         await self._demote(str(node["ID"]), raft_id)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # arrives as the watch yields, and this loop would then never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changes.get(), ROLE_RETRY)
+                    async with asyncio.timeout(ROLE_RETRY):
+                        await changes.get()
 
     async def _demote(self, node_id: str, raft_id: int) -> None:
         if raft_id == self.raft.node_id:

@@ -15,6 +15,7 @@ from shoal.api.objects import CLUSTER, clone
 from shoal.base.clock import SystemClock
 from shoal.ca.unlock_key import format_unlock_key, generate_raw_key, parse_unlock_key
 from shoal.controlapi.cluster import autolock_key, the_cluster
+from shoal.manager.wal.errors import WALError
 from shoal.node import identity as ident
 from shoal.node.config import DaemonConfig
 from shoal.node.node import Node
@@ -34,7 +35,7 @@ def opens_with(swarm_dir: Path, key: str | None) -> Callable[[], bool]:
             ident.load_secrets(swarm_dir, parse_unlock_key(key) if key else None, tidy=False)
         except ident.Locked:
             return False
-        except ValueError:  # read while the node re-wraps the files in another thread: not settled yet
+        except (ValueError, WALError):  # read while the node re-wraps the files in another thread: not settled
             return False
         return True
     return check
