@@ -67,6 +67,20 @@ class PortSpec:
 
 
 @dataclass(frozen=True)
+class TaskFile:
+    """A secret or config the task sees as a file: `target` is an absolute path inside the task
+    (secrets: /run/secrets/<name>, on a tmpfs). Its data is never written to the host's disk and
+    never persisted with the runtime."""
+
+    target: str
+    data: bytes = field(repr=False)
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o444
+    secret: bool = False
+
+
+@dataclass(frozen=True)
 class TaskRuntime:
     """Everything an executor needs about one task. Built by the agent from the task object; the
     hostname is already template-expanded (None: the executor's default, the container id's first 12
@@ -92,6 +106,8 @@ class TaskRuntime:
     tty: bool = False
     ports: tuple[PortSpec, ...] = ()
     raw_task: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # the task's secrets and configs, resolved by the agent; left out of to_json (never on disk)
+    files: tuple[TaskFile, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def task_name(self) -> str:
@@ -209,6 +225,7 @@ class ContainerStatus:
     address: str | None = None  # the task's IP on the node network, if it has its own
     hostname: str | None = None
     oom_killed: bool = False  # killed by the kernel for exceeding its memory limit
+    health: str | None = None  # "starting" | "healthy" | "unhealthy"; None: the task has no health check
 
     @property
     def running(self) -> bool:

@@ -1,120 +1,39 @@
 """The Engine API's Backend, implemented by this daemon: calls are checked against the node's swarm
-state and handed to controlapi (cluster objects) or to LocalTasks (this node's containers)."""
+state and handed to controlapi (cluster objects) or to LocalTasks (this node's containers). The kinds
+of object with calls of their own live in the mixins NodeBackend is composed of (backend_*.py)."""
 
 from __future__ import annotations
 
-import contextvars
-import dataclasses
-import functools
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
 
 from shoal.api import errors
-from shoal.api.objects import CLUSTER, NODES, Obj, dig
-from shoal.controlapi.cluster import ClusterControl, public_view
-from shoal.controlapi.nodes import NodeControl
-from shoal.controlapi.services import ServiceControl, find_service
+from shoal.api.objects import CLUSTER, NODES, dig
+from shoal.controlapi.cluster import public_view
 from shoal.controlapi.tasks import find_task, list_tasks
-from shoal.engineapi.backend import (
-    ContainerListQuery,
-    EventQuery,
-    ExecStartOptions,
-    ExecStream,
-    Filters,
-    LogMessage,
-    LogOptions,
-    SwarmUpdateFlags,
-)
+from shoal.engineapi.backend import ContainerListQuery, EventQuery, Filters, SwarmUpdateFlags
 from shoal.images.removal import ImageUser
 from shoal.images.service import ImageService
 from shoal.node import system
+from shoal.node.backend_base import Json, on_leader
+from shoal.node.backend_containers import ContainerCalls
+from shoal.node.backend_logs import LogCalls
+from shoal.node.backend_networks import NetworkCalls
+from shoal.node.backend_secrets import SecretsConfigsCalls
 from shoal.node.cluster_records import with_manager_status
 from shoal.node.engine_images import EngineImages
 from shoal.node.events import event_matches
-from shoal.node.local_tasks import LocalTasks, follow_service_tasks, task_logs
+from shoal.node.local_tasks import LocalTasks
 from shoal.node.node import Node
-from shoal.store.memory import MemoryStore
-
-Json = dict[str, Any]
 
 
-def _not_yet(what: str) -> errors.NotImplementedYet:
-    return errors.NotImplementedYet(f"{what} are not supported by shoal yet")
-
-
-# Set while a call forwarded by another manager runs here: it runs locally, never forwarded again.
-_FORWARDED: contextvars.ContextVar[bool] = contextvars.ContextVar("forwarded", default=False)
-_ARG_TYPES: dict[str, type[Any]] = {"SwarmUpdateFlags": SwarmUpdateFlags}
-_ON_LEADER: set[str] = set()
-F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
-
-
-def _encode_arg(arg: Any) -> Any:
-    if dataclasses.is_dataclass(arg) and not isinstance(arg, type):
-        return {"__type__": type(arg).__name__, "fields": dataclasses.asdict(arg)}
-    return arg
-
-
-def _decode_arg(arg: Any) -> Any:
-    if isinstance(arg, dict) and "__type__" in arg:
-        kind = _ARG_TYPES.get(str(arg["__type__"]))
-        if kind is None or not isinstance(arg.get("fields"), dict):
-            raise errors.InvalidArgument(f"malformed forwarded argument of type {arg['__type__']!r}")
-        return kind(**arg["fields"])
-    return arg
-
-
-def on_leader(method: F) -> F:
-    """Run the call on the Raft leader: here when this manager leads, else forwarded to it (the
-    control API's writes, and the node listing whose reachability only the leader knows)."""
-    _ON_LEADER.add(method.__name__)
-
-    @functools.wraps(method)
-    async def run(self: NodeBackend, *args: Any, **kwargs: Any) -> Any:
-        manager = self._node.require_manager()
-        if manager.is_leader() or _FORWARDED.get():
-            return await method(self, *args, **kwargs)
-        return await manager.forward_control(method.__name__, [_encode_arg(arg) for arg in args],
-                                             {name: _encode_arg(arg) for name, arg in kwargs.items()})
-
-    return run  # type: ignore[return-value]
-
-
-class NodeBackend:
+class NodeBackend(SecretsConfigsCalls, NetworkCalls, ContainerCalls, LogCalls):
     def __init__(self, node: Node, images: ImageService | EngineImages | None = None) -> None:
         self._node = node
-        self._images = images  # the node's image store (shared with the oci executor), or dockerd's
+        self._images = images
         self._local = LocalTasks(node.executor)
         self._daemon_id = secrets.token_hex(16).upper()
         node.control_handler = self._serve_forwarded
-
-    async def _serve_forwarded(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """A control call another manager forwarded to this one (the leader)."""
-        if method not in _ON_LEADER:
-            raise errors.InvalidArgument(f"{method} is not a control call")
-        token = _FORWARDED.set(True)
-        try:
-            return await getattr(self, method)(*(_decode_arg(arg) for arg in args),
-                                               **{name: _decode_arg(arg) for name, arg in kwargs.items()})
-        finally:
-            _FORWARDED.reset(token)
-
-    # -- helpers
-    def _store(self) -> MemoryStore:
-        return self._node.require_manager().store
-
-    def _services(self) -> ServiceControl:
-        store = self._store()
-        return ServiceControl(store, self._node.clock)
-
-    def _nodes(self) -> NodeControl:
-        store = self._store()
-        return NodeControl(store)
-
-    def _cluster(self) -> ClusterControl:
-        store = self._store()
-        return ClusterControl(store, self._node.clock)
 
     # -- system
     async def version(self) -> Json:
@@ -261,15 +180,6 @@ class NodeBackend:
     async def service_remove(self, ref: str) -> None:
         await self._services().remove(ref)
 
-    def service_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
-        store = self._store()
-        view = store.view()
-        service = find_service(view, ref)
-        tasks = sorted(view.tasks_of_service(service["ID"]), key=lambda t: t.get("CreatedAt", ""))
-        # Following also shows tasks that start later (replacements, scale-up), as swarmkit's log broker.
-        more = follow_service_tasks(store, service["ID"]) if options.follow else None
-        return task_logs(self._node.executor, tasks, options, more_tasks=more)
-
     # -- tasks
     async def tasks_list(self, filters: Filters) -> list[Json]:
         store = self._store()
@@ -278,82 +188,6 @@ class NodeBackend:
     async def task_inspect(self, ref: str) -> Json:
         store = self._store()
         return find_task(store.view(), ref)
-
-    def task_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
-        store = self._store()
-        return task_logs(self._node.executor, [find_task(store.view(), ref)], options)
-
-    # -- containers and exec
-    async def containers_list(self, query: ContainerListQuery) -> list[Json]:
-        return await self._local.list(query)
-
-    async def container_inspect(self, ref: str) -> Json:
-        return await self._local.inspect(ref)
-
-    def container_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
-        return self._container_logs(ref, options)
-
-    async def _container_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
-        info = await self._local.find(ref)
-        task: Obj = {"ID": info.labels.get("com.docker.swarm.task.id", ""), "Status": {
-            "ContainerStatus": {"ContainerID": info.id}}}
-        async for message in task_logs(self._node.executor, [task], options):
-            yield message
-
-    async def exec_create(self, container_ref: str, config: Json) -> str:
-        return await self._local.exec_create(container_ref, config)
-
-    async def exec_start(self, exec_id: str, options: ExecStartOptions) -> ExecStream:
-        return await self._local.exec_start(exec_id)
-
-    async def exec_inspect(self, exec_id: str) -> Json:
-        return await self._local.exec_inspect(exec_id)
-
-    async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
-        return None
-
-    # -- networks, secrets, configs, images: later issues
-    async def networks_list(self, filters: Filters) -> list[Json]:
-        raise _not_yet("networks")
-
-    async def network_create(self, request: Json) -> Json:
-        raise _not_yet("networks")
-
-    async def network_inspect(self, ref: str, scope: str | None, verbose: bool) -> Json:
-        raise _not_yet("networks")
-
-    async def network_remove(self, ref: str) -> None:
-        raise _not_yet("networks")
-
-    async def secrets_list(self, filters: Filters) -> list[Json]:
-        raise _not_yet("secrets")
-
-    async def secret_create(self, spec: Json) -> Json:
-        raise _not_yet("secrets")
-
-    async def secret_inspect(self, ref: str) -> Json:
-        raise _not_yet("secrets")
-
-    async def secret_update(self, ref: str, version: int, spec: Json) -> None:
-        raise _not_yet("secrets")
-
-    async def secret_remove(self, ref: str) -> None:
-        raise _not_yet("secrets")
-
-    async def configs_list(self, filters: Filters) -> list[Json]:
-        raise _not_yet("configs")
-
-    async def config_create(self, spec: Json) -> Json:
-        raise _not_yet("configs")
-
-    async def config_inspect(self, ref: str) -> Json:
-        raise _not_yet("configs")
-
-    async def config_update(self, ref: str, version: int, spec: Json) -> None:
-        raise _not_yet("configs")
-
-    async def config_remove(self, ref: str) -> None:
-        raise _not_yet("configs")
 
     # -- images, distribution, auth: the node's image store, or the local engine's (docker executor)
     def _image_store(self) -> ImageService:

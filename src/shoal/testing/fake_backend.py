@@ -9,27 +9,18 @@ TEXT` (TEXT to stderr).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
-import itertools
 import tempfile
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from shoal.api import errors
-from shoal.base.clock import rfc3339
-from shoal.base.ids import new_container_id, new_id
+from shoal.base.ids import new_id
 from shoal.engineapi.backend import (
-    STDERR,
-    STDOUT,
     Backend,
-    ContainerListQuery,
     EventQuery,
-    ExecStartOptions,
     Filters,
     Json,
     LogMessage,
@@ -38,158 +29,20 @@ from shoal.engineapi.backend import (
 )
 from shoal.images.removal import ImageUser
 from shoal.images.service import ImageService
-
-_CTRL_D = b"\x04"
-_SERVICE_FILTERS = {"id", "name", "label", "mode"}
-_NODE_FILTERS = {"id", "name", "role", "membership", "label", "node.label"}
-_TASK_FILTERS = {"service", "node", "id", "name", "label", "desired-state", "_up-to-date"}
-_NAMED_FILTERS = {"id", "name", "names", "label"}
-
-
-def _check_filter_keys(filters: Filters, allowed: set[str]) -> None:
-    for key in filters:
-        if key not in allowed:
-            raise errors.InvalidArgument(f"Invalid filter '{key}'")
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        key, has_value, value = item.partition("=")
-        if key not in labels or (has_value and labels[key] != value):
-            return False
-    return True
+from shoal.testing.fake_containers import FakeContainerCalls
+from shoal.testing.fake_core import (
+    _NODE_FILTERS,
+    _SERVICE_FILTERS,
+    _TASK_FILTERS,
+    _check_filter_keys,
+    _labels_match,
+    _prefix_match,
+)
+from shoal.testing.fake_networks import FakeNetworkCalls
+from shoal.testing.fake_secrets import FakeSecretsConfigs
 
 
-def _prefix_match(value: str, wanted: list[str]) -> bool:
-    return not wanted or any(value.startswith(w) for w in wanted)
-
-
-@dataclass
-class FakeExec:
-    exec_id: str
-    container_id: str
-    command: list[str]
-    attach_stdin: bool
-    tty: bool = False
-    exit_code: int | None = None
-    running: bool = False
-    stdin: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
-
-
-class FakeExecStream:
-    def __init__(self, session: FakeExec) -> None:
-        self._session = session
-
-    async def output(self) -> AsyncIterator[tuple[int, bytes]]:
-        session = self._session
-        program, *args = session.command or [""]
-        code = 0
-        if program == "echo":
-            yield STDOUT, (" ".join(args) + "\n").encode()
-        elif program == "cat":
-            while (data := await session.stdin.get()) is not None:
-                if session.tty and _CTRL_D in data:  # a terminal's end of input
-                    yield STDOUT, data.split(_CTRL_D)[0]
-                    break
-                yield STDOUT, data
-        elif program == "fail":
-            code = int(args[0])
-            yield STDERR, (" ".join(args[1:]) + "\n").encode()
-        else:
-            code = 127
-            yield STDERR, f"exec: {program!r}: executable file not found in $PATH\n".encode()
-        session.exit_code = code
-        session.running = False
-
-    async def write_stdin(self, data: bytes) -> None:
-        if self._session.attach_stdin:
-            await self._session.stdin.put(data)
-
-    async def close_stdin(self) -> None:
-        await self._session.stdin.put(None)
-
-
-class FakeBackend:
-    def __init__(self, images: ImageService | None = None) -> None:
-        self.images = images
-        self._images_dir: tempfile.TemporaryDirectory[str] | None = None
-        self.node_id = ""
-        self.swarm: Json | None = None
-        self.nodes: dict[str, Json] = {}
-        self.services: dict[str, Json] = {}
-        self.tasks: dict[str, Json] = {}
-        self.containers: dict[str, Json] = {}
-        self.secrets: dict[str, Json] = {}
-        self.configs: dict[str, Json] = {}
-        self.networks: dict[str, Json] = {}
-        self.execs: dict[str, FakeExec] = {}
-        self.logs: dict[str, list[LogMessage]] = {}
-        """Log lines by service ID; a task's lines are those whose attrs name its task ID."""
-        self.event_log: list[Json] = []
-        self._index = itertools.count(10)
-        self._changed = asyncio.Condition()
-        self._background: set[asyncio.Task[None]] = set()
-        self.unlock_key = ""
-        """Set while autolock is on (as the cluster object's key)."""
-        self.locked = False
-
-    # -- helpers for tests ----------------------------------------------------------------------
-    def restart_locked(self) -> None:
-        """What a restart does to an autolocked manager: locked until `swarm unlock`."""
-        assert self.swarm is not None and self.unlock_key, "only an autolocked swarm locks"
-        self.locked = True
-
-    def now(self) -> str:
-        return rfc3339(datetime.now(UTC))
-
-    async def add_log(self, service_id: str, message: LogMessage) -> None:
-        self.logs.setdefault(service_id, []).append(message)
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def publish_event(self, event: Json) -> None:
-        self.event_log.append(event)
-        async with self._changed:
-            self._changed.notify_all()
-
-    def _manager(self) -> Json:
-        if self.locked:
-            raise errors.SwarmLocked()
-        if self.swarm is None:
-            raise errors.NotAManager()
-        return self.swarm
-
-    def _resolve(self, table: dict[str, Json], ref: str, kind: str, name_path: tuple[str, ...]) -> Json:
-        self._manager()
-        if ref in table:
-            return table[ref]
-        for obj in table.values():
-            name: Any = obj
-            for key in name_path:
-                name = name.get(key, {}) if isinstance(name, dict) else {}
-            if name == ref:
-                return obj
-        matches = [obj for obj_id, obj in table.items() if obj_id.startswith(ref)]
-        if len(matches) == 1:
-            return matches[0]
-        raise errors.NotFound(f"{kind} {ref} not found")
-
-    def _new_object(self, spec: Json) -> Json:
-        now = self.now()
-        return {
-            "ID": new_id(),
-            "Version": {"Index": next(self._index)},
-            "CreatedAt": now,
-            "UpdatedAt": now,
-            "Spec": spec,
-        }
-
-    def _bump(self, obj: Json, version: int) -> None:
-        if obj["Version"]["Index"] != version:
-            raise errors.OutOfSequence()
-        obj["Version"] = {"Index": next(self._index)}
-        obj["UpdatedAt"] = self.now()
-
+class FakeBackend(FakeSecretsConfigs, FakeNetworkCalls, FakeContainerCalls):
     # -- system ---------------------------------------------------------------------------------
     async def version(self) -> Json:
         return {
@@ -424,28 +277,6 @@ class FakeBackend:
         service = self._resolve(self.services, ref, "service", ("Spec", "Name"))
         del self.services[service["ID"]]
 
-    async def _follow_lines(
-        self, service_id: str, options: LogOptions, task_id: str | None
-    ) -> AsyncIterator[LogMessage]:
-        def selected() -> list[LogMessage]:
-            lines = self.logs.get(service_id, [])
-            if task_id is not None:
-                lines = [m for m in lines if m.attrs.get("com.docker.swarm.task.id") == task_id]
-            return lines
-
-        lines = selected()
-        position = 0 if options.tail is None else max(0, len(lines) - options.tail)
-        while True:
-            lines = selected()
-            for message in lines[position:]:
-                if options.since is None or message.timestamp >= options.since:
-                    yield message
-            position = len(lines)
-            if not options.follow:
-                return
-            async with self._changed:
-                await self._changed.wait_for(lambda p=position: len(selected()) > p)  # type: ignore[misc]
-
     async def service_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
         service = self._resolve(self.services, ref, "service", ("Spec", "Name"))
         async for message in self._follow_lines(service["ID"], options, None):
@@ -471,175 +302,6 @@ class FakeBackend:
         task = await self.task_inspect(ref)
         async for message in self._follow_lines(task["ServiceID"], options, task["ID"]):
             yield message
-
-    # -- containers and exec --------------------------------------------------------------------
-    def add_container(self, name: str, labels: dict[str, str] | None = None) -> str:
-        container_id = new_container_id()
-        self.containers[container_id] = {
-            "Id": container_id,
-            "Names": [f"/{name}"],
-            "Image": "busybox:latest",
-            "Command": "sh",
-            "Created": int(datetime.now(UTC).timestamp()),
-            "State": "running",
-            "Status": "Up 1 second",
-            "Ports": [],
-            "Labels": labels or {},
-        }
-        return container_id
-
-    def _container(self, ref: str) -> Json:
-        for container in self.containers.values():
-            if container["Id"].startswith(ref) or f"/{ref}" in container["Names"]:
-                return container
-        raise errors.NotFound(f"No such container: {ref}")
-
-    async def containers_list(self, query: ContainerListQuery) -> list[Json]:
-        names = query.filters.get("name", [])
-        found = [
-            c
-            for c in self.containers.values()
-            if (query.all or c["State"] == "running") and (not names or any(n in c["Names"][0] for n in names))
-        ]
-        return found[: query.limit] if query.limit else found
-
-    async def container_inspect(self, ref: str) -> Json:
-        container = self._container(ref)
-        return {"Id": container["Id"], "Name": container["Names"][0], "Config": {"Tty": False}}
-
-    async def container_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
-        container = self._container(ref)
-        service_id = container["Labels"].get("com.docker.swarm.service.id", "")
-        task_id = container["Labels"].get("com.docker.swarm.task.id")
-        async for message in self._follow_lines(service_id, options, task_id):
-            yield message
-
-    async def exec_create(self, container_ref: str, config: Json) -> str:
-        container = self._container(container_ref)
-        exec_id = new_container_id()
-        self.execs[exec_id] = FakeExec(
-            exec_id,
-            container["Id"],
-            list(config.get("Cmd") or []),
-            attach_stdin=config.get("AttachStdin") is True,
-            tty=config.get("Tty") is True,
-        )
-        return exec_id
-
-    def _exec(self, exec_id: str) -> FakeExec:
-        if exec_id not in self.execs:
-            raise errors.NotFound(f"No such exec instance: {exec_id}")
-        return self.execs[exec_id]
-
-    async def exec_start(self, exec_id: str, options: ExecStartOptions) -> FakeExecStream:
-        session = self._exec(exec_id)
-        if session.running:
-            raise errors.Conflict(f"Error: Exec command {exec_id} is already running")
-        if session.exit_code is not None:
-            raise errors.Conflict(f"Error: Exec command {exec_id} has already run")
-        session.running = True
-        stream = FakeExecStream(session)
-        if options.detach:  # nobody reads the output: run it to the end in the background
-            task = asyncio.create_task(_drain(stream))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        return stream
-
-    async def exec_inspect(self, exec_id: str) -> Json:
-        session = self._exec(exec_id)
-        return {
-            "ID": exec_id,
-            "ContainerID": session.container_id,
-            "Running": session.running,
-            "ExitCode": session.exit_code,
-            "ProcessConfig": {"entrypoint": session.command[:1], "arguments": session.command[1:]},
-        }
-
-    async def exec_resize(self, exec_id: str, height: int, width: int) -> None:
-        self._exec(exec_id)
-
-    # -- networks, secrets, configs -------------------------------------------------------------
-    async def networks_list(self, filters: Filters) -> list[Json]:
-        _check_filter_keys(filters, {"name", "id", "label", "driver", "scope", "type"})
-        return [
-            n
-            for n in self.networks.values()
-            if (not filters.get("name") or any(w in n["Name"] for w in filters["name"]))
-            and _prefix_match(n["Id"], filters.get("id", []))
-        ]
-
-    async def network_create(self, request: Json) -> Json:
-        name = request.get("Name", "")
-        if any(n["Name"] == name for n in self.networks.values()):
-            raise errors.Conflict(f"network with name {name} already exists")
-        network_id = new_id()
-        self.networks[network_id] = {"Id": network_id, "Name": name, "Driver": request.get("Driver")}
-        return {"Id": network_id, "Warning": ""}
-
-    async def network_inspect(self, ref: str, scope: str | None, verbose: bool) -> Json:
-        for network in self.networks.values():
-            if ref in (network["Id"], network["Name"]):
-                return network
-        raise errors.NotFound(f"network {ref} not found")
-
-    async def network_remove(self, ref: str) -> None:
-        network = await self.network_inspect(ref, None, False)
-        del self.networks[network["Id"]]
-
-    async def _create_named(self, table: dict[str, Json], kind: str, spec: Json) -> Json:
-        self._manager()
-        name = spec.get("Name", "")
-        if any(o["Spec"].get("Name") == name for o in table.values()):
-            raise errors.AlreadyExists(
-                f"name conflicts with an existing object: {kind} {name} already exists", grpc=True
-            )
-        obj = self._new_object(spec)
-        table[obj["ID"]] = obj
-        return {"ID": obj["ID"]}
-
-    def _list_named(self, table: dict[str, Json], filters: Filters) -> list[Json]:
-        self._manager()
-        _check_filter_keys(filters, _NAMED_FILTERS)
-        return [
-            o
-            for o in table.values()
-            if _prefix_match(o["Spec"].get("Name", ""), filters.get("name", []))
-            and (not filters.get("names") or o["Spec"].get("Name") in filters["names"])
-        ]
-
-    async def secrets_list(self, filters: Filters) -> list[Json]:
-        return [_without_data(s) for s in self._list_named(self.secrets, filters)]
-
-    async def secret_create(self, spec: Json) -> Json:
-        return await self._create_named(self.secrets, "secret", spec)
-
-    async def secret_inspect(self, ref: str) -> Json:
-        return _without_data(self._resolve(self.secrets, ref, "secret", ("Spec", "Name")))
-
-    async def secret_update(self, ref: str, version: int, spec: Json) -> None:
-        secret = self._resolve(self.secrets, ref, "secret", ("Spec", "Name"))
-        self._bump(secret, version)
-        secret["Spec"]["Labels"] = spec.get("Labels") or {}
-
-    async def secret_remove(self, ref: str) -> None:
-        del self.secrets[self._resolve(self.secrets, ref, "secret", ("Spec", "Name"))["ID"]]
-
-    async def configs_list(self, filters: Filters) -> list[Json]:
-        return self._list_named(self.configs, filters)
-
-    async def config_create(self, spec: Json) -> Json:
-        return await self._create_named(self.configs, "config", spec)
-
-    async def config_inspect(self, ref: str) -> Json:
-        return self._resolve(self.configs, ref, "config", ("Spec", "Name"))
-
-    async def config_update(self, ref: str, version: int, spec: Json) -> None:
-        config = await self.config_inspect(ref)
-        self._bump(config, version)
-        config["Spec"]["Labels"] = spec.get("Labels") or {}
-
-    async def config_remove(self, ref: str) -> None:
-        del self.configs[(await self.config_inspect(ref))["ID"]]
 
     # -- images: a real image store (in a temporary directory unless given one), so these routes are
     # tested against what shoald runs; only "which containers use an image" comes from the fake.
@@ -696,17 +358,6 @@ class FakeBackend:
         return await self.image_service().login(str(request.get("serveraddress") or ""), request)
 
 
-async def _drain(stream: FakeExecStream) -> None:
-    async for _ in stream.output():
-        pass
-
-
 def _as_backend(fake: FakeBackend) -> Backend:
     """Keeps the fake honest: mypy checks it against the protocol here."""
     return fake
-
-
-def _without_data(secret: Json) -> Json:
-    shown = copy.deepcopy(secret)
-    shown["Spec"].pop("Data", None)
-    return shown
