@@ -27,8 +27,11 @@ def decode_snapshot_data(data: bytes) -> tuple[dict[int, str], bytes]:
     if not data:
         return {}, b""
     obj: Any = msgpack.unpackb(data, raw=False)
-    if not isinstance(obj, dict) or obj.get("v") != _VERSION:
+    if not isinstance(obj, dict) or "v" not in obj:
         raise ValueError("not a shoal raft snapshot")
+    if obj["v"] != _VERSION:
+        raise ValueError(f"raft snapshot has format {obj['v']!r}, this shoald reads format {_VERSION}: "
+                         "run the same shoald version on every manager (upgrade this one)")
     members = {int(node_id): str(addr) for node_id, addr in obj["members"]}
     app = obj["app"]
     if not isinstance(app, bytes):

@@ -22,6 +22,9 @@ from shoal.store.watch import Commit, Event, Predicate, Restored, Subscription, 
 
 T = TypeVar("T")
 
+SNAPSHOT_FORMAT = 1
+"""The layout of snapshot(): bump it when a change would make an older shoald misread it."""
+
 
 class ReadView:
     """Read access to tables. Subclassed by Tx, which overlays its staged writes."""
@@ -201,11 +204,14 @@ class MemoryStore:
 
     # -- snapshots (for journal compaction and Raft snapshots)
     def snapshot(self) -> bytes:
-        return json.dumps({"index": self.last_index, "tables": self._tables}, separators=(",", ":")).encode()
+        doc = {"format": SNAPSHOT_FORMAT, "index": self.last_index, "tables": self._tables}
+        return json.dumps(doc, separators=(",", ":")).encode()
 
     def restore(self, data: bytes) -> None:
-        """Replace the whole state with a snapshot's, and tell watchers what changed (see Restored)."""
+        """Replace the whole state with a snapshot's, and tell watchers what changed (see Restored).
+        A snapshot of a newer format is refused before anything changes."""
         doc = json.loads(data, object_hook=freezing_object_hook)
+        check_snapshot_format(doc.get("format", 1))
         old_tables = self._tables
         self._tables = {table: dict(doc["tables"].get(table, {})) for table in TABLES}
         self._by_service.clear()
@@ -218,6 +224,14 @@ class MemoryStore:
             items.extend(_differences(table, old_tables[table], self._tables[table]))
         items.append(Restored(self.last_index))
         self._watch.publish(items)
+
+
+def check_snapshot_format(found: object) -> None:
+    """Snapshots written before the format was recorded are format 1."""
+    if found != SNAPSHOT_FORMAT:
+        raise errors.FailedPrecondition(
+            f"cluster state snapshot has format {found!r}, this shoald reads format {SNAPSHOT_FORMAT}: "
+            "run the same shoald version on every manager (upgrade this one)")
 
 
 def _differences(table: str, old: dict[str, Obj], new: dict[str, Obj]) -> list[Event]:

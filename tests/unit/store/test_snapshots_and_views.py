@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from shoal.api import errors
 from shoal.api.objects import SERVICES, TASKS, Obj, clone
 from shoal.store.memory import MemoryStore
 from shoal.store.watch import Commit, Event, Restored, Subscription, WatchItem
@@ -119,3 +120,21 @@ async def test_copies_of_what_was_read_are_plain_and_mutable() -> None:
     assert (store.view().get(SERVICES, "s1") or {})["Spec"] == {"Name": "web", "Env": ["A=1"]}
     # snapshots still encode read-only objects as plain JSON
     assert json.loads(store.snapshot())["tables"][SERVICES]["s1"]["Spec"]["Env"] == ["A=1"]
+
+
+async def test_a_snapshot_of_a_newer_format_is_refused_and_changes_nothing() -> None:
+    leader, follower = await leader_and_stale_follower()
+    doc = json.loads(leader.snapshot())
+    assert doc["format"] == 1
+    doc["format"] = 2
+    with pytest.raises(errors.FailedPrecondition, match="format 2, this shoald reads format 1"):
+        follower.restore(json.dumps(doc).encode())
+    assert {s["ID"] for s in follower.view().objects(SERVICES)} == {"s1", "s3"}
+
+
+async def test_a_snapshot_written_before_formats_were_recorded_still_restores() -> None:
+    leader, follower = await leader_and_stale_follower()
+    doc = json.loads(leader.snapshot())
+    del doc["format"]
+    follower.restore(json.dumps(doc).encode())
+    assert {s["ID"] for s in follower.view().objects(SERVICES)} == {"s1", "s2"}

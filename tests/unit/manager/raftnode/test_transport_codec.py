@@ -84,3 +84,10 @@ def test_snapshot_envelope_keeps_members_and_state() -> None:
     blob = encode_snapshot_data({2: "b:1", 1: "a:1"}, b"state")
     assert decode_snapshot_data(blob) == ({1: "a:1", 2: "b:1"}, b"state")
     assert decode_snapshot_data(b"") == ({}, b"")
+
+
+def test_a_raft_snapshot_of_another_format_names_both_formats() -> None:
+    data = msgpack.packb({"v": 2, "members": [], "app": b""}, use_bin_type=True)
+    with pytest.raises(ValueError, match="format 2, this shoald reads format 1"):
+        decode_snapshot_data(data)
+    assert decode_snapshot_data(encode_snapshot_data({1: "a:1"}, b"x")) == ({1: "a:1"}, b"x")
