@@ -71,14 +71,18 @@ class Puller:
                                                               self.options.loopback_insecure),
                               certs_dir=self.options.certs_dir, sleep=self.clock.sleep)
 
-    async def describe(self, client: RegistryClient, ref: Reference, want: Platform | None) -> Resolved:
-        """Fetch and verify the manifest (and, for an index, the `want` platform's manifest)."""
+    async def describe(self, client: RegistryClient, ref: Reference, want: Platform | None,
+                       found: Callable[[], None] = lambda: None) -> Resolved:
+        """Fetch and verify the manifest (and, for an index, the `want` platform's manifest).
+        `found` runs once the tag's manifest is there, before the platform is chosen: where dockerd
+        says "Pulling from", so a missing platform fails inside the stream as dockerd's does."""
         top = await client.manifest(ref.pull_target)
         top_digest = digests.sha256_of(top.body)
         expected = ref.digest or top.digest
         if expected and expected != top_digest:
             raise DigestMismatch(expected, top_digest)
         top_media = manifests.media_type_of(manifests.decode(top.body, "manifest"), top.media_type)
+        found()
         if top_media not in manifests.INDEXES:
             return Resolved(top_digest, top_media, len(top.body), top.body, top_digest, top_media, top.body, [])
         index = manifests.decode(top.body, "manifest list")
@@ -107,8 +111,8 @@ class Puller:
 
     async def _pull(self, client: RegistryClient, ref: Reference, want: Platform, emit: Emit,
                     lease: Lease) -> PullResult:
-        described = await self.describe(client, ref, want)
-        emit(progress.pulling_from(ref.path, ref.digest or ref.tag or "latest"))
+        described = await self.describe(
+            client, ref, want, lambda: emit(progress.pulling_from(ref.path, ref.digest or ref.tag or "latest")))
         manifest = manifests.decode(described.manifest_body, "manifest")
         layers = manifests.layer_descriptors(manifest)
         config_desc = manifest.get("config") or {}

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from shoal.api.errors import InvalidArgument, ShoalError
+from shoal.api.errors import InvalidArgument, ShoalError, Unknown
 from shoal.base.clock import Clock, SystemClock, rfc3339
 from shoal.images import filters as image_filters
 from shoal.images import manifests, progress, shapes
@@ -91,25 +91,44 @@ class ImageService:
         return shapes.history(self.store, self.store.find(ref))
 
     async def pull(self, ref: str, platform: str | None = None, auth: Auth = None) -> AsyncIterator[dict[str, Any]]:
-        """POST /images/create?fromImage=: dockerd's progress messages; a failure is the last message
+        """POST /images/create?fromImage=: dockerd's progress messages. A failure before the first
+        message (a bad reference, an unknown repository, refused credentials) raises here, so the
+        client gets dockerd's status (400, 404, 401); a later one is the stream's last message
         ({"errorDetail": …, "error": …}), as the stream has already begun with a 200."""
-        parsed = parse(ref)  # bad references fail before the stream starts: a 400, as dockerd
+        parsed = parse(ref)
         want = parse_platform(platform) if platform else host_platform()
         creds = credentials_from(auth)
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        early: list[ShoalError] = []  # the failure that came before any message
+        emitted = 0
+
+        def emit(message: dict[str, Any]) -> None:
+            nonlocal emitted
+            emitted += 1
+            queue.put_nowait(message)
 
         async def run() -> None:
             try:
-                await self.puller.pull(parsed, want, creds, queue.put_nowait)
+                await self.puller.pull(parsed, want, creds, emit)
             except ShoalError as exc:
-                queue.put_nowait(progress.error(str(exc)))
-            except Exception as exc:  # the stream has begun: a failure can only be told inside it
+                if not emitted:
+                    early.append(exc)
+                else:
+                    queue.put_nowait(progress.error(str(exc)))
+            except Exception as exc:
                 log.exception("pull of %s failed", parsed)
-                queue.put_nowait(progress.error(str(exc) or type(exc).__name__))
+                if not emitted:
+                    early.append(Unknown(str(exc) or type(exc).__name__))
+                else:  # the stream has begun: a failure can only be told inside it
+                    queue.put_nowait(progress.error(str(exc) or type(exc).__name__))
             finally:
                 queue.put_nowait(None)
 
-        return _drain(asyncio.create_task(run()), queue)
+        task = asyncio.create_task(run())
+        first = await queue.get()
+        if early:
+            raise early[0]
+        return _drain(task, queue, first)
 
     async def import_tar(self, source: AsyncIterator[bytes], repo: str = "", tag: str = "",
                          changes: builtins.list[str] | None = None, message: str = "") -> builtins.list[dict[str, str]]:
@@ -264,9 +283,12 @@ class ImageService:
         }
 
 
-async def _drain(task: asyncio.Task[None], queue: asyncio.Queue[dict[str, Any] | None]
-                 ) -> AsyncIterator[dict[str, Any]]:
+async def _drain(task: asyncio.Task[None], queue: asyncio.Queue[dict[str, Any] | None],
+                 first: dict[str, Any] | None) -> AsyncIterator[dict[str, Any]]:
     try:
+        if first is None:
+            return
+        yield first
         while (message := await queue.get()) is not None:
             yield message
     finally:

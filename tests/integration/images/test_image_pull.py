@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from image_fixtures import Registries
 
-from shoal.images.errors import ImageNotFound, NoMatchingManifest
+from shoal.images.errors import ImageNotFound, ManifestUnknown, NoMatchingManifest
 from shoal.images.service import ImageService
 
 
@@ -94,6 +94,14 @@ async def test_a_manifest_list_without_the_host_platform_is_refused(registries: 
     }
     with pytest.raises(NoMatchingManifest):
         await service.ensure(f"{registries.open.host}/test/armonly:latest")
+    assert service.store.meta.refs == {}
+
+
+async def test_an_unknown_tag_is_refused_before_the_stream_begins(registries: Registries,
+                                                                 service: ImageService) -> None:
+    # dockerd answers it with a 404 rather than a 200 whose last message is the error
+    with pytest.raises(ManifestUnknown, match=r"manifest for .*/test/app:nope not found: manifest unknown"):
+        await service.pull(f"{registries.open.host}/test/app:nope")
     assert service.store.meta.refs == {}
 
 

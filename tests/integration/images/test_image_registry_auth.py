@@ -18,16 +18,21 @@ async def last_message(service: ImageService, ref: str, auth: Credentials = ANON
     return messages[-1]
 
 
+async def refused(service: ImageService, ref: str, auth: Credentials = ANONYMOUS) -> str:
+    """A refusal comes before the first message: raised, so the client gets dockerd's 401."""
+    with pytest.raises(RegistryUnauthorized) as raised:
+        await service.pull(ref, auth=auth)
+    return str(raised.value)
+
+
 async def test_basic_auth_refuses_no_and_wrong_credentials_and_accepts_right_ones(
         registries: Registries, service: ImageService) -> None:
     ref = f"{registries.basic.host}/test/app:v1"
-    refused = await last_message(service, ref)
-    assert refused["error"] == (
+    assert await refused(service, ref) == (
         f"pull access denied for {registries.basic.host}/test/app, repository does not exist or may require "
         "'docker login': denied: requested access to the resource is denied")
-    wrong = await last_message(service, ref, WRONG)
-    assert wrong["error"] == (f'Get "http://{registries.basic.host}/v2/test/app/manifests/v1": '
-                              "unauthorized: authentication required")
+    assert await refused(service, ref, WRONG) == (
+        f'Get "http://{registries.basic.host}/v2/test/app/manifests/v1": unauthorized: authentication required')
     assert service.store.meta.refs == {}
     # Credentials travel as the Engine API's X-Registry-Auth header does.
     creds = decode_registry_auth(encode_registry_auth(GOOD, registries.basic.host))
@@ -38,10 +43,9 @@ async def test_basic_auth_refuses_no_and_wrong_credentials_and_accepts_right_one
 
 async def test_token_auth_gets_a_token_with_the_credentials(registries: Registries, service: ImageService) -> None:
     ref = f"{registries.token.host}/test/app:v2"
-    refused = await last_message(service, ref)
-    assert refused["error"].startswith("pull access denied for")
-    wrong = await last_message(service, ref, WRONG)
-    assert wrong["error"] == f'Get "{registries.tokens.realm}": unauthorized: incorrect username or password'
+    assert (await refused(service, ref)).startswith("pull access denied for")
+    assert await refused(service, ref, WRONG) == (
+        f'Get "{registries.tokens.realm}": unauthorized: incorrect username or password')
     before = registries.tokens.requests
     done = await last_message(service, ref, GOOD)
     assert done == {"status": f"Status: Downloaded newer image for {ref}"}
