@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import random
 
+from shoal.api import errors
 from shoal.api.defaults import RESTART_DEFAULTS, STOP_GRACE_PERIOD, UPDATE_DEFAULTS
 from shoal.api.objects import Obj
 
@@ -63,4 +64,67 @@ def with_defaults(service: Obj) -> Obj:
         spec["EndpointSpec"] = {"Mode": "vip"}
     else:
         endpoint.setdefault("Mode", "vip")
+    return shown
+
+
+# -- --with-registry-auth: the client's X-Registry-Auth rides in the stored spec to every node, as
+# swarmkit's ContainerSpec.PullOptions.RegistryAuth; the Engine API never shows it (moby's conversion
+# to the API types has no such field). The spec schema drops a PullOptions a client sends itself.
+
+AUTH_FROM_SPEC = "spec"
+AUTH_FROM_PREVIOUS_SPEC = "previous-spec"
+
+
+def _container_spec(spec: Obj | None) -> Obj | None:
+    if not isinstance(spec, dict):
+        return None
+    task = spec.get("TaskTemplate")
+    container = task.get("ContainerSpec") if isinstance(task, dict) else None
+    return container if isinstance(container, dict) else None
+
+
+def registry_auth_of(spec: Obj | None) -> str | None:
+    """The X-Registry-Auth a stored service spec carries, if any."""
+    container = _container_spec(spec)
+    pull = (container or {}).get("PullOptions") or {}
+    auth = pull.get("RegistryAuth") if isinstance(pull, dict) else None
+    return str(auth) if auth else None
+
+
+def with_registry_auth(spec: Obj, auth: str | None) -> Obj:
+    """The spec carrying `auth` for its tasks' image pulls (none: no PullOptions at all)."""
+    spec = copy.deepcopy(spec)
+    container = _container_spec(spec)
+    if container is None:
+        return spec
+    container.pop("PullOptions", None)
+    if auth:
+        container["PullOptions"] = {"RegistryAuth": auth}
+    return spec
+
+
+def registry_auth_for_update(current: Obj, auth: str | None, auth_from: str) -> str | None:
+    """Which credentials an updated spec keeps, as dockerd's UpdateService decides: the ones sent
+    with the update; else those of the current spec, or of the previous one (`--rollback`)."""
+    if auth:
+        return auth
+    if auth_from in (AUTH_FROM_SPEC, ""):
+        return registry_auth_of(current.get("Spec"))
+    if auth_from == AUTH_FROM_PREVIOUS_SPEC:
+        if current.get("PreviousSpec") is None:
+            raise errors.Unknown("service does not have a previous spec")  # a plain error in dockerd: 500
+        return registry_auth_of(current["PreviousSpec"])
+    raise errors.Unknown("unsupported registryAuthFrom value")
+
+
+def without_registry_auth(obj: Obj) -> Obj:
+    """A service or task as the Engine API shows it: no credentials in any spec it holds."""
+    shown = copy.deepcopy(obj)
+    for key in ("Spec", "PreviousSpec"):
+        spec = shown.get(key)
+        if not isinstance(spec, dict):
+            continue
+        for container in (_container_spec(spec), spec.get("ContainerSpec")):  # a service's, a task's
+            if isinstance(container, dict):
+                container.pop("PullOptions", None)
     return shown
