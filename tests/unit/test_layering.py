@@ -39,7 +39,9 @@ RULES: dict[str, tuple[set[str], set[str] | None]] = {
     "executor": ({"api", "base", "images", "network.tasknet"}, None),
     "demo": (set(), set()),
     "engineapi": ({"api", "base"}, {"aiohttp", "multidict", "yarl"}),
-    "cli": ({"api", "base"}, None),
+    # compose turns compose files into Docker API specs for `shoal stack deploy` (client side, like cli).
+    "compose": ({"api", "base"}, {"yaml", "jsonschema"}),
+    "cli": ({"api", "base", "compose"}, None),
 }
 # The composition root and the test fakes may import anything (testing is kept out of production by
 # its own test below).

@@ -137,8 +137,6 @@ def validate_mode(mode: Obj | None) -> None:
     chosen = [key for key in modes if dig(mode, key) is not None]
     if len(chosen) > 1:
         raise invalid("ServiceSpec: only one mode can be set")
-    if chosen and chosen[0] in ("ReplicatedJob", "GlobalJob"):
-        raise errors.NotImplementedYet("service jobs are not supported yet")
 
 
 def validate_service_spec(spec: Obj, constraint_check: Any = None) -> None:

@@ -486,6 +486,9 @@ class RaftNode:
             rd.hard_state.term != self._term or rd.hard_state.vote != self._vote
         )
         if rd.hard_state is not None:
+            if rd.hard_state.term != self._term:
+                # One line per term, as etcd's raft logs it: operators and the soaks count elections here.
+                log.info("raft %x: term %d", self.node_id, rd.hard_state.term)
             self._term = rd.hard_state.term
             self._vote = rd.hard_state.vote
         if rd.soft_state is not None:

@@ -47,7 +47,8 @@ def plan_scheduling(view: ReadView, now: datetime) -> Plan:
     # Tasks bound to a node (global services) first, so they start before replicated ones.
     for task in pending:
         desired = str(task.get("DesiredState", states.RUNNING))
-        if states.rank(desired) > states.rank(states.RUNNING):
+        # job tasks run to completion: desired COMPLETE is placed like RUNNING
+        if desired != states.COMPLETE and states.rank(desired) > states.rank(states.RUNNING):
             _never_started(builder, task, stamp)
         elif task.get("NodeID"):
             waiting |= not _confirm_preassigned(builder, task, infos, stamp)
