@@ -13,7 +13,12 @@ from shoal.api.objects import SERVICES, Obj, clone, dig, is_global, replicas, se
 from shoal.base.clock import Clock, rfc3339
 from shoal.base.ids import new_id
 from shoal.controlapi import filters as flt
-from shoal.controlapi.defaults import normalize_new_spec, with_defaults
+from shoal.controlapi.defaults import (
+    normalize_new_spec,
+    registry_auth_for_update,
+    with_defaults,
+    with_registry_auth,
+)
 from shoal.controlapi.resolve import resolve
 from shoal.controlapi.schema import SERVICE_SPEC, conform
 from shoal.controlapi.validate import validate_service_spec
@@ -49,8 +54,8 @@ class ServiceControl:
         self._store = store
         self._clock = clock
 
-    async def create(self, raw_spec: Any) -> Obj:
-        spec = normalize_new_spec(_checked_spec(raw_spec))
+    async def create(self, raw_spec: Any, registry_auth: str | None = None) -> Obj:
+        spec = with_registry_auth(normalize_new_spec(_checked_spec(raw_spec)), registry_auth)
         validate_service_spec(spec, validate_constraints)
 
         def create(tx: Tx) -> Obj:
@@ -60,7 +65,8 @@ class ServiceControl:
         service = await self._store.update(create)
         return {"ID": service["ID"], "Warnings": None}
 
-    async def update(self, ref: str, version: int, raw_spec: Any, rollback: bool) -> Obj:
+    async def update(self, ref: str, version: int, raw_spec: Any, rollback: bool,
+                     registry_auth: str | None = None, registry_auth_from: str = "spec") -> Obj:
         new_spec = _checked_spec(raw_spec)
 
         def update(tx: Tx) -> None:
@@ -72,6 +78,8 @@ class ServiceControl:
                 self._rollback(service)
             else:
                 spec = normalize_new_spec(new_spec)
+                # dockerd keeps the current (or previous) spec's credentials unless new ones come
+                spec = with_registry_auth(spec, registry_auth_for_update(current, registry_auth, registry_auth_from))
                 self._check_change(current, spec)
                 validate_service_spec(spec, validate_constraints)
                 service["PreviousSpec"] = copy.deepcopy(current["Spec"])

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from shoal.api import errors
 from shoal.api.objects import CLUSTER, NODES, dig
 from shoal.controlapi.cluster import public_view
+from shoal.controlapi.defaults import without_registry_auth
 from shoal.controlapi.tasks import find_task, list_tasks
 from shoal.engineapi.backend import ContainerListQuery, EventQuery, Filters, SwarmUpdateFlags
 from shoal.images.removal import ImageUser
@@ -162,19 +163,20 @@ class NodeBackend(SecretsConfigsCalls, NetworkCalls, ContainerCalls, LogCalls):
 
     # -- services
     async def services_list(self, filters: Filters, status: bool) -> list[Json]:
-        return self._services().list(filters, status)
+        return [without_registry_auth(s) for s in self._services().list(filters, status)]
 
     @on_leader
     async def service_create(self, spec: Json, registry_auth: str | None) -> Json:
-        return await self._services().create(spec)
+        return await self._services().create(spec, registry_auth)
 
     async def service_inspect(self, ref: str, insert_defaults: bool) -> Json:
-        return self._services().inspect(ref, insert_defaults)
+        return without_registry_auth(self._services().inspect(ref, insert_defaults))
 
     @on_leader
     async def service_update(self, ref: str, version: int, spec: Json, registry_auth_from: str, rollback: str,
                              registry_auth: str | None) -> Json:
-        return await self._services().update(ref, version, spec, rollback == "previous")
+        return await self._services().update(ref, version, spec, rollback == "previous", registry_auth,
+                                             registry_auth_from)
 
     @on_leader
     async def service_remove(self, ref: str) -> None:
@@ -183,11 +185,11 @@ class NodeBackend(SecretsConfigsCalls, NetworkCalls, ContainerCalls, LogCalls):
     # -- tasks
     async def tasks_list(self, filters: Filters) -> list[Json]:
         store = self._store()
-        return list_tasks(store.view(), filters)
+        return [without_registry_auth(t) for t in list_tasks(store.view(), filters)]
 
     async def task_inspect(self, ref: str) -> Json:
         store = self._store()
-        return find_task(store.view(), ref)
+        return without_registry_auth(find_task(store.view(), ref))
 
     # -- images, distribution, auth: the node's image store, or the local engine's (docker executor)
     def _image_store(self) -> ImageService:
