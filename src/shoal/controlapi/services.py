@@ -19,6 +19,14 @@ from shoal.controlapi.defaults import (
     with_defaults,
     with_registry_auth,
 )
+from shoal.controlapi.jobs import (
+    MODE_FILTER_NAMES,
+    check_job_spec,
+    job_service_status,
+    job_status,
+    next_job_status,
+    with_job_defaults,
+)
 from shoal.controlapi.resolve import resolve
 from shoal.controlapi.schema import SERVICE_SPEC, conform
 from shoal.controlapi.validate import validate_service_spec
@@ -55,12 +63,17 @@ class ServiceControl:
         self._clock = clock
 
     async def create(self, raw_spec: Any, registry_auth: str | None = None) -> Obj:
-        spec = with_registry_auth(normalize_new_spec(_checked_spec(raw_spec)), registry_auth)
+        spec = with_registry_auth(with_job_defaults(normalize_new_spec(_checked_spec(raw_spec))), registry_auth)
+        check_job_spec(spec)
         validate_service_spec(spec, validate_constraints)
+        service: Obj = {"ID": new_id(), "Spec": spec}
+        status = job_status(spec, self._clock.now())
+        if status is not None:
+            service["JobStatus"] = status
 
         def create(tx: Tx) -> Obj:
             _cluster_checks(tx, spec, "")
-            return tx.create(SERVICES, {"ID": new_id(), "Spec": spec})
+            return tx.create(SERVICES, service)
 
         service = await self._store.update(create)
         return {"ID": service["ID"], "Warnings": None}
@@ -77,14 +90,18 @@ class ServiceControl:
             if rollback:
                 self._rollback(service)
             else:
-                spec = normalize_new_spec(new_spec)
+                spec = with_job_defaults(normalize_new_spec(new_spec))
                 # dockerd keeps the current (or previous) spec's credentials unless new ones come
                 spec = with_registry_auth(spec, registry_auth_for_update(current, registry_auth, registry_auth_from))
                 self._check_change(current, spec)
+                check_job_spec(spec)
                 validate_service_spec(spec, validate_constraints)
                 service["PreviousSpec"] = copy.deepcopy(current["Spec"])
                 service["Spec"] = spec
                 service.pop("UpdateStatus", None)
+            if current.get("JobStatus") is not None:
+                # as swarmkit: every update of a job (a rollback too) runs it again
+                service["JobStatus"] = next_job_status(current["JobStatus"], self._clock.now())
             _cluster_checks(tx, service["Spec"], service["ID"])
             tx.update(SERVICES, service)
 
@@ -108,7 +125,7 @@ class ServiceControl:
     def _check_change(current: Obj, spec: Obj) -> None:
         if spec.get("Name") != service_name(current):
             raise errors.InvalidArgument("renaming services is not supported", grpc=True)
-        if is_global(current) != (dig(spec, "Mode", "Global") is not None):
+        if _mode_kind(current["Spec"]) != _mode_kind(spec):
             raise errors.InvalidArgument("service mode change is not allowed", grpc=True)
 
     async def remove(self, ref: str) -> None:
@@ -130,7 +147,7 @@ class ServiceControl:
             lambda s: flt.any_prefix(filters.get("id"), s["ID"]),
             lambda s: flt.any_prefix(filters.get("name"), service_name(s)),
             lambda s: flt.labels_match(filters.get("label"), dig(s, "Spec", "Labels")),
-            lambda s: not modes or ("global" if is_global(s) else "replicated") in modes,
+            lambda s: not modes or MODE_FILTER_NAMES.get(_mode_kind(s["Spec"]), "replicated") in modes,
         )
         found.sort(key=lambda s: s.get("CreatedAt", ""))
         if not status:
@@ -138,8 +155,16 @@ class ServiceControl:
         return [{**s, "ServiceStatus": service_status(view, s)} for s in found]
 
 
+def _mode_kind(spec: Obj) -> str:
+    """Which of the four modes a spec has (a change between them is refused, as Swarm does)."""
+    mode = spec.get("Mode") or {}
+    return next((k for k in ("Global", "ReplicatedJob", "GlobalJob") if mode.get(k) is not None), "Replicated")
+
+
 def service_status(view: ReadView, service: Obj) -> Obj:
     tasks = view.tasks_of_service(service["ID"])
+    if service.get("JobStatus") is not None:
+        return job_service_status(service, tasks)
     live = [t for t in tasks if t.get("DesiredState") == states.RUNNING]
     running = sum(1 for t in live if dig(t, "Status", "State") == states.RUNNING)
     desired = len(live) if is_global(service) else replicas(service)

@@ -10,7 +10,7 @@ from datetime import datetime
 from shoal.api import states
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig
 from shoal.orchestrator.restart import promotion_wait, should_restart
-from shoal.orchestrator.task import desired, is_live, new_task, set_desired, slot_key
+from shoal.orchestrator.task import desired, is_job, is_live, new_task, set_desired, slot_key
 from shoal.planner import PlanBuilder
 
 
@@ -34,6 +34,11 @@ class ServiceTasks:
     def template(self) -> Obj:
         template: Obj = dig(self.service, "Spec", "TaskTemplate", default={})
         return template
+
+    @property
+    def run_state(self) -> str:
+        """The desired state of a task that should run: jobs' tasks run to completion."""
+        return states.COMPLETE if is_job(self.service) else states.RUNNING
 
     def all(self) -> list[Obj]:
         return [self.run.builder.current(TASKS, t) for t in self._tasks if not self._deleted(t)]
@@ -74,7 +79,7 @@ class ServiceTasks:
             self.run.now,
             slot=slot,
             node_id=node_id,
-            desired=states.READY if held else states.RUNNING,
+            desired=states.READY if held else self.run_state,
         )
         self._rests_on_service()
         if node_id and node_id in self.run.nodes:
@@ -104,6 +109,6 @@ class ServiceTasks:
                     continue
                 wait = promotion_wait(task, slot_tasks, self.run.nodes, self.run.now)
                 if wait <= 0:
-                    self.set_desired(task, states.RUNNING)
+                    self.set_desired(task, self.run_state)
                 else:
                     self.run.builder.plan.wake_in(wait)

@@ -23,6 +23,7 @@ from shoal.orchestrator.task import (
     is_live,
     observed,
     status_time,
+    task_job_iteration,
 )
 
 DEFAULT_DELAY = seconds(RESTART_DEFAULTS["Delay"])
@@ -55,6 +56,8 @@ def should_restart(task: Obj, slot_tasks: list[Obj]) -> bool:
     policy = restart_policy(task.get("Spec"))
     if policy.condition == "none":
         return False
+    if task_job_iteration(task) is not None and observed(task) == states.COMPLETE:
+        return False  # a job's task that completed is done, whatever the condition ("any" too)
     if policy.condition == "on-failure" and observed(task) == states.COMPLETE:
         return False
     if policy.max_attempts <= 0:

@@ -16,7 +16,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def new_task(service: Obj, now: datetime, *, slot: int = 0, node_id: str = "", desired: str = states.RUNNING) -> Obj:
     """A task in state NEW for `service`: a copy of its task template and endpoint, bound to `slot`
-    (replicated) or to `node_id` (global)."""
+    (replicated) or to `node_id` (global). A job's task carries the job iteration it runs for."""
     spec = service.get("Spec", {})
     stamp = rfc3339(now)
     task: Obj = {
@@ -34,10 +34,34 @@ def new_task(service: Obj, now: datetime, *, slot: int = 0, node_id: str = "", d
         "Status": {"Timestamp": stamp, "State": states.NEW, "Message": CREATED_MESSAGE},
         "DesiredState": desired,
     }
+    if service.get("JobStatus") is not None:
+        task["JobIteration"] = _version(job_iteration(service))
     endpoint = _task_endpoint(service)
     if endpoint is not None:
         task["Endpoint"] = endpoint
     return task
+
+
+def is_job(service: Obj) -> bool:
+    """A ReplicatedJob or GlobalJob: its tasks run to completion (desired state COMPLETE)."""
+    mode = dig(service, "Spec", "Mode", default={}) or {}
+    return mode.get("ReplicatedJob") is not None or mode.get("GlobalJob") is not None
+
+
+def job_iteration(service: Obj) -> int:
+    """Which run of a job is current (bumped by every `service update`); 0 for other services."""
+    return int(dig(service, "JobStatus", "JobIteration", "Index", default=0) or 0)
+
+
+def task_job_iteration(task: Obj) -> int | None:
+    """The job run a task belongs to; None for tasks of services that are not jobs."""
+    iteration = task.get("JobIteration")
+    return None if iteration is None else int(iteration.get("Index") or 0)
+
+
+def _version(index: int) -> Obj:
+    """A swarm Version as Docker's JSON shows it (Index omitted when 0)."""
+    return {"Index": index} if index else {}
 
 
 def _task_endpoint(service: Obj) -> Obj | None:
