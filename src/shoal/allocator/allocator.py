@@ -1,19 +1,22 @@
-"""The allocator: gives each service its endpoint (published ports, VIPs) and moves new tasks to
-PENDING ("pending task scheduling") once their service's endpoint is settled, copying it into the task."""
+"""The allocator: allocates networks the API did not (the ingress network of an older init), gives
+each service its endpoint (published ports, VIPs), and moves new tasks to PENDING ("pending task
+scheduling") with their service's endpoint and an address on each network they join.
+
+It writes an object only when a client would see the change: a service with no published port and
+no VIP is never written (Swarm writes nothing there either), so an update sent with the version just
+read is not refused as out of sequence."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from shoal.allocator.addresses import Used, addresses_in_use, task_addresses
+from shoal.allocator.ipam import free_address
+from shoal.allocator.networks import allocate_network, ip_range_of, is_allocated, subnet_of
 from shoal.allocator.ports import INGRESS, allocate_ports, endpoint_mode, normalized_port, spec_ports
-from shoal.allocator.vips import (
-    INGRESS_NETWORK_NAME,
-    addresses_in_use,
-    allocate_vip,
-    network_id_and_subnet,
-)
-from shoal.api import states
+from shoal.allocator.vips import attached_networks, plan_vips
+from shoal.api import errors, states
 from shoal.api.objects import NETWORKS, SERVICES, TASKS, Obj, clone, dig
 from shoal.base.clock import rfc3339
 from shoal.planner import Plan, PlanBuilder
@@ -33,30 +36,46 @@ class AllocatorPlanner:
 
     def plan(self, view: ReadView, now: datetime) -> Plan:
         builder = PlanBuilder()
-        endpoints = plan_endpoints(view, builder)
-        plan_pending_tasks(view, builder, endpoints, now)
+        if plan_networks(view, builder):
+            return builder.plan  # the next pass allocates addresses on the network as stored
+        used = addresses_in_use(view)
+        endpoints = plan_endpoints(view, builder, used)
+        plan_pending_tasks(view, builder, endpoints, used, now)
         return builder.plan
 
 
-def plan_endpoints(view: ReadView, builder: PlanBuilder) -> dict[str, Obj]:
+def plan_networks(view: ReadView, builder: PlanBuilder) -> bool:
+    """Allocate one network that has no subnet yet (one per pass: each reads the subnets in use)."""
+    for network in view.objects(NETWORKS):
+        if is_allocated(network):
+            continue
+        try:
+            allocated = allocate_network(view, network)
+        except errors.ShoalError:
+            continue  # e.g. the pool is full: it stays unallocated, its tasks wait
+        edited = builder.edit(NETWORKS, network)
+        edited["IPAMOptions"] = allocated["IPAMOptions"]
+        edited["DriverState"] = allocated["DriverState"]
+        return True
+    return False
+
+
+def plan_endpoints(view: ReadView, builder: PlanBuilder, used: Used) -> dict[str, Obj | None]:
     """Allocate every service's endpoint; returns service id → Endpoint as it will be stored."""
     services = sorted(view.objects(SERVICES), key=lambda s: (s.get("CreatedAt", ""), s["ID"]))
     # Ports: explicit ports of every spec are taken up front, then dynamic ones in creation order.
     used_ports: set[tuple[str, int]] = set()
     for service in services:
-        for port in spec_ports(service.get("Spec")):
+        for port in spec_ports(service.get("Spec")) + [
+            normalized_port(p) for p in dig(service, "Endpoint", "Ports", default=None) or []
+        ]:
             if port["PublishMode"] == INGRESS and port["PublishedPort"]:
                 used_ports.add((port["Protocol"], port["PublishedPort"]))
-        for port in dig(service, "Endpoint", "Ports", default=[]):
-            port = normalized_port(port)
-            if port["PublishMode"] == INGRESS and port["PublishedPort"]:
-                used_ports.add((port["Protocol"], port["PublishedPort"]))
-    used_addresses = addresses_in_use(services)
-    endpoints: dict[str, Obj] = {}
+    endpoints: dict[str, Obj | None] = {}
     for service in services:
         own = {
             (p["Protocol"], p["PublishedPort"])
-            for p in map(normalized_port, dig(service, "Endpoint", "Ports", default=[]))
+            for p in map(normalized_port, dig(service, "Endpoint", "Ports", default=None) or [])
             if p["PublishMode"] == INGRESS
         }
         others_used = used_ports - own | {
@@ -64,59 +83,73 @@ def plan_endpoints(view: ReadView, builder: PlanBuilder) -> dict[str, Obj]:
         }
         ports = allocate_ports(service, others_used)
         used_ports |= {(p["Protocol"], p["PublishedPort"]) for p in ports if p["PublishMode"] == INGRESS}
-        endpoint = _endpoint(view, service, ports, used_addresses)
+        endpoint = _endpoint(view, service, ports, used)
+        if endpoint is None:
+            endpoints[service["ID"]] = service.get("Endpoint")
+            continue
         endpoints[service["ID"]] = endpoint
         if service.get("Endpoint") != endpoint:
             builder.edit(SERVICES, service)["Endpoint"] = endpoint
     return endpoints
 
 
-def _endpoint(view: ReadView, service: Obj, ports: list[dict[str, Any]], used_addresses: dict[str, set[str]]) -> Obj:
-    endpoint: Obj = {"Spec": clone(dig(service, "Spec", "EndpointSpec", default={}))}
+def _endpoint(view: ReadView, service: Obj, ports: list[dict[str, Any]], used: Used) -> Obj | None:
+    """The Endpoint the service should have, or None when what it has already needs no write (it
+    publishes nothing and holds no VIP)."""
+    vips: list[Obj] = []
+    if endpoint_mode(service.get("Spec")) == "vip":
+        networks = [network for network, _ in attached_networks(view, service, ports)]
+        vips = plan_vips(view, service, networks, used)
+    current = service.get("Endpoint") or {}
+    if not ports and not vips and not current.get("Ports") and not current.get("VirtualIPs"):
+        return None
+    endpoint: Obj = {"Spec": clone(dig(service, "Spec", "EndpointSpec", default=None) or {})}
     if ports:
         endpoint["Ports"] = ports
-    if endpoint_mode(service.get("Spec")) != "vip":
-        return endpoint
-    held = {str(vip.get("NetworkID")): vip for vip in dig(service, "Endpoint", "VirtualIPs", default=[])}
-    vips: list[Obj] = []
-    for target in _attached_networks(service, ports):
-        network_id, subnet = network_id_and_subnet(view, target)
-        if any(v["NetworkID"] == network_id for v in vips):
-            continue
-        if network_id in held:
-            vips.append(dict(held[network_id]))
-            continue
-        addr = allocate_vip(subnet, used_addresses.setdefault(network_id, set()))
-        if addr is not None:
-            vips.append({"NetworkID": network_id, "Addr": addr})
     if vips:
         endpoint["VirtualIPs"] = vips
     return endpoint
 
 
-def _attached_networks(service: Obj, ports: list[dict[str, Any]]) -> list[str]:
-    """Ingress first when the service publishes through the mesh, then the networks it joins."""
-    targets: list[str] = []
-    if any(p["PublishMode"] == INGRESS for p in ports):
-        targets.append(INGRESS_NETWORK_NAME)
-    attachments = dig(service, "Spec", "TaskTemplate", "Networks", default=None) or dig(
-        service, "Spec", "Networks", default=[]
-    )
-    for attachment in attachments:
-        target = str(attachment.get("Target", ""))
-        if target and target not in targets:
-            targets.append(target)
-    return targets
-
-
-def plan_pending_tasks(view: ReadView, builder: PlanBuilder, endpoints: dict[str, Obj], now: datetime) -> None:
-    """NEW → PENDING, carrying the service's endpoint so the task knows its ports and VIPs."""
+def plan_pending_tasks(view: ReadView, builder: PlanBuilder, endpoints: dict[str, Obj | None], used: Used,
+                       now: datetime) -> None:
+    """NEW → PENDING, carrying the service's endpoint and the task's network attachments. A task
+    whose networks are not allocated yet stays NEW until they are."""
     stamp = rfc3339(now)
     for task in view.objects(TASKS):
         if dig(task, "Status", "State") != states.NEW:
+            continue
+        service = view.get(SERVICES, str(task.get("ServiceID", "")))
+        attachments = _attachments(view, service, task, used) if service is not None else []
+        if attachments is None:
             continue
         edited = builder.edit(TASKS, task)
         edited["Status"] = {"Timestamp": stamp, "State": states.PENDING, "Message": PENDING_MESSAGE}
         endpoint = endpoints.get(str(task.get("ServiceID", "")))
         if endpoint is not None and (endpoint.get("Ports") or endpoint.get("VirtualIPs")):
             edited["Endpoint"] = clone(endpoint)
+        if attachments:
+            edited["NetworksAttachments"] = attachments
+
+
+def _attachments(view: ReadView, service: Obj, task: Obj, used: Used) -> list[Obj] | None:
+    """One attachment per network the task joins, each with an address of its own (kept if the task
+    already has one); None when a network is not allocated yet or has no address left."""
+    held = dict(task_addresses(task))
+    attachments: list[Obj] = []
+    for network, config in attached_networks(view, service, spec_ports(service.get("Spec"))):
+        subnet = subnet_of(network)
+        if subnet is None or not is_allocated(network):
+            return None
+        network_id = str(network["ID"])
+        taken = used.setdefault(network_id, set())
+        address = f"{held[network_id]}/{subnet.prefixlen}" if network_id in held else None
+        if address is None:
+            address = free_address(subnet, taken, ip_range_of(network))
+        if address is None:
+            return None
+        attachment: Obj = {"Network": clone(network), "Addresses": [address]}
+        if config.get("Aliases"):
+            attachment["Aliases"] = list(config["Aliases"])
+        attachments.append(attachment)
+    return attachments

@@ -82,7 +82,14 @@ async def test_host_mode_ports_may_share_a_number(harness: StoreHarness) -> None
 
 
 async def test_vips_come_from_each_network_and_are_released(harness: StoreHarness) -> None:
-    await harness.create(NETWORKS, {"ID": "netid", "Name": "backend", "IPAM": {"Config": [{"Subnet": "10.9.8.0/24"}]}})
+    await harness.create(NETWORKS, {
+        "ID": "ingressid", "Spec": {"Name": "ingress", "Ingress": True},
+        "IPAMOptions": {"Configs": [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]},
+    })
+    await harness.create(NETWORKS, {
+        "ID": "netid", "Spec": {"Name": "backend"},
+        "IPAMOptions": {"Configs": [{"Subnet": "10.9.8.0/24", "Gateway": "10.9.8.1"}]},
+    })
     one = await harness.add_service("one", ports=[{"TargetPort": 80}])
     await harness.edit(
         SERVICES, one["ID"], lambda s: s["Spec"]["TaskTemplate"].update(Networks=[{"Target": "backend"}])
@@ -91,11 +98,11 @@ async def test_vips_come_from_each_network_and_are_released(harness: StoreHarnes
     two = await harness.add_service("two", ports=[{"TargetPort": 80}])
     await harness.run(AllocatorPlanner())
     assert harness.get(SERVICES, one["ID"])["Endpoint"]["VirtualIPs"] == [
-        {"NetworkID": "ingress", "Addr": "10.0.0.2/24"},
+        {"NetworkID": "ingressid", "Addr": "10.0.0.2/24"},
         {"NetworkID": "netid", "Addr": "10.9.8.2/24"},
     ]
     assert harness.get(SERVICES, two["ID"])["Endpoint"]["VirtualIPs"] == [
-        {"NetworkID": "ingress", "Addr": "10.0.0.3/24"}
+        {"NetworkID": "ingressid", "Addr": "10.0.0.3/24"}
     ]
     await harness.delete(SERVICES, one["ID"])
     three = await harness.add_service("three", ports=[{"TargetPort": 80}])
