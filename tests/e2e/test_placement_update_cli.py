@@ -40,10 +40,11 @@ def test_unsatisfiable_constraint_stays_pending_with_explanation(swarm: ShoalDae
                      .splitlines()[0])
     assert row["CurrentState"].startswith("Pending")
     assert "scheduling constraints not satisfied on 1 node" in row["Error"]
-    swarm.docker("node", "update", "--label-add", "disk=ssd", "self")
+    node_id = swarm.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    swarm.docker("node", "update", "--label-add", "disk=ssd", node_id)
     wait_until(lambda: "1/1" in swarm.docker("service", "ls", "--filter", "name=picky").stdout, 30,
                "task never scheduled after the label was added")
-    swarm.docker("node", "update", "--label-rm", "disk", "self")
+    swarm.docker("node", "update", "--label-rm", "disk", node_id)
     swarm.docker("service", "rm", "picky")
 
 
@@ -156,3 +157,12 @@ def test_task_history_limit_bounds_service_ps(swarm: ShoalDaemon) -> None:
         assert history() <= 3
     swarm.docker("service", "rm", "crashy")
     swarm.docker("swarm", "update", "--task-history-limit", "5")
+
+
+def test_self_names_no_node_for_update_demote_or_rm(swarm: ShoalDaemon) -> None:
+    """The docker CLI resolves `self` only for inspect and ps; the daemon knows no node called self."""
+    for command in (["update", "--label-add", "a=b"], ["demote"], ["rm"]):
+        refused = swarm.docker("node", *command, "self", check=False)
+        assert refused.returncode != 0
+        assert "node self not found" in refused.stderr
+    assert swarm.docker("node", "inspect", "self", "--format", "{{.Spec.Labels}}").stdout.strip() == "map[]"

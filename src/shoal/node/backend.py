@@ -126,10 +126,6 @@ class NodeBackend(SecretsConfigsCalls, NetworkCalls, ContainerCalls, LogCalls):
         await self._node.unlock(request.get("UnlockKey", ""))
 
     # -- nodes
-    def _node_ref(self, ref: str) -> str:
-        """`self` names this node, as the docker CLI uses it (resolved before a call is forwarded)."""
-        return self._node.require_member().identity.node_id if ref == "self" else ref
-
     def _shown(self, node: Json) -> Json:
         return with_manager_status(node, self._node.require_manager().raft_status)
 
@@ -141,21 +137,21 @@ class NodeBackend(SecretsConfigsCalls, NetworkCalls, ContainerCalls, LogCalls):
         return [self._shown(node) for node in self._nodes().list(filters)]
 
     async def node_inspect(self, ref: str) -> Json:
-        return await self._node_inspect(self._node_ref(ref))
+        return await self._node_inspect(ref)
 
     @on_leader
     async def _node_inspect(self, ref: str) -> Json:
         return self._shown(self._nodes().inspect(ref))
 
     async def node_update(self, ref: str, version: int, spec: Json) -> None:
-        await self._node_update(self._node_ref(ref), version, spec)
+        await self._node_update(ref, version, spec)
 
     @on_leader
     async def _node_update(self, ref: str, version: int, spec: Json) -> None:
         await self._nodes().update(ref, version, spec)
 
     async def node_remove(self, ref: str, force: bool) -> None:
-        await self._node_remove(self._node_ref(ref), force)
+        await self._node_remove(ref, force)
 
     @on_leader
     async def _node_remove(self, ref: str, force: bool) -> None:
