@@ -27,6 +27,7 @@ from shoal.controlapi.jobs import (
     next_job_status,
     with_job_defaults,
 )
+from shoal.controlapi.payloads import check_service_references
 from shoal.controlapi.resolve import resolve
 from shoal.controlapi.schema import SERVICE_SPEC, conform
 from shoal.controlapi.validate import validate_service_spec
@@ -47,7 +48,8 @@ def _checked_spec(raw: Any) -> Obj:
 
 
 def _cluster_checks(tx: Tx, spec: Obj, service_id: str) -> None:
-    """Checks that need the whole cluster: unique name and free published ports."""
+    """Checks that need the whole cluster: unique name, free published ports, and the secrets and
+    configs it references exist (as swarmkit checks them)."""
     name = spec["Name"]
     for other in tx.objects(SERVICES):
         if other["ID"] != service_id and service_name(other) == name:
@@ -55,6 +57,7 @@ def _cluster_checks(tx: Tx, spec: Obj, service_id: str) -> None:
                 f"name conflicts with an existing object: service {name} already exists", grpc=True
             )
     check_port_conflicts(tx, spec, service_id)
+    check_service_references(tx, spec)
 
 
 class ServiceControl:

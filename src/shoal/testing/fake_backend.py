@@ -18,6 +18,7 @@ from pathlib import Path
 
 from shoal.api import errors
 from shoal.base.ids import new_id
+from shoal.controlapi.payloads import CONFIG, SECRET, check_refs
 from shoal.engineapi.backend import (
     Backend,
     EventQuery,
@@ -237,6 +238,8 @@ class FakeBackend(FakeSecretsConfigs, FakeNetworkCalls, FakeContainerCalls):
             raise errors.AlreadyExists(
                 f"name conflicts with an existing object: service {name} already exists", grpc=True
             )
+        check_refs(SECRET, spec, self.secrets.get)
+        check_refs(CONFIG, spec, self.configs.get)
         service = self._new_object(spec)
         service["Endpoint"] = {"Spec": {}}
         self.services[service["ID"]] = service
@@ -268,6 +271,8 @@ class FakeBackend(FakeSecretsConfigs, FakeNetworkCalls, FakeContainerCalls):
         registry_auth: str | None,
     ) -> Json:
         service = self._resolve(self.services, ref, "service", ("Spec", "Name"))
+        check_refs(SECRET, spec, self.secrets.get)
+        check_refs(CONFIG, spec, self.configs.get)
         self._bump(service, version)
         service["PreviousSpec"] = service["Spec"]
         service["Spec"] = spec
