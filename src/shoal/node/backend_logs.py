@@ -1,26 +1,72 @@
-"""`docker service logs` for a service or a task."""
+"""`docker service logs` for a service or a task, on any manager, for tasks on any node: the leader's
+log broker asks the nodes that hold the tasks (shoal.dispatcher.logbroker); a manager that does not
+lead reaches that broker over the cluster port. A worker answers Swarm's "not a swarm manager"."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
+from shoal.api import errors
 from shoal.controlapi.services import find_service
 from shoal.controlapi.tasks import find_task
-from shoal.engineapi.backend import LogMessage, LogOptions
+from shoal.dispatcher.logbroker import BrokerLine, LogBroker, LogSelector, SubscriptionOptions, remote_logs
+from shoal.engineapi.backend import STDERR, STDOUT, LogMessage, LogOptions
 from shoal.node.backend_base import BackendBase
 from shoal.node.local_tasks import follow_service_tasks, task_logs
+from shoal.node.manager import Manager
+from shoal.rpc.leader import NO_LEADER
 
 
 class LogCalls(BackendBase):
     def service_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
-        store = self._store()
-        view = store.view()
-        service = find_service(view, ref)
-        tasks = sorted(view.tasks_of_service(service["ID"]), key=lambda t: t.get("CreatedAt", ""))
-        # Following also shows tasks that start later (replacements, scale-up), as swarmkit's log broker.
-        more = follow_service_tasks(store, service["ID"]) if options.follow else None
-        return task_logs(self._node.executor, tasks, options, more_tasks=more)
+        manager = self._node.require_manager()
+        service = find_service(manager.store.view(), ref)  # NotFound before the stream starts
+        return self._logs(manager, LogSelector(service_id=service["ID"]), options)
 
     def task_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]:
-        store = self._store()
-        return task_logs(self._node.executor, [find_task(store.view(), ref)], options)
+        manager = self._node.require_manager()
+        task = find_task(manager.store.view(), ref)
+        return self._logs(manager, LogSelector(task_id=task["ID"]), options)
+
+    async def _logs(self, manager: Manager, selector: LogSelector, options: LogOptions) -> AsyncIterator[LogMessage]:
+        broker = getattr(manager, "logbroker", None)
+        if not isinstance(broker, LogBroker):
+            # Until node/manager.py serves the broker (request G-1): this node's own tasks only.
+            async for message in self._local_logs(manager, selector, options):
+                yield message
+            return
+        wanted = {STDOUT} if not options.stderr else ({STDERR} if not options.stdout else {STDOUT, STDERR})
+        lines = self._broker_lines(manager, broker, selector,
+                                   SubscriptionOptions(options.follow, options.tail, options.since))
+        try:
+            async for line in lines:
+                if line.stream in wanted and (options.until is None or line.timestamp <= options.until):
+                    yield LogMessage(line.stream, line.timestamp, line.data, line.attrs)
+        finally:
+            await lines.aclose()
+
+    async def _broker_lines(self, manager: Manager, broker: LogBroker, selector: LogSelector,
+                            options: SubscriptionOptions) -> AsyncGenerator[BrokerLine, None]:
+        """The leader's broker: here when this manager leads, else across the cluster port (the
+        agents hold their publisher streams with the leader)."""
+        if manager.is_leader():
+            lines: AsyncGenerator[BrokerLine, None] = broker.subscribe(selector, options)
+        else:
+            address = manager.leader_address()
+            if address is None:
+                raise errors.Unavailable(NO_LEADER)
+            lines = remote_logs(manager.client, address, selector, options)
+        try:
+            async for line in lines:
+                yield line
+        finally:
+            await lines.aclose()
+
+    def _local_logs(self, manager: Manager, selector: LogSelector, options: LogOptions) -> AsyncIterator[LogMessage]:
+        view = manager.store.view()
+        if selector.task_id is not None:
+            return task_logs(self._node.executor, [find_task(view, selector.task_id)], options)
+        service_id = selector.service_id or ""
+        tasks = sorted(view.tasks_of_service(service_id), key=lambda t: t.get("CreatedAt", ""))
+        more = follow_service_tasks(manager.store, service_id) if options.follow else None
+        return task_logs(self._node.executor, tasks, options, more_tasks=more)
