@@ -1,16 +1,14 @@
 """The executor conformance suite's registry: every executor that can run here is tested alike.
 
 `process` always runs, and beside it `process-python-shim` (the fallback shim) and, as root,
-`process-plain` (no namespaces, as a non-root daemon runs tasks). `docker` runs when
-shoal.executor.docker.testsupport is importable and a dockerd answers (DOCKER_HOST or
-/var/run/docker.sock); otherwise its tests skip with the reason. A test needing a capability the
+`process-plain` (no namespaces, as a non-root daemon runs tasks). `docker` runs when a dockerd
+answers (DOCKER_HOST or /var/run/docker.sock); otherwise its tests skip with the reason. A test needing a capability the
 executor lacks skips with the executor's own reason."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import itertools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -25,6 +23,7 @@ from shoal.base.ids import new_id
 from shoal.executor.base import ContainerStatus, Controller, Executor, TaskRuntime
 from shoal.executor.process.executor import isolation_unavailable_reason
 from shoal.network.tasknet import TaskNetConfig, remove_bridge, remove_orphan_bridges
+from shoal.testing import docker_engine
 
 T = TypeVar("T")
 TIMEOUT = 30.0
@@ -74,22 +73,18 @@ def _process_kind(network: TaskNetConfig, *, python_shim: bool = False, plain: b
 
 def _docker_kind() -> ExecutorKind | str:
     """The docker executor's kind, or why it cannot run here."""
-    try:
-        support: Any = importlib.import_module("shoal.executor.docker.testsupport")
-    except ImportError as exc:
-        return f"shoal.executor.docker.testsupport not importable: {exc}"
     host = os.environ.get("DOCKER_HOST", "")
     if not host and not Path("/var/run/docker.sock").exists():
         return "no dockerd: DOCKER_HOST unset and /var/run/docker.sock missing"
-    if hasattr(support, "engine_reachable") and not support.engine_reachable():
+    if not docker_engine.engine_reachable():
         return "dockerd does not answer"
-    image = getattr(support, "TEST_IMAGE", "shoal-busybox:latest")
+    image = docker_engine.TEST_IMAGE
 
     def serve(port: int) -> tuple[str, ...]:
         script = f"mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd -f -p {port} -h /tmp/www"
         return ("sh", "-c", script)
 
-    return ExecutorKind("docker", support.make_executor, image, serve)
+    return ExecutorKind("docker", docker_engine.make_executor, image, serve)
 
 
 OCI_IMAGE = "shoal-conformance-busybox:latest"

@@ -14,7 +14,7 @@ from shoal.executor.base import TaskRuntime
 from shoal.executor.docker import DockerExecutor
 from shoal.executor.docker import labels as label_names
 from shoal.executor.docker.address import DEFAULT_SOCKET
-from shoal.executor.docker.testsupport import TEST_IMAGE, engine_reachable
+from shoal.testing.docker_engine import TEST_IMAGE, engine_reachable
 
 
 @pytest.fixture(scope="session")

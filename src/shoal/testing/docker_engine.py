@@ -1,4 +1,5 @@
-"""Hooks for the shared executor conformance suite (tests/conformance/)."""
+"""The local Docker engine as tests use it: whether one answers, the image tests run, and a docker
+executor on it (for the executor conformance suite and the docker executor's tests)."""
 
 from __future__ import annotations
 
