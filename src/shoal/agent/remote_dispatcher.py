@@ -102,6 +102,6 @@ class RemoteDispatcher:
             receiver = AssignmentReceiver()
             while True:
                 tasks = receiver.apply(await stream.recv())
-                yield Assignments(tasks, receiver.node)
+                yield Assignments(tasks, receiver.node, receiver.current("secrets"), receiver.current("configs"))
         finally:
             await stream.close()

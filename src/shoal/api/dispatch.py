@@ -4,7 +4,7 @@ other, so the same agent runs against a dispatcher in the same process or across
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from shoal.api.objects import Obj
@@ -22,10 +22,15 @@ class StatusUpdate:
 class Assignments:
     """Every task the managers have placed on this node, keyed by id. A task that disappears from
     the set has been deleted: its container can go. ``node`` is this node's own object as the
-    managers hold it (its desired role and availability), when the dispatcher sends it."""
+    managers hold it (its desired role and availability), when the dispatcher sends it.
+
+    ``secrets`` and ``configs`` (by id, in the API's shape with their base64 Data) are exactly those
+    the node's unfinished tasks reference, as Swarm sends them: a node never holds another node's."""
 
     tasks: dict[str, Obj]
     node: Obj | None = None
+    secrets: dict[str, Obj] = field(default_factory=dict)
+    configs: dict[str, Obj] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,16 @@ on another node."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from functools import partial
 
 from shoal.api import errors, states
 from shoal.api.defaults import HEARTBEAT_GRACE_MULTIPLIER, HEARTBEAT_PERIOD, seconds
 from shoal.api.dispatch import Assignments, Session, StatusUpdate
-from shoal.api.objects import NODES, TASKS, Obj, clone, dig
+from shoal.api.objects import CONFIGS, NODES, SECRETS, TASKS, Obj, clone, dig
 from shoal.base.clock import Clock
 from shoal.base.ids import new_id
-from shoal.store.memory import MemoryStore, Tx
+from shoal.store.memory import MemoryStore, ReadView, Tx
 from shoal.store.watch import Commit, Event
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,9 @@ class Dispatcher:
 
     def _snapshot(self, node_id: str) -> Assignments:
         view = self._store.view()
-        tasks = view.tasks_of_node(node_id)
-        return Assignments({t["ID"]: t for t in tasks if t.get("NodeID") == node_id}, view.get(NODES, node_id))
+        tasks = {t["ID"]: t for t in view.tasks_of_node(node_id) if t.get("NodeID") == node_id}
+        secrets, configs = _dependencies(view, tasks.values())
+        return Assignments(tasks, view.get(NODES, node_id), secrets, configs)
 
     async def update_status(self, node_id: str, session_id: str, updates: list[StatusUpdate]) -> None:
         """Queue reported statuses for the next batch. A report naming a task of another node or a
@@ -176,6 +177,23 @@ class Dispatcher:
 
         log.warning("nodes down after missed heartbeats: %s", ", ".join(silent))
         await self._store.update(mark_down)
+
+
+def _dependencies(view: ReadView, tasks: Iterable[Obj]) -> tuple[dict[str, Obj], dict[str, Obj]]:
+    """The secrets and configs the node needs: those referenced by its tasks that have not finished
+    (Swarm's rule: once a task is past RUNNING, what it alone used is taken back from the node)."""
+    wanted: dict[str, dict[str, Obj]] = {SECRETS: {}, CONFIGS: {}}
+    for task in tasks:
+        if states.rank(dig(task, "Status", "State", default=states.NEW)) > states.rank(states.RUNNING):
+            continue
+        container = dig(task, "Spec", "ContainerSpec") or {}
+        for table, refs, key in ((SECRETS, "Secrets", "SecretID"), (CONFIGS, "Configs", "ConfigID")):
+            for ref in container.get(refs) or ():
+                obj_id = ref.get(key) if isinstance(ref, dict) else None
+                obj = view.get(table, obj_id) if isinstance(obj_id, str) else None
+                if obj is not None:
+                    wanted[table][obj["ID"]] = obj
+    return wanted[SECRETS], wanted[CONFIGS]
 
 
 def _write_statuses(tx: Tx, *, batch: dict[str, tuple[str, Obj]]) -> None:

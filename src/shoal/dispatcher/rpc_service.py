@@ -96,6 +96,7 @@ class DispatcherService:
         async for assignments in dispatcher.assignments(_node_of(caller), session_id):
             if self._current() is not dispatcher:
                 raise errors.Unavailable(NOT_LEADER)
-            message = differ.message(assignments.tasks, assignments.node)
+            message = differ.message(assignments.tasks, assignments.node, secrets=assignments.secrets,
+                                     configs=assignments.configs)
             if message is not None:
                 await stream.send(message)
