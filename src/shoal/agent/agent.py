@@ -9,6 +9,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
+from shoal.agent.health import HealthBook, HealthChecks
 from shoal.agent.runtime import task_runtime
 from shoal.agent.taskmanager import TaskManager
 from shoal.api.dispatch import Assignments, DispatcherClient, Session, StatusUpdate
@@ -25,9 +26,10 @@ RETRY_DELAY = 1.0
 class Agent:
     def __init__(self, node_id: str, addr: str, executor: Executor, dispatcher: DispatcherClient,
                  clock: Clock, on_tasks_changed: Callable[[], None] | None = None, hostname: str = "",
-                 on_node: Callable[[Obj], None] | None = None) -> None:
+                 on_node: Callable[[Obj], None] | None = None, health_book: HealthBook | None = None) -> None:
         """``hostname`` overrides the host's own in the node description (shoald's --node-name);
-        ``on_node`` is told this node's own object whenever the managers send it (its desired role)."""
+        ``on_node`` is told this node's own object whenever the managers send it (its desired role);
+        ``health_book`` is where the tasks' health is kept for `docker ps` and `docker inspect`."""
         self.node_id = node_id
         self._addr = addr
         self._executor = executor
@@ -41,6 +43,7 @@ class Agent:
         self._on_tasks_changed = on_tasks_changed
         self._hostname_override = hostname
         self._on_node = on_node
+        self.health = HealthChecks(executor, clock, health_book)
         self.registered = asyncio.Event()
         """Set once a dispatcher has taken this node's first session (the node is Ready)."""
 
@@ -121,14 +124,15 @@ class Agent:
         adopted = self._adopted.pop(task["ID"], None)
         if adopted is not None:
             controller = self._executor.controller(adopted.runtime)
-            return TaskManager(task, controller, self._report, self._clock, adopted=adopted.status)
+            return TaskManager(task, controller, self._report, self._clock, adopted=adopted.status,
+                               health=self.health)
         try:
             runtime = task_runtime(task, self.node_id, self._hostname)
             controller = self._executor.controller(runtime)
         except (ValueError, ExecutorError) as exc:
             # One task the executor cannot run must not stop the others: it is rejected alone.
             return TaskManager(task, None, self._report, self._clock, rejection=str(exc))
-        return TaskManager(task, controller, self._report, self._clock)
+        return TaskManager(task, controller, self._report, self._clock, health=self.health)
 
     async def stop(self) -> None:
         """Leave workloads running for the next daemon to adopt."""

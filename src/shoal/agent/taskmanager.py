@@ -1,5 +1,6 @@
 """One task on this node: drive its controller from the task's desired state and report every
-observed state it passes through, in Swarm's order and wording."""
+observed state it passes through, in Swarm's order and wording. A task with a health check stays
+STARTING until its first healthy probe and fails once it turns unhealthy, as Swarm's does."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from shoal.agent.health import HEALTHY, UNHEALTHY, UNHEALTHY_ERROR, HealthChecks, HealthMonitor
 from shoal.api import states
 from shoal.api.objects import Obj, dig
 from shoal.base.clock import Clock, rfc3339
@@ -20,9 +22,10 @@ Report = Callable[[str, Obj], None]
 
 class TaskManager:
     def __init__(self, task: Obj, controller: Controller | None, report: Report, clock: Clock,
-                 adopted: ContainerStatus | None = None, rejection: str = "") -> None:
+                 adopted: ContainerStatus | None = None, rejection: str = "",
+                 health: HealthChecks | None = None) -> None:
         """`controller` is None when the task could not even be described to the executor; it is then
-        rejected with `rejection` as its error."""
+        rejected with `rejection` as its error. `health` runs the task's health checks, if any."""
         self.task = task
         self._controller = controller
         self._rejection = rejection
@@ -33,6 +36,8 @@ class TaskManager:
         self._changed = asyncio.Event()
         self._container: ContainerStatus | None = adopted
         self._job: asyncio.Task[None] | None = None
+        self._health = health
+        self._monitor: HealthMonitor | None = None
 
     @property
     def controller(self) -> Controller | None:
@@ -48,6 +53,8 @@ class TaskManager:
     async def remove(self) -> None:
         """The task is gone from the assignments: stop it if needed and delete its container."""
         await self.stop()
+        if self._container is not None and self._health is not None:
+            self._health.book.forget(self._container.container_id)
         if self._controller is not None:
             with contextlib.suppress(ExecutorError):
                 await self._controller.remove()
@@ -132,45 +139,79 @@ class TaskManager:
         self._set(states.STARTING, "starting")
         await self._live().start()
         self._container = await self._live().inspect()
-        self._set(states.RUNNING, "started")
+        if not self._watch_health(self._container):
+            self._set(states.RUNNING, "started")
         await self._watch_running()
 
     async def _after_adoption(self) -> None:
         assert self._adopted is not None
         if self._adopted.running:
-            self._set(states.RUNNING, "started")
+            # a task still STARTING when shoald stopped waits for its health check again
+            if not self._watch_health(self._adopted) or self._observed == states.RUNNING:
+                self._set(states.RUNNING, "started")
             await self._watch_running()
         else:
             self._finish(self._adopted)
 
+    def _watch_health(self, container: ContainerStatus) -> bool:
+        """Start probing the task if it has a health check; returns whether it has one."""
+        if self._health is None:
+            return False
+        spec_check = dig(self.task, "Spec", "ContainerSpec", "Healthcheck")
+        self._monitor = self._health.monitor_for(spec_check, self._controller, container.container_id,
+                                                 container.started_at)
+        return self._monitor is not None
+
     async def _watch_running(self) -> None:
         waiter = asyncio.create_task(self._live().wait())
+        probes = asyncio.create_task(self._monitor.run()) if self._monitor is not None else None
         try:
             while not waiter.done():
                 if self._stop_requested():
                     await self._live().shutdown()
                     self._set(states.SHUTDOWN, "shutdown", status=await self._live().inspect())
                     return
-                changed = asyncio.create_task(self._next_change())
-                await asyncio.wait({waiter, changed}, return_when=asyncio.FIRST_COMPLETED)
-                changed.cancel()
+                if self._monitor is not None and self._monitor.status == HEALTHY:
+                    self._set(states.RUNNING, "started")  # once: progress only
+                if self._monitor is not None and self._monitor.status == UNHEALTHY:
+                    await self._live().shutdown()
+                    self._finish(await waiter, cause=UNHEALTHY_ERROR)
+                    return
+                wakers = {waiter, asyncio.create_task(self._next_change())}
+                if self._monitor is not None:
+                    wakers.add(asyncio.create_task(self._next_health_change(self._monitor)))
+                await asyncio.wait(wakers, return_when=asyncio.FIRST_COMPLETED)
+                for waker in wakers - {waiter}:
+                    waker.cancel()
             self._finish(waiter.result())
         finally:
-            if not waiter.done():
-                waiter.cancel()
+            for job in (waiter, probes):
+                if job is not None and not job.done():
+                    job.cancel()
 
-    def _finish(self, status: ContainerStatus) -> None:
+    def _finish(self, status: ContainerStatus, cause: str = "") -> None:
         self._container = status
+        cause = cause or status.error  # e.g. the docker executor's unhealthy container
+        message = "starting" if self._observed == states.STARTING else "started"
         if self._stop_requested():
             self._set(states.SHUTDOWN, "shutdown", status=status)
-        elif status.exit_code == 0:
+        elif status.exit_code == 0 and not cause:
             self._set(states.COMPLETE, "finished", status=status)
+        elif status.exit_code == 0:
+            self._set(states.FAILED, message, err=cause, status=status)
         else:
-            self._set(states.FAILED, "started", err=f"task: non-zero exit ({status.exit_code})", status=status)
+            err = f"task: non-zero exit ({status.exit_code})" + (f": {cause}" if cause else "")
+            self._set(states.FAILED, message, err=err, status=status)
 
     def _stop_requested(self) -> bool:
+        """Desired SHUTDOWN or later; a job's task (desired COMPLETE) runs until it ends."""
         desired = self._desired()
-        return desired != states.READY and states.rank(desired) > states.rank(states.RUNNING)
+        return desired not in (states.READY, states.COMPLETE) and states.rank(desired) > states.rank(states.RUNNING)
+
+    @staticmethod
+    async def _next_health_change(monitor: HealthMonitor) -> None:
+        await monitor.changed.wait()
+        monitor.changed.clear()
 
     async def _next_change(self) -> None:
         await self._changed.wait()
