@@ -4,11 +4,13 @@ so checking many nodes, or many identical tasks, parses nothing twice."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from shoal.api.constraints import Constraint, node_matches, task_constraints
 from shoal.api.objects import Obj, dig, reservations
+from shoal.scheduler.needs_extra import generic_reservations, node_plugins, required_plugins
 from shoal.scheduler.nodeinfo import NodeInfo, host_ports
 
 _ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -30,6 +32,8 @@ class TaskNeeds:
     host_ports: set[tuple[str, int]]
     max_replicas: int
     has_constraints: bool = field(default=False)
+    generic: Counter[str] = field(default_factory=Counter)
+    plugins: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     def of(cls, task: Obj) -> TaskNeeds:
@@ -48,6 +52,8 @@ class TaskNeeds:
             host_ports=host_ports(task),
             max_replicas=int(dig(spec, "Placement", "MaxReplicas", default=0) or 0),
             has_constraints=bool(dig(spec, "Placement", "Constraints", default=[])),
+            generic=generic_reservations(spec),
+            plugins=required_plugins(spec),
         )
 
 
@@ -80,13 +86,25 @@ class ReadyFilter:
 
 class ResourceFilter:
     def enabled(self, needs: TaskNeeds) -> bool:
-        return (needs.cpu, needs.memory) != (0, 0)
+        return (needs.cpu, needs.memory) != (0, 0) or bool(needs.generic)
 
     def check(self, info: NodeInfo, needs: TaskNeeds) -> bool:
-        return needs.cpu <= info.free_cpu and needs.memory <= info.free_memory
+        return (needs.cpu <= info.free_cpu and needs.memory <= info.free_memory
+                and all(count <= info.free_generic[kind] for kind, count in needs.generic.items()))
 
     def explain(self, nodes: int) -> str:
         return _on_nodes("insufficient resources", nodes)
+
+
+class PluginFilter:
+    def enabled(self, needs: TaskNeeds) -> bool:
+        return bool(needs.plugins)
+
+    def check(self, info: NodeInfo, needs: TaskNeeds) -> bool:
+        return needs.plugins <= node_plugins(info.node)
+
+    def explain(self, nodes: int) -> str:
+        return _on_nodes("missing plugin", nodes)
 
 
 class ConstraintFilter:
@@ -141,6 +159,7 @@ class MaxReplicasFilter:
 FILTERS: tuple[Filter, ...] = (
     ReadyFilter(),
     ResourceFilter(),
+    PluginFilter(),
     ConstraintFilter(),
     PlatformFilter(),
     HostPortFilter(),

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from shoal.api import states
 from shoal.api.objects import NODES, Obj, dig, reservations
 from shoal.base.clock import parse_rfc3339
+from shoal.scheduler.needs_extra import generic_offered, generic_reservations
 from shoal.store.memory import ReadView
 
 # A node where a service failed this often recently ranks last for it ("potentially faulty").
@@ -23,6 +24,7 @@ class NodeInfo:
     node: Obj
     free_cpu: int = 0
     free_memory: int = 0
+    free_generic: Counter[str] = field(default_factory=Counter)  # generic resources by kind
     active_by_service: Counter[str] = field(default_factory=Counter)
     active_total: int = 0
     host_ports: set[tuple[str, int]] = field(default_factory=set)
@@ -44,6 +46,7 @@ class NodeInfo:
         cpu, memory = reservations(task.get("Spec"))
         self.free_cpu -= cpu
         self.free_memory -= memory
+        self.free_generic.subtract(generic_reservations(task.get("Spec")))
         if is_active(task):
             self.active_by_service[str(task.get("ServiceID", ""))] += 1
             self.active_total += 1
@@ -83,6 +86,7 @@ def build_node_infos(view: ReadView, now: datetime) -> dict[str, NodeInfo]:
             node=node,
             free_cpu=int(dig(node, "Description", "Resources", "NanoCPUs", default=0) or 0),
             free_memory=int(dig(node, "Description", "Resources", "MemoryBytes", default=0) or 0),
+            free_generic=generic_offered(node),
         )
         for task in view.tasks_of_node(node["ID"]):
             if holds_resources(task):
