@@ -1,14 +1,21 @@
 """From a task object (Docker JSON) to the executor's TaskRuntime: command, environment, Swarm's
-container labels, and the hostname template (`{{.Task.Slot}}`, `{{.Service.Name}}`, ...)."""
+container labels, the hostname template (`{{.Task.Slot}}`, `{{.Service.Name}}`, ...), and the
+secrets and configs it references as files (from those its assignments delivered)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import platform
+import posixpath
 import re
+from collections.abc import Callable, Mapping
 
+from shoal.agent.templating import TemplateContext, TemplateError, render
 from shoal.api.defaults import STOP_GRACE_PERIOD, seconds
 from shoal.api.names import container_name
 from shoal.api.objects import Obj, dig
-from shoal.executor.base import PortSpec, Resources, TaskRuntime, parse_signal
+from shoal.executor.base import PortSpec, Resources, TaskFile, TaskRuntime, parse_signal
 
 _TEMPLATE = re.compile(r"\{\{\s*\.(\w+)\.(\w+)\s*\}\}")
 
@@ -51,7 +58,104 @@ def _with_term(env: tuple[str, ...], tty: bool) -> tuple[str, ...]:
     return env
 
 
-def task_runtime(task: Obj, node_id: str, node_hostname: str) -> TaskRuntime:
+SECRETS_DIR = "/run/secrets"
+DEFAULT_FILE_MODE = 0o444
+
+
+def _payload(obj: Obj) -> bytes:
+    try:
+        return base64.b64decode(str(dig(obj, "Spec", "Data", default="")), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"malformed data in {obj.get('ID')}") from None
+
+
+def _file_target(ref: Obj, secret: bool) -> str:
+    """Docker's places: a secret's relative target under /run/secrets, a config's under /."""
+    name = str(dig(ref, "File", "Name", default=""))
+    return posixpath.normpath(name if name.startswith("/") else posixpath.join(SECRETS_DIR if secret else "/", name))
+
+
+def _owner(ref: Obj, key: str) -> int:
+    raw = dig(ref, "File", key, default="0")
+    try:
+        value = int(str(raw or "0"))
+    except ValueError:
+        raise ValueError(f"invalid {key} {raw!r} for {ref.get('SecretName') or ref.get('ConfigName')}") from None
+    if value < 0:
+        raise ValueError(f"invalid {key} {raw!r}")
+    return value
+
+
+def _template_context(task: Obj, node_id: str, node_hostname: str, secrets: Mapping[str, Obj],
+                      configs: Mapping[str, Obj]) -> TemplateContext:
+    container = dig(task, "Spec", "ContainerSpec") or {}
+    service_name = str(dig(task, "ServiceAnnotations", "Name", default=""))
+    slot = int(task.get("Slot") or 0)
+    fields = {
+        "Service": {"ID": task.get("ServiceID", ""), "Name": service_name,
+                    "Labels": dict(dig(task, "ServiceAnnotations", "Labels") or {})},
+        "Node": {"ID": node_id, "Hostname": node_hostname,
+                 "Platform": {"OS": platform.system().lower(), "Architecture": platform.machine()}},
+        "Task": {"ID": task["ID"], "Name": container_name(service_name, slot, node_id, task["ID"]),
+                 "Slot": str(slot) if slot else node_id},
+    }
+
+    def env(name: str) -> str:
+        for entry in container.get("Env") or ():
+            key, sep, value = str(entry).partition("=")
+            if sep and key == name:
+                return value
+        return ""
+
+    def lookup(kind: str, refs: str, key: str, delivered: Mapping[str, Obj]) -> Callable[[str], str]:
+        def find(target: str) -> str:
+            for ref in container.get(refs) or ():
+                if dig(ref, "File", "Name") == target:
+                    obj = delivered.get(str(ref.get(key)))
+                    if obj is None:
+                        raise TemplateError(f"{kind} {ref.get(key)} not found")
+                    return _payload(obj).decode(errors="replace")
+            raise TemplateError(f"{kind} target {target} not found")
+        return find
+
+    return TemplateContext(fields, env, lookup("secret", "Secrets", "SecretID", secrets),
+                           lookup("config", "Configs", "ConfigID", configs))
+
+
+def task_files(task: Obj, node_id: str, node_hostname: str, secrets: Mapping[str, Obj] | None = None,
+               configs: Mapping[str, Obj] | None = None) -> tuple[TaskFile, ...]:
+    """The files a task's secret and config references become. A reference whose object was not
+    delivered, or a template that does not render, raises ValueError: the task is rejected saying
+    why (as Swarm's agent fails it) instead of running without its file."""
+    secrets, configs = secrets or {}, configs or {}
+    container = dig(task, "Spec", "ContainerSpec") or {}
+    files: list[TaskFile] = []
+    for refs, key, name_key, delivered, secret in (("Secrets", "SecretID", "SecretName", secrets, True),
+                                                   ("Configs", "ConfigID", "ConfigName", configs, False)):
+        kind = "secret" if secret else "config"
+        for ref in container.get(refs) or ():
+            if not isinstance(ref, dict) or not isinstance(ref.get("File"), dict):
+                continue  # runtime targets (credential specs) are for Windows
+            obj = delivered.get(str(ref.get(key)))
+            if obj is None:
+                raise ValueError(f"{kind} {ref.get(name_key)} ({ref.get(key)}) not found on this node")
+            data = _payload(obj)
+            if dig(obj, "Spec", "Templating", "Name") == "golang":
+                context = _template_context(task, node_id, node_hostname, secrets, configs)
+                try:
+                    data = render(data.decode(errors="replace"), context).encode()
+                except TemplateError as exc:
+                    raise ValueError(f"failed to expand templated {kind} {obj['ID']}: {exc}") from None
+            mode = dig(ref, "File", "Mode")
+            files.append(TaskFile(
+                target=_file_target(ref, secret), data=data, uid=_owner(ref, "UID"), gid=_owner(ref, "GID"),
+                mode=DEFAULT_FILE_MODE if mode is None else int(mode) & 0o7777, secret=secret,
+            ))
+    return tuple(files)
+
+
+def task_runtime(task: Obj, node_id: str, node_hostname: str, secrets: Mapping[str, Obj] | None = None,
+                 configs: Mapping[str, Obj] | None = None) -> TaskRuntime:
     container = dig(task, "Spec", "ContainerSpec") or {}
     limits = dig(task, "Spec", "Resources", "Limits") or {}
     hostname = container.get("Hostname")
@@ -86,4 +190,5 @@ def task_runtime(task: Obj, node_id: str, node_hostname: str) -> TaskRuntime:
         tty=bool(container.get("TTY")),
         ports=tuple(ports),
         raw_task=task,
+        files=task_files(task, node_id, node_hostname, secrets, configs),
     )

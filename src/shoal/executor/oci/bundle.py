@@ -10,6 +10,7 @@ from typing import Any
 from shoal.api.defaults import NANOS
 from shoal.executor.base import Resources
 from shoal.executor.oci.passwd import ContainerUser
+from shoal.executor.taskfiles import BIND_OPTIONS
 from shoal.executor.taskoptions import MountSpec, TaskOptions
 
 # dockerd's default capability set (oci/caps/defaults.go)
@@ -81,6 +82,8 @@ class BundleInputs:
     seccomp: Mapping[str, Any] | None  # OCI form, or None: unconfined
     network_hook: str | None  # shell run with the container's pid as $1 once namespaces exist
     init_binary: Path | None  # bind-mounted at /sbin/docker-init when options.init
+    # secrets and configs: (target in the container, file on the task's tmpfs) from executor.taskfiles
+    task_files: Sequence[tuple[str, Path]] = ()
 
 
 def runtime_config(inputs: BundleInputs) -> dict[str, Any]:
@@ -92,6 +95,8 @@ def runtime_config(inputs: BundleInputs) -> dict[str, Any]:
         mounts.append({"destination": target, "type": "bind", "source": str(copy), "options": ["rbind", "rprivate"]})
     for mount, source in zip(opts.mounts, inputs.mount_sources, strict=True):
         mounts.append(user_mount(mount, source))
+    for target, source in inputs.task_files:  # after the user's mounts: a secret over a volume stays visible
+        mounts.append({"destination": target, "type": "bind", "source": str(source), "options": list(BIND_OPTIONS)})
     if opts.init and inputs.init_binary is not None:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": str(inputs.init_binary),
                        "options": ["rbind", "ro"]})

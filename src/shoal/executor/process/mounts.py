@@ -5,8 +5,10 @@ the host; the task is rejected saying so when it does not."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+from shoal.executor.base import TaskFile
 from shoal.executor.errors import InvalidTaskSpec
 from shoal.executor.taskoptions import MountSpec
 
@@ -44,3 +46,15 @@ def shim_specs(mounts: tuple[MountSpec, ...], volume_dir: Path, task_dir: Path) 
             source = Path(mount.source)
         specs.append(f"bind,{mode},{source},{mount.target}")
     return specs
+
+
+def refuse_task_files(files: Sequence[TaskFile]) -> None:
+    """Secrets and configs: a process task sees the host's filesystem, where /run/secrets/<name> and a
+    config's target would have to exist before anything could be mounted over them, and writing them
+    there would put a secret on the host. Such a task is rejected instead, saying why."""
+    if files:
+        kinds = sorted({"secrets" if f.secret else "configs" for f in files})
+        raise InvalidTaskSpec(
+            f"process executor cannot deliver {' and '.join(kinds)} to a task (they would land on the host's "
+            "filesystem): use the oci executor"
+        )
