@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from shoal.base.clock import parse_rfc3339
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(h) for h in headers]
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], min_width: int = 0) -> str:
+    """`min_width` counts the 3-space gap, as Go's tabwriter does (the docker CLI's tables use 10)."""
+    widths = [max(len(h), min_width - 3) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
     lines = []

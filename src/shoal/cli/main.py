@@ -10,6 +10,8 @@ import click
 import docker
 from docker.errors import APIError, DockerException
 
+from shoal.api.errors import ShoalError
+
 DEFAULT_HOST = "unix:///var/run/shoal.sock"
 
 
@@ -44,6 +46,11 @@ class ShoalGroup(click.Group):
         except DockerException as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except ShoalError as exc:
+            # Errors the client finds itself (a compose file that does not validate, a stack's failed
+            # step), printed bare as the docker CLI prints them.
+            click.echo(str(exc), err=True)
+            sys.exit(1)
 
 
 @click.group(cls=ShoalGroup)
@@ -56,11 +63,12 @@ def cli(ctx: click.Context, host: str) -> None:
 
 
 def main() -> None:
-    from shoal.cli import node_cmds, service_cmds, swarm_cmds, system_cmds
+    from shoal.cli import node_cmds, service_cmds, stack_cmds, swarm_cmds, system_cmds
 
     cli.add_command(swarm_cmds.swarm)
     cli.add_command(node_cmds.node)
     cli.add_command(service_cmds.service)
+    cli.add_command(stack_cmds.stack)
     cli.add_command(system_cmds.ps)
     cli.add_command(system_cmds.info)
     cli(prog_name="shoal")
