@@ -30,7 +30,7 @@ from shoal.controlapi.jobs import (
 from shoal.controlapi.payloads import check_service_references
 from shoal.controlapi.resolve import resolve
 from shoal.controlapi.schema import SERVICE_SPEC, conform
-from shoal.controlapi.validate import validate_service_spec
+from shoal.controlapi.validate import check_service_networks, validate_service_spec
 from shoal.store.memory import MemoryStore, ReadView, Tx
 
 SERVICE_FILTERS = ("id", "name", "label", "mode")
@@ -49,7 +49,7 @@ def _checked_spec(raw: Any) -> Obj:
 
 def _cluster_checks(tx: Tx, spec: Obj, service_id: str) -> None:
     """Checks that need the whole cluster: unique name, free published ports, and the secrets and
-    configs it references exist (as swarmkit checks them)."""
+    configs it references exist (as swarmkit checks them), and its networks, resolved to their ids."""
     name = spec["Name"]
     for other in tx.objects(SERVICES):
         if other["ID"] != service_id and service_name(other) == name:
@@ -58,6 +58,7 @@ def _cluster_checks(tx: Tx, spec: Obj, service_id: str) -> None:
             )
     check_port_conflicts(tx, spec, service_id)
     check_service_references(tx, spec)
+    check_service_networks(tx, spec)
 
 
 class ServiceControl:

@@ -50,9 +50,13 @@ class Dispatcher:
             node = tx.get(NODES, node_id)
             if node is None:
                 raise errors.NotFound("node not found", grpc=True)
+            described = {**description, "TLSInfo": dig(node, "Description", "TLSInfo") or {}}
+            status = {"State": "ready", "Addr": addr}
+            if clone(node.get("Description") or {}) == described and clone(node.get("Status") or {}) == status:
+                return  # a re-registration that changes nothing a client sees writes nothing
             node = clone(node)
-            node["Description"] = {**description, "TLSInfo": dig(node, "Description", "TLSInfo") or {}}
-            node["Status"] = {"State": "ready", "Addr": addr}
+            node["Description"] = described
+            node["Status"] = status
             tx.update(NODES, node)
 
         await self._store.update(mark_ready)

@@ -19,7 +19,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from shoal.agent.agent import Agent
+from shoal.agent.health import HealthBook
 from shoal.agent.remote_dispatcher import RemoteDispatcher
+from shoal.allocator.networks import new_ingress_network
 from shoal.api import errors
 from shoal.api.objects import CLUSTER, NETWORKS, NODES, Obj, clone, dig
 from shoal.base.clock import Clock
@@ -73,24 +75,13 @@ class Swarm:
         return self.manager.store
 
 
-def ingress_network() -> Obj:
-    return {
-        "ID": new_id(),
-        "Spec": {
-            "Name": "ingress", "Labels": {}, "DriverConfiguration": {}, "Ingress": True,
-            "IPAMOptions": {"Driver": {}}, "Scope": "swarm",
-        },
-        "DriverState": {"Name": "overlay", "Options": {"com.docker.network.driver.overlay.vxlanid_list": "4096"}},
-        "IPAMOptions": {"Driver": {"Name": "default"}, "Configs": [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]},
-    }
-
-
 class Node:
     def __init__(self, config: DaemonConfig, clock: Clock, executor: Executor, mesh: Mesh | None) -> None:
         self.config = config
         self.clock = clock
         self.executor = executor
         self.mesh = mesh
+        self.health = HealthBook()  # the agent's health verdicts, read by docker ps and inspect
         self.events = EventHub()
         self.swarm: Swarm | None = None
         self.locked: ident.NodeIdentity | None = None
@@ -283,7 +274,7 @@ class Node:
 
                 def bootstrap(tx: Tx) -> None:
                     tx.create(CLUSTER, cluster)
-                    tx.create(NETWORKS, ingress_network())
+                    tx.create(NETWORKS, new_ingress_network(tx))
                     tx.create(NODES, {
                         "ID": node_id,
                         "Spec": {"Labels": {}, "Role": "manager", "Availability": availability},
@@ -471,7 +462,7 @@ class Node:
 
         dispatcher = RemoteDispatcher(client, managers, on_managers=remember_managers)
         agent = Agent(identity.node_id, identity.advertise_addr, self.executor, dispatcher, self.clock,
-                      hostname=self.config.node_name, on_node=self._on_own_node)
+                      hostname=self.config.node_name, on_node=self._on_own_node, health_book=self.health)
         swarm = Swarm(identity, agent, dispatcher, client, manager, [], [], node_secrets, unlock_key)
         swarm.jobs = [self._spawn("agent", agent.run)]
         self.start_manager_loops(swarm)

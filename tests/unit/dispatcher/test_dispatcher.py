@@ -115,3 +115,16 @@ async def test_a_new_leader_gives_unheard_nodes_twice_the_grace_then_marks_them_
     assert node_state(store) == "down"
     assert (store.view().get(NODES, "n2") or {})["Status"]["State"] == "ready"
     job.cancel()
+
+
+async def test_a_re_registration_that_changes_nothing_writes_nothing(
+        setup: tuple[MemoryStore, FakeClock, Dispatcher]) -> None:
+    """An agent reconnecting (or finding a new leader) must not move the node's version: a client's
+    `node update` carrying the version it just read would fail `update out of sequence`."""
+    store, _, dispatcher = setup
+    await dispatcher.register("n1", {"Hostname": "h"}, "10.0.0.1")
+    version = (store.view().get(NODES, "n1") or {})["Version"]["Index"]
+    await dispatcher.register("n1", {"Hostname": "h"}, "10.0.0.1")
+    assert (store.view().get(NODES, "n1") or {})["Version"]["Index"] == version
+    await dispatcher.register("n1", {"Hostname": "h"}, "10.0.0.9")  # a new address is a change
+    assert (store.view().get(NODES, "n1") or {})["Version"]["Index"] > version

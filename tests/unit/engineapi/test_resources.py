@@ -163,12 +163,12 @@ def test_secret_and_config_status_codes(swarm_engine: EngineServer, client: dock
     assert request(swarm_engine, "DELETE", f"/v1.41/configs/{config.id}").status == 204
 
 
-def test_network_status_codes(engine: EngineServer, client: docker.DockerClient) -> None:
+def test_network_status_codes(swarm_engine: EngineServer, client: docker.DockerClient) -> None:
     network = client.networks.create("n1", driver="overlay")
     with pytest.raises(docker.errors.APIError) as duplicate:
         client.networks.create("n1", driver="overlay", check_duplicate=True)
     assert duplicate.value.status_code == 409
-    removed = request(engine, "DELETE", f"/v1.41/networks/{network.id}")
+    removed = request(swarm_engine, "DELETE", f"/v1.41/networks/{network.id}")
     assert (removed.status, removed.body) == (204, b"")
 
 
