@@ -7,9 +7,11 @@ import re
 import signal
 from typing import Any
 
+from shoal.allocator.networks import find_network, ingress_of, is_ingress, network_name
 from shoal.api import errors
 from shoal.api.defaults import NANOS
 from shoal.api.objects import Obj, dig
+from shoal.store.memory import ReadView
 
 _NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?$")
 # The distribution reference grammar (docker/distribution/reference), lowercase path components.
@@ -157,3 +159,28 @@ def validate_service_spec(spec: Obj, constraint_check: Any = None) -> None:
     validate_update_config(spec.get("UpdateConfig"), "UpdateConfig")
     validate_update_config(spec.get("RollbackConfig"), "RollbackConfig")
     validate_endpoint(spec.get("EndpointSpec"))
+
+
+def check_service_networks(view: ReadView, spec: Obj) -> None:
+    """Checks on the networks a service spec names, against the store (call it inside the create or
+    update transaction). Each attachment's Target becomes the network's id, as dockerd stores it (so
+    `service update --network-rm NAME`, which compares ids, finds it); an unknown network is refused
+    with dockerd's words, the ingress network by name with swarmkit's."""
+    task = spec.get("TaskTemplate") or {}
+    attachments = task.get("Networks") or spec.get("Networks") or []
+    seen: set[str] = set()
+    for attachment in attachments:
+        target = str(attachment.get("Target") or "")
+        network = find_network(view, target)
+        if network is None:
+            raise errors.NotFound(f"network {target} not found")
+        if is_ingress(network):
+            raise invalid(f'Service cannot be explicitly attached to the ingress network "{network_name(network)}"')
+        if network["ID"] in seen:
+            raise invalid(f"service cannot be attached to the same network ({target}) more than once")
+        seen.add(str(network["ID"]))
+        attachment["Target"] = network["ID"]
+    ingress_ports = [p for p in dig(spec, "EndpointSpec", "Ports", default=None) or []
+                     if (p.get("PublishMode") or "ingress") == "ingress"]
+    if ingress_ports and ingress_of(view) is None:
+        raise invalid("service needs ingress network, but no ingress network is present")
