@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from shoal.api import errors
-from shoal.ca.certs import NODE_CERT_LIFETIME, KeyPair, sign_node_key
+from shoal.ca.certs import NODE_CERT_LIFETIME, Signer, sign_node_key, split_pems
 
 MAX_CSR_BYTES = 16 << 10
 
@@ -48,12 +48,13 @@ def _load_csr(csr_pem: bytes) -> x509.CertificateSigningRequest:
 
 
 def sign_csr(
-    root: KeyPair, csr_pem: bytes, node_id: str, role: str, cluster_id: str, now: datetime,
+    signer: Signer, csr_pem: bytes, node_id: str, role: str, cluster_id: str, now: datetime,
     lifetime: timedelta = NODE_CERT_LIFETIME,
 ) -> bytes:
+    """The node's certificate file: the leaf signed by ``signer``, followed by the signer's chain."""
     public_key = _load_csr(csr_pem).public_key()
     assert isinstance(public_key, ec.EllipticCurvePublicKey)  # _load_csr checked it
-    return sign_node_key(root, public_key, node_id, role, cluster_id, now, lifetime)
+    return sign_node_key(signer.ca, public_key, node_id, role, cluster_id, now, lifetime) + signer.chain_pem
 
 
 def certificate_matches_key(cert_pem: bytes, key_pem: bytes) -> bool:
@@ -81,6 +82,18 @@ def verify_issued_by(cert_pem: bytes, root_pem: bytes) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+def verify_chain(chain_pem: bytes, root_pem: bytes) -> bool:
+    """Whether the certificate file (a leaf, then any intermediates) chains up to ``root_pem``: each
+    certificate signed by the next, the last by the root."""
+    try:
+        chain = split_pems(chain_pem)
+    except ValueError:
+        return False
+    if not chain:
+        return False
+    return all(verify_issued_by(cert, issuer) for cert, issuer in zip(chain, [*chain[1:], root_pem], strict=True))
 
 
 def subject_node_id(cert_pem: bytes) -> str:

@@ -11,7 +11,10 @@ A joining node (``join``):
 The CA's side (``CAService``) signs at once on the leader: the root key is in the replicated store, and
 signing in the request saves the long-poll round trips Swarm's CA needs. Renewal needs no token: the
 caller's current certificate says who it is, and the store says which role it has now (so a promoted or
-demoted node gets its new role by renewing).
+demoted node gets its new role by renewing). The certificate's life is the cluster's
+CAConfig.NodeCertExpiry; during a root rotation the new root signs, its cross-signed certificate
+following the leaf. A node that installed a new certificate or trust root reports its TLSInfo
+(``TLS_INFO_PATH``), which is how the leader learns that a rotation has reached every node.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any, Protocol
 from shoal.api import errors
 from shoal.base.ids import new_id
 from shoal.ca import csr, tokens
-from shoal.ca.certs import ROLE_MANAGER, ROLE_WORKER, KeyPair
+from shoal.ca.certs import ROLE_MANAGER, ROLE_WORKER, KeyPair, Signer
 from shoal.rpc.client import RpcClient
 from shoal.rpc.identity import Access
 from shoal.rpc.leader import Leadership, serve_on_leader
@@ -36,6 +39,8 @@ from shoal.rpc.tls import pinned_root_context, unverified_client_context
 ROOT_PATH = "/ca/v1/root"
 ISSUE_PATH = "/ca/v1/issue"
 RENEW_PATH = "/ca/v1/renew"
+TLS_INFO_PATH = "/ca/v1/tls-info"
+TLS_INFO_FIELDS = ("TrustRoot", "CertIssuerSubject", "CertIssuerPublicKey")
 JOIN_TIMEOUT = 20.0  # dockerd's swarm connect timeout
 JOIN_TIMEOUT_MESSAGE = (
     "Timeout was reached before node joined. The attempt to join the swarm will continue in the background. "
@@ -48,7 +53,9 @@ AVAILABILITIES = ("active", "pause", "drain")
 class Authority(Protocol):
     """What the CA reads from and writes to the cluster's store (on the leader)."""
 
-    def root(self) -> KeyPair: ...
+    def root(self) -> KeyPair:
+        """The root every node trusts (what a joining node pins)."""
+        ...
 
     def cluster_id(self) -> str: ...
 
@@ -91,12 +98,11 @@ class CAService:
         availability = request["availability"] or "active"
         if availability not in AVAILABILITIES:
             raise errors.InvalidArgument(f"invalid availability {availability!r}")
-        root = self.authority.root()
         node_id = new_id()
         # Sign before registering, so that a bad CSR leaves no node object behind.
-        cert = csr.sign_csr(root, request["csr"], node_id, role, self.authority.cluster_id(), self.now())
+        cert = self._sign(request["csr"], node_id, role)
         await self.authority.register_node(node_id, role, availability, caller.remote)
-        return {"node_id": node_id, "role": role, "cert": cert, "root": root.cert_pem}
+        return {"node_id": node_id, "role": role, "cert": cert, "root": self.authority.root().cert_pem}
 
     async def renew(self, caller: Caller, body: Any) -> Any:
         request = _fields(body, csr=bytes)
@@ -105,9 +111,12 @@ class CAService:
         role = self.authority.node_role(node_id)
         if role is None:
             raise errors.NotFound(f"node {node_id} not found", grpc=True)
-        root = self.authority.root()
-        cert = csr.sign_csr(root, request["csr"], node_id, role, self.authority.cluster_id(), self.now())
-        return {"role": role, "cert": cert, "root": root.cert_pem}
+        cert = self._sign(request["csr"], node_id, role)
+        return {"role": role, "cert": cert, "root": self.authority.root().cert_pem}
+
+    def _sign(self, csr_pem: bytes, node_id: str, role: str) -> bytes:
+        return csr.sign_csr(Signer(self.authority.root()), csr_pem, node_id, role, self.authority.cluster_id(),
+                            self.now())
 
     def _role_for_token(self, token: str) -> str:
         tokens.parse_join_token(token)  # a malformed token gets its own message
@@ -173,8 +182,8 @@ def _check_issued(reply: Any, key_pem: bytes, root_pem: bytes) -> bytes:
     cert = reply.get("cert") if isinstance(reply, dict) else None
     if not isinstance(cert, bytes) or not csr.certificate_matches_key(cert, key_pem):
         raise errors.Unknown("the CA returned a certificate that does not match our key")
-    if not csr.verify_issued_by(cert, root_pem):
-        raise errors.Unknown("the CA returned a certificate not signed by the pinned root")
+    if not csr.verify_chain(cert, root_pem):
+        raise errors.Unknown("the CA returned a certificate that does not chain to the root it trusts")
     return cert
 
 
@@ -203,3 +212,17 @@ async def renew(client: RpcClient, address: str) -> Credentials:
         raise errors.Unknown(f"{address} sent no root CA certificate")
     cert = _check_issued(reply, key_pem, root)
     return Credentials(csr.subject_node_id(cert), str(reply["role"]), cert, key_pem, root)
+
+
+async def fetch_root(client: RpcClient, address: str) -> bytes:
+    """The root the cluster trusts now, over this node's mutual TLS (so from a manager its current
+    trust vouches for), after a root rotation finished."""
+    reply = await client.call(address, ROOT_PATH, None)
+    root = reply.get("root") if isinstance(reply, dict) else None
+    if not isinstance(root, bytes) or not csr.verify_chain(root, root):
+        raise errors.Unknown(f"{address} sent no valid root CA certificate")
+    return root
+
+
+async def report_tls_info(client: RpcClient, address: str, tls_info: dict[str, str]) -> None:
+    await client.call(address, TLS_INFO_PATH, {"tls_info": tls_info})

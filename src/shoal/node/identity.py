@@ -69,6 +69,26 @@ def node_key_path(swarm_dir: Path) -> Path:
     return swarm_dir / "certificates" / "swarm-node.key"
 
 
+def node_cert_path(swarm_dir: Path) -> Path:
+    """The node's certificate file: its leaf, then any intermediate (during a root rotation)."""
+    return swarm_dir / "certificates" / "swarm-node.crt"
+
+
+def root_cert_path(swarm_dir: Path) -> Path:
+    return swarm_dir / "certificates" / "swarm-root-ca.crt"
+
+
+def read_certificates(swarm_dir: Path) -> tuple[bytes, bytes]:
+    """(the node's certificate file, the root it trusts)."""
+    return node_cert_path(swarm_dir).read_bytes(), root_cert_path(swarm_dir).read_bytes()
+
+
+def save_root(swarm_dir: Path, root_cert: bytes) -> None:
+    """A new trust root (a root rotation finished); the node's certificate stays."""
+    _write_private(root_cert_path(swarm_dir), root_cert)
+    _fsync_dir(root_cert_path(swarm_dir).parent)
+
+
 def dek_path(swarm_dir: Path) -> Path:
     return Path(RaftPaths.under(raft_dir(swarm_dir)).keys) / DEK_FILE
 
@@ -99,12 +119,13 @@ def tls_password(unlock_key: bytes | None) -> bytes | None:
 
 def save_certificates(swarm_dir: Path, root_cert: bytes, node: KeyPair, data_keys: KeyRing | None = None,
                       unlock_key: bytes | None = None) -> None:
-    """A new member's certificates and data keys, the secrets wrapped under ``unlock_key`` if given.
-    Without ``data_keys`` only the TLS key is written, in the clear (the WAL makes its own keys)."""
+    """A new member's (or a renewed) certificate, key and trust root, and a manager's data keys, the
+    secrets wrapped under ``unlock_key`` if given. Without ``data_keys`` only the TLS key is written,
+    in the clear (a worker, or a new manager whose WAL makes its own keys)."""
     certs = swarm_dir / "certificates"
     certs.mkdir(parents=True, exist_ok=True)
-    _write_private(certs / "swarm-root-ca.crt", root_cert)
-    _write_private(certs / "swarm-node.crt", node.cert_pem)
+    _write_private(root_cert_path(swarm_dir), root_cert)
+    _write_private(node_cert_path(swarm_dir), node.cert_pem)
     if data_keys is None:
         _write_private(node_key_path(swarm_dir), node.key_pem)
     _fsync_dir(certs)

@@ -1,6 +1,7 @@
 """Calls to other nodes' cluster ports: unary calls and message streams, with the same envelopes as
 the server. Failing to reach a peer is errors.Unavailable naming the address; an error raised by the
-peer's handler comes back with its category."""
+peer's handler comes back with its category. Each call dials with the node's current certificate
+(rpc.tls.current): after a renewal new connections present the new one, open ones stay as they are."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from shoal.api import errors
-from shoal.rpc import codec
+from shoal.rpc import codec, tls
 from shoal.rpc.server import CONTENT_TYPE
 from shoal.rpc.stream import MessageStream
 
@@ -30,10 +31,13 @@ class RpcClient:
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=self._ssl or False))
         return self._session
 
+    def _dial_ssl(self) -> ssl.SSLContext | bool:
+        return False if self._ssl is None else tls.current(self._ssl)
+
     async def call(self, address: str, path: str, body: Any, *, timeout: float = DEFAULT_TIMEOUT) -> Any:
         url = f"{self._scheme}://{address}{path}"
         try:
-            async with self._http().post(url, data=codec.encode_request(body),
+            async with self._http().post(url, data=codec.encode_request(body), ssl=self._dial_ssl(),
                                          headers={"Content-Type": CONTENT_TYPE},
                                          timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 data = await response.read()
@@ -46,8 +50,9 @@ class RpcClient:
     async def stream(self, address: str, path: str, *, timeout: float = DEFAULT_TIMEOUT) -> MessageStream:
         url = f"{self._scheme}://{address}{path}"
         try:
-            ws = await self._http().ws_connect(url, max_msg_size=codec.MAX_MESSAGE_BYTES, compress=0,
-                                               heartbeat=None, timeout=aiohttp.ClientWSTimeout(ws_close=timeout))
+            ws = await self._http().ws_connect(url, ssl=self._dial_ssl(), max_msg_size=codec.MAX_MESSAGE_BYTES,
+                                               compress=0, heartbeat=None,
+                                               timeout=aiohttp.ClientWSTimeout(ws_close=timeout))
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status == 403:
                 raise errors.Forbidden(f"permission denied: {address} refused {path}") from None
