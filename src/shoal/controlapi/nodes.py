@@ -7,6 +7,7 @@ from typing import Any
 from shoal.api import errors
 from shoal.api.objects import CLUSTER, NODES, Obj, clone, dig, node_name, version_of
 from shoal.controlapi import filters as flt
+from shoal.controlapi.dockerd_checks import ROLES, node_spec_values
 from shoal.controlapi.resolve import resolve
 from shoal.controlapi.schema import NODE_SPEC, conform
 from shoal.store.memory import MemoryStore, ReadView, Tx
@@ -15,8 +16,6 @@ NODE_FILTERS = ("id", "name", "role", "membership", "label", "node.label")
 # Ids of removed nodes, kept with the cluster object: their certificates stay valid until they expire,
 # so the cluster port refuses them by id (as Swarm keeps its removed nodes' certificates listed).
 REMOVED_NODES = "_RemovedNodes"
-ROLES = ("manager", "worker")
-AVAILABILITIES = ("active", "pause", "drain")
 
 
 def find_node(view: ReadView, ref: str) -> Obj:
@@ -54,12 +53,7 @@ class NodeControl:
         if not isinstance(raw_spec, dict):
             raise errors.InvalidArgument("json: cannot unmarshal into Go value of type swarm.NodeSpec")
         spec: Obj = conform(raw_spec, NODE_SPEC, "NodeSpec")
-        role = spec.get("Role") or "worker"
-        availability = spec.get("Availability") or "active"
-        if role not in ROLES:
-            raise errors.InvalidArgument(f"invalid role {role!r}", grpc=True)
-        if availability not in AVAILABILITIES:
-            raise errors.InvalidArgument(f"invalid availability {availability!r}", grpc=True)
+        role, availability = node_spec_values(spec)
         spec["Role"], spec["Availability"] = role, availability
         spec.setdefault("Labels", {})
 

@@ -19,6 +19,7 @@ from shoal.controlapi.defaults import (
     with_defaults,
     with_registry_auth,
 )
+from shoal.controlapi.dockerd_checks import check_service_spec
 from shoal.controlapi.jobs import (
     MODE_FILTER_NAMES,
     check_job_spec,
@@ -44,6 +45,7 @@ def _checked_spec(raw: Any) -> Obj:
     if not isinstance(raw, dict):
         raise errors.InvalidArgument("json: cannot unmarshal into Go value of type swarm.ServiceSpec")
     spec: Obj = conform(raw, SERVICE_SPEC, "ServiceSpec")
+    check_service_spec(spec)  # dockerd's conversion checks come first, with its texts
     return spec
 
 

@@ -42,7 +42,13 @@ def spec(**overrides: Any) -> dict[str, Any]:
         (spec(UpdateConfig={"MaxFailureRatio": 2}), "update-maxfailureratio"),
         (spec(EndpointSpec={"Mode": "dnsrr", "Ports": [{"TargetPort": 80, "PublishedPort": 80}]}),
          "can't be used with dnsrr mode"),
-        (spec(Mode={"Replicated": {}, "Global": {}}), "only one mode can be set"),
+        (spec(Mode={"Replicated": {}, "Global": {}}), "cannot specify both replicated mode and global mode"),
+        # dockerd's conversion texts, which come before swarmkit's checks
+        (spec(TaskTemplate={"ContainerSpec": {"Image": "busybox"}, "RestartPolicy": {"Condition": "bogus"}}),
+         'invalid RestartCondition: "bogus"'),
+        (spec(UpdateConfig={"FailureAction": "explode"}), "unrecognized update failure action explode"),
+        (spec(RollbackConfig={"Order": "sideways"}), "unrecognized update order sideways"),
+        (spec(EndpointSpec={"Mode": "round-robin"}), 'invalid resolution mode: "round-robin"'),
     ],
 )
 async def test_bad_specs_are_refused_and_store_nothing(store: MemoryStore, bad: dict[str, Any], message: str) -> None:
