@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CERT_ROLE = {"manager": certs.ROLE_MANAGER, "worker": certs.ROLE_WORKER}
+JOIN_POLL = 0.2
 
 
 def _ca_address(swarm: Swarm) -> str:
@@ -141,7 +142,8 @@ class CertificateKeeper:
         while True:
             self._wake.clear()
             swarm = self._node.swarm
-            action, delay = (None, None) if swarm is None else self._next(swarm)
+            # node.py starts this loop before it sets node.swarm: look again shortly.
+            action, delay = (None, JOIN_POLL) if swarm is None else self._next(swarm)
             if swarm is not None and action is not None:
                 try:
                     await self._act(swarm, action)
