@@ -39,11 +39,12 @@ class DockerPyEngine:
             raise ShoalError(message) from None
 
     def get(self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
-        return self._call(self.api._get(self.api._url(path), params=params, headers=headers))
+        return self._call(self.api._get(self.api._url(path), params=params, headers=headers or {}))
 
     def post(self, path: str, body: Any, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Any:
-        return self._call(self.api._post_json(self.api._url(path), data=body, params=params, headers=headers))
+        return self._call(self.api._post_json(self.api._url(path), data=body, params=params,
+                                                 headers=dict(headers or {})))
 
     def delete(self, path: str) -> None:
         self._call(self.api._delete(self.api._url(path)))

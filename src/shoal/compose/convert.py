@@ -10,7 +10,15 @@ from typing import Any
 from shoal.api.errors import InvalidArgument
 from shoal.compose.envfile import parse_env_file
 from shoal.compose.loader import Compose
-from shoal.compose.objects import NAMESPACE_LABEL, is_user_defined, reference_name, scoped, stack_labels
+from shoal.compose.objects import (
+    NAMESPACE_LABEL,
+    external_name,
+    is_external,
+    is_user_defined,
+    reference_name,
+    scoped,
+    stack_labels,
+)
 from shoal.compose.ports import convert_ports
 from shoal.compose.units import go_duration_ns, nano_cpus, ram_in_bytes
 from shoal.compose.values import command, go_str, mapping, string_list
@@ -142,9 +150,8 @@ def _networks(service_name: str, service: dict[str, Any], compose: Compose, name
         if name not in declared_all and name != "default":
             raise InvalidArgument(f'undefined network "{name}"')
         declared = declared_all.get(name) or {}
-        target = str(declared.get("name") or scoped(namespace, name))
-        if declared.get("external") and isinstance(declared["external"], dict) and declared["external"].get("name"):
-            target = str(declared["external"]["name"])
+        target = external_name(name, declared, "network") if is_external(declared) else str(
+            declared.get("name") or scoped(namespace, name))
         aliases = list(string_list(options.get("aliases")))
         if is_user_defined(target):
             aliases.append(service_name)

@@ -44,7 +44,7 @@ class StackNetworks:
     external: list[str]
 
 
-def _external_name(name: str, declared: dict[str, Any], kind: str) -> str:
+def external_name(name: str, declared: dict[str, Any], kind: str) -> str:
     external = declared.get("external")
     if isinstance(external, dict) and external.get("name"):
         if declared.get("name"):
@@ -64,7 +64,7 @@ def convert_networks(compose: Compose, namespace: str) -> StackNetworks:
     for name in service_networks(compose):
         declared = declared_all.get(name) or {}
         if is_external(declared):
-            result.external.append(_external_name(name, declared, "network"))
+            result.external.append(external_name(name, declared, "network"))
             continue
         ipam = declared.get("ipam") or {}
         body: dict[str, Any] = {
@@ -77,7 +77,8 @@ def convert_networks(compose: Compose, namespace: str) -> StackNetworks:
         }
         if ipam.get("driver") or ipam.get("config"):
             body["IPAM"] = {"Driver": ipam.get("driver") or "",
-                            "Config": [{"Subnet": entry.get("subnet", "")} for entry in ipam.get("config") or []]}
+                            "Config": [{"Subnet": entry.get("subnet", "")} for entry in ipam.get("config") or []],
+                            "Options": None}
         result.to_create[body["Name"]] = body
     return result
 
@@ -139,5 +140,5 @@ def reference_name(compose: Compose, namespace: str, kind: str, source: str) -> 
         raise InvalidArgument(f'undefined {kind} "{source}"')
     declared = declared_all[source] or {}
     if is_external(declared):
-        return _external_name(source, declared, kind)
+        return external_name(source, declared, kind)
     return _object_name(namespace, source, declared)

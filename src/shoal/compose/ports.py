@@ -53,8 +53,11 @@ def parse_port_spec(spec: str) -> list[dict[str, Any]]:
     configs = []
     for offset in range(high - low + 1):
         published = host_low + offset if host and host_high != host_low else host_low
-        configs.append({"Protocol": protocol, "TargetPort": low + offset, "PublishedPort": published,
-                        "PublishMode": "ingress"})
+        config = {"Protocol": protocol, "TargetPort": low + offset, "PublishedPort": published,
+                  "PublishMode": "ingress"}
+        if not published:
+            del config["PublishedPort"]  # omitempty: no published port means Swarm picks one
+        configs.append(config)
     return configs
 
 

@@ -1,0 +1,118 @@
+"""A recording Engine API for the real docker CLI: it answers what `docker stack deploy` asks on its way
+(a swarm manager, no existing objects, no registry) and keeps every request body, so the tests can hold
+shoal's conversion against the CLI's own."""
+
+from __future__ import annotations
+
+import json
+import os
+import socketserver
+import subprocess
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shoal.testing.daemon import DOCKER_CLI
+
+
+@dataclass
+class Recorder:
+    socket: Path
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    created: dict[str, dict[str, str]] = field(default_factory=lambda: {"secrets": {}, "configs": {}})
+
+    def bodies(self, method: str, path: str) -> list[Any]:
+        return [body for m, p, body in self.requests if m == method and p == path]
+
+    def deploy(self, compose: Path, namespace: str,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        assert DOCKER_CLI is not None
+        environ = {"PATH": os.environ.get("PATH", ""), "HOME": str(compose.parent), **(env or {}),
+                   "DOCKER_HOST": f"unix://{self.socket}"}
+        return subprocess.run([DOCKER_CLI, "stack", "deploy", "--resolve-image", "never", "-c", str(compose),
+                               namespace], capture_output=True, text=True, env=environ, cwd=compose.parent,
+                              timeout=60)
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    recorder: Recorder
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def address_string(self) -> str:
+        return "unix"
+
+    def _answer(self, status: int, body: Any = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Api-Version", "1.41")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _route(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        path = url.path.split("/", 2)[2] if url.path.startswith("/v1.") else url.path.lstrip("/")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length)) if length else None
+        recorder = self.server.recorder
+        recorder.requests.append((self.command, "/" + path, body))
+        parts = path.split("/")
+        if path == "_ping":
+            return self._answer(200)
+        if path == "info":
+            return self._answer(200, {"Swarm": {"ControlAvailable": True, "LocalNodeState": "active"}})
+        if parts[0] in ("networks", "services") and self.command == "GET" and len(parts) == 1:
+            return self._answer(200, [])
+        if parts[0] == "networks" and self.command == "GET":
+            return self._answer(200, {"Name": parts[1], "Id": "ext" + parts[1], "Scope": "swarm"})
+        if path in ("networks/create", "services/create"):
+            return self._answer(201, {"Id": "created", "ID": "created"})
+        if parts[0] in ("secrets", "configs"):
+            kind = parts[0]
+            if self.command == "POST" and parts[1:] == ["create"]:
+                recorder.created[kind][body["Name"]] = f"id-{body['Name']}"
+                return self._answer(201, {"ID": f"id-{body['Name']}"})
+            if self.command == "GET" and len(parts) == 1:
+                query = json.loads(urllib.parse.parse_qs(url.query).get("filters", ["{}"])[0])
+                names = query.get("name", {})
+                known = {**recorder.created[kind], "external_thing": "id-external_thing"}
+                return self._answer(200, [{"ID": ident, "Spec": {"Name": name}} for name, ident in known.items()
+                                          if name in names])
+            return self._answer(404, {"message": f"{kind[:-1]} {parts[1]} not found"})
+        if parts[0] == "distribution":
+            return self._answer(500, {"message": "no registry here"})
+        return self._answer(404, {"message": f"page not found: {path}"})
+
+    do_GET = do_POST = do_HEAD = do_DELETE = _route
+
+
+@pytest.fixture
+def cli_recorder(tmp_path: Path) -> Iterator[Recorder]:
+    if DOCKER_CLI is None:
+        pytest.skip("no docker CLI to compare with")
+    recorder = Recorder(tmp_path / "engine.sock")
+    server = _Server(str(recorder.socket), _Handler)
+    server.recorder = recorder
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield recorder
+    finally:
+        server.shutdown()
+        server.server_close()
