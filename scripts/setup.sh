@@ -17,6 +17,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# The compose specification's JSON schema, read by `shoal stack deploy` (never copied into the project);
+# --no-install-recommends keeps apt from pulling docker.io along.
+if [ ! -f /usr/lib/python3/dist-packages/compose/config/compose_spec.json ]; then
+    echo "+ apt-get install --no-install-recommends docker-compose"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+fi
 
 # Always (re)install from this checkout: an editable install left by another clone would make the
 # tests import that clone's code instead of this one's.

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 
 from shoal.agent.health import HealthBook, HealthChecks
-from shoal.agent.runtime import task_runtime
+from shoal.agent.runtime import task_files, task_runtime
 from shoal.agent.taskmanager import TaskManager
 from shoal.api.dispatch import Assignments, DispatcherClient, Session, StatusUpdate
 from shoal.api.objects import Obj
@@ -110,7 +110,7 @@ class Agent:
             if manager is not None:
                 manager.update(task)
                 continue
-            self._managers[task_id] = manager = self._new_manager(task)
+            self._managers[task_id] = manager = self._new_manager(task, assignments)
             manager.start()
         for task_id in [t for t in self._managers if t not in assignments.tasks]:
             await self._managers.pop(task_id).remove()
@@ -120,14 +120,20 @@ class Agent:
             with contextlib.suppress(Exception):
                 await self._executor.controller(orphan.runtime).remove()
 
-    def _new_manager(self, task: Obj) -> TaskManager:
+    def _new_manager(self, task: Obj, assignments: Assignments) -> TaskManager:
         adopted = self._adopted.pop(task["ID"], None)
         if adopted is not None:
-            controller = self._executor.controller(adopted.runtime)
+            # files are never persisted with the runtime: a task adopted before it started gets
+            # them again from this assignment (a running one already has its tmpfs)
+            runtime = adopted.runtime
+            with contextlib.suppress(ValueError):
+                runtime = dataclasses.replace(runtime, files=task_files(
+                    task, self.node_id, self._hostname, assignments.secrets, assignments.configs))
+            controller = self._executor.controller(runtime)
             return TaskManager(task, controller, self._report, self._clock, adopted=adopted.status,
                                health=self.health)
         try:
-            runtime = task_runtime(task, self.node_id, self._hostname)
+            runtime = task_runtime(task, self.node_id, self._hostname, assignments.secrets, assignments.configs)
             controller = self._executor.controller(runtime)
         except (ValueError, ExecutorError) as exc:
             # One task the executor cannot run must not stop the others: it is rejected alone.

@@ -5,11 +5,13 @@ removed (their certificates are refused from then on); and each manager's status
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from shoal.api import errors
 from shoal.api.objects import CLUSTER, NODES, Obj, clone, dig
-from shoal.ca.certs import ROLE_MANAGER, ROLE_WORKER, KeyPair
+from shoal.ca.certs import ROLE_MANAGER, ROLE_WORKER, KeyPair, Signer
+from shoal.controlapi.cluster import ca_state, node_cert_lifetime, record_node_tls_info
 from shoal.controlapi.nodes import REMOVED_NODES
 from shoal.store.memory import MemoryStore, ReadView, Tx
 
@@ -36,8 +38,18 @@ class StoreAuthority:
         self._cluster_id = cluster_id
 
     def root(self) -> KeyPair:
-        root = _cluster(self._store.view())["_RootCA"]
-        return KeyPair(str(root["Cert"]).encode(), str(root["Key"]).encode())
+        return ca_state(_cluster(self._store.view())).root
+
+    def signer(self) -> Signer:
+        """What signs certificates now: the new root while a rotation runs (with its cross-signed
+        certificate after the leaf), else the root."""
+        return ca_state(_cluster(self._store.view())).signer()
+
+    def node_cert_lifetime(self) -> timedelta:
+        return node_cert_lifetime(_cluster(self._store.view()))
+
+    async def record_tls_info(self, node_id: str, tls_info: dict[str, str]) -> None:
+        await self._store.update(lambda tx: record_node_tls_info(tx, node_id, tls_info))
 
     def cluster_id(self) -> str:
         return self._cluster_id

@@ -464,7 +464,8 @@ class Node:
         agent = Agent(identity.node_id, identity.advertise_addr, self.executor, dispatcher, self.clock,
                       hostname=self.config.node_name, on_node=self._on_own_node, health_book=self.health)
         swarm = Swarm(identity, agent, dispatcher, client, manager, [], [], node_secrets, unlock_key)
-        swarm.jobs = [self._spawn("agent", agent.run)]
+        swarm.jobs = [self._spawn("agent", agent.run),
+                      self._spawn("certificates", lambda: roles.keep_certificate(self))]
         self.start_manager_loops(swarm)
         return swarm
 
@@ -512,6 +513,7 @@ class Node:
         waits until the leader has taken it out of the Raft group (its Raft id is gone), so a worker
         certificate never goes to a Raft member."""
         swarm = self.swarm
+        roles.notice_own_node(self, node)  # a root rotation asks for a new certificate or trust root
         desired = dig(node, "Spec", "Role")
         if swarm is None or desired not in ("manager", "worker") or desired == swarm.identity.role:
             return

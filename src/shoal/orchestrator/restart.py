@@ -105,7 +105,7 @@ def promotion_wait(task: Obj, slot_tasks: list[Obj], nodes: dict[str, Obj], now:
     age = (now - created).total_seconds()
     delay = 0.0
     previous = predecessor(task, slot_tasks)
-    if previous is not None and _is_restart_of(task, previous) and not _on_drained_node(previous, nodes):
+    if previous is not None and _is_restart_of(task, previous) and not _left_its_node(previous, nodes):
         delay = restart_policy(previous.get("Spec")).delay
     if age < delay:
         return delay - age
@@ -126,9 +126,13 @@ def _is_restart_of(task: Obj, previous: Obj) -> bool:
     return previous.get("Spec") == task.get("Spec") and (ended_on_its_own(previous) or not has_stopped(previous))
 
 
-def _on_drained_node(task: Obj, nodes: dict[str, Obj]) -> bool:
+def _left_its_node(task: Obj, nodes: dict[str, Obj]) -> bool:
+    """The task's node was drained or went Down: the task moves because of its node, not because it
+    failed, so the restart delay (which slows a failing task) does not apply. Swarm waits the delay
+    for a Down node too; shoal does not (see BENCHMARKS.md, dead worker)."""
     node = nodes.get(str(task.get("NodeID") or ""))
-    return node is not None and dig(node, "Spec", "Availability") == "drain"
+    return node is not None and (dig(node, "Spec", "Availability") == "drain"
+                                 or dig(node, "Status", "State") == "down")
 
 
 def _still_running(task: Obj, nodes: dict[str, Obj]) -> bool:

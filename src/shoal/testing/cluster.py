@@ -79,7 +79,7 @@ class TestCluster:
             host = self.network.add_host(f"n{index}")
             daemon = ShoalDaemon(self.workdir / host.label, self.executor,
                                  extra_args=["--listen-addr", f"0.0.0.0:{CLUSTER_PORT}", "--node-name", host.label],
-                                 launcher=host.argv_inside())
+                                 launcher=host.argv_net_only() if self.executor == "oci" else host.argv_inside())
             self.nodes.append(ClusterNode(host, daemon))
         for node in self.nodes:
             node.daemon.start()

@@ -72,6 +72,11 @@ class Host:
     def argv_inside(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.netns, *argv]
 
+    def argv_net_only(self, *argv: str) -> list[str]:
+        """Only the network namespace entered: the machine's /sys (with its cgroup hierarchy) stays in
+        view, which OCI runtimes need; `ip netns exec` mounts a /sys of the namespace's own without it."""
+        return ["nsenter", f"--net=/run/netns/{self.netns}", *argv]
+
     def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return sh(*self.argv_inside(*argv), check=check)
 
