@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shoal.api import errors
@@ -57,6 +57,14 @@ class Authority(Protocol):
         """The root every node trusts (what a joining node pins)."""
         ...
 
+    def signer(self) -> Signer:
+        """What signs node certificates now (the new root while a root rotation runs)."""
+        ...
+
+    def node_cert_lifetime(self) -> timedelta:
+        """The cluster's CAConfig.NodeCertExpiry."""
+        ...
+
     def cluster_id(self) -> str: ...
 
     def join_tokens(self) -> dict[str, str]:
@@ -69,6 +77,11 @@ class Authority(Protocol):
 
     async def register_node(self, node_id: str, role: str, availability: str, remote_addr: str) -> None:
         """Create the node object of a node that just joined."""
+        ...
+
+    async def record_tls_info(self, node_id: str, tls_info: dict[str, str]) -> None:
+        """Keep the TLSInfo a node reported in its node object (and finish a root rotation that this
+        report completes)."""
         ...
 
 
@@ -85,9 +98,11 @@ class CAService:
         if client is None or leadership is None:
             server.unary(ISSUE_PATH, Access.ANYONE, self.issue)
             server.unary(RENEW_PATH, Access.NODE, self.renew)
+            server.unary(TLS_INFO_PATH, Access.NODE, self.report_tls_info)
         else:
             serve_on_leader(server, client, leadership, ISSUE_PATH, Access.ANYONE, self.issue)
             serve_on_leader(server, client, leadership, RENEW_PATH, Access.NODE, self.renew)
+            serve_on_leader(server, client, leadership, TLS_INFO_PATH, Access.NODE, self.report_tls_info)
 
     async def root(self, caller: Caller, body: Any) -> Any:
         return {"root": self.authority.root().cert_pem}
@@ -114,9 +129,18 @@ class CAService:
         cert = self._sign(request["csr"], node_id, role)
         return {"role": role, "cert": cert, "root": self.authority.root().cert_pem}
 
+    async def report_tls_info(self, caller: Caller, body: Any) -> Any:
+        request = _fields(body, tls_info=dict)
+        info = request["tls_info"]
+        if set(info) != set(TLS_INFO_FIELDS) or not all(isinstance(v, str) for v in info.values()):
+            raise errors.InvalidArgument(f"malformed request: tls_info must have string fields {TLS_INFO_FIELDS}")
+        assert caller.identity is not None  # Access.NODE admits only callers with a certificate
+        await self.authority.record_tls_info(caller.identity.node_id, dict(info))
+        return {}
+
     def _sign(self, csr_pem: bytes, node_id: str, role: str) -> bytes:
-        return csr.sign_csr(Signer(self.authority.root()), csr_pem, node_id, role, self.authority.cluster_id(),
-                            self.now())
+        return csr.sign_csr(self.authority.signer(), csr_pem, node_id, role, self.authority.cluster_id(),
+                            self.now(), self.authority.node_cert_lifetime())
 
     def _role_for_token(self, token: str) -> str:
         tokens.parse_join_token(token)  # a malformed token gets its own message

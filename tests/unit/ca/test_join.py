@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,9 +25,19 @@ class MemoryAuthority:
     cluster: str = "cluster-1"
     tokens: dict[str, str] = field(default_factory=dict)
     nodes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # id -> (role, availability, addr)
+    tls_infos: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def root(self) -> KeyPair:
         return self.root_pair
+
+    def signer(self) -> certs.Signer:
+        return certs.Signer(self.root_pair)
+
+    def node_cert_lifetime(self) -> timedelta:
+        return certs.NODE_CERT_LIFETIME
+
+    async def record_tls_info(self, node_id: str, tls_info: dict[str, str]) -> None:
+        self.tls_infos[node_id] = tls_info
 
     def cluster_id(self) -> str:
         return self.cluster
