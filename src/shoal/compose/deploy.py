@@ -163,10 +163,32 @@ def _resolve(client: EngineClient, spec: dict[str, Any], auth: str | None) -> st
     return None
 
 
+class _AnyID(dict[str, str]):
+    """Stands for the IDs of secrets and configs that do not exist yet in a dry conversion."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __missing__(self, name: str) -> str:
+        return "(to be created)"
+
+
+def check_stack(compose: Compose, namespace: str) -> None:
+    """Converts every service once without the daemon, so a stack that cannot deploy (an undefined network,
+    a bad mode, a healthcheck with both test and disable) is refused before anything is written. (The
+    docker CLI finds these only after it has created the stack's networks, secrets and configs.)"""
+    convert_networks(compose, namespace)
+    for name, service in sorted(compose.services.items()):
+        convert_service(name, service, compose, namespace, _AnyID(), _AnyID())
+
+
 def deploy(client: EngineClient, compose: Compose, namespace: str, options: DeployOptions, out: Echo,
            err: Echo) -> list[str]:
     """Deploys the stack; returns the IDs of its services."""
     check_manager(client)
+    check_stack(compose, namespace)
+    convert_secrets(compose, namespace)  # reads every file now: a missing one fails before any write
+    convert_configs(compose, namespace)
     if options.prune:
         stale = [s for s in stack_objects(client, "services", namespace)
                  if _name(s).removeprefix(f"{namespace}_") not in compose.services]

@@ -126,7 +126,7 @@ def load(files: list[str], environ: Mapping[str, str] | None = None, stdin: IO[s
         forbidden = _services_with([config], tuple(FORBIDDEN))
         if forbidden:
             lines = "\n\n".join(sorted(f"{key}: {FORBIDDEN[key]}" for key in forbidden))
-            raise InvalidArgument(f"compose file contains unsupported options:\n\n{lines}\n")
+            raise InvalidArgument(f"Compose file contains unsupported options:\n\n{lines}\n")
         config = interpolate(config, lookup)
         schema.validate(config, schema_file)
         loaded.append(config)

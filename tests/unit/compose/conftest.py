@@ -30,14 +30,14 @@ class Recorder:
     def bodies(self, method: str, path: str) -> list[Any]:
         return [body for m, p, body in self.requests if m == method and p == path]
 
-    def deploy(self, compose: Path, namespace: str,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def deploy(self, compose: Path, namespace: str, env: dict[str, str] | None = None,
+               more: tuple[Path, ...] = ()) -> subprocess.CompletedProcess[str]:
         assert DOCKER_CLI is not None
         environ = {"PATH": os.environ.get("PATH", ""), "HOME": str(compose.parent), **(env or {}),
                    "DOCKER_HOST": f"unix://{self.socket}"}
-        return subprocess.run([DOCKER_CLI, "stack", "deploy", "--resolve-image", "never", "-c", str(compose),
-                               namespace], capture_output=True, text=True, env=environ, cwd=compose.parent,
-                              timeout=60)
+        files = [arg for path in (compose, *more) for arg in ("-c", str(path))]
+        return subprocess.run([DOCKER_CLI, "stack", "deploy", "--resolve-image", "never", *files, namespace],
+                              capture_output=True, text=True, env=environ, cwd=compose.parent, timeout=60)
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

@@ -243,3 +243,120 @@ def test_conversion_equals_the_docker_clis(fixture: str, tmp_path: Path, cli_rec
     assert sorted(ours["services"]) == sorted(theirs["services"])
     for name, spec in theirs["services"].items():
         assert ours["services"][name] == spec, name
+
+
+BAD_FILES: dict[str, str] = {
+    "unknown_key": "services:\n  web:\n    image: busybox\n    foo: 1\n",
+    "unknown_top_level_key": "services:\n  web:\n    image: busybox\nfoo: 1\n",
+    "bad_duration": "services:\n  web:\n    image: busybox\n    stop_grace_period: 5q\n",
+    "bad_healthcheck_duration": "services:\n  web:\n    image: busybox\n    healthcheck:\n      interval: 10x\n",
+    "replicas_not_a_number": "services:\n  web:\n    image: busybox\n    deploy:\n      replicas: two\n",
+    "bad_port": "services:\n  web:\n    image: busybox\n    ports: ['80:80:80:80']\n",
+    "bad_update_order": "services:\n  web:\n    image: busybox\n    deploy:\n      update_config:\n"
+                        "        order: sideways\n",
+    "forbidden_keys": "services:\n  web:\n    image: busybox\n    extends: other\n    mem_limit: 1g\n",
+    "no_image": "services:\n  web:\n    command: x\n",
+    "required_variable": "services:\n  web:\n    image: ${IMAGE:?image is required}\n",
+    "invalid_template": "services:\n  web:\n    image: busybox\n    hostname: ${\n",
+    "unsupported_version": "version: '2.4'\nservices:\n  web:\n    image: busybox\n",
+    "not_a_mapping": "- just\n- a list\n",
+    "undefined_network": "services:\n  web:\n    image: busybox\n    networks: [nope]\n",
+    "undefined_secret": "services:\n  web:\n    image: busybox\n    secrets: [nope]\n",
+    "unknown_mode": "services:\n  web:\n    image: busybox\n    deploy:\n      mode: bogus\n",
+    "global_with_replicas": "services:\n  web:\n    image: busybox\n    deploy:\n      mode: global\n"
+                            "      replicas: 2\n",
+    "test_and_disable": "services:\n  web:\n    image: busybox\n    healthcheck:\n      test: [CMD, x]\n"
+                        "      disable: true\n",
+}
+
+
+def _shoal_error(compose_file: Path) -> str:
+    from shoal.api.errors import ShoalError
+    from shoal.compose.deploy import check_stack
+    try:
+        check_stack(load([str(compose_file)], environ={}), "st")
+    except ShoalError as exc:
+        return str(exc)
+    return "(no error)"
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_errors_read_as_the_docker_clis(name: str, tmp_path: Path, cli_recorder: Recorder) -> None:
+    compose_file = tmp_path / "compose.yml"
+    compose_file.write_text(BAD_FILES[name])
+    result = cli_recorder.deploy(compose_file, "st")
+    assert result.returncode == 1
+    ours = _shoal_error(compose_file)
+    assert result.stderr.rstrip("\n").endswith(ours.rstrip("\n")), (result.stderr, ours)
+
+
+BASE = """
+version: "3.8"
+services:
+  web:
+    image: web:1
+    command: ["serve"]
+    environment: {A: "1", B: "2"}
+    labels: [x=1]
+    ports: ["8080:80"]
+    volumes: ["data:/data", "/etc:/host-etc:ro"]
+    secrets: [one]
+    networks: [front]
+    deploy:
+      replicas: 2
+      labels: {kept: "yes"}
+      resources: {limits: {memory: 64m}}
+  gone:
+    image: other
+networks:
+  front: {}
+volumes:
+  data: {}
+secrets:
+  one: {file: ./one.txt}
+"""
+OVERRIDE = """
+version: "3.8"
+services:
+  web:
+    image: web:2
+    environment: [B=3, C=4]
+    labels: {y: "2"}
+    ports: ["9090:90"]
+    volumes: ["/var:/data"]
+    networks: {back: {aliases: [api]}}
+    deploy:
+      replicas: 5
+      labels: {added: "yes"}
+networks:
+  back: {driver: overlay}
+"""
+
+
+def test_several_files_merge_as_the_docker_clis(tmp_path: Path, cli_recorder: Recorder) -> None:
+    (tmp_path / "one.txt").write_text("1")
+    base, override = tmp_path / "base.yml", tmp_path / "override.yml"
+    base.write_text(BASE)
+    override.write_text(OVERRIDE)
+    result = cli_recorder.deploy(base, "st", more=(override,))
+    assert result.returncode == 0, result.stderr
+    compose = load([str(base), str(override)], environ={})
+    ours = {}
+    for name, service in compose.services.items():
+        spec = convert_service(name, service, compose, "st", cli_recorder.created["secrets"])
+        spec["TaskTemplate"]["ContainerSpec"]["Image"] = image_with_tag(spec["TaskTemplate"]["ContainerSpec"]["Image"])
+        ours[spec["Name"]] = spec
+    theirs = {b["Name"]: b for b in cli_recorder.bodies("POST", "/services/create")}
+    assert ours["st_web"]["TaskTemplate"]["ContainerSpec"]["Image"] == "web:2"  # the merge did happen
+    assert ours == theirs
+
+
+def test_warnings_read_as_the_docker_clis(tmp_path: Path, cli_recorder: Recorder) -> None:
+    compose_file = tmp_path / "compose.yml"
+    compose_file.write_text("services:\n  web:\n    image: busybox\n    build: .\n    links: [db]\n"
+                            "    restart: always\n    privileged: true\n    container_name: web\n    expose: [80]\n")
+    result = cli_recorder.deploy(compose_file, "st")
+    assert result.returncode == 0, result.stderr
+    warnings = "".join(f"{warning}\n" for warning in load([str(compose_file)], environ={}).warnings)
+    assert warnings.startswith("Ignoring unsupported options: build, links, privileged, restart\n\n")
+    assert result.stderr.startswith(warnings)
