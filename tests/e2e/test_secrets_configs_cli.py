@@ -145,6 +145,46 @@ def test_a_task_reads_its_secret_config_and_template_on_a_tmpfs(oci: ShoalDaemon
     oci.docker("config", "rm", "app_conf", "tpl")
 
 
+def test_a_task_keeps_its_secret_across_a_daemon_restart(oci: ShoalDaemon) -> None:
+    oci.docker("secret", "create", "kept", "-", input="still-here")
+    oci.docker("service", "create", "--detach", "--name", "survivor", "--secret", "kept", IMAGE)
+    container = running_container(oci, "survivor")
+    oci.kill9()
+    oci.start()
+    assert running_container(oci, "survivor") == container  # re-adopted, not restarted
+    assert oci.docker("exec", container, "cat", "/run/secrets/kept").stdout == "still-here"
+    oci.docker("service", "rm", "survivor")
+    wait_until(lambda: not task_files_mounts(oci), 60, "the re-adopted task's tmpfs unmounted")
+    oci.docker("secret", "rm", "kept")
+
+
+@pytest.fixture(scope="module")
+def process_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalDaemon]:
+    shoald = ShoalDaemon(tmp_path_factory.mktemp("shoald-process"), executor="process")
+    shoald.start()
+    try:
+        shoald.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+        yield shoald
+    finally:
+        shoald.leave_and_stop()
+
+
+def test_the_process_executor_rejects_a_task_with_secrets(process_daemon: ShoalDaemon) -> None:
+    process_daemon.docker("secret", "create", "unseen", "-", input="never-on-the-host")
+    process_daemon.docker("service", "create", "--detach", "--name", "plain", "--secret", "unseen", "busybox",
+                          "sleep", "60")
+    errors: list[str] = []
+
+    def rejected() -> bool:
+        shown = process_daemon.docker("service", "ps", "--no-trunc", "--format", "{{.Error}}", "plain")
+        errors[:] = shown.stdout.split("\n")
+        return any("process executor cannot deliver secrets" in e for e in errors)
+
+    wait_until(rejected, 60, f"the task rejected saying why: {errors}")
+    assert any("use the oci executor" in e for e in errors)
+    assert not Path("/run/secrets/unseen").exists()
+
+
 def _scan(root: Path, needles: list[bytes]) -> list[str]:
     """Files under root holding any needle. Mount points are not entered: a task's tmpfs is memory,
     and its root overlay only shows the image's layers and its own upper dir, both walked anyway."""
