@@ -14,10 +14,11 @@ from typing import Any
 from shoal.allocator.addresses import Used, addresses_in_use, task_addresses
 from shoal.allocator.ipam import free_address
 from shoal.allocator.networks import allocate_network, ip_range_of, is_allocated, subnet_of
+from shoal.allocator.nodesubnets import TASK_SUBNET, missing_subnets
 from shoal.allocator.ports import INGRESS, allocate_ports, endpoint_mode, normalized_port, spec_ports
 from shoal.allocator.vips import attached_networks, plan_vips
 from shoal.api import errors, states
-from shoal.api.objects import NETWORKS, SERVICES, TASKS, Obj, clone, dig
+from shoal.api.objects import NETWORKS, NODES, SERVICES, TASKS, Obj, clone, dig
 from shoal.base.clock import rfc3339
 from shoal.planner import Plan, PlanBuilder
 from shoal.store.memory import ReadView
@@ -32,12 +33,15 @@ class AllocatorPlanner:
     def interested(self, event: Event) -> bool:
         if event.table == TASKS:  # only new tasks wait on the allocator; status reports do not
             return event.action != "delete" and dig(event.obj, "Status", "State") == states.NEW
+        if event.table == NODES:  # a node made without a task subnet gets one
+            return event.action == "create" and TASK_SUBNET not in event.obj
         return event.table in (SERVICES, NETWORKS)
 
     def plan(self, view: ReadView, now: datetime) -> Plan:
         builder = PlanBuilder()
         if plan_networks(view, builder):
             return builder.plan  # the next pass allocates addresses on the network as stored
+        plan_node_subnets(view, builder)
         used = addresses_in_use(view)
         endpoints = plan_endpoints(view, builder, used)
         plan_pending_tasks(view, builder, endpoints, used, now)
@@ -58,6 +62,15 @@ def plan_networks(view: ReadView, builder: PlanBuilder) -> bool:
         edited["DriverState"] = allocated["DriverState"]
         return True
     return False
+
+
+def plan_node_subnets(view: ReadView, builder: PlanBuilder) -> None:
+    """Nodes get their task bridge subnet when created; one made without (by an older shoald) gets
+    it here, once."""
+    for node_id, subnet in missing_subnets(view).items():
+        node = view.get(NODES, node_id)
+        if node is not None:
+            builder.edit(NODES, node)[TASK_SUBNET] = subnet
 
 
 def plan_endpoints(view: ReadView, builder: PlanBuilder, used: Used) -> dict[str, Obj | None]:

@@ -5,6 +5,11 @@ end sits on the node bridge), an address allocated here and persisted, and a def
 the bridge; outbound traffic is masqueraded. Several daemons on one machine each derive their own
 bridge name and subnet from their state dir (TaskNetConfig.for_scope), so they never collide.
 
+In a swarm the managers hand each node a subnet of its own, unique across the cluster (issue 7: the
+allocator's nodesubnets, 172.24.0.0/14 in /24s); the node adopts it (`adopt_node_subnet`, told by the
+node object its dispatcher sends) and from then on its bridge and tasks use it instead of the derived
+one. It is kept beside the address book, so a restarted daemon keeps it.
+
 The per-task wiring runs as a shell hook (`setup_script`) that the task supervisor executes with the
 task's init pid as $1, before the workload starts, so no daemon round trip sits in a task's start."""
 
@@ -34,11 +39,20 @@ class TaskNetError(Exception):
     pass
 
 
+NODE_SUBNET_FILE = "node_subnet"  # in the state dir: the subnet the managers gave this node
+
+
 @dataclass(frozen=True)
 class TaskNetConfig:
     bridge: str
-    subnet: ipaddress.IPv4Network
+    default_subnet: ipaddress.IPv4Network  # used until the node adopts the managers' subnet
     state_dir: Path  # where the address book lives
+
+    @property
+    def subnet(self) -> ipaddress.IPv4Network:
+        """The subnet the bridge and the tasks use now: the managers' once adopted, else the default."""
+        adopted = read_node_subnet(self.state_dir)
+        return adopted if adopted is not None else self.default_subnet
 
     @classmethod
     def for_scope(cls, scope: str, state_dir: Path) -> TaskNetConfig:
@@ -63,6 +77,59 @@ class TaskNetConfig:
     @property
     def comment(self) -> str:
         return f"shoal:{self.bridge}"
+
+
+def read_node_subnet(state_dir: Path) -> ipaddress.IPv4Network | None:
+    try:
+        return ipaddress.IPv4Network((state_dir / NODE_SUBNET_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _bridge_holds_tasks(config: TaskNetConfig) -> bool:
+    try:
+        return any(Path("/sys/class/net", config.bridge, "brif").iterdir())
+    except OSError:
+        return False
+
+
+async def adopt_node_subnet(config: TaskNetConfig, subnet: str) -> bool:
+    """Use the subnet the managers gave this node (the node object's task subnet) from now on.
+    Returns whether it changed. "" (no subnet given) changes nothing."""
+    if not subnet:
+        return False
+    try:
+        wanted = ipaddress.IPv4Network(subnet)
+    except ValueError:
+        raise TaskNetError(f"invalid node subnet {subnet!r}") from None
+    return await _switch_subnet(config, wanted)
+
+
+async def forget_node_subnet(config: TaskNetConfig) -> bool:
+    """Back to the derived subnet (the node left its swarm). Returns whether it changed."""
+    return await _switch_subnet(config, None)
+
+
+async def _switch_subnet(config: TaskNetConfig, wanted: ipaddress.IPv4Network | None) -> bool:
+    """A bridge already up on the old subnet is taken down so the executor makes it again on the new
+    one (it does whenever the bridge is missing) — but only while it holds no task: a node with
+    running tasks keeps its subnet until they are gone (the managers send the node object again with
+    every change, and each time it is tried again)."""
+    if (wanted or config.default_subnet) == config.subnet:
+        return False
+    if config.bridge_exists():
+        if _bridge_holds_tasks(config):
+            return False
+        await remove_bridge(config)  # its rules name the old subnet: remove them while config still does
+    path = config.state_dir / NODE_SUBNET_FILE
+    if wanted is None:
+        path.unlink(missing_ok=True)
+        return True
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"{wanted}\n")
+    os.replace(tmp, path)
+    return True
 
 
 def veth_name(container_id: str) -> str:
