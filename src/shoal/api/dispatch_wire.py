@@ -48,7 +48,9 @@ class AssignmentDiffer:
         previous = self._sent
         if previous is None:
             body: dict[str, Any] = {"full": dict(tasks)}
-            body.update({name: {"update": dict(sets[name]), "remove": []} for name in DEPENDENCY_SETS if sets.get(name)})
+            for name in DEPENDENCY_SETS:
+                if sets.get(name):
+                    body[name] = {"update": dict(sets[name]), "remove": []}
         else:
             body = _changes(previous, tasks)
             for name in DEPENDENCY_SETS:
