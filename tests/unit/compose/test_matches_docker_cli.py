@@ -26,7 +26,7 @@ services:
   worker:
     image: bbhttpd
     command: ["/bin/busybox", "sleep", "3600"]
-    environment: {ROLE: worker}
+    environment: {ROLE: worker, ENABLED: yes, QUIET: off, COUNT: 3, RATIO: 0.5}
 """,
     "container_options": """
 services:
