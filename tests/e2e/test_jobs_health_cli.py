@@ -89,7 +89,7 @@ def test_replicated_job_completes_six_times_two_at_once_and_reruns_on_update(swa
     assert service_status(swarm, "job6")["mode"] == "replicated job"
     done = tasks(swarm, "job6")
     assert [(t["DesiredState"], t["Status"]["State"]) for t in done] == [("complete", "complete")] * 6
-    assert sorted(t["Slot"] for t in done) == [1, 2, 3, 4, 5, 6]
+    assert sorted(t["Slot"] for t in done) == [0, 1, 2, 3, 4, 5]
     containers = swarm.docker_json("inspect", "--type", "container",
                                    *[t["Status"]["ContainerStatus"]["ContainerID"] for t in done])
     intervals = [(_time(c["State"]["StartedAt"]), _time(c["State"]["FinishedAt"])) for c in containers]
@@ -104,6 +104,20 @@ def test_replicated_job_completes_six_times_two_at_once_and_reruns_on_update(swa
     wait_until(lambda: len([t for t in tasks(swarm, "job6") if t["Status"]["State"] == "complete"]) == 12, 60,
                "the job did not run again after the update")
     assert replicas_column(swarm, "job6") == "0/2 (6/6 completed)"
+
+
+def test_cli_waits_for_jobs_to_complete_and_global_job_runs_once_per_node(swarm: ShoalDaemon) -> None:
+    """Without --detach the CLI follows a job's progress (slots 0..N-1, JobIteration) to the end."""
+    created = swarm.docker("service", "create", "--name", "jobwait", "--mode", "replicated-job", "--replicas", "3",
+                           "--max-concurrent", "3", "busybox", "true", timeout=60)
+    assert "job complete" in created.stdout
+    created = swarm.docker("service", "create", "--name", "everywhere", "--mode", "global-job", "busybox", "true",
+                           timeout=60)
+    assert "job complete" in created.stdout
+    assert replicas_column(swarm, "everywhere") == "0/0 (1/1 completed)"
+    assert service_status(swarm, "everywhere")["mode"] == "global job"
+    ((state, desired),) = {(t["Status"]["State"], t["DesiredState"]) for t in tasks(swarm, "everywhere")}
+    assert (state, desired) == ("complete", "complete")
 
 
 def test_job_with_update_config_refused_as_swarm(swarm: ShoalDaemon) -> None:

@@ -4,8 +4,8 @@ COMPLETE); one that completed is never restarted, one that failed is restarted p
 again: tasks of earlier iterations that have not finished are removed, finished ones stay as history.
 
 ReplicatedJob: TotalCompletions tasks must complete, at most MaxConcurrent at a time. Each task has a
-slot of its own and a restart reuses it. swarmkit numbers those slots from 0; shoal from 1, because
-slot 0 means "bound to a node" everywhere else (task names, history, restarts).
+slot of its own, 0..TotalCompletions-1 as in swarmkit (the docker CLI's job progress reads them so),
+and a restart reuses it.
 GlobalJob: one task per node that takes tasks, once per iteration."""
 
 from __future__ import annotations
@@ -65,9 +65,11 @@ def _current(group: ServiceTasks) -> list[Obj]:
 
 
 def _grouped(tasks: list[Obj], key: str) -> dict[str, list[Obj]]:
+    """Tasks by slot number ("Slot") or by node ("NodeID")."""
     groups: dict[str, list[Obj]] = defaultdict(list)
     for task in tasks:
-        groups[str(task.get(key) or "")].append(task)
+        value = int(task.get("Slot") or 0) if key == "Slot" else task.get(key) or ""
+        groups[str(value)].append(task)
     return dict(groups)
 
 
@@ -88,7 +90,7 @@ def _reconcile_replicated_job(group: ServiceTasks) -> None:
     given_up = {s for s, tasks in slots.items() if s not in completed | running and _exhausted(tasks)}
     total, concurrent = job_sizes(group.service)
     room = min(concurrent - len(running), total - len(completed) - len(running) - len(given_up))
-    free = (n for n in range(1, total + len(slots) + 1) if str(n) not in slots)
+    free = (n for n in range(total + len(slots)) if str(n) not in slots)
     for _ in range(max(room, 0)):
         group.create(slot=next(free))
 

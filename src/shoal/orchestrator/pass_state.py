@@ -36,6 +36,17 @@ class ServiceTasks:
         return template
 
     @property
+    def _bound_to_nodes(self) -> bool:
+        mode = dig(self.service, "Spec", "Mode", default={}) or {}
+        return mode.get("Global") is not None or mode.get("GlobalJob") is not None
+
+    def _slot_of(self, task: Obj) -> str:
+        """A replicated job's slots are numbered from 0, so its slot 0 is a slot, not a node."""
+        if dig(self.service, "Spec", "Mode", "ReplicatedJob") is not None:
+            return str(int(task.get("Slot") or 0))
+        return slot_key(task)
+
+    @property
     def run_state(self) -> str:
         """The desired state of a task that should run: jobs' tasks run to completion."""
         return states.COMPLETE if is_job(self.service) else states.RUNNING
@@ -51,7 +62,7 @@ class ServiceTasks:
         if self._slots is None:
             slots: dict[str, list[Obj]] = defaultdict(list)
             for task in self.all():
-                slots[slot_key(task)].append(task)
+                slots[self._slot_of(task)].append(task)
             self._slots = dict(slots)
         return dict(self._slots)
 
@@ -94,10 +105,9 @@ class ServiceTasks:
         replacement in the same slot (same node for global services)."""
         self.set_desired(task, states.SHUTDOWN)
         if should_restart(task, slot_tasks):
-            is_global = not int(task.get("Slot") or 0)
             self.create(
                 slot=int(task.get("Slot") or 0),
-                node_id=str(task.get("NodeID") or "") if is_global else "",
+                node_id=str(task.get("NodeID") or "") if self._bound_to_nodes else "",
                 held=True,
             )
 

@@ -69,7 +69,7 @@ async def test_replicated_job_completes_total_with_max_concurrent(harness: Store
     tasks = harness.tasks(service["ID"])
     assert [t["Status"]["State"] for t in tasks] == [states.COMPLETE] * 5
     assert most_at_once == 2
-    assert sorted(t["Slot"] for t in tasks) == [1, 2, 3, 4, 5]
+    assert sorted(t["Slot"] for t in tasks) == [0, 1, 2, 3, 4]  # numbered as swarmkit does
     assert {t["DesiredState"] for t in tasks} == {states.COMPLETE}
     assert all(t["JobIteration"] == {} for t in tasks)
     assert (await harness.run(OrchestratorPlanner())).is_empty()
@@ -82,10 +82,14 @@ async def test_failed_job_task_restarts_in_its_slot_and_completed_never(harness:
     await step(harness, node)
     (first,) = running(harness, service)
     await finish(harness, first, exit_code=1)
-    await step(harness, node)  # the restart is created held ...
+    await harness.run(OrchestratorPlanner())
+    held = harness.tasks(service["ID"])[-1]
+    # the restart is in the same slot, and slot 0 of a replicated job is not bound to the node it ran on
+    assert (held["Slot"], held["NodeID"]) == (0, "")
+    await step(harness, node)
     await step(harness, node)  # ... and promoted at once (no delay)
     (second,) = running(harness, service)
-    assert second["Slot"] == first["Slot"] == 1
+    assert second["Slot"] == first["Slot"] == 0
     assert harness.get(TASKS, first["ID"])["DesiredState"] == states.SHUTDOWN
     await finish(harness, second)
     await step(harness, node)
@@ -124,7 +128,7 @@ async def test_update_runs_the_job_again_and_removes_unfinished_tasks(harness: S
     assert harness.get(TASKS, unfinished["ID"])["DesiredState"] == states.REMOVE
     (fresh,) = [t for t in running(harness, service) if t["ID"] != unfinished["ID"]]
     assert fresh["JobIteration"] == {"Index": 1}
-    assert fresh["Slot"] == 1  # slots count afresh in a new iteration
+    assert fresh["Slot"] == 0  # slots count afresh in a new iteration
 
 
 async def test_global_job_runs_once_per_node(harness: StoreHarness) -> None:
