@@ -143,3 +143,11 @@ def test_remove_is_refused_while_a_service_uses_it(api: Api, kind: str) -> None:
     assert status == 204
     assert refused(api, "GET", f"/{kind}s/{name}", None, 404) == f"{kind} {name} not found"
     assert refused(api, "DELETE", f"/{kind}s/{name}", None, 404) == f"{kind} {name} not found"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_base64_with_line_breaks_is_accepted_as_go_decodes_it(api: Api, kind: str) -> None:
+    name = fresh("wrapped")
+    reply = api.ok("POST", f"/{kind}s/create", {"Name": name, "Data": "aGVs\nbG8=\r\n"})
+    if kind == "config":
+        assert base64.b64decode(api.ok("GET", f"/configs/{reply['ID']}")["Spec"]["Data"]) == b"hello"

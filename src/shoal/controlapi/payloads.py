@@ -62,7 +62,8 @@ def decode_data(kind: PayloadKind, value: Any) -> bytes:
             f"json: cannot unmarshal {type(value).__name__} into Go struct field {kind.go_spec}.Data of type []uint8"
         )
     try:
-        return base64.b64decode(value, validate=True)
+        # Go's base64 decoder skips line breaks; anything else outside the alphabet is an error
+        return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
     except (binascii.Error, ValueError):
         bad = next((i for i, ch in enumerate(value) if not (ch.isalnum() or ch in "+/=")), len(value) // 4 * 4)
         raise errors.InvalidArgument(f"illegal base64 data at input byte {bad}") from None
