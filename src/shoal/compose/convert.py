@@ -229,7 +229,8 @@ def convert_service(name: str, service: dict[str, Any], compose: Compose, namesp
                     config_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The ServiceSpec of compose service `name` in stack `namespace`."""
     try:
-        return _convert(name, service, compose, namespace, secret_ids or {}, config_ids or {})
+        return _convert(name, service, compose, namespace, {} if secret_ids is None else secret_ids,
+                        {} if config_ids is None else config_ids)
     except InvalidArgument as exc:
         raise InvalidArgument(f"service {name}: {exc}") from None
 
