@@ -14,6 +14,7 @@ from shoal.api.names import task_name
 from shoal.cli.format import ago, short_id, strip_digest, table
 from shoal.cli.main import api_of
 from shoal.cli.progress import wait_converged
+from shoal.cli.service_jobs import job_replicas, mode_name, wait_job_complete
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
@@ -51,14 +52,65 @@ def service() -> None:
 def _converge(ctx: click.Context, ref: str, detach: bool) -> None:
     if detach:
         return
-    if not wait_converged(api_of(ctx), ref, click.echo):
+    api = api_of(ctx)
+    mode = api.inspect_service(ref)["Spec"].get("Mode") or {}
+    if mode.get("ReplicatedJob") is not None or mode.get("GlobalJob") is not None:
+        done = wait_job_complete(api, ref, click.echo)
+    else:
+        done = wait_converged(api, ref, click.echo)
+    if not done:
         sys.exit(1)
+
+
+def healthcheck(cmd: str | None, interval: str | None, timeout: str | None, retries: int | None,
+                start_period: str | None, disabled: bool) -> dict[str, Any] | None:
+    """ContainerSpec.Healthcheck from the --health-* flags, as the docker CLI builds it."""
+    given = cmd is not None or interval or timeout or retries is not None or start_period
+    if disabled:
+        if given:
+            raise click.UsageError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    check: dict[str, Any] = {}
+    if cmd is not None:
+        check["Test"] = ["CMD-SHELL", cmd]
+    for key, text in (("Interval", interval), ("Timeout", timeout), ("StartPeriod", start_period)):
+        if text:
+            check[key] = parse_duration(text)
+    if retries is not None:
+        check["Retries"] = retries
+    return check
+
+
+def service_mode(mode: str, replicas: int | None, max_concurrent: int | None) -> dict[str, Any]:
+    """Spec.Mode from --mode/--replicas/--max-concurrent, with the docker CLI's defaults and checks."""
+    if max_concurrent is not None and mode != "replicated-job":
+        raise click.UsageError("max-concurrent can only be used with replicated-job mode")
+    if mode == "global":
+        return {"Global": {}}
+    if mode == "global-job":
+        return {"GlobalJob": {}}
+    if mode == "replicated-job":
+        concurrent = 1 if max_concurrent is None else max_concurrent
+        return {"ReplicatedJob": {"MaxConcurrent": concurrent,
+                                  "TotalCompletions": concurrent if replicas is None else replicas}}
+    return {"Replicated": {"Replicas": 1 if replicas is None else replicas}}
 
 
 @service.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--name", default="", help="Service name")
 @click.option("--replicas", type=int, help="Number of tasks")
-@click.option("--mode", type=click.Choice(["replicated", "global"]), default="replicated")
+@click.option("--mode", type=click.Choice(["replicated", "global", "replicated-job", "global-job"]),
+              default="replicated")
+@click.option("--max-concurrent", type=int, default=None, help="Number of job tasks to run concurrently")
+@click.option("--health-cmd", default=None, help="Command to run to check health")
+@click.option("--health-interval", default=None, help="Time between running the check (ms|s|m|h)")
+@click.option("--health-timeout", default=None, help="Maximum time to allow one check to run (ms|s|m|h)")
+@click.option("--health-retries", type=int, default=None, help="Consecutive failures needed to report unhealthy")
+@click.option("--health-start-period", default=None,
+              help="Start period for the container to initialize before counting retries (ms|s|m|h)")
+@click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK")
 @click.option("-p", "--publish", multiple=True, help="Publish a port as a node port")
 @click.option("-e", "--env", multiple=True, help="Set environment variables")
 @click.option("-l", "--label", multiple=True, help="Service labels")
@@ -77,7 +129,10 @@ def _converge(ctx: click.Context, ref: str, detach: bool) -> None:
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def create(ctx: click.Context, name: str, replicas: int | None, mode: str, publish: tuple[str, ...],
+def create(ctx: click.Context, name: str, replicas: int | None, mode: str, max_concurrent: int | None,
+           health_cmd: str | None, health_interval: str | None, health_timeout: str | None,
+           health_retries: int | None, health_start_period: str | None, no_healthcheck: bool,
+           publish: tuple[str, ...],
            env: tuple[str, ...], label: tuple[str, ...], constraint: tuple[str, ...], hostname: str | None,
            workdir: str | None, restart_condition: str | None, restart_delay: str | None,
            restart_max_attempts: int | None, update_parallelism: int | None, update_delay: str | None,
@@ -93,6 +148,11 @@ def create(ctx: click.Context, name: str, replicas: int | None, mode: str, publi
         container["Hostname"] = hostname
     if workdir:
         container["Dir"] = workdir
+    check = healthcheck(health_cmd, health_interval, health_timeout, health_retries, health_start_period,
+                        no_healthcheck)
+    if check is not None:
+        container["Healthcheck"] = check
+    spec_mode = service_mode(mode, replicas, max_concurrent)
     task: dict[str, Any] = {"ContainerSpec": container, "Placement": {"Constraints": list(constraint)}}
     restart: dict[str, Any] = {}
     if restart_condition:
@@ -105,11 +165,11 @@ def create(ctx: click.Context, name: str, replicas: int | None, mode: str, publi
         task["RestartPolicy"] = restart
     spec: dict[str, Any] = {
         "Name": name, "Labels": dict(item.partition("=")[::2] for item in label), "TaskTemplate": task,
-        "Mode": {"Global": {}} if mode == "global" else {"Replicated": {"Replicas": replicas or 1}},
+        "Mode": spec_mode,
         "EndpointSpec": {"Mode": "vip", "Ports": [parse_port(p) for p in publish]},
     }
     update = _update_config(update_parallelism, update_delay, update_monitor, update_order, update_failure_action)
-    if update:
+    if update and ("Replicated" in spec_mode or "Global" in spec_mode):  # jobs have no rolling updates
         spec["UpdateConfig"] = update
     api = api_of(ctx)
     created = api._result(api._post_json(api._url("/services/create"), data=spec), True)
@@ -146,14 +206,13 @@ def ls(ctx: click.Context, quiet: bool) -> None:
     rows = []
     for item in services:
         spec = item["Spec"]
-        is_global = "Global" in spec.get("Mode", {})
         status = item.get("ServiceStatus") or {}
-        replicas = f"{status.get('RunningTasks', 0)}/{status.get('DesiredTasks', 0)}"
+        replicas = job_replicas(spec, status)
         ports = ", ".join(
             f"*:{p['PublishedPort']}->{p['TargetPort']}/{p['Protocol']}"
             for p in (item.get("Endpoint") or {}).get("Ports") or [] if p.get("PublishMode") == "ingress"
         )
-        rows.append([short_id(item["ID"]), spec["Name"], "global" if is_global else "replicated", replicas,
+        rows.append([short_id(item["ID"]), spec["Name"], mode_name(spec), replicas,
                      strip_digest(spec["TaskTemplate"]["ContainerSpec"]["Image"]), ports])
     click.echo(table(["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"], rows))
 
@@ -223,7 +282,14 @@ def scale(ctx: click.Context, pairs: tuple[str, ...], detach: bool) -> None:
         name, _, count = pair.partition("=")
         if not count.isdigit():
             raise click.BadParameter(f"invalid replicas value {count}: must be a non-negative integer")
-        _update_spec(api, name, lambda spec, n=int(count): spec["Mode"].__setitem__("Replicated", {"Replicas": n}))
+        mode = api.inspect_service(name)["Spec"].get("Mode") or {}
+        if mode.get("Replicated") is not None:
+            _update_spec(api, name, lambda spec, n=int(count): spec["Mode"].__setitem__("Replicated", {"Replicas": n}))
+        elif mode.get("ReplicatedJob") is not None:  # a job's scale is its total completions
+            _update_spec(api, name, lambda spec, n=int(count): spec["Mode"]["ReplicatedJob"].update(TotalCompletions=n))
+        else:
+            click.echo(f"{name}: scale can only be used with replicated or replicated-job mode", err=True)
+            sys.exit(1)
         click.echo(f"{name} scaled to {count}")
         _converge(ctx, name, detach)
 
