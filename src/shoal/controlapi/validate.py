@@ -168,7 +168,6 @@ def check_service_networks(view: ReadView, spec: Obj) -> None:
     with dockerd's words, the ingress network by name with swarmkit's."""
     task = spec.get("TaskTemplate") or {}
     attachments = task.get("Networks") or spec.get("Networks") or []
-    seen: set[str] = set()
     for attachment in attachments:
         target = str(attachment.get("Target") or "")
         network = find_network(view, target)
@@ -176,9 +175,6 @@ def check_service_networks(view: ReadView, spec: Obj) -> None:
             raise errors.NotFound(f"network {target} not found")
         if is_ingress(network):
             raise invalid(f'Service cannot be explicitly attached to the ingress network "{network_name(network)}"')
-        if network["ID"] in seen:
-            raise invalid(f"service cannot be attached to the same network ({target}) more than once")
-        seen.add(str(network["ID"]))
         attachment["Target"] = network["ID"]
     ingress_ports = [p for p in dig(spec, "EndpointSpec", "Ports", default=None) or []
                      if (p.get("PublishMode") or "ingress") == "ingress"]
