@@ -165,3 +165,44 @@ def test_default_addr_pool_is_honoured(pooled: ShoalDaemon) -> None:
     assert inspect(pooled, "network", "ingress")["IPAM"]["Config"] == [
         {"Subnet": "10.20.0.0/26", "Gateway": "10.20.0.1"}
     ]
+
+
+def test_docker_py_names_a_network_and_the_cli_removes_it_by_name(swarm: ShoalDaemon) -> None:
+    """docker-py (and stack deploy) send the network's name; dockerd stores its id, which the CLI's
+    --network-rm compares against."""
+    import docker
+
+    client = docker.DockerClient(base_url=swarm.docker_host)
+    try:
+        network = client.networks.create("pynet", driver="overlay")
+        created = client.services.create(IMAGE, ["sleep", "3600"], name="pysvc", networks=["pynet"])
+        targets = [n["Target"] for n in created.attrs["Spec"]["TaskTemplate"]["Networks"]]
+        assert targets == [network.id]
+        swarm.docker("service", "update", "--detach", "--network-rm", "pynet", "pysvc")
+        assert not inspect(swarm, "service", "pysvc")["Spec"]["TaskTemplate"].get("Networks")
+        created.remove()
+        wait_until(lambda: swarm.docker("network", "rm", "pynet", check=False).returncode == 0, 30,
+                   "network still in use after its service went")
+    finally:
+        client.close()
+
+
+def test_ingress_is_replaced_with_create_ingress(pooled: ShoalDaemon) -> None:
+    pooled.docker("network", "rm", "ingress", input="y\n")
+    assert "ingress" not in pooled.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    refused = pooled.docker("service", "create", "--detach", "--name", "early", "-p", "18081:80", IMAGE, "sleep",
+                            "3600", check=False)
+    assert refused.returncode == 1
+    assert "service needs ingress network, but no ingress network is present" in refused.stderr
+    pooled.docker("network", "create", "-d", "overlay", "--ingress", "--subnet", "10.11.0.0/24", "edge")
+    edge = inspect(pooled, "network", "edge")
+    assert edge["Ingress"] is True
+    pooled.docker("service", "create", "--detach", "--name", "published", "-p", "18081:80", IMAGE, "sleep", "3600")
+    wait_until(lambda: bool(inspect(pooled, "service", "published")["Endpoint"].get("VirtualIPs")), 30, "no VIP")
+    assert inspect(pooled, "service", "published")["Endpoint"]["VirtualIPs"] == [
+        {"NetworkID": edge["Id"], "Addr": "10.11.0.2/24"}
+    ]
+    again = pooled.docker("network", "create", "-d", "overlay", "--ingress", "edge2", check=False)
+    assert again.returncode == 1
+    assert f"ingress network ({edge['Id']}) is already present" in again.stderr
+    pooled.docker("service", "rm", "published")
