@@ -21,8 +21,14 @@ STOPPED = "stopped"
 
 
 class UnhealthyContainer(ExecutorError):
-    def __init__(self) -> None:
-        super().__init__("unhealthy container")  # Swarm's wording (ErrContainerUnhealthy)
+    """Swarm's ErrContainerUnhealthy; given the stopped container's exit code, worded as Swarm's
+    task error then reads ("task: non-zero exit (137): dockerexec: unhealthy container")."""
+
+    CAUSE = "dockerexec: unhealthy container"
+
+    def __init__(self, exit_code: int | None = None) -> None:
+        prefix = f"task: non-zero exit ({exit_code}): " if exit_code else ""
+        super().__init__(prefix + self.CAUSE)
 
 
 def has_health_check(inspect: Mapping[str, Any]) -> bool:
