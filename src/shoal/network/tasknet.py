@@ -10,6 +10,11 @@ allocator's nodesubnets, 172.24.0.0/14 in /24s); the node adopts it (`adopt_node
 node object its dispatcher sends) and from then on its bridge and tasks use it instead of the derived
 one. It is kept beside the address book, so a restarted daemon keeps it.
 
+A task on swarm networks also gets one more interface per network (eth1, eth2, …) with the address the
+allocator gave it there (the task's NetworksAttachments), on a bridge of that network on this node: two
+tasks of one network on the same node reach each other by those addresses, tasks of different networks
+do not. Between nodes (VXLAN) is a later issue; the ingress network is left to the routing mesh.
+
 The per-task wiring runs as a shell hook (`setup_script`) that the task supervisor executes with the
 task's init pid as $1, before the workload starts, so no daemon round trip sits in a task's start."""
 
@@ -22,10 +27,11 @@ import ipaddress
 import json
 import os
 import shlex
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_BRIDGE = "shoal0"
 ALIAS_PREFIX = "shoal-state:"
@@ -262,7 +268,9 @@ async def remove_orphan_bridges() -> list[str]:
             continue
         _, text = await _run("ip", "-o", "-4", "addr", "show", "dev", link.name, check=False)
         words = text.split()
-        if "inet" not in words:
+        if "inet" not in words:  # a swarm network's bridge: no address, one FORWARD rule
+            await remove_network_bridge(link.name)
+            removed.append(link.name)
             continue
         subnet = ipaddress.IPv4Interface(words[words.index("inet") + 1]).network
         await remove_bridge(TaskNetConfig(link.name, subnet, Path(alias[len(ALIAS_PREFIX) :])))
@@ -278,9 +286,75 @@ async def remove_bridge(config: TaskNetConfig) -> None:
     await _run("ip", "link", "del", "dev", config.bridge, check=False)
 
 
-def setup_script(config: TaskNetConfig, container_id: str, address: ipaddress.IPv4Address) -> str:
+@dataclass(frozen=True)
+class NetworkAttachment:
+    """A swarm network the task joins, with the address the allocator gave it there."""
+
+    network_id: str
+    address: ipaddress.IPv4Interface
+
+
+def network_attachments(raw_task: Mapping[str, Any]) -> tuple[NetworkAttachment, ...]:
+    """The task's swarm networks (its NetworksAttachments), without the ingress network: published
+    ports reach tasks through the routing mesh, on the node bridge."""
+    found: list[NetworkAttachment] = []
+    for attachment in raw_task.get("NetworksAttachments") or []:
+        network = attachment.get("Network") or {}
+        addresses = attachment.get("Addresses") or []
+        if (network.get("Spec") or {}).get("Ingress") or not addresses or not network.get("ID"):
+            continue
+        try:
+            address = ipaddress.IPv4Interface(str(addresses[0]))
+        except ValueError:
+            continue
+        found.append(NetworkAttachment(str(network["ID"]), address))
+    return tuple(found)
+
+
+def network_bridge(config: TaskNetConfig, network_id: str) -> str:
+    """This node's bridge for one swarm network (≤ 15 characters; `shoal` for orphan cleanup)."""
+    return "shoal" + hashlib.sha256(f"{config.bridge}/{network_id}".encode()).hexdigest()[:10]
+
+
+def network_bridge_rule(bridge: str) -> list[str]:
+    """Traffic between a network's tasks passes FORWARD when bridged traffic is filtered (dockerd's
+    br_netfilter and DROP policy); nothing else enters or leaves that bridge."""
+    return ["-i", bridge, "-o", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", f"shoal:{bridge}"]
+
+
+async def remove_network_bridge(bridge: str) -> None:
+    rule = network_bridge_rule(bridge)
+    while (await _run("iptables", "-w", "-D", "FORWARD", *rule, check=False))[0] == 0:
+        pass
+    await _run("ip", "link", "del", "dev", bridge, check=False)
+
+
+def _attachment_script(config: TaskNetConfig, container_id: str, attachments: Iterable[NetworkAttachment]) -> str:
+    lines: list[str] = []
+    for number, attachment in enumerate(attachments, start=1):
+        bridge = network_bridge(config, attachment.network_id)
+        host_end = f"vs{number}{container_id[:11]}"
+        inside = f"eth{number}"
+        rule = shlex.join(network_bridge_rule(bridge))
+        lines += [
+            # made by the first task of the network on this node; concurrent starts may race to it
+            f"ip link add name {bridge} type bridge 2>/dev/null || true",
+            f"ip link set dev {bridge} alias {shlex.quote(ALIAS_PREFIX + str(config.state_dir))}",
+            f"ip link set {bridge} up",
+            f"iptables -w -C FORWARD {rule} 2>/dev/null || iptables -w -I FORWARD {rule}",
+            f'ip link add {host_end} type veth peer name {inside} netns "$1"',
+            f"ip link set {host_end} master {bridge} up",
+            f"printf '%s\\n' {shlex.quote(f'addr add {attachment.address} dev {inside}')} "
+            f"{shlex.quote(f'link set {inside} up')} | nsenter --net=/proc/$1/ns/net ip -batch -",
+        ]
+    return "".join(line + "\n" for line in lines)
+
+
+def setup_script(config: TaskNetConfig, container_id: str, address: ipaddress.IPv4Address,
+                 attachments: Iterable[NetworkAttachment] = ()) -> str:
     """Shell run by the supervisor with the task's init pid as $1: veth pair, eth0 inside with the
-    task's address and a default route through the bridge, loopback up."""
+    task's address and a default route through the bridge, loopback up; then one interface per swarm
+    network in `attachments` (see network_attachments)."""
     host_end = veth_name(container_id)
     inside = "\n".join(
         [
@@ -297,4 +371,5 @@ def setup_script(config: TaskNetConfig, container_id: str, address: ipaddress.IP
         f'ip link add {host_end} type veth peer name eth0 netns "$1"\n'
         f"ip link set {host_end} master {config.bridge} up\n"
         f"printf '%s\\n' {shlex.quote(inside)} | nsenter --net=/proc/$1/ns/net ip -batch -\n"
+        + _attachment_script(config, container_id, attachments)
     )
