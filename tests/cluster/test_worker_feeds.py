@@ -169,3 +169,21 @@ def test_a_published_port_answers_on_a_worker_and_keeps_answering_while_the_mana
     replaced = hostnames(cluster)
     new_answer = {replaced[t] for t, node in running_tasks(manager).items() if node == "n2"}
     cluster.wait_for(lambda: curl(worker).stdout.strip() in new_answer, 30, "the replacement served by the mesh")
+
+
+def test_logs_skip_a_paused_worker_with_swarmkits_warning_instead_of_hanging(cluster: TestCluster) -> None:
+    """Last: the paused worker may be marked down meanwhile."""
+    manager = cluster.node("n1")
+    tasks = wait_for_running_on_every_worker(cluster, manager)
+    names = hostnames(cluster)
+    paused = cluster.node("n3")
+    paused_id = manager.docker("node", "inspect", "--format", "{{.ID}}", "n3").stdout.strip()
+    paused.pause()
+    try:
+        out = manager.docker("service", "logs", "--no-trunc", SERVICE, check=False, timeout=60)
+    finally:
+        paused.resume()
+    assert all(f"hello from {names[t]}" in out.stdout for t, node in tasks.items() if node == "n2"), out
+    assert all(f"hello from {names[t]}" not in out.stdout for t, node in tasks.items() if node == "n3"), out
+    assert ("Error grabbing logs: rpc error: code = Unknown desc = warning: incomplete log stream. some logs could "
+            f"not be retrieved for the following reasons: node {paused_id} is not available") in out.stderr, out
