@@ -20,6 +20,7 @@ from shoal.controlapi.defaults import (
     with_registry_auth,
 )
 from shoal.controlapi.dockerd_checks import check_service_spec
+from shoal.controlapi.healthcheck import check_healthcheck
 from shoal.controlapi.jobs import (
     MODE_FILTER_NAMES,
     check_job_spec,
@@ -70,8 +71,9 @@ class ServiceControl:
 
     async def create(self, raw_spec: Any, registry_auth: str | None = None) -> Obj:
         spec = with_registry_auth(with_job_defaults(normalize_new_spec(_checked_spec(raw_spec))), registry_auth)
-        check_job_spec(spec)
         validate_service_spec(spec, validate_constraints)
+        check_healthcheck(spec)
+        check_job_spec(spec)
         service: Obj = {"ID": new_id(), "Spec": spec}
         status = job_status(spec, self._clock.now())
         if status is not None:
@@ -100,8 +102,9 @@ class ServiceControl:
                 # dockerd keeps the current (or previous) spec's credentials unless new ones come
                 spec = with_registry_auth(spec, registry_auth_for_update(current, registry_auth, registry_auth_from))
                 self._check_change(current, spec)
-                check_job_spec(spec)
                 validate_service_spec(spec, validate_constraints)
+                check_healthcheck(spec)
+                check_job_spec(spec)
                 service["PreviousSpec"] = copy.deepcopy(current["Spec"])
                 service["Spec"] = spec
                 service.pop("UpdateStatus", None)

@@ -99,3 +99,23 @@ async def test_service_status_counts_the_current_run_only() -> None:
     service = store.view().get(SERVICES, created["ID"])
     assert service is not None
     assert service_status(store.view(), service) == {"RunningTasks": 1, "DesiredTasks": 2, "CompletedTasks": 1}
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        ({"Test": ["CMD", "true"], "Interval": 500_000}, "Interval in HealthConfig cannot be less than 1ms"),
+        ({"Test": ["CMD", "true"], "Timeout": 1}, "Timeout in HealthConfig cannot be less than 1ms"),
+        ({"Test": ["CMD", "true"], "StartPeriod": 999_999}, "StartPeriod in HealthConfig cannot be less than 1ms"),
+        ({"Test": ["CMD", "true"], "Retries": -1}, "Retries in HealthConfig cannot be negative"),
+        ({"Test": ["CMD", "true"], "Retries": "3"}, "json: cannot unmarshal string into Go struct field "
+         "ServiceSpec.TaskTemplate.ContainerSpec.Healthcheck.Retries of type int64"),
+    ],
+)
+async def test_health_check_limits_as_swarmkit(control: ServiceControl, check: dict[str, Any], message: str) -> None:
+    bad = spec({"Replicated": {"Replicas": 1}})
+    bad["TaskTemplate"]["ContainerSpec"]["Healthcheck"] = check
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await control.create(bad)
+    assert message in str(caught.value)
+    assert control.list({}, status=False) == []
