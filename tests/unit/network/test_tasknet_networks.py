@@ -96,6 +96,7 @@ async def test_tasks_of_one_network_reach_each_other_and_no_one_else(
             subprocess.run(["sh", "-c", script, "hook", str(proc.pid)], check=True, capture_output=True)
         first, second, third = (proc.pid for proc in namespaces)
         assert reaches(first, "10.77.1.4")  # same network, same node: by the network's address
+        assert reaches(second, "10.77.1.3")
         assert not reaches(first, "10.77.1.5")  # another network (same subnet even): not reachable
         assert not reaches(third, "10.77.1.3")
     finally:
