@@ -21,7 +21,6 @@ from typing import Any, Protocol, runtime_checkable
 from shoal.api.defaults import NANOS
 from shoal.base.clock import Clock, rfc3339
 from shoal.executor.base import Executor
-from shoal.executor.errors import ExecutorError
 
 STARTING = "starting"
 HEALTHY = "healthy"
@@ -137,7 +136,7 @@ class HealthMonitor:
             if probe.done():
                 try:
                     code, output = probe.result()
-                except ExecutorError as exc:
+                except Exception as exc:  # the exec could not run (container gone, runtime error)
                     code, output = -1, str(exc)
             else:
                 code, output = -1, f"Health check exceeded timeout ({go_duration(self.config.timeout)})"

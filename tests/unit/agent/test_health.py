@@ -147,3 +147,31 @@ async def test_a_task_without_health_check_runs_at_once_and_a_jobs_task_complete
     executor.exit_task("t1", 0)
     await until(lambda: reports[-1]["State"] == states.COMPLETE)
     assert "shutdown" not in executor.steps("t1")
+
+
+async def test_a_readopted_task_keeps_running_and_is_still_checked() -> None:
+    """After a daemon restart the task's checks go on: no new RUNNING report, and unhealthy still fails."""
+    clock = FakeClock()
+    executor = FakeExecutor(clock=clock)
+    the_task = task({"Test": ["CMD", "check"], "Interval": S, "Retries": 1})
+    reports: list[Obj] = []
+    first = TaskManager(the_task, executor.controller(task_runtime(the_task, NODE, "host")),
+                        lambda _, s: reports.append(s), clock, health=HealthChecks(executor, clock))
+    first.start()
+    await until(lambda: clock.sleepers == 1)
+    clock.advance(1)
+    await until(lambda: reports[-1]["State"] == states.RUNNING)
+    await first.stop()  # shoald goes away; the workload stays
+    later = executor.restarted()
+    (adopted,) = await later.adopt()
+    running = {**the_task, "Status": {"State": states.RUNNING}}
+    reports.clear()
+    again = TaskManager(running, later.controller(adopted.runtime), lambda _, s: reports.append(s), clock,
+                        adopted=adopted.status, health=HealthChecks(later, clock))
+    again.start()
+    await until(lambda: clock.sleepers == 1)
+    assert reports == []
+    later.exec_results[("check",)] = (b"down", 1)
+    clock.advance(1)
+    await until(lambda: bool(reports) and reports[-1]["State"] == states.FAILED)
+    assert reports[-1]["Err"].endswith("dockerexec: unhealthy container")
