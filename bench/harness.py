@@ -8,9 +8,9 @@
 - `ratio_table` prints reference / shoal from the script itself: the median of each side with its
   spread (min-max), the ratio of the medians and the spread of the per-pair ratios.
 - The two systems under test: `Shoald` (a shoald on a private socket and data root, swarm initialised)
-  and `DockerdSwarm` (a Docker Engine put in swarm mode for the run and taken out after). `Dockerd`
+  and `DockerdSwarm` (a Docker Engine put in swarm mode for the run and taken out after). `dockerd()`
   starts an engine of its own (own roots and socket) inside a network namespace, for benchmarks that
-  need one engine per host.
+  need one engine per host (shoal.testing.dockerd_hosts, which also builds whole swarms of them).
 - `LoadSampler` records the machine's load average during the run, to print beside the figures.
 
 Scripts in bench/ import this as `harness` (python puts the script's directory on sys.path)."""
@@ -21,13 +21,12 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 import docker
 
 from shoal.testing.daemon import ShoalDaemon
+from shoal.testing.dockerd_hosts import Dockerd
 
 API_VERSION = "1.41"  # what dockerd 20.10 (Debian 12's docker.io) speaks; shoal speaks it too
 POLL_S = 0.02
@@ -231,60 +231,6 @@ class DockerdSwarm:
                 self.client.remove_network("docker_gwbridge")
         finally:
             self.client.close()
-
-
-@dataclass
-class Dockerd:
-    """A dockerd of its own, for benchmarks with one engine per host: its own data root, exec root, pid
-    file and socket under `root`, run inside a network namespace through `prefix`, e.g. ["nsenter",
-    "--net=/run/netns/h1"] (not `ip netns exec`: it mounts a fresh /sys without the cgroup hierarchy,
-    and dockerd refuses to start). Never on the host's own network: a second engine there would share the machine's
-    docker0 and iptables chains with the machine's dockerd (and with `--bridge none` dockerd deletes an
-    existing docker0). Needs root."""
-
-    root: Path
-    prefix: list[str]
-    extra_args: list[str] = field(default_factory=list)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"unix://{self.root / 'docker.sock'}"
-
-    def start(self, timeout: float = 60.0) -> None:
-        if not self.prefix:
-            raise ValueError("a private dockerd must run in a network namespace (prefix, e.g. "
-                             "nsenter --net=/run/netns/NAME): on the host it would disturb the machine's dockerd")
-        self.root.mkdir(parents=True, exist_ok=True)
-        argv = [*self.prefix, "dockerd", "-H", self.base_url, "--data-root", str(self.root / "data"),
-                "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"), *self.extra_args]
-        with open(self.root / "dockerd.log", "ab") as log:
-            self.process = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
-        client = api_client(self.base_url, timeout=5)
-        try:
-            poll_until(lambda: self._answers(client), f"dockerd on {self.base_url}", interval=0.2, timeout=timeout)
-        finally:
-            client.close()
-
-    def _answers(self, client: docker.APIClient) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"dockerd exited with {self.process.returncode}; see {self.root / 'dockerd.log'}")
-        try:
-            return bool(client.ping())
-        except Exception:  # not up yet, whatever the client says
-            return False
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-        self.process = None
 
 
 @contextmanager
