@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shoal.api import errors
+from shoal.api import errors, states
 from shoal.api.names import task_name
 from shoal.api.objects import NODES, SERVICES, TASKS, Obj, dig, node_name, service_name
 from shoal.controlapi import filters as flt
@@ -12,8 +12,7 @@ from shoal.controlapi.resolve import resolve
 from shoal.orchestrator.dirty import is_task_dirty
 from shoal.store.memory import ReadView
 
-TASK_FILTERS = ("id", "name", "service", "node", "label", "desired-state", "_up-to-date")
-_DESIRED = ("running", "shutdown", "accepted", "ready", "complete", "remove")
+TASK_FILTERS = ("id", "name", "service", "node", "label", "desired-state", "_up-to-date", "runtime")
 
 
 def find_task(view: ReadView, ref: str) -> Obj:
@@ -33,9 +32,7 @@ def _ids(view: ReadView, table: str, kind: str, name_of: Callable[[Obj], str], r
 
 def list_tasks(view: ReadView, filters: flt.Filters) -> list[Obj]:
     flt.check_keys(filters, TASK_FILTERS)
-    for state in filters.get("desired-state", []):
-        if state not in _DESIRED:
-            raise errors.InvalidArgument(f"Invalid task desired state: {state}")
+    wanted_states = _desired_states(filters.get("desired-state", []))
     tasks = view.objects(TASKS)
     if "service" in filters:
         service_ids = _ids(view, SERVICES, "service", service_name, filters["service"])
@@ -60,9 +57,35 @@ def list_tasks(view: ReadView, filters: flt.Filters) -> list[Obj]:
         tasks,
         lambda t: flt.any_prefix(filters.get("id"), t["ID"]),
         named,
-        lambda t: flt.any_exact(filters.get("desired-state"), t.get("DesiredState", "")),
+        lambda t: not wanted_states or t.get("DesiredState", "") in wanted_states,
+        lambda t: flt.any_exact(filters.get("runtime"), _runtime(t)),
         lambda t: flt.labels_match(
             filters.get("label"), dig(services.get(t.get("ServiceID", "")), "Spec", "Labels")
         ),
         lambda t: not up_to_date or fresh(t),
     )
+
+
+def _desired_states(values: list[str]) -> set[str]:
+    """Any task state, in any case (dockerd maps them onto swarmkit's enum); empty ones are ignored.
+    dockerd's error is a plain one, which it answers with 500."""
+    wanted = set()
+    for value in values:
+        if not value:
+            continue
+        if not states.is_valid(value.lower()):
+            raise errors.Unknown(f"Invalid desired-state filter: '{value}'")
+        wanted.add(value.lower())
+    return wanted
+
+
+def _runtime(task: Obj) -> str:
+    """swarmkit's naming.Runtime: the task spec's Runtime, else what its spec holds."""
+    spec = task.get("Spec") or {}
+    if spec.get("Runtime"):
+        return str(spec["Runtime"])
+    if spec.get("PluginSpec") is not None:
+        return "plugin"
+    if spec.get("NetworkAttachmentSpec") is not None:
+        return "attachment"
+    return "container"
