@@ -9,6 +9,7 @@ The tests share one cluster and run in file order."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -94,6 +95,12 @@ def test_service_logs_on_the_manager_show_every_workers_task(cluster: TestCluste
     for task_id, node in tasks.items():
         line = next(line for line in out.splitlines() if f"hello from {names[task_id]}" in line)
         assert f".{task_id}@{node}" in line, line  # the CLI's prefix: service.node.task@hostname
+
+    # --tail counts per task, as Docker's: each task printed "hello", then "serving"; -t adds the time.
+    last = manager.docker("service", "logs", "--no-trunc", "--tail", "1", "-t", SERVICE).stdout.splitlines()
+    assert sorted(line.split()[1].split("@")[0].split(".")[-1] for line in last) == sorted(tasks), last
+    assert all(re.match(r"\d{4}-\d\d-\d\dT[\d:.]+Z ", line) and "serving" in line for line in last), last
+    assert manager.docker("service", "logs", "--since", "2099-01-01T00:00:00Z", SERVICE).stdout == ""
 
     one = next(iter(tasks))
     by_task = manager.docker("service", "logs", "--no-trunc", one).stdout
