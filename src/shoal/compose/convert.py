@@ -93,12 +93,13 @@ def _restart_policy(service: dict[str, Any]) -> dict[str, Any] | None:
 def _update_config(source: dict[str, Any] | None) -> dict[str, Any] | None:
     if source is None:
         return None
+    # Parallelism, MaxFailureRatio and Order are sent even when empty (no omitempty on them in the CLI).
     config: dict[str, Any] = {"Parallelism": int(source.get("parallelism", 1)),
-                              "MaxFailureRatio": float(source.get("max_failure_ratio") or 0)}
+                              "MaxFailureRatio": float(source.get("max_failure_ratio") or 0),
+                              "Order": str(source.get("order") or "")}
     config.update(_prune({"Delay": _duration(source["delay"]) if source.get("delay") else 0,
                           "FailureAction": source.get("failure_action"),
-                          "Monitor": _duration(source["monitor"]) if source.get("monitor") else 0,
-                          "Order": source.get("order")}))
+                          "Monitor": _duration(source["monitor"]) if source.get("monitor") else 0}))
     return config
 
 

@@ -22,7 +22,7 @@ services:
   web:
     image: bbhttpd:latest
     ports: ["8088:80"]
-    deploy: {replicas: 2}
+    deploy: {replicas: 2, update_config: {monitor: 1s}, rollback_config: {failure_action: continue}}
   worker:
     image: bbhttpd
     command: ["/bin/busybox", "sleep", "3600"]

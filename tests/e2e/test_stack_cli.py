@@ -1,0 +1,207 @@
+"""Stacks on a real shoald: `shoal stack deploy|ls|services|ps|rm` (compose converted by shoal.compose) and the
+real `docker stack deploy` (which converts on its side) of the same three-service stack with a secret, a
+config and an overlay network: deploy, converge, update on redeploy, --prune, rm."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shoal.testing.daemon import ShoalDaemon, cli_requirement, wait_until
+
+pytestmark = pytest.mark.skipif(**cli_requirement())
+
+STACK = """
+version: "3.8"
+services:
+  web:
+    image: my-apache2:latest
+    command: ["python3", "-m", "shoal.demo.web", "--port", "80"]
+    environment:
+      GREETING: ${GREETING:-hello}
+    secrets: [db_password]
+    configs:
+      - source: app_config
+        target: /etc/app.conf
+    networks:
+      back:
+        aliases: [www]
+    deploy:
+      replicas: 2
+      labels: {tier: front}
+      update_config: {monitor: 1s}
+  api:
+    image: my-apache2:latest
+    command: ["python3", "-m", "shoal.demo.web", "--port", "8080"]
+    networks: [back]
+  worker:
+    image: ${WORKER_IMAGE:-my-apache2:latest}
+    command: sleep 3600
+    build: .
+secrets:
+  db_password:
+    file: ./db_password.txt
+configs:
+  app_config:
+    file: ./app.conf
+networks:
+  back:
+    driver: overlay
+    attachable: true
+"""
+
+
+def shoal(daemon: ShoalDaemon, cwd: Path, *args: str, env: dict[str, str] | None = None,
+          check: bool = True) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "DOCKER_HOST": daemon.docker_host, **(env or {})}
+    result = subprocess.run([sys.executable, "-m", "shoal.cli", *args], env=environ, capture_output=True,
+                            text=True, timeout=120, cwd=cwd)
+    if check and result.returncode != 0:
+        raise AssertionError(f"shoal {' '.join(args)} exited {result.returncode}: {result.stderr}")
+    return result
+
+
+@pytest.fixture
+def stack_dir(tmp_path: Path) -> Path:
+    (tmp_path / "db_password.txt").write_text("s3cret\n")
+    (tmp_path / "app.conf").write_text("key=value\n")
+    (tmp_path / "compose.yml").write_text(STACK)
+    return tmp_path
+
+
+def _services(daemon: ShoalDaemon, namespace: str) -> dict[str, Any]:
+    found = daemon.docker_json("service", "ls", "--filter", f"label=com.docker.stack.namespace={namespace}",
+                               "--format", "{{json .Name}}") if False else None
+    del found
+    ids = daemon.docker("service", "ls", "-q", "--filter",
+                        f"label=com.docker.stack.namespace={namespace}").stdout.split()
+    if not ids:
+        return {}
+    return {s["Spec"]["Name"]: s for s in daemon.docker_json("service", "inspect", *ids)}
+
+
+def _converged(run: Callable[..., subprocess.CompletedProcess[str]], namespace: str, expected: dict[str, str]) -> bool:
+    rows = run("stack", "services", namespace).stdout.splitlines()[1:]
+    replicas = {line.split()[1]: line.split()[3] for line in rows if line.strip()}
+    return replicas == expected
+
+
+def _objects(daemon: ShoalDaemon, kind: str, namespace: str) -> list[str]:
+    return daemon.docker(kind, "ls", "--filter", f"label=com.docker.stack.namespace={namespace}",
+                         "--format", "{{.Name}}").stdout.split()
+
+
+def test_shoal_stack_deploy_update_prune_rm(swarm: ShoalDaemon, stack_dir: Path) -> None:
+    def run(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return shoal(swarm, stack_dir, *args, env=env, check=check)
+
+    result = run("stack", "deploy", "-c", "compose.yml", "st")
+    assert result.stdout.splitlines() == ["Creating network st_back", "Creating network st_default",
+                                          "Creating secret st_db_password",
+                                          "Creating config st_app_config", "Creating service st_api",
+                                          "Creating service st_web", "Creating service st_worker"]
+    assert result.stderr.startswith("Ignoring unsupported options: build\n\n")
+    assert "Since --detach=false was not specified" in result.stderr
+    expected = {"st_api": "1/1", "st_web": "2/2", "st_worker": "1/1"}
+    wait_until(lambda: _converged(run, "st", expected), 60, "the stack did not converge")
+
+    assert run("stack", "ls").stdout.splitlines() == ["NAME      SERVICES", "st        3"]
+    ps = run("stack", "ps", "st").stdout.splitlines()
+    assert re.match(r"ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS", ps[0])
+    assert sorted(line.split()[1] for line in ps[1:]) == ["st_api.1", "st_web.1", "st_web.2", "st_worker.1"]
+    services = _services(swarm, "st")
+    web = services["st_web"]
+    network = swarm.docker_json("network", "inspect", "st_back")[0]
+    assert network["Labels"] == {"com.docker.stack.namespace": "st"} and network["Driver"] == "overlay"
+    assert web["Spec"]["Labels"] == {"com.docker.stack.namespace": "st", "com.docker.stack.image": "my-apache2:latest",
+                                     "tier": "front"}
+    assert web["Spec"]["TaskTemplate"]["Networks"] == [{"Target": network["Id"], "Aliases": ["www", "web"]}]
+    container = web["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert container["Env"] == ["GREETING=hello"]
+    assert [s["SecretName"] for s in container["Secrets"]] == ["st_db_password"]
+    assert [(c["ConfigName"], c["File"]["Name"]) for c in container["Configs"]] == [("st_app_config", "/etc/app.conf")]
+
+    # Redeploy with a changed environment and image: both services are updated, each from the version read.
+    result = run("stack", "deploy", "-c", "compose.yml", "st",
+                 env={"GREETING": "bonjour", "WORKER_IMAGE": "my-apache2:v2"})
+    assert f"Updating service st_web (id: {web['ID']})" in result.stdout
+    assert not any(line.startswith("Creating") for line in result.stdout.splitlines())
+    updated = _services(swarm, "st")
+    assert updated["st_web"]["Version"]["Index"] > web["Version"]["Index"]
+    assert updated["st_web"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] == ["GREETING=bonjour"]
+    assert updated["st_worker"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "my-apache2:v2"
+    assert updated["st_worker"]["Spec"]["Labels"]["com.docker.stack.image"] == "my-apache2:v2"
+    wait_until(lambda: _converged(run, "st", expected), 60, "the stack did not converge after the update")
+
+    # --prune: the api service left the file, so it leaves the stack.
+    smaller = STACK.replace('  api:\n    image: my-apache2:latest\n    command: ["python3", "-m", "shoal.demo.web", '
+                            '"--port", "8080"]\n    networks: [back]\n', "")
+    (stack_dir / "compose.yml").write_text(smaller)
+    result = run("stack", "deploy", "--prune", "-c", "compose.yml", "st")
+    assert result.stdout.splitlines()[0] == "Removing service st_api"
+    assert sorted(_services(swarm, "st")) == ["st_web", "st_worker"]
+
+    result = run("stack", "rm", "st")
+    assert result.stdout.splitlines() == ["Removing service st_web", "Removing service st_worker",
+                                          "Removing secret st_db_password", "Removing config st_app_config",
+                                          "Removing network st_back", "Removing network st_default"]
+    assert _services(swarm, "st") == {}
+    for kind in ("network", "secret", "config"):
+        assert _objects(swarm, kind, "st") == []
+    assert run("stack", "ls").stdout.splitlines() == ["NAME      SERVICES"]
+
+
+def test_a_bad_compose_file_changes_nothing(swarm: ShoalDaemon, stack_dir: Path) -> None:
+    before = swarm.docker("service", "ls", "-q").stdout
+    (stack_dir / "bad.yml").write_text(STACK.replace("replicas: 2", "replicas: 2\n      colour: blue"))
+    result = shoal(swarm, stack_dir, "stack", "deploy", "-c", "bad.yml", "bad", check=False)
+    assert (result.returncode, result.stderr) == (1, "services.web.deploy Additional property colour is not allowed\n")
+    (stack_dir / "bad.yml").write_text(STACK.replace("networks: [back]", "networks: [elsewhere]"))
+    result = shoal(swarm, stack_dir, "stack", "deploy", "-c", "bad.yml", "bad", check=False)
+    assert result.returncode == 1 and result.stderr.endswith('service api: undefined network "elsewhere"\n')
+    assert swarm.docker("service", "ls", "-q").stdout == before
+    for kind in ("network", "secret", "config"):
+        assert _objects(swarm, kind, "bad") == []
+
+
+def _comparable(spec: dict[str, Any], namespace: str) -> str:
+    """A service spec with the stack's own names and the object IDs taken out."""
+    text = json.dumps(spec, sort_keys=True).replace(f"{namespace}_", "NS_").replace(f'"{namespace}"', '"NS"')
+    return re.sub(r'"(SecretID|ConfigID|Target)": "[^"]+"', r'"\1": "ID"', text)
+
+
+def test_docker_stack_deploy_gives_the_same_stack(swarm: ShoalDaemon, stack_dir: Path) -> None:
+    def docker(*args: str) -> subprocess.CompletedProcess[str]:
+        environ = {**os.environ, "DOCKER_HOST": swarm.docker_host}
+        from shoal.testing.daemon import DOCKER_CLI
+        assert DOCKER_CLI is not None
+        return subprocess.run([DOCKER_CLI, *args], env=environ, capture_output=True, text=True, timeout=120,
+                              cwd=stack_dir, check=True)
+
+    docker("stack", "deploy", "-c", "compose.yml", "dk")
+    shoal(swarm, stack_dir, "stack", "deploy", "-c", "compose.yml", "sh")
+    expected = {"dk_api": "1/1", "dk_web": "2/2", "dk_worker": "1/1"}
+    wait_until(lambda: _converged(docker, "dk", expected), 60, "the docker CLI's stack did not converge")
+    theirs, ours = _services(swarm, "dk"), _services(swarm, "sh")
+    assert len(theirs) == 3
+    for name, service in theirs.items():
+        assert _comparable(ours["sh_" + name.removeprefix("dk_")]["Spec"], "sh") == _comparable(service["Spec"], "dk")
+    # Each can read and remove the other's stack: both go by the namespace label.
+    assert docker("stack", "ls").stdout.splitlines()[1:] == ["dk        3", "sh        3"]
+    def lines(out: str) -> list[str]:
+        return [line.rstrip() for line in out.splitlines()]  # the CLI pads an empty last column
+
+    assert lines(shoal(swarm, stack_dir, "stack", "services", "dk").stdout) == lines(
+        docker("stack", "services", "dk").stdout)
+    shoal(swarm, stack_dir, "stack", "rm", "dk")
+    out = docker("stack", "rm", "sh").stdout.splitlines()
+    assert out[0] == "Removing service sh_api" and out[-1] == "Removing network sh_default"
+    assert _services(swarm, "dk") == {} and _services(swarm, "sh") == {}
