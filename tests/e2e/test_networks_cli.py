@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -206,3 +208,25 @@ def test_ingress_is_replaced_with_create_ingress(pooled: ShoalDaemon) -> None:
     assert again.returncode == 1
     assert f"ingress network ({edge['Id']}) is already present" in again.stderr
     pooled.docker("service", "rm", "published")
+
+
+def _ping_argv() -> list[str]:
+    return ["ping"] if shutil.which("ping") else ["busybox", "ping"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("ping") or shutil.which("busybox")),
+                    reason="process tasks get network namespaces only with root; needs ping")
+@pytest.mark.xfail(strict=True, reason="needs request B-6 (the executors' controllers pass the attachments)")
+def test_two_tasks_of_a_network_reach_each_other_by_address(swarm: ShoalDaemon) -> None:
+    swarm.docker("network", "create", "-d", "overlay", "--subnet", "10.67.0.0/24", "pair")
+    swarm.docker("service", "create", "--detach", "--name", "pairs", "--replicas", "2", "--network", "pair", IMAGE,
+                 "sleep", "3600")
+    tasks = running(swarm, "pairs", 2)
+    addresses = [t["NetworksAttachments"][0]["Addresses"][0].split("/")[0] for t in tasks]
+    containers = [t["Status"]["ContainerStatus"]["ContainerID"] for t in tasks]
+    shown = swarm.docker("exec", containers[0], "ip", "-o", "-4", "addr", "show").stdout
+    assert f" {addresses[0]}/24 " in shown
+    ping = swarm.docker("exec", containers[0], *_ping_argv(), "-c", "1", "-W", "5", addresses[1], check=False)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+    swarm.docker("service", "rm", "pairs")
+    wait_until(lambda: swarm.docker("network", "rm", "pair", check=False).returncode == 0, 30, "pair still in use")
