@@ -31,6 +31,8 @@ def schema_path() -> Path:
     """$SHOAL_COMPOSE_SCHEMA, else the docker-compose package's file on this interpreter's path or Debian's."""
     override = os.environ.get(SCHEMA_ENV)
     if override:
+        if not Path(override).is_file():
+            raise FailedPrecondition(f"{SCHEMA_ENV} names {override}, which is not a file")
         return Path(override)
     for root in [*(Path(entry) for entry in sys.path if entry), DEBIAN_DIST_PACKAGES]:
         candidate = root / PACKAGED_PATH
