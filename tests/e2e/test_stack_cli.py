@@ -205,3 +205,17 @@ def test_docker_stack_deploy_gives_the_same_stack(swarm: ShoalDaemon, stack_dir:
     out = docker("stack", "rm", "sh").stdout.splitlines()
     assert out[0] == "Removing service sh_api" and out[-1] == "Removing network sh_default"
     assert _services(swarm, "dk") == {} and _services(swarm, "sh") == {}
+
+
+def test_deploy_waits_for_convergence_when_asked(swarm: ShoalDaemon, stack_dir: Path) -> None:
+    (stack_dir / "small.yml").write_text("services:\n  one:\n    image: my-apache2:latest\n    command: sleep 3600\n"
+                                         "    deploy:\n      replicas: 2\n      update_config: {monitor: 1s}\n")
+    result = shoal(swarm, stack_dir, "stack", "deploy", "--detach=false", "-c", "small.yml", "wait")
+    assert "Since --detach=false" not in result.stderr
+    service_id = _services(swarm, "wait")["wait_one"]["ID"]
+    assert "overall progress: 2 out of 2 tasks" in result.stdout
+    assert f"verify: Service {service_id} converged" in result.stdout
+    bad = shoal(swarm, stack_dir, "stack", "deploy", "--resolve-image", "sometimes", "-c", "small.yml", "wait",
+                check=False)
+    assert (bad.returncode, bad.stderr) == (1, "invalid option sometimes for flag --resolve-image\n")
+    shoal(swarm, stack_dir, "stack", "rm", "wait")

@@ -24,6 +24,7 @@ class FakeEngine:
         self.objects: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in ("services", "networks", "secrets",
                                                                                "configs")}
         self.calls: list[tuple[str, str, Any, dict[str, Any] | None]] = []
+        self.headers: list[tuple[str, dict[str, str] | None]] = []
         self.registry: dict[str, str] = {}
         self.refuse_secret_update = False
         self._next = 0
@@ -36,6 +37,7 @@ class FakeEngine:
 
     def get(self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
         self.calls.append(("GET", path, None, params))
+        self.headers.append((path, headers))
         parts = path.strip("/").split("/")
         if path == "/info":
             return {"Swarm": {"ControlAvailable": self.manager}}
@@ -60,6 +62,7 @@ class FakeEngine:
     def post(self, path: str, body: Any, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Any:
         self.calls.append(("POST", path, body, params))
+        self.headers.append((path, headers))
         parts = path.strip("/").split("/")
         if parts[1] == "create":
             self._next += 1
@@ -211,3 +214,21 @@ def test_rm_removes_services_then_secrets_configs_and_networks(tmp_path: Path) -
                    "Nothing found in stack: other"]
     assert not any(engine.objects.values())
     assert stack.list_stacks(engine) == []
+
+
+def test_with_registry_auth_sends_the_credentials_of_each_image(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    engine.registry = {"web:1": DIGEST}
+
+    def auth(image: str) -> str | None:
+        return f"token-for-{image}" if image.startswith("web") else None
+
+    _deploy(engine, _stack(tmp_path), registry_auth=auth)
+    sent = dict(engine.headers)
+    assert sent["/distribution/web:1/json"] == {"X-Registry-Auth": "token-for-web:1"}
+    creates = [h for path, h in engine.headers if path == "/services/create"]
+    assert creates == [{"X-Registry-Auth": "token-for-web:1"}, None]
+    _deploy(engine, _stack(tmp_path), registry_auth=auth)
+    web_id = engine._by_name("services", "st_web")["ID"]
+    assert sent != dict(engine.headers) and dict(engine.headers)[f"/services/{web_id}/update"] == {
+        "X-Registry-Auth": "token-for-web:1"}
