@@ -51,6 +51,22 @@ _REFERENCE = re.compile(
     r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$")
 
 
+def reference_problem(image: str) -> str | None:
+    """What docker/distribution's ParseAnyReference says of an image reference, None when it parses."""
+    if _REFERENCE.match(image):
+        return None
+    name = re.split(r"[@]", image, maxsplit=1)[0]
+    name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+    first, slash, rest = name.partition("/")
+    has_domain = bool(slash) and (any(c in first for c in ".:") or first == "localhost" or first.lower() != first)
+    path = rest if has_domain else name
+    lowered = image.replace(path, path.lower(), 1)
+    if path.lower() != path and _REFERENCE.match(lowered):
+        familiar = path if has_domain or "/" in path else f"library/{path}"
+        return f"invalid reference format: repository name ({familiar}) must be lowercase"
+    return "invalid reference format"
+
+
 @dataclass
 class Compose:
     """A loaded stack: the merged configuration and what loading it has to say on stderr."""
@@ -155,6 +171,7 @@ def load(files: list[str], environ: Mapping[str, str] | None = None, stdin: IO[s
         image = (service or {}).get("image")
         if not image:
             raise InvalidArgument(f"invalid image reference for service {name}: no image specified")
-        if not _REFERENCE.match(str(image)):
-            raise InvalidArgument(f"invalid image reference for service {name}: invalid reference format")
+        problem = reference_problem(str(image))
+        if problem:
+            raise InvalidArgument(f"invalid image reference for service {name}: {problem}")
     return compose
