@@ -1,9 +1,9 @@
-"""Workers fed only through their dispatcher session (one manager, two workers, each shoald in a network
+"""Workers fed only through their dispatcher session (one manager leading, two workers, each shoald in a network
 namespace of its own, through the real docker CLI): `docker service logs` on the manager shows the lines
 of tasks that run only on the workers (the manager's log broker asks their agents), following shows a
 replacement task's lines, a worker refuses with Swarm's message; a published port answers on a worker
 through its own mesh, fed by a stream from the manager, and keeps answering while the manager is
-paused.
+paused. A second manager (no tasks either) shows the same logs through the leader's broker.
 
 The tests share one cluster and run in file order."""
 
@@ -28,6 +28,7 @@ pytestmark = [
     pytest.mark.skipif(DOCKER_CLI is None, reason="no docker CLI"),
 ]
 WORKERS = ("n2", "n3")
+FOLLOWER = "n4"
 SERVICE = "feeds"
 PUBLISHED = 18080
 
@@ -37,12 +38,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
     workdir: Path = tmp_path_factory.mktemp("feeds")
     swarm = TestCluster("test_worker_feeds", workdir)
     try:
-        swarm.start(1 + len(WORKERS))
+        swarm.start(1 + len(WORKERS) + 1)
         manager = swarm.node("n1")
         swarm.init(manager)
         manager.docker("swarm", "update", "--dispatcher-heartbeat", "1s")
         for name in WORKERS:
             assert "joined a swarm as a worker" in swarm.join(swarm.node(name), "worker", manager).stdout
+        # A second manager, to ask for logs where the leader's broker is not.
+        assert "joined a swarm as a manager" in swarm.join(swarm.node(FOLLOWER), "manager", manager).stdout
         # One task on each worker, none on the manager; each prints its hostname (the first 12
         # characters of its container id), then serves HTTP answering with it.
         manager.docker("service", "create", "--detach", "--name", SERVICE, "--mode", "global",
@@ -88,7 +91,7 @@ def test_service_logs_on_the_manager_show_every_workers_task(cluster: TestCluste
 
     def every_task_logged() -> bool:
         out = manager.docker("service", "logs", "--no-trunc", SERVICE, check=False).stdout
-        return all(f"hello from {names[task_id]}" in out for task_id in tasks)
+        return all(f"hello from {names[t]}" in out and f"serving {names[t]}" in out for t in tasks)
 
     cluster.wait_for(every_task_logged, 30, "a line of every worker's task in `docker service logs`")
     out = manager.docker("service", "logs", "--no-trunc", SERVICE).stdout
@@ -106,6 +109,15 @@ def test_service_logs_on_the_manager_show_every_workers_task(cluster: TestCluste
     by_task = manager.docker("service", "logs", "--no-trunc", one).stdout
     assert f"hello from {names[one]}" in by_task
     assert all(f"hello from {names[other]}" not in by_task for other in tasks if other != one)
+
+
+def test_service_logs_on_a_manager_that_does_not_lead(cluster: TestCluster) -> None:
+    follower = cluster.node(FOLLOWER)
+    assert cluster.leader(follower) == "n1"
+    tasks = wait_for_running_on_every_worker(cluster, cluster.node("n1"))
+    names = hostnames(cluster)
+    out = follower.docker("service", "logs", "--no-trunc", SERVICE).stdout
+    assert all(f"hello from {names[task_id]}" in out for task_id in tasks), out
 
 
 def test_service_logs_on_a_worker_is_refused_with_swarms_message(cluster: TestCluster) -> None:
