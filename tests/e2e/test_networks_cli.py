@@ -41,6 +41,15 @@ def inspect(daemon: ShoalDaemon, kind: str, ref: str) -> dict[str, Any]:
     return found[0]
 
 
+def test_outside_a_swarm_there_are_no_networks_to_make(daemon: ShoalDaemon) -> None:
+    """Runs first, before the module's daemon joins a swarm: dockerd's answers for a node outside one."""
+    assert daemon.docker("network", "ls", "-q").stdout == ""
+    made = daemon.docker("network", "create", "-d", "overlay", "early", check=False)
+    assert made.returncode == 1 and "This node is not a swarm manager." in made.stderr
+    gone = daemon.docker("network", "inspect", "early", check=False)
+    assert gone.returncode == 1
+
+
 def test_service_without_ports_is_not_written_again(swarm: ShoalDaemon) -> None:
     """Issue 9: the allocator wrote a portless service ~15 ms after create (an Endpoint nobody asked
     for): `docker events` showed a `service update` and an update with the version just read failed."""

@@ -204,7 +204,9 @@ def check_removable(view: ReadView, network: Obj) -> None:
             raise errors.FailedPrecondition(f"network {network_id} is in use by service {service['ID']}",
                                             grpc=True)
     for task in view.objects(TASKS):
-        if _task_on(task, network_id):
+        # a task whose service is gone is on its way out (`docker stack rm` removes the networks right
+        # after the services, before the orchestrator has marked their tasks for removal)
+        if _task_on(task, network_id) and view.get(SERVICES, str(task.get("ServiceID") or "")) is not None:
             raise errors.FailedPrecondition(f"network {network_id} is in use by task {task['ID']}", grpc=True)
 
 
