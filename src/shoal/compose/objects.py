@@ -4,6 +4,7 @@ file names them, the namespace label on each, external ones only looked up."""
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ def _object_name(namespace: str, name: str, declared: dict[str, Any]) -> str:
 
 
 def _file_data(declared: dict[str, Any], working_dir: Path) -> bytes:
-    path = working_dir / str(declared.get("file") or "")
+    path = Path(os.path.normpath(os.path.join(working_dir, str(declared.get("file") or ""))))
     try:
         return path.read_bytes()
     except FileNotFoundError:

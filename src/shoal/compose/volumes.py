@@ -3,10 +3,13 @@ ParseVolume does, and bind, volume and tmpfs mounts converted as its convertVolu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from shoal.api.errors import InvalidArgument
+from shoal.compose.units import ram_in_bytes
+from shoal.compose.values import mapping
 
 PROPAGATIONS = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
 
@@ -95,7 +98,8 @@ def convert_volume(volume: dict[str, Any], stack_volumes: dict[str, Any], namesp
         _refuse_options(volume, kind, "bind")
         if source.startswith("~") and home:
             source = source.replace("~", home, 1)
-        mount = _base_mount({**volume, "source": str(working_dir / source) if not source.startswith("/") else source})
+        # filepath.Join cleans the path ("./a/../b" -> "<dir>/b"), and so does normpath.
+        mount = _base_mount({**volume, "source": os.path.normpath(os.path.join(working_dir, source))})
         if volume.get("bind") is not None:
             mount["BindOptions"] = {"Propagation": volume["bind"].get("propagation", "")}
         return mount
@@ -105,12 +109,10 @@ def convert_volume(volume: dict[str, Any], stack_volumes: dict[str, Any], namesp
         _refuse_options(volume, kind, "tmpfs")
         mount = _base_mount(volume)
         if volume.get("tmpfs") is not None:
-            from shoal.compose.units import ram_in_bytes
             mount["TmpfsOptions"] = {"SizeBytes": ram_in_bytes(volume["tmpfs"].get("size") or 0)}
         return mount
     raise InvalidArgument("volume type must be volume, bind, tmpfs, npipe, or cluster")
 
 
 def _labels(value: Any) -> dict[str, str]:
-    from shoal.compose.values import mapping
     return {k: v or "" for k, v in mapping(value).items()}

@@ -125,6 +125,7 @@ services:
     volumes:
       - data:/var/lib/data
       - ./conf:/etc/conf:ro
+      - ./sub/../cleaned:/cleaned
       - /var/log:/host/log:rw,rshared
       - /anonymous
       - shared:/shared:nocopy
