@@ -13,7 +13,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shoal.ca import keystore
+from shoal.ca import csr, keystore
 from shoal.ca.certs import KeyPair
 from shoal.ca.unlock_key import PURPOSE_RAFT_DEK, derive_key, tls_key_password
 from shoal.manager.wal.crypto import KeyRing
@@ -74,6 +74,11 @@ def node_cert_path(swarm_dir: Path) -> Path:
     return swarm_dir / "certificates" / "swarm-node.crt"
 
 
+def pending_cert_path(swarm_dir: Path) -> Path:
+    """A new certificate written before its key: it replaces the node's once the key is in place."""
+    return swarm_dir / "certificates" / "swarm-node.crt.next"
+
+
 def root_cert_path(swarm_dir: Path) -> Path:
     return swarm_dir / "certificates" / "swarm-root-ca.crt"
 
@@ -125,12 +130,31 @@ def save_certificates(swarm_dir: Path, root_cert: bytes, node: KeyPair, data_key
     certs = swarm_dir / "certificates"
     certs.mkdir(parents=True, exist_ok=True)
     _write_private(root_cert_path(swarm_dir), root_cert)
-    _write_private(node_cert_path(swarm_dir), node.cert_pem)
+    # Certificate and key change as a pair (a renewal replaces both): the certificate waits beside the
+    # old one until the key is in place; after a crash, ``_settle_certificate`` keeps whichever
+    # certificate matches the key that was found.
+    _write_private(pending_cert_path(swarm_dir), node.cert_pem)
     if data_keys is None:
         _write_private(node_key_path(swarm_dir), node.key_pem)
     _fsync_dir(certs)
     if data_keys is not None:
         store_secrets(swarm_dir, NodeSecrets(node.key_pem, data_keys), unlock_key)
+    os.replace(pending_cert_path(swarm_dir), node_cert_path(swarm_dir))
+    _fsync_dir(certs)
+
+
+def _settle_certificate(swarm_dir: Path, key_pem: bytes) -> None:
+    """Finish or undo a certificate change a crash interrupted, given the key the node has now."""
+    pending = pending_cert_path(swarm_dir)
+    try:
+        new_cert = pending.read_bytes()
+    except FileNotFoundError:
+        return
+    if csr.certificate_matches_key(new_cert, key_pem):
+        os.replace(pending, node_cert_path(swarm_dir))
+    else:
+        pending.unlink()
+    _fsync_dir(pending.parent)
 
 
 def store_secrets(swarm_dir: Path, secrets: NodeSecrets, unlock_key: bytes | None,
@@ -169,6 +193,8 @@ def load_secrets(swarm_dir: Path, unlock_key: bytes | None, *, tidy: bool = True
     secrets = NodeSecrets(tls_key, data_keys)
     if tidy and not files.is_clean():
         store_secrets(swarm_dir, secrets, unlock_key)
+    if tidy:
+        _settle_certificate(swarm_dir, tls_key)
     return secrets
 
 
@@ -189,6 +215,9 @@ def load(swarm_dir: Path) -> NodeIdentity | None:
             "brought back: remove that directory (its tasks keep running until then) and `swarm init` again"
         )
     doc["managers"] = tuple(doc.get("managers", ()))
+    key_pem = node_key_path(swarm_dir).read_bytes() if node_key_path(swarm_dir).exists() else b""
+    if key_pem and b"ENCRYPTED" not in key_pem:  # an autolocked key is settled once unlocked (load_secrets)
+        _settle_certificate(swarm_dir, key_pem)
     return NodeIdentity(**doc)
 
 

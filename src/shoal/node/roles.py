@@ -190,7 +190,10 @@ class CertificateKeeper:
             return
         if action == "root":
             fetched = await ca_join.fetch_root(swarm.client, address)
-            async with self._node._lock:
+            wanted = (self._desired or {}).get("Root")
+            if tokens.ca_digest(fetched) != wanted:  # e.g. a manager that has not applied the change yet
+                raise errors.Unavailable(f"{address} does not serve the swarm's new root CA yet")
+            async with self._node._lock, self._node._wrap_lock:
                 await asyncio.to_thread(ident.save_root, swarm_dir, fetched)
                 tls.reload(ident.node_cert_path(swarm_dir), ident.tls_password(swarm.unlock_key))
             log.info("trusting the swarm's new root CA only")
