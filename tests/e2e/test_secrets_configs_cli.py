@@ -1,8 +1,9 @@
 """Secrets and configs end to end on a shoald with the oci executor, through the real docker CLI and
 docker-py: create from stdin, ls, inspect (a secret's data never shown), Swarm's refusals (duplicate,
 over 500 KiB, rm while a service uses it); a service's task reads its secret, config and a rendered
-template with `docker exec`, on a tmpfs that goes with the task; and a marker secret that is found
-nowhere it should not be (data root, daemon log, API responses)."""
+template with `docker exec`, on a tmpfs that goes with the task (also across a kill -9 of shoald); a
+process task reads its secret inside its own namespace only; and a marker secret that is found nowhere
+it should not be (data root, daemon log, API responses)."""
 
 from __future__ import annotations
 
@@ -169,20 +170,27 @@ def process_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalDa
         shoald.leave_and_stop()
 
 
-def test_the_process_executor_rejects_a_task_with_secrets(process_daemon: ShoalDaemon) -> None:
-    process_daemon.docker("secret", "create", "unseen", "-", input="never-on-the-host")
-    process_daemon.docker("service", "create", "--detach", "--name", "plain", "--secret", "unseen", "busybox",
-                          "sleep", "60")
+def test_process_tasks_see_secrets_only_in_their_namespace(process_daemon: ShoalDaemon) -> None:
+    name = "unseen"
+    process_daemon.docker("secret", "create", name, "-", input="never-on-the-host")
+    process_daemon.docker("service", "create", "--detach", "--name", "plain", "--secret", name, "busybox",
+                          "sleep", "600")
+    container = running_container(process_daemon, "plain")
+    assert process_daemon.docker("exec", container, "cat", f"/run/secrets/{name}").stdout == "never-on-the-host"
+    assert not Path(f"/run/secrets/{name}").exists()  # the host's own /run/secrets holds nothing
+
+    process_daemon.docker("config", "create", "misplaced", "-", input="x")
+    process_daemon.docker("service", "create", "--detach", "--name", "nowhere", "--config",
+                          "source=misplaced,target=/etc/shoal-e2e-no-such.conf", "busybox", "sleep", "600")
     errors: list[str] = []
 
     def rejected() -> bool:
-        shown = process_daemon.docker("service", "ps", "--no-trunc", "--format", "{{.Error}}", "plain")
+        shown = process_daemon.docker("service", "ps", "--no-trunc", "--format", "{{.Error}}", "nowhere")
         errors[:] = shown.stdout.split("\n")
-        return any("process executor cannot deliver secrets" in e for e in errors)
+        return any("cannot place a config at /etc/shoal-e2e-no-such.conf" in e for e in errors)
 
     wait_until(rejected, 60, f"the task rejected saying why: {errors}")
-    assert any("use the oci executor" in e for e in errors)
-    assert not Path("/run/secrets/unseen").exists()
+    process_daemon.docker("service", "rm", "plain", "nowhere")
 
 
 def _scan(root: Path, needles: list[bytes]) -> list[str]:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from shoal.executor.base import TaskFile
 from shoal.executor.errors import ExecutorError, InvalidTaskSpec
 
+SECRETS_DIR = "/run/secrets"
+SECRETS_SUBDIR = "run-secrets"
 TMPFS_OPTIONS = "mode=0700,nosuid,nodev,noexec,size=64m"
 BIND_OPTIONS = ("rbind", "ro", "nosuid", "nodev", "noexec", "rprivate")
 
@@ -47,7 +50,13 @@ async def mount_files(files: Sequence[TaskFile], directory: Path) -> tuple[tuple
         raise ExecutorError(f"no tmpfs at {directory} for the task's secrets and configs")
     pairs = []
     for index, file in enumerate(files):
-        source = directory / str(index)
+        target = os.path.normpath(file.target)
+        # /run/secrets/* together in one directory, so an executor can bind that whole directory
+        if os.path.dirname(target) == SECRETS_DIR:
+            (directory / SECRETS_SUBDIR).mkdir(mode=0o755, exist_ok=True)
+            source = directory / SECRETS_SUBDIR / os.path.basename(target)
+        else:
+            source = directory / str(index)
         # O_EXCL on a fresh name: never follow a link someone left in the directory
         source.unlink(missing_ok=True)
         fd = os.open(source, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -57,7 +66,7 @@ async def mount_files(files: Sequence[TaskFile], directory: Path) -> tuple[tuple
             os.fchmod(fd, file.mode)
         finally:
             os.close(fd)
-        pairs.append((os.path.normpath(file.target), source))
+        pairs.append((target, source))
     return tuple(pairs)
 
 
@@ -67,9 +76,7 @@ async def unmount_files(directory: Path) -> None:
     if os.path.ismount(directory):
         await _run("umount", "-l", str(directory))
     if directory.is_dir():
-        for leftover in directory.iterdir():  # only if a mount failed half-way: nothing was on disk
-            leftover.unlink(missing_ok=True)
-        directory.rmdir()
+        shutil.rmtree(directory)  # only if a mount failed half-way: nothing was written to it
 
 
 async def _run(*argv: str) -> None:

@@ -1,6 +1,6 @@
 """executor.taskfiles on the real kernel: the files land on a tmpfs of the task's own (never the disk
 under it) with their owners and modes, the oci bundle binds each read-only onto its target, the
-process executor refuses them, and unmounting leaves nothing."""
+process executor places them where it can and refuses the rest, and unmounting leaves nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from shoal.executor.base import Resources, TaskFile
 from shoal.executor.errors import InvalidTaskSpec
 from shoal.executor.oci.bundle import BundleInputs, runtime_config
 from shoal.executor.oci.passwd import ContainerUser
-from shoal.executor.process.mounts import refuse_task_files
+from shoal.executor.process.mounts import check_task_files, task_file_specs
 from shoal.executor.taskfiles import check_targets, mount_files, unmount_files
 from shoal.executor.taskoptions import TaskOptions
 
@@ -77,7 +77,15 @@ def test_the_bundle_binds_each_file_read_only() -> None:
                           "options": ["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"]}
 
 
-def test_the_process_executor_refuses_them_saying_why() -> None:
-    refuse_task_files(())
-    with pytest.raises(InvalidTaskSpec, match="process executor cannot deliver configs and secrets"):
-        refuse_task_files(FILES)
+def test_the_process_executor_places_what_it_can_and_refuses_the_rest_saying_why(tmp_path: Path) -> None:
+    check_task_files((), isolated=False)
+    with pytest.raises(InvalidTaskSpec, match="cannot deliver configs and secrets to a task without its own mount"):
+        check_task_files(FILES, isolated=False)
+    with pytest.raises(InvalidTaskSpec, match=r"cannot place a config at /etc/app\.conf: no such file on this host"):
+        check_task_files(FILES, isolated=True)
+    existing = tmp_path / "app.conf"
+    existing.write_text("")
+    placeable = (FILES[0], TaskFile(str(existing), b"x"))
+    check_task_files(placeable, isolated=True)
+    specs = task_file_specs([("/run/secrets/db", tmp_path / "run-secrets" / "db"), (str(existing), tmp_path / "1")])
+    assert specs == [f"bind,ro,{tmp_path}/run-secrets,/run/secrets", f"bind,ro,{tmp_path}/1,{existing}"]

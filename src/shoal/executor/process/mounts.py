@@ -10,6 +10,7 @@ from pathlib import Path
 
 from shoal.executor.base import TaskFile
 from shoal.executor.errors import InvalidTaskSpec
+from shoal.executor.taskfiles import SECRETS_DIR
 from shoal.executor.taskoptions import MountSpec
 
 _SEPARATOR = ","  # the shim's -x field separator
@@ -48,13 +49,42 @@ def shim_specs(mounts: tuple[MountSpec, ...], volume_dir: Path, task_dir: Path) 
     return specs
 
 
-def refuse_task_files(files: Sequence[TaskFile]) -> None:
-    """Secrets and configs: a process task sees the host's filesystem, where /run/secrets/<name> and a
-    config's target would have to exist before anything could be mounted over them, and writing them
-    there would put a secret on the host. Such a task is rejected instead, saying why."""
-    if files:
-        kinds = sorted({"secrets" if f.secret else "configs" for f in files})
+def check_task_files(files: Sequence[TaskFile], isolated: bool) -> None:
+    """Secrets and configs of a process task. It sees the host's filesystem, so they are bound over it
+    inside the task's own mount namespace only: /run/secrets/* as one directory from the task's tmpfs
+    (an empty /run/secrets on the host is the mount point), any other target over a file that already
+    exists on the host. A task without its own mount namespace, or a target that cannot be placed so,
+    is rejected saying why: a secret is never written to the host's filesystem."""
+    if not files:
+        return
+    kinds = " and ".join(sorted({"secrets" if f.secret else "configs" for f in files}))
+    if not isolated:
         raise InvalidTaskSpec(
-            f"process executor cannot deliver {' and '.join(kinds)} to a task (they would land on the host's "
-            "filesystem): use the oci executor"
+            f"process executor cannot deliver {kinds} to a task without its own mount namespace (they would land "
+            "on the host's filesystem): run shoald as root or use the oci executor"
         )
+    for file in files:
+        target = os.path.normpath(file.target)
+        if _SEPARATOR in target or any(ch.isspace() for ch in target):
+            raise InvalidTaskSpec(f"process executor cannot mount a path with ',' or spaces: {target}")
+        if os.path.dirname(target) != SECRETS_DIR and not os.path.isfile(target):
+            raise InvalidTaskSpec(
+                f"process executor cannot place {'a secret' if file.secret else 'a config'} at {target}: no such "
+                "file on this host to mount it over (tasks see the host's filesystem; use the oci executor)"
+            )
+
+
+def task_file_specs(pairs: Sequence[tuple[str, Path]]) -> list[str]:
+    """The shim's -x entries binding the task's files (executor.taskfiles.mount_files) read-only."""
+    specs: list[str] = []
+    secrets = sorted({str(source.parent) for target, source in pairs if os.path.dirname(target) == SECRETS_DIR})
+    if secrets:
+        os.makedirs(SECRETS_DIR, mode=0o755, exist_ok=True)  # an empty mount point; nothing is written in it
+        specs += [f"bind,ro,{directory},{SECRETS_DIR}" for directory in secrets]
+    specs += [f"bind,ro,{source},{target}" for target, source in pairs if os.path.dirname(target) != SECRETS_DIR]
+    return specs
+
+
+def refuse_task_files(files: Sequence[TaskFile]) -> None:
+    """What the process executor did before it could deliver them (kept for request A-3's callers)."""
+    check_task_files(files, isolated=False)
