@@ -4,6 +4,7 @@ VIPs and the addresses of tasks that have not stopped."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 
 from shoal.allocator.networks import gateway_address
@@ -11,11 +12,15 @@ from shoal.api import states
 from shoal.api.objects import NETWORKS, SERVICES, TASKS, Obj, dig
 from shoal.store.memory import ReadView
 
-Used = dict[str, set[str]]  # network id -> host addresses (no prefix length)
+Used = dict[str, set[int]]  # network id -> host addresses taken, as integers (cheap to scan)
 
 
-def _host(address: object) -> str:
-    return str(address or "").split("/")[0]
+def host_number(address: object) -> int | None:
+    """`10.0.1.3/24` or `10.0.1.3` as an integer; None when it is not an IPv4 address."""
+    try:
+        return int(ipaddress.IPv4Address(str(address or "").split("/")[0]))
+    except ValueError:
+        return None
 
 
 def holds_addresses(task: Obj) -> bool:
@@ -23,21 +28,25 @@ def holds_addresses(task: Obj) -> bool:
     return not states.is_terminal(str(dig(task, "Status", "State", default=states.NEW)))
 
 
-def task_addresses(task: Obj) -> Iterable[tuple[str, str]]:
+def task_addresses(task: Obj) -> Iterable[tuple[str, int]]:
     for attachment in task.get("NetworksAttachments") or []:
         network_id = str(dig(attachment, "Network", "ID", default=""))
         for address in attachment.get("Addresses") or []:
-            yield network_id, _host(address)
+            number = host_number(address)
+            if number is not None:
+                yield network_id, number
 
 
 def addresses_in_use(view: ReadView) -> Used:
     used: Used = {}
     for network in view.objects(NETWORKS):
-        gateway = gateway_address(network)
-        used[str(network["ID"])] = {gateway} if gateway else set()
+        gateway = host_number(gateway_address(network))
+        used[str(network["ID"])] = {gateway} if gateway is not None else set()
     for service in view.objects(SERVICES):
         for vip in dig(service, "Endpoint", "VirtualIPs", default=None) or []:
-            used.setdefault(str(vip.get("NetworkID", "")), set()).add(_host(vip.get("Addr")))
+            number = host_number(vip.get("Addr"))
+            if number is not None:
+                used.setdefault(str(vip.get("NetworkID", "")), set()).add(number)
     for task in view.objects(TASKS):
         if holds_addresses(task):
             for network_id, address in task_addresses(task):

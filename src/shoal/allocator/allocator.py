@@ -8,6 +8,7 @@ read is not refused as out of sequence."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from typing import Any
 
@@ -156,7 +157,7 @@ def _attachments(view: ReadView, service: Obj, task: Obj, used: Used) -> list[Ob
             return None
         network_id = str(network["ID"])
         taken = used.setdefault(network_id, set())
-        address = f"{held[network_id]}/{subnet.prefixlen}" if network_id in held else None
+        address = f"{ipaddress.IPv4Address(held[network_id])}/{subnet.prefixlen}" if network_id in held else None
         if address is None:
             address = free_address(subnet, taken, ip_range_of(network))
         if address is None:

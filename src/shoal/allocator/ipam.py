@@ -80,13 +80,17 @@ def gateway_of(subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
     return subnet.network_address + 1
 
 
-def free_address(subnet: ipaddress.IPv4Network, used: set[str],
+def free_address(subnet: ipaddress.IPv4Network, used: set[int],
                  within: ipaddress.IPv4Network | None = None) -> str | None:
     """The lowest host address of `subnet` (inside `within`, an --ip-range, when given) that nobody
-    holds, as `addr/prefix`; it is added to `used`. None when the subnet is full."""
-    for host in (within or subnet).hosts():
-        if host not in subnet or str(host) in used:
-            continue
-        used.add(str(host))
-        return f"{host}/{subnet.prefixlen}"
+    holds, as `addr/prefix`; it is added to `used` (addresses as integers). None when it is full."""
+    area = within or subnet
+    first, last = int(area.network_address), int(area.broadcast_address)
+    if area.prefixlen < 31:  # not the network or broadcast address
+        first, last = first + 1, last - 1
+    low, high = int(subnet.network_address), int(subnet.broadcast_address)
+    for number in range(max(first, low + 1), min(last, high - 1) + 1):
+        if number not in used:
+            used.add(number)
+            return f"{ipaddress.IPv4Address(number)}/{subnet.prefixlen}"
     return None
