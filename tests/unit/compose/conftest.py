@@ -91,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command == "GET" and len(parts) == 1:
                 query = json.loads(urllib.parse.parse_qs(url.query).get("filters", ["{}"])[0])
                 names = query.get("name", {})
-                known = {**recorder.created[kind], "external_thing": "id-external_thing"}
+                known = {**recorder.created[kind], "external_thing": "id-external_thing", "precreated": "id-pre"}
                 return self._answer(200, [{"ID": ident, "Spec": {"Name": name}} for name, ident in known.items()
                                           if name in names])
             return self._answer(404, {"message": f"{kind[:-1]} {parts[1]} not found"})

@@ -198,9 +198,57 @@ configs:
   app_config: {file: ./app.conf, template_driver: golang}
   nginx: {file: ./nginx.conf}
 """,
+    "other_shapes": """
+version: "3.9"
+x-common: &common
+  image: shared:1.0
+  labels: [a=1, "b=x=y"]
+  logging: {driver: syslog}
+services:
+  first:
+    <<: *common
+    entrypoint: ["/bin/sh", "-c"]
+    command: 'echo "quoted arg" done'
+    user: "1000"
+    environment: [DUP=1, DUP=2, PLAIN]
+    extra_hosts: {db: 10.0.0.5, cache: "10.0.0.6"}
+    dns: 8.8.8.8
+    init: false
+    tty: false
+    read_only: false
+    cap_add: [ALL]
+    cap_drop: [NET_ADMIN]
+    sysctls: [net.core.somaxconn=512]
+    ulimits: {nofile: 1024}
+    healthcheck: {test: [NONE]}
+    ports: ["127.0.0.1:8081:81", "8082:82/udp", {target: 83, published: 8083}]
+    deploy:
+      endpoint_mode: VIP
+      resources: {limits: {cpus: "1.5", memory: 1g}}
+      restart_policy: {condition: none}
+  second:
+    <<: *common
+    hostname: "{{.Service.Name}}-{{.Task.Slot}}"
+    working_dir: /work
+    stop_signal: SIGTERM
+    env_file: [one.env, two.env]
+    secrets: [{source: old_style, mode: 256}]
+    configs: [outside_config]
+    volumes: [old_volume:/old]
+    deploy:
+      mode: global
+      placement: {preferences: [{spread: node.id}, {spread: engine.labels.az}]}
+secrets:
+  old_style: {file: ./db_password.txt}
+configs:
+  outside_config: {external: true, name: precreated}
+volumes:
+  old_volume: {external: true}
+""",
 }
 
-FILES = {"app.env": "# comment\nFROM_FILE=1\nEMPTY=from-file\n", "db_password.txt": "s3cret\n", "api_key.txt": "key",
+FILES = {"app.env": "# comment\nFROM_FILE=1\nEMPTY=from-file\n", "one.env": "A=1\nB=1\n", "two.env": "B=2\n",
+         "db_password.txt": "s3cret\n", "api_key.txt": "key",
          "app.conf": "name={{ .Service.Name }}\n", "nginx.conf": "events {}\n"}
 ENVIRONMENT = {"FROM_ENV": "environment", "EMPTY": "from-environment"}
 
@@ -218,7 +266,8 @@ def _shoal_bodies(compose_file: Path, namespace: str, recorder: Recorder) -> dic
     secret_ids = {**recorder.created["secrets"], "external_thing": "id-external_thing"}
     services = {}
     for name, service in compose.services.items():
-        spec = convert_service(name, service, compose, namespace, secret_ids, recorder.created["configs"])
+        config_ids = {**recorder.created["configs"], "precreated": "id-pre"}
+        spec = convert_service(name, service, compose, namespace, secret_ids, config_ids)
         spec["TaskTemplate"]["ContainerSpec"]["Image"] = image_with_tag(spec["TaskTemplate"]["ContainerSpec"]["Image"])
         services[spec["Name"]] = spec
     return {"services": services, "networks": convert_networks(compose, namespace).to_create,
