@@ -151,3 +151,12 @@ def test_base64_with_line_breaks_is_accepted_as_go_decodes_it(api: Api, kind: st
     reply = api.ok("POST", f"/{kind}s/create", {"Name": name, "Data": "aGVs\nbG8=\r\n"})
     if kind == "config":
         assert base64.b64decode(api.ok("GET", f"/configs/{reply['ID']}")["Spec"]["Data"]) == b"hello"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_templating_is_kept_as_docker_shows_it(api: Api, kind: str) -> None:
+    name = fresh("tpl")
+    object_id = create(api, kind, name, b"{{.Service.Name}}", Templating={"Name": "golang"})
+    assert api.ok("GET", f"/{kind}s/{object_id}")["Spec"]["Templating"] == {"Name": "golang"}
+    body = {"Name": fresh("jinja"), "Data": b64(b"x"), "Templating": {"Name": "jinja"}}
+    assert "unrecognized template type 'jinja'" in refused(api, "POST", f"/{kind}s/create", body, 400)

@@ -84,7 +84,8 @@ def _driver(value: Any, field: str, kind: PayloadKind) -> Obj | None:
     name = value.get("Name")
     if not isinstance(name, str):
         name = ""
-    return {"Name": name, "Options": dict(options) if options else None}
+    # as Docker's swarm.Driver shows it: both fields omitted when empty
+    return {"Name": name, **({"Options": dict(options)} if options else {})}
 
 
 def checked_spec(kind: PayloadKind, raw: Any) -> Obj:
