@@ -146,6 +146,28 @@ def test_a_task_reads_its_secret_config_and_template_on_a_tmpfs(oci: ShoalDaemon
     oci.docker("config", "rm", "app_conf", "tpl")
 
 
+def test_service_update_adds_and_removes_secrets(oci: ShoalDaemon) -> None:
+    oci.docker("secret", "create", "first", "-", input="one")
+    oci.docker("secret", "create", "second", "-", input="two")
+    oci.docker("service", "create", "--detach", "--name", "changing", "--secret", "first", IMAGE)
+    before = running_container(oci, "changing")
+    oci.docker("service", "update", "--detach", "--secret-add", "source=second,target=extra", "--secret-rm",
+               "first", "changing")
+    after: list[str] = []
+
+    def replaced() -> bool:
+        after[:] = [running_container(oci, "changing")]
+        return after[0] != before
+
+    wait_until(replaced, 90, "the task replaced after the update")
+    assert oci.docker("exec", after[0], "cat", "/run/secrets/extra").stdout == "two"
+    assert oci.docker("exec", after[0], "ls", "/run/secrets").stdout.split() == ["extra"]
+    oci.docker("secret", "rm", "first")  # no longer used by the service
+    oci.docker("service", "rm", "changing")
+    wait_until(lambda: not task_files_mounts(oci), 60, "the tasks' tmpfs unmounted")
+    oci.docker("secret", "rm", "second")
+
+
 def test_a_task_keeps_its_secret_across_a_daemon_restart(oci: ShoalDaemon) -> None:
     oci.docker("secret", "create", "kept", "-", input="still-here")
     oci.docker("service", "create", "--detach", "--name", "survivor", "--secret", "kept", IMAGE)
