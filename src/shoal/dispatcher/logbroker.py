@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shoal.api import errors
+from shoal.api import errors, states
 from shoal.api.objects import TASKS, Obj, dig
 from shoal.base.clock import parse_rfc3339, rfc3339
 from shoal.base.ids import new_id
@@ -285,7 +285,8 @@ class LogBroker:
             if task["ID"] in subscription.asked:
                 continue
             if not node_id:
-                if not subscription.options.follow:
+                # A task still waiting for a node has nothing to show yet; one that was given up is ignored.
+                if not subscription.options.follow and task.get("DesiredState") == states.RUNNING:
                     subscription.problems.append(f"task {task['ID']} has not been scheduled")
                 continue
             if container_id:

@@ -150,6 +150,17 @@ async def test_a_node_that_is_not_connected_is_skipped_with_swarmkits_warning(sw
     assert str(raised.value) == f"rpc error: code = Unknown desc = {INCOMPLETE}node w9 is not available"
 
 
+async def test_a_task_waiting_for_a_node_is_named_in_the_warning(swarm: Swarm) -> None:
+    await swarm.node("w1")
+    await swarm.task("t1", "w1", b"here")
+    pending: Obj = {"ID": "t2", "ServiceID": "web", "DesiredState": "running", "Status": {"State": "pending"}}
+    given_up: Obj = {"ID": "t3", "ServiceID": "web", "DesiredState": "shutdown", "Status": {"State": "pending"}}
+    await swarm.store.update(lambda tx: [tx.create(TASKS, pending), tx.create(TASKS, given_up)])
+    with pytest.raises(errors.Unknown) as raised:
+        await read_all(swarm.broker.subscribe(LogSelector(service_id="web"), SubscriptionOptions()))
+    assert raised.value.message == f"{INCOMPLETE}task t2 has not been scheduled"
+
+
 async def test_a_connected_node_that_stays_silent_does_not_hang_the_stream(swarm: Swarm) -> None:
     """A paused node keeps its connection open but answers nothing."""
     await swarm.node("w1")
