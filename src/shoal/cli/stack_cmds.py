@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -43,8 +44,9 @@ class DockerPyEngine:
 
     def post(self, path: str, body: Any, params: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Any:
-        return self._call(self.api._post_json(self.api._url(path), data=body, params=params,
-                                                 headers=dict(headers or {})))
+        # Not _post_json: it drops top-level nulls, and the CLI sends them ("IPAM": null on a network).
+        return self._call(self.api._post(self.api._url(path), data=json.dumps(body), params=params,
+                                         headers={**(headers or {}), "Content-Type": "application/json"}))
 
     def delete(self, path: str) -> None:
         self._call(self.api._delete(self.api._url(path)))

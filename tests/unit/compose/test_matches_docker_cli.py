@@ -4,6 +4,8 @@ shoal.compose builds from the same files. Each fixture exercises a different par
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from shoal.compose.convert import convert_service
 from shoal.compose.images import image_with_tag
 from shoal.compose.loader import load
 from shoal.compose.objects import convert_configs, convert_networks, convert_secrets
+from shoal.testing.daemon import DOCKER_CLI
 
 FIXTURES: dict[str, str] = {
     "minimal": """
@@ -414,3 +417,44 @@ def test_warnings_read_as_the_docker_clis(tmp_path: Path, cli_recorder: Recorder
     warnings = "".join(f"{warning}\n" for warning in load([str(compose_file)], environ={}).warnings)
     assert warnings.startswith("Ignoring unsupported options: build, links, privileged, restart\n\n")
     assert result.stderr.startswith(warnings)
+
+
+def _existing_stack() -> dict[str, list[dict[str, Any]]]:
+    """A stack "st" deployed earlier: its front service pinned to a digest and force-updated twice, a
+    service the file no longer names, its networks, and a secret with the same data."""
+    labels = {"com.docker.stack.namespace": "st"}
+    front = {"ID": "svc-front", "Version": {"Index": 41},
+             "Spec": {"Name": "st_front", "Labels": {**labels, "com.docker.stack.image": "front"},
+                      "TaskTemplate": {"ContainerSpec": {"Image": "front:latest@sha256:" + "0" * 64},
+                                       "ForceUpdate": 2}}}
+    stale = {"ID": "svc-stale", "Version": {"Index": 12},
+             "Spec": {"Name": "st_stale", "Labels": labels, "TaskTemplate": {"ContainerSpec": {"Image": "old"}}}}
+    return {"services": [front, stale],
+            "networks": [{"Name": "st_public", "Id": "net-public", "Labels": labels}],
+            "secrets": [{"ID": "sec-db", "Version": {"Index": 7},
+                         "Spec": {"Name": "st_db_password", "Labels": labels}}],
+            "configs": []}
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["first-deploy", "redeploy-with-prune"])
+def test_shoal_stack_deploy_sends_what_docker_stack_deploy_sends(existing: bool, tmp_path: Path,
+                                                                  cli_recorder: Recorder) -> None:
+    compose_file = _write(tmp_path, "networks_secrets_configs")
+    if existing:
+        cli_recorder.existing = _existing_stack()
+    args = ("--prune", "--resolve-image", "changed") if existing else ("--resolve-image", "never")
+    assert DOCKER_CLI is not None
+    environ = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
+               "DOCKER_HOST": f"unix://{cli_recorder.socket}"}
+    theirs = subprocess.run([DOCKER_CLI, "stack", "deploy", *args, "-c", str(compose_file), "st"],
+                            capture_output=True, text=True, env=environ, timeout=60)
+    assert theirs.returncode == 0, theirs.stderr
+    their_writes = cli_recorder.writes()
+    cli_recorder.requests.clear()
+    cli_recorder.queries.clear()
+    cli_recorder.created = {"secrets": {}, "configs": {}}
+    ours = cli_recorder.shoal_deploy(compose_file, "st", *args)
+    assert ours.returncode == 0, ours.stderr
+    assert their_writes  # creates, or updates and a removal: never an empty comparison
+    assert cli_recorder.writes() == their_writes
+    assert sorted(ours.stdout.splitlines()) == sorted(theirs.stdout.splitlines())
