@@ -129,6 +129,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._answer(200)
             known = {**{o["Spec"]["Name"]: o["ID"] for o in recorder.existing[kind]}, **recorder.created[kind],
                      "external_thing": "id-external_thing", "precreated": "id-pre"}
+            if self.command == "GET" and len(parts) == 1 and "label" in query.get("filters", [""])[0]:
+                return self._answer(200, self._listed(kind, query))
             if self.command == "GET" and len(parts) == 1:
                 names = json.loads(query.get("filters", ["{}"])[0]).get("name", {})
                 return self._answer(200, [{"ID": ident, "Spec": {"Name": name}} for name, ident in known.items()

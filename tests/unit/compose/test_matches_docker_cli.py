@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -458,3 +459,21 @@ def test_shoal_stack_deploy_sends_what_docker_stack_deploy_sends(existing: bool,
     assert their_writes  # creates, or updates and a removal: never an empty comparison
     assert cli_recorder.writes() == their_writes
     assert sorted(ours.stdout.splitlines()) == sorted(theirs.stdout.splitlines())
+
+
+def test_shoal_stack_rm_sends_what_docker_stack_rm_sends(tmp_path: Path, cli_recorder: Recorder) -> None:
+    cli_recorder.existing = _existing_stack()
+    cli_recorder.existing["configs"] = [{"ID": "cfg-app", "Version": {"Index": 3},
+                                         "Spec": {"Name": "st_app", "Labels": {"com.docker.stack.namespace": "st"}}}]
+    outputs = []
+    for command in ([DOCKER_CLI], [sys.executable, "-m", "shoal.cli"]):
+        cli_recorder.requests.clear()
+        cli_recorder.queries.clear()
+        environ = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path),
+                   "DOCKER_HOST": f"unix://{cli_recorder.socket}"}
+        result = subprocess.run([*command, "stack", "rm", "st", "nothing"], capture_output=True, text=True,
+                                env=environ, timeout=60)
+        assert result.returncode == 0, result.stderr
+        outputs.append((cli_recorder.writes(), result.stdout, result.stderr))
+    theirs, ours = outputs
+    assert theirs[0] and ours == theirs
