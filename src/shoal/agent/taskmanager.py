@@ -92,8 +92,20 @@ class TaskManager:
             }
             if container.address:
                 body["ContainerStatus"]["Addr"] = container.address
-        body["PortStatus"] = {}
+        ports = self._host_ports() if container is not None else []
+        body["PortStatus"] = {"Ports": ports} if ports else {}
         self._report(self.task["ID"], body)
+
+    def _host_ports(self) -> list[Obj]:
+        """The host-mode ports the task's container publishes on this node (what `docker service ps`
+        shows in PORTS), as Swarm's agent reports them once the container exists."""
+        ports = dig(self.task, "Endpoint", "Ports") or dig(self.task, "Endpoint", "Spec", "Ports") or []
+        return [
+            {"Protocol": str(p.get("Protocol") or "tcp"), "TargetPort": int(p.get("TargetPort") or 0),
+             "PublishedPort": int(p["PublishedPort"]), "PublishMode": "host"}
+            for p in ports
+            if p.get("PublishMode") == "host" and p.get("PublishedPort")
+        ]
 
     async def _run(self) -> None:
         try:
