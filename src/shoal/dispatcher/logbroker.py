@@ -26,7 +26,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shoal.api import errors, states
@@ -120,6 +120,8 @@ class _Subscription:
     waiting: set[str] = field(default_factory=set)
     """Without --follow: the tasks whose last line has not come yet."""
     problems: list[str] = field(default_factory=list)
+    last_seen: dict[str, datetime] = field(default_factory=dict)
+    """Following: each task's newest line so far, so a node that comes back goes on from there."""
     queue: asyncio.Queue[BrokerLine | None] = field(default_factory=asyncio.Queue)
 
     def node_lost(self, node_id: str) -> None:
@@ -151,6 +153,7 @@ class _Subscription:
             line = _line_from_wire(task, raw)
             if line is not None:
                 self.queue.put_nowait(line)
+                self.last_seen[line.task_id] = max(line.timestamp, self.last_seen.get(line.task_id, line.timestamp))
 
 
 def _line_from_wire(task: Obj, raw: Any) -> BrokerLine | None:
@@ -190,6 +193,7 @@ class LogBroker:
             self._lost(node_id)  # what was asked of the old stream will not come through the new one
             await replaced.stream.close()
         try:
+            await self._resume(publisher)
             while True:
                 message = await stream.recv()
                 if isinstance(message, dict):
@@ -200,6 +204,22 @@ class LogBroker:
             if self._publishers.get(node_id) is publisher:
                 del self._publishers[node_id]
                 self._lost(node_id)
+
+    async def _resume(self, publisher: _Publisher) -> None:
+        """A node (re)connected: the followed subscriptions ask it again for their tasks there, from
+        the line after the last one they got (its daemon restarted, or its stream moved here)."""
+        for subscription in list(self._subscriptions.values()):
+            if not subscription.options.follow:
+                continue
+            for task_id, (node_id, task) in list(subscription.asked.items()):
+                if node_id != publisher.node_id:
+                    continue
+                options = subscription.options
+                last = subscription.last_seen.get(task_id)
+                if last is not None:
+                    options = SubscriptionOptions(True, None, last + timedelta(microseconds=1))
+                await publisher.send({"sub": subscription.id, "options": options.to_wire(), "tasks": [
+                    {"task": task_id, "container": dig(task, "Status", "ContainerStatus", "ContainerID")}]})
 
     def _lost(self, node_id: str) -> None:
         for subscription in self._subscriptions.values():

@@ -65,14 +65,20 @@ class Swarm:
         return client
 
     async def node(self, node_id: str) -> FakeExecutor:
-        """A node whose publisher is connected to the broker."""
-        executor = FakeExecutor()
+        """A node whose publisher is connected to the broker (again, with the same executor, as a
+        restarted daemon, if it was connected before)."""
+        executor = self.executors.setdefault(node_id, FakeExecutor())
         client = self.client(node_id)
         publisher = LogPublisher(lambda: client, lambda: [self.address], executor, SystemClock())
-        self.executors[node_id] = executor
-        self.jobs.append(asyncio.create_task(publisher.run()))
+        self.jobs.append(asyncio.create_task(publisher.run(), name=node_id))
         await eventually(lambda: node_id in self.broker.connected(), f"{node_id}'s publisher")
         return executor
+
+    async def stop(self, node_id: str) -> None:
+        for job in [job for job in self.jobs if job.get_name() == node_id]:
+            job.cancel()
+            await asyncio.gather(job, return_exceptions=True)
+        await eventually(lambda: node_id not in self.broker.connected(), f"{node_id}'s publisher to go")
 
     async def task(self, task_id: str, node_id: str, *lines: bytes) -> None:
         """A running task of service web on ``node_id`` that printed ``lines``."""
@@ -205,6 +211,20 @@ async def test_following_picks_up_a_task_that_starts_later_on_any_node(swarm: Sw
         assert (line.task_id, line.data) == ("t2", b"replacement\n")
         assert line.attrs == {"com.docker.swarm.node.id": "w2", "com.docker.swarm.service.id": "web",
                               "com.docker.swarm.task.id": "t2"}
+    finally:
+        await lines.aclose()
+
+
+async def test_following_goes_on_where_it_was_when_a_node_comes_back(swarm: Swarm) -> None:
+    executor = await swarm.node("w1")
+    await swarm.task("t1", "w1", b"first")
+    lines = swarm.broker.subscribe(LogSelector(service_id="web"), SubscriptionOptions(follow=True))
+    try:
+        assert (await asyncio.wait_for(anext(lines), 10)).data == b"first\n"
+        await swarm.stop("w1")  # e.g. its daemon restarts; the task keeps running
+        executor.emit_log("t1", b"second")
+        await swarm.node("w1")
+        assert (await asyncio.wait_for(anext(lines), 10)).data == b"second\n"  # not "first" again
     finally:
         await lines.aclose()
 
