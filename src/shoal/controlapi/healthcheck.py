@@ -19,7 +19,8 @@ def check_healthcheck(spec: Obj) -> None:
     if not isinstance(container, dict) or container.get("Healthcheck") is None:
         return
     check = conform(container["Healthcheck"], _HEALTH_CONFIG, "ServiceSpec.TaskTemplate.ContainerSpec.Healthcheck")
-    container["Healthcheck"] = check
+    # every HealthConfig field is omitempty in Go: nulls and zeros (docker-py sends them) are not shown
+    container["Healthcheck"] = {key: value for key, value in check.items() if value}
     for field in ("Interval", "Timeout", "StartPeriod"):
         value = int(check.get(field) or 0)
         if value != 0 and value < MINIMUM_NS:
