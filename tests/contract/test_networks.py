@@ -175,3 +175,12 @@ def test_ingress_removal_refused_while_a_service_publishes_through_it(api: Api) 
     assert message == ("rpc error: code = FailedPrecondition desc = ingress network cannot be removed because "
                        f"service {service_id} depends on it")
     api.ok("DELETE", f"/services/{service_id}")
+
+
+def test_scope_swarm_is_accepted_and_local_refused(api: Api) -> None:
+    name = fresh("scoped")
+    create(api, name, Scope="swarm")
+    assert api.ok("GET", f"/networks/{name}")["Scope"] == "swarm"
+    message = refused(api, "POST", "/networks/create", {"Name": fresh("local"), "Driver": "overlay", "Scope": "local"},
+                      400)
+    assert message == 'an overlay network has swarm scope: scope "local" is not supported'
