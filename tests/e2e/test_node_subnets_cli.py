@@ -26,7 +26,6 @@ def task_address(daemon: ShoalDaemon, service: str) -> ipaddress.IPv4Interface |
     return ipaddress.IPv4Interface(words[words.index("inet") + 1]) if "inet" in words else None
 
 
-@pytest.mark.xfail(strict=True, reason="needs request B-5 (node.py and cluster_records.py hooks) applied")
 def test_a_tasks_address_is_on_its_nodes_swarm_subnet(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "create", "--detach", "--name", "addressed", "my-apache2:latest", "sleep", "300")
     found: list[ipaddress.IPv4Interface] = []

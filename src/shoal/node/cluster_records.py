@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from shoal.allocator.nodesubnets import with_task_subnet
 from shoal.api import errors
 from shoal.api.objects import CLUSTER, NODES, Obj, clone, dig
 from shoal.ca.certs import ROLE_MANAGER, ROLE_WORKER, KeyPair, Signer
@@ -66,13 +67,13 @@ class StoreAuthority:
     async def register_node(self, node_id: str, role: str, availability: str, remote_addr: str) -> None:
         def create(tx: Tx) -> None:
             tls_info = _cluster(tx).get("TLSInfo") or {}
-            tx.create(NODES, {
+            tx.create(NODES, with_task_subnet(tx, {
                 "ID": node_id,
                 "Spec": {"Labels": {}, "Role": "manager" if role == ROLE_MANAGER else "worker",
                          "Availability": availability},
                 "Description": {"Hostname": "", "TLSInfo": tls_info},
                 "Status": {"State": "unknown", "Addr": remote_addr},
-            })
+            }))
 
         await self._store.update(create)
 

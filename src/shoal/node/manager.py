@@ -22,6 +22,8 @@ from shoal.api.objects import CLUSTER, NODES, clone, dig
 from shoal.base.clock import Clock
 from shoal.ca.join import CAService
 from shoal.dispatcher.dispatcher import Dispatcher
+from shoal.dispatcher.logbroker import LogBroker
+from shoal.dispatcher.meshstream import MeshStreamService
 from shoal.dispatcher.rpc_service import DispatcherService
 from shoal.manager.membership import MembershipService, probe_manager
 from shoal.node.cluster_records import RAFT_ID, StoreAuthority, StoreManagerDirectory, removed_checker
@@ -82,6 +84,9 @@ class Manager:
         MembershipService(self.raft, StoreManagerDirectory(self.store),
                           lambda address: probe_manager(self.client, address)).register(self.rpc, self.client, self)
         DispatcherService(lambda: self._dispatcher, self, self.manager_addresses).register(self.rpc)
+        self.logbroker = LogBroker(self.store)
+        self.logbroker.register(self.rpc)
+        MeshStreamService(self.store).register(self.rpc)
         serve_on_leader(self.rpc, self.client, self, CONTROL_PATH, Access.MANAGER, self._serve_control)
 
     # -- leadership (shoal.rpc.leader.Leadership)

@@ -20,8 +20,10 @@ from typing import Any
 
 from shoal.agent.agent import Agent
 from shoal.agent.health import HealthBook
+from shoal.agent.logpublisher import LogPublisher
 from shoal.agent.remote_dispatcher import RemoteDispatcher
 from shoal.allocator.networks import new_ingress_network
+from shoal.allocator.nodesubnets import task_subnet, with_task_subnet
 from shoal.api import errors
 from shoal.api.objects import CLUSTER, NETWORKS, NODES, Obj, clone, dig
 from shoal.base.clock import Clock
@@ -35,6 +37,7 @@ from shoal.manager.membership import join_raft, new_raft_id
 from shoal.manager.wal.crypto import DataKey, KeyRing
 from shoal.manager.wal.errors import WALCorrupted
 from shoal.network.mesh import Mesh
+from shoal.network.tasknet import TaskNetConfig, TaskNetError, adopt_node_subnet, forget_node_subnet
 from shoal.node import identity as ident
 from shoal.node import roles
 from shoal.node.addresses import advertise_addr, split, with_port
@@ -43,7 +46,7 @@ from shoal.node.config import DaemonConfig
 from shoal.node.consensus import open_consensus
 from shoal.node.events import EventHub
 from shoal.node.manager import ClusterTLS, ControlHandler, Manager
-from shoal.node.meshfeed import feed_mesh
+from shoal.node.meshfeed import MeshFeed
 from shoal.node.supervise import LoopFactory, Loops, supervised
 from shoal.rpc.client import RpcClient
 from shoal.store.memory import MemoryStore, Tx
@@ -82,6 +85,7 @@ class Node:
         self.executor = executor
         self.mesh = mesh
         self.health = HealthBook()  # the agent's health verdicts, read by docker ps and inspect
+        self._one_shots: set[asyncio.Task[None]] = set()  # short jobs started from callbacks, kept alive
         self.events = EventHub()
         self.swarm: Swarm | None = None
         self.locked: ident.NodeIdentity | None = None
@@ -275,7 +279,7 @@ class Node:
                 def bootstrap(tx: Tx) -> None:
                     tx.create(CLUSTER, cluster)
                     tx.create(NETWORKS, new_ingress_network(tx))
-                    tx.create(NODES, {
+                    tx.create(NODES, with_task_subnet(tx, {
                         "ID": node_id,
                         "Spec": {"Labels": {}, "Role": "manager", "Availability": availability},
                         "Description": {"Hostname": self.config.node_name or socket.gethostname(),
@@ -283,7 +287,7 @@ class Node:
                         "Status": {"State": "unknown", "Addr": advertise},
                         "ManagerStatus": {"Leader": True, "Reachability": "reachable", "Addr": address},
                         RAFT_ID: raft_id,
-                    })
+                    }))
 
                 await manager.store.update(bootstrap)
                 identity = replace(identity, managers=(address,))
@@ -405,11 +409,7 @@ class Node:
             finally:
                 # Forgetting is what leaving means: even if a task could not be stopped, a restart
                 # must not bring back the swarm the user left.
-                ident.forget(self.config.swarm_dir)
-                if self.mesh is not None:
-                    await self.mesh.apply({})
-                if isinstance(self.executor, Purgeable):
-                    await self.executor.purge()  # what is left: tasks it could not stop, the node bridge
+                await self._forget_swarm()
 
     async def _leave_locked(self, force: bool) -> None:
         """Leaving while locked: nothing of the swarm runs, so only the tasks and the state go."""
@@ -418,11 +418,19 @@ class Node:
                 "Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message."
             )
         self.locked = None
+        await self._forget_swarm()
+
+    async def _forget_swarm(self) -> None:
+        """What leaving leaves behind: no swarm state, no mesh rules, no tasks, the task bridge back on
+        the subnet it derives itself."""
         ident.forget(self.config.swarm_dir)
         if self.mesh is not None:
             await self.mesh.apply({})
         if isinstance(self.executor, Purgeable):
-            await self.executor.purge()
+            await self.executor.purge()  # what is left: tasks it could not stop, the node bridge
+        network = getattr(self.executor, "network", None)
+        if isinstance(network, TaskNetConfig):
+            await forget_node_subnet(network)
 
     # -- internals
     def open_manager(self, identity: ident.NodeIdentity, node_secrets: ident.NodeSecrets,
@@ -466,6 +474,22 @@ class Node:
         swarm = Swarm(identity, agent, dispatcher, client, manager, [], [], node_secrets, unlock_key)
         swarm.jobs = [self._spawn("agent", agent.run),
                       self._spawn("certificates", lambda: roles.keep_certificate(self))]
+
+        def session_first() -> list[str]:
+            """The managers, the one holding this node's dispatcher session first: its log broker
+            asks this node for logs, and its store feeds the mesh (any manager can, if it is gone)."""
+            leader = dispatcher.leader
+            return [*([leader] if leader else []), *(m for m in dispatcher.managers if m != leader)]
+
+        # Both read swarm.client at each dial: a renewed certificate (node/roles.py) replaces it.
+        publisher = LogPublisher(lambda: swarm.client, session_first, self.executor, self.clock)
+        swarm.jobs.append(self._spawn("logs", publisher.run))
+        mesh = self.mesh
+        if mesh is not None:
+            # Tasks with an address of their own cannot bind host ports: the mesh routes those too.
+            route_host_ports = self.executor.name == "process" and CAP_TASK_ADDRESS in self.executor.capabilities
+            feed = MeshFeed(lambda: swarm.client, session_first, mesh, identity.node_id, route_host_ports, self.clock)
+            swarm.jobs.append(self._spawn("mesh", feed.run))
         self.start_manager_loops(swarm)
         return swarm
 
@@ -482,11 +506,6 @@ class Node:
             ("events", lambda: self.events.follow_store(store, swarm.identity.node_id)),
             ("autolock", lambda: self._follow_autolock(store)),
         ]
-        mesh = self.mesh
-        if mesh is not None:
-            # Tasks with an address of their own cannot bind host ports: the mesh routes those too.
-            route_host_ports = self.executor.name == "process" and CAP_TASK_ADDRESS in self.executor.capabilities
-            loops.append(("mesh", lambda: feed_mesh(store, mesh, swarm.identity.node_id, route_host_ports)))
         swarm.manager_jobs = [self._spawn(name, factory) for name, factory in loops]
 
     async def stop_manager(self, swarm: Swarm) -> None:
@@ -508,12 +527,27 @@ class Node:
         await self.stop_manager(swarm)
 
     # -- role changes (node promote / demote)
+    async def _adopt_subnet(self, network: TaskNetConfig, subnet: str) -> None:
+        """Move the task bridge to the subnet the managers gave this node (unique in the swarm). Done
+        only while no task holds the bridge; every node object retries, so it happens once they go."""
+        try:
+            if await adopt_node_subnet(network, subnet):
+                log.info("task bridge %s now on the swarm's subnet %s", network.bridge, subnet)
+        except (OSError, TaskNetError):
+            log.exception("adopting the node subnet %s failed; tried again with the next node object", subnet)
+
     def _on_own_node(self, node: Obj) -> None:
         """The managers sent this node's own object: follow a changed desired role. A demoted manager
         waits until the leader has taken it out of the Raft group (its Raft id is gone), so a worker
         certificate never goes to a Raft member."""
         swarm = self.swarm
         roles.notice_own_node(self, node)  # a root rotation asks for a new certificate or trust root
+        network = getattr(self.executor, "network", None)  # process and oci executors: their task bridge
+        subnet = task_subnet(node)
+        if isinstance(network, TaskNetConfig) and subnet and subnet != str(network.subnet):
+            adopting = asyncio.create_task(self._adopt_subnet(network, subnet), name="node-subnet")
+            self._one_shots.add(adopting)
+            adopting.add_done_callback(self._one_shots.discard)
         desired = dig(node, "Spec", "Role")
         if swarm is None or desired not in ("manager", "worker") or desired == swarm.identity.role:
             return

@@ -294,7 +294,7 @@ async def test_turning_unhealthy_while_running_ends_the_wait_with_an_error(
     await run_in(executor, controller.runtime.container_name, "touch /tmp/bad")
     final = await waiting
     assert final.state is ContainerState.EXITED
-    assert final.error == "unhealthy container"
+    assert final.error == "dockerexec: unhealthy container"  # swarmkit's ErrContainerUnhealthy
     assert final.exit_code == 128 + signal.SIGKILL  # busybox sleep as PID 1 ignores SIGTERM
 
 

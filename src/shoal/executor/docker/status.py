@@ -62,6 +62,7 @@ def status_from_inspect(inspect: Mapping[str, Any]) -> ContainerStatus:
         error=str(state.get("Error") or ""),
         address=container_address(inspect.get("NetworkSettings") or {}) if running else None,
         hostname=(inspect.get("Config") or {}).get("Hostname") or None,
+        health=((state.get("Health") or {}).get("Status") or None) if running else None,
     )
 
 
