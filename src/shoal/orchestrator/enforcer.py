@@ -10,7 +10,7 @@ from shoal.api import states
 from shoal.api.constraints import node_matches, task_constraints
 from shoal.api.objects import NODES, TASKS, Obj, dig, reservations
 from shoal.base.clock import rfc3339
-from shoal.orchestrator.task import creation_order, is_live, observed
+from shoal.orchestrator.task import creation_order, desired, observed
 from shoal.planner import Plan, PlanBuilder
 from shoal.store.memory import ReadView
 from shoal.store.watch import Event
@@ -45,7 +45,7 @@ def tasks_to_reject(node: Obj, tasks: list[Obj]) -> list[Obj]:
     placed = [
         t
         for t in tasks
-        if is_live(t) and states.rank(states.ASSIGNED) <= states.rank(observed(t)) <= states.rank(states.RUNNING)
+        if _wanted(t) and states.rank(states.ASSIGNED) <= states.rank(observed(t)) <= states.rank(states.RUNNING)
     ]
     rejected = [t for t in placed if not node_matches(task_constraints(t.get("Spec")), node)]
     free_cpu = int(dig(node, "Description", "Resources", "NanoCPUs", default=0) or 0)
@@ -60,3 +60,8 @@ def tasks_to_reject(node: Obj, tasks: list[Obj]) -> list[Obj]:
         free_cpu -= cpu
         free_memory -= memory
     return rejected
+
+
+def _wanted(task: Obj) -> bool:
+    """Meant to run: desired ready, running, or (a job's task) complete."""
+    return states.rank(desired(task)) <= states.rank(states.COMPLETE)

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from shoal.api import states
-from shoal.api.objects import SERVICES, TASKS, Obj
+from shoal.api.objects import NODES, SERVICES, TASKS, Obj
 from shoal.base.clock import rfc3339
 from shoal.base.ids import new_id
+from shoal.orchestrator.enforcer import ConstraintEnforcerPlanner
 from shoal.orchestrator.orchestrator import OrchestratorPlanner
 from shoal.orchestrator.restart import should_restart
 from shoal.testing.store_harness import StoreHarness
@@ -147,3 +148,15 @@ async def test_global_job_runs_once_per_node(harness: StoreHarness) -> None:
     c = await harness.add_node("c")
     await harness.run(OrchestratorPlanner())
     assert [t["NodeID"] for t in harness.tasks(service["ID"])][-1] == c["ID"]
+
+
+async def test_constraint_enforcer_rejects_a_running_job_task_too(harness: StoreHarness) -> None:
+    node = await harness.add_node("a", labels={"batch": "yes"})
+    service = await add_job(harness, {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}})
+    await harness.edit(SERVICES, service["ID"], lambda s: s["Spec"]["TaskTemplate"].update(
+        Placement={"Constraints": ["node.labels.batch==yes"]}))
+    await step(harness, node)
+    (task,) = running(harness, service)
+    await harness.edit(NODES, node["ID"], lambda n: n["Spec"]["Labels"].clear())
+    await harness.run(ConstraintEnforcerPlanner())
+    assert harness.get(TASKS, task["ID"])["Status"]["State"] == states.REJECTED
