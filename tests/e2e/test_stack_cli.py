@@ -178,6 +178,7 @@ def _comparable(spec: dict[str, Any], namespace: str) -> str:
     return re.sub(r'"(SecretID|ConfigID|Target)": "[^"]+"', r'"\1": "ID"', text)
 
 
+@pytest.mark.skipif(**cli_requirement((28, 0), needs="comparing with docker stack deploy's conversion"))
 def test_docker_stack_deploy_gives_the_same_stack(swarm: ShoalDaemon, stack_dir: Path) -> None:
     def docker(*args: str) -> subprocess.CompletedProcess[str]:
         environ = {**os.environ, "DOCKER_HOST": swarm.docker_host}

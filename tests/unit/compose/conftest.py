@@ -19,7 +19,11 @@ from typing import Any
 
 import pytest
 
-from shoal.testing.daemon import DOCKER_CLI
+from shoal.testing.daemon import DOCKER_CLI, cli_requirement
+
+# The CLI release whose stack conversion shoal.compose follows (older ones send other fields, e.g. 20.10
+# has no capabilities or ulimits in services).
+CLI_STACK_REFERENCE = (28, 0)
 
 
 @dataclass
@@ -148,8 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def cli_recorder(tmp_path: Path) -> Iterator[Recorder]:
-    if DOCKER_CLI is None:
-        pytest.skip("no docker CLI to compare with")
+    requirement = cli_requirement(CLI_STACK_REFERENCE, needs="holding the conversion against docker stack deploy")
+    if requirement["condition"]:
+        pytest.skip(requirement["reason"])
     recorder = Recorder(tmp_path / "engine.sock")
     server = _Server(str(recorder.socket), _Handler)
     server.recorder = recorder
