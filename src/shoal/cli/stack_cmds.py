@@ -70,7 +70,7 @@ def stack() -> None:
     """Manage Swarm stacks."""
 
 
-@stack.command(context_settings={"help_option_names": ["--help"]})
+@stack.command()
 @click.option("-c", "--compose-file", "compose_files", multiple=True,
               help='Path to a Compose file, or "-" to read from stdin')
 @click.option("--prune", is_flag=True, help="Prune services that are no longer referenced")
@@ -94,12 +94,13 @@ def deploy(ctx: click.Context, compose_files: tuple[str, ...], prune: bool, reso
         _err(warning)
     if resolve_image not in (stack_deploy.RESOLVE_ALWAYS, stack_deploy.RESOLVE_CHANGED, stack_deploy.RESOLVE_NEVER):
         raise ShoalError(f"invalid option {resolve_image} for flag --resolve-image")
+    # -d/--detach is a Go bool flag: "--detach=false" waits; left out, it detaches with a notice.
     detached = detach is None or detach.lower() in ("true", "1", "t")
     if detach is None:
         _err(DETACH_NOTICE)
     api = api_of(ctx)
     options = stack_deploy.DeployOptions(resolve_image=resolve_image, prune=prune,
-                                  registry_auth=_registry_auth(api) if with_registry_auth else None)
+                                         registry_auth=_registry_auth(api) if with_registry_auth else None)
     ids = stack_deploy.deploy(DockerPyEngine(api), compose, namespace, options, click.echo, _err)
     if detached:
         return

@@ -19,6 +19,7 @@ from shoal.compose.objects import (
     convert_configs,
     convert_networks,
     convert_secrets,
+    is_external,
     is_user_defined,
     reference_name,
     scoped,
@@ -83,9 +84,8 @@ def remove_services(client: EngineClient, services: list[dict[str, Any]], out: E
     return failed
 
 
-def _create_networks(client: EngineClient, compose: Compose, namespace: str, out: Echo) -> None:
-    networks = convert_networks(compose, namespace)
-    for name in networks.external:
+def _check_external_networks(client: EngineClient, compose: Compose, namespace: str) -> None:
+    for name in convert_networks(compose, namespace).external:
         if not is_user_defined(name):
             continue
         try:
@@ -96,6 +96,25 @@ def _create_networks(client: EngineClient, compose: Compose, namespace: str, out
         if found.get("Scope") != "swarm":
             raise InvalidArgument(f'network "{name}" is declared as external, but it is not in the right scope: '
                                   f'"{found.get("Scope")}" instead of "swarm"')
+
+
+def _check_external_objects(client: EngineClient, compose: Compose, namespace: str) -> None:
+    """External secrets and configs a service uses must exist already (the CLI finds a missing one only
+    after its first writes); the message is the CLI's, naming the first service that uses it."""
+    for kind in ("secret", "config"):
+        declared = compose.config.get(f"{kind}s") or {}
+        external = {reference_name(compose, namespace, kind, name) for name in declared if is_external(declared[name])}
+        missing = external - set(_ids(client, f"{kind}s", external))
+        for service_name, service in sorted(compose.services.items()):
+            for entry in service.get(f"{kind}s") or []:
+                source = entry if isinstance(entry, str) else str(entry.get("source") or "")
+                name = reference_name(compose, namespace, kind, source)
+                if name in missing:
+                    raise NotFound(f"service {service_name}: {kind} not found: {name}")
+
+
+def _create_networks(client: EngineClient, compose: Compose, namespace: str, out: Echo) -> None:
+    networks = convert_networks(compose, namespace)
     existing = {_name(n) for n in stack_objects(client, "networks", namespace)}
     for name, body in sorted(networks.to_create.items()):
         if name in existing:
@@ -189,6 +208,8 @@ def deploy(client: EngineClient, compose: Compose, namespace: str, options: Depl
     check_stack(compose, namespace)
     convert_secrets(compose, namespace)  # reads every file now: a missing one fails before any write
     convert_configs(compose, namespace)
+    _check_external_networks(client, compose, namespace)
+    _check_external_objects(client, compose, namespace)
     if options.prune:
         stale = [s for s in stack_objects(client, "services", namespace)
                  if _name(s).removeprefix(f"{namespace}_") not in compose.services]

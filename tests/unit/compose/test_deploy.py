@@ -194,11 +194,18 @@ def test_resolve_image_pins_digests_and_keeps_them_while_the_image_is_unchanged(
     (STACK.replace("secrets: [token]", "secrets: [nope]"), FakeEngine(), InvalidArgument,
      'service web: undefined secret "nope"'),
     (STACK.replace("./token.txt", "./missing.txt"), FakeEngine(), InvalidArgument, "no such file or directory"),
+    (STACK.replace("  front: {}", "  front: {external: true}"), FakeEngine(), NotFound,
+     'network "front" is declared as external, but could not be found. You need to create a swarm-scoped '
+     "network before the stack is deployed"),
+    (STACK.replace("{file: ./token.txt}", "{external: true, name: shared-token}"), FakeEngine(), NotFound,
+     "service web: secret not found: shared-token"),
 ])
 def test_a_refused_stack_writes_nothing(tmp_path: Path, text: str, engine: FakeEngine, error: type[Exception],
                                         message: str) -> None:
+    engine.objects["services"]["old"] = {"ID": "old", "Version": {"Index": 1},  # what --prune would remove
+                                         "Spec": {"Name": "st_old", "Labels": {"com.docker.stack.namespace": "st"}}}
     with pytest.raises(error) as caught:
-        _deploy(engine, _stack(tmp_path, text), resolve_image="never")
+        _deploy(engine, _stack(tmp_path, text), resolve_image="never", prune=True)
     assert message in str(caught.value)
     assert engine.writes() == []
 
