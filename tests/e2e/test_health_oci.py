@@ -4,8 +4,12 @@ fails the task with Swarm's error and it is replaced, never counted running."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import subprocess
 import sys
+import tarfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from shoal.executor.oci.rootfs import busybox_missing_reason
+from shoal.executor.oci.rootfs import build_web_rootfs, busybox_missing_reason, write_archive
 from shoal.executor.selection import default_executor
 from shoal.testing.daemon import ShoalDaemon, cli_requirement, wait_until
 from shoal.testing.registry import free_port
@@ -92,3 +96,41 @@ def test_failing_probe_fails_and_replaces_the_task(oci_swarm: ShoalDaemon) -> No
     failed = [t for t in tasks(oci_swarm, "ill") if t["Status"]["State"] == "failed"]
     assert all(t["Status"]["Err"].endswith("dockerexec: unhealthy container") for t in failed)
     oci_swarm.docker("service", "rm", "ill")
+
+
+def image_with_healthcheck(workdir: Path, tag: str, check: dict[str, Any]) -> Path:
+    """A `docker save` archive of the web image whose config carries a HEALTHCHECK."""
+    layer = write_archive(build_web_rootfs(workdir / "rootfs"), workdir / "layer.tar").read_bytes()
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["httpd", "-f", "-p", "80", "-h", "/var/www"], "Healthcheck": check,
+                   "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]},
+    }).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": ["layer/layer.tar"]}]).encode()
+    archive = workdir / "saved.tar"
+    with tarfile.open(archive, "w") as out:
+        for name, data in (("layer/layer.tar", layer), (config_name, config), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    return archive
+
+
+@pytest.mark.xfail(reason="the oci controller hands the agent its image's HEALTHCHECK once request C-2 (part 4) "
+                          "is applied", strict=False)
+def test_the_images_own_healthcheck_is_run(oci_swarm: ShoalDaemon, tmp_path: Path) -> None:
+    # the image says a file that does not exist makes it healthy: only the image's check can fail it
+    archive = image_with_healthcheck(tmp_path, "web:checked", {"Test": ["CMD-SHELL", "test -e /nonexistent"],
+                                                               "Interval": 300_000_000, "Retries": 2})
+    oci_swarm.docker("load", "-i", str(archive))
+    oci_swarm.docker("service", "create", "--detach", "--name", "imagecheck", "--restart-delay", "200ms",
+                     "web:checked")
+    wait_until(lambda: any(t["Status"]["State"] == "failed" for t in tasks(oci_swarm, "imagecheck")), 90,
+               "the image's own health check never failed the task")
+    assert running_count(oci_swarm, "imagecheck").startswith("0/")
+    # --no-healthcheck switches the image's check off: the task runs
+    oci_swarm.docker("service", "create", "--detach", "--name", "nocheck", "--no-healthcheck", "web:checked")
+    wait_until(lambda: running_count(oci_swarm, "nocheck") == "1/1", 90, "the task without checks never ran")
+    oci_swarm.docker("service", "rm", "imagecheck", "nocheck")
