@@ -139,6 +139,7 @@ def test_five_root_rotations(cluster: TestCluster) -> None:
             assert csr.verify_issued_by(first, root)
         for described in manager.docker_json("node", "inspect", "n1", "n2"):
             assert described["Description"]["TLSInfo"] == info["TLSInfo"]
+        assert manager.docker("node", "ls", "--format", "{{.TLSStatus}}").stdout.split() == ["Ready", "Ready"]
     assert len(set(roots)) == 5
     assert running_task(manager) == task and task_history(manager) == [task]
     assert nodes_ready(manager, 2)
@@ -180,4 +181,21 @@ def test_an_external_root_is_taken_and_one_expiring_too_soon_refused(cluster: Te
     assert rotate(manager, "--ca-cert", str(cert), "--ca-key", str(key)) == cert_pem.decode().strip()
     for name in ("n1", "n2", "n3"):
         assert certificate_files(cluster.node(name))[1].strip() == cert_pem.strip()
+    assert nodes_ready(manager, 3)
+
+
+def test_a_promoted_node_gets_a_manager_certificate_and_follows_a_rotation(cluster: TestCluster) -> None:
+    manager, promoted = cluster.node("n1"), cluster.node("n3")
+    manager.docker("node", "promote", "n3")
+    cluster.wait_for(lambda: cluster.managers_view(manager)["n3"]["manager"] == "Reachable", 60,
+                     "n3 a reachable manager")
+    role = leaf(promoted).subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value
+    assert role == "swarm-manager"
+    root = rotate(promoted)  # through the new manager, which forwards to the leader
+    assert manager.docker("swarm", "ca").stdout.strip() == root
+    for name in ("n1", "n2", "n3"):
+        chain, trusted = certificate_files(cluster.node(name))
+        assert trusted.decode().strip() == root
+        first = x509.load_pem_x509_certificates(chain)[0].public_bytes(serialization.Encoding.PEM)
+        assert csr.verify_issued_by(first, trusted)
     assert nodes_ready(manager, 3)
