@@ -16,6 +16,7 @@ from shoal.api.objects import Obj
 
 DEFAULT_POOL = "10.0.0.0/8"
 DEFAULT_SUBNET_SIZE = 24
+MAX_SUBNET_SIZE = 29
 # libnetwork's wording (its IPAM refuses an overlapping pool with it).
 POOL_OVERLAP = "invalid pool request: Pool overlaps with other one on this address space"
 POOL_EXHAUSTED = ("could not find an available, non-overlapping IPv4 address pool among the defaults to assign "
@@ -31,16 +32,29 @@ class AddressPool:
 
     @classmethod
     def of_cluster(cls, cluster: Obj | None) -> AddressPool:
+        """The cluster's pool, checked as dockerd checks `swarm init --default-addr-pool` (a swarm
+        whose pool is refused is not made)."""
         raw = (cluster or {}).get("DefaultAddrPool") or [DEFAULT_POOL]
-        pools = tuple(ipaddress.IPv4Network(str(p), strict=False) for p in raw)
         size = int((cluster or {}).get("SubnetSize") or DEFAULT_SUBNET_SIZE)
-        return cls(pools, size)
+        # 29 at most: the smallest subnet that still leaves task addresses beside the 4 reserved
+        if not 0 < size <= MAX_SUBNET_SIZE:
+            raise errors.InvalidArgument(f"subnet size is out of range: {size}")
+        pools = []
+        for text in raw:
+            try:
+                pool = ipaddress.IPv4Network(str(text).strip(), strict=False)
+            except ValueError as exc:
+                raise errors.InvalidArgument(f"invalid base pool {text}: {exc}") from None
+            if size < pool.prefixlen:
+                raise errors.InvalidArgument(f'invalid CIDR: "{text}". Subnet size is too small for pool: {size}')
+            pools.append(pool)
+        return cls(tuple(pools), size)
 
     def next_subnet(self, used: Iterable[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
         """The first subnet of the pools that overlaps none in use (never one still in use)."""
         taken = sorted(used, key=lambda n: (int(n.network_address), n.prefixlen))
         for pool in self.pools:
-            size = max(self.size, pool.prefixlen)
+            size = self.size
             candidate = int(pool.network_address)
             step = 1 << (32 - size)
             end = int(pool.broadcast_address)
