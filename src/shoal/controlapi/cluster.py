@@ -188,6 +188,12 @@ def record_node_tls_info(tx: Tx, node_id: str, info: dict[str, str]) -> None:
         node = clone(current)
         node["Description"] = {**(node.get("Description") or {}), "TLSInfo": info}
         tx.update(NODES, node)
+    finish_rotation_if_converged(tx)
+
+
+def finish_rotation_if_converged(tx: Tx) -> None:
+    """End the root rotation under way if no node is left on the old issuer (called when a node
+    reports its TLSInfo, and when a node is removed: it may have been the last one waited for)."""
     cluster = the_cluster(tx)
     state = ca_state(cluster)
     if state.rotation is None or not _converged(tx, cluster):

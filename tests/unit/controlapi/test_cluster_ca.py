@@ -22,6 +22,7 @@ from shoal.controlapi.cluster import (
     DESIRED_TLS,
     ClusterControl,
     ca_state,
+    finish_rotation_if_converged,
     new_cluster,
     node_cert_lifetime,
     record_node_tls_info,
@@ -118,3 +119,16 @@ async def test_a_root_expiring_too_soon_is_refused_and_changes_nothing(control: 
         await update_ca(control, SigningCACert=cert_pem, SigningCAKey=key_pem)
     assert str(refused.value) == "rpc error: code = InvalidArgument desc = CA certificate expires too soon"
     assert control.inspect() == before
+
+
+async def test_removing_the_last_node_on_the_old_issuer_finishes_the_rotation(control: ClusterControl) -> None:
+    await update_ca(control, ForceRotate=1)
+    new_info = dict(control.inspect()["TLSInfo"])
+    await store_of(control).update(lambda tx: record_node_tls_info(tx, "node1", new_info))
+
+    def remove_node2(tx: Any) -> None:  # what `docker node rm --force node2` does, then the check
+        tx.delete(NODES, "node2")
+        finish_rotation_if_converged(tx)
+
+    await store_of(control).update(remove_node2)
+    assert control.inspect()["RootRotationInProgress"] is False
