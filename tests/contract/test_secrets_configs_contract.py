@@ -158,5 +158,9 @@ def test_templating_is_kept_as_docker_shows_it(api: Api, kind: str) -> None:
     name = fresh("tpl")
     object_id = create(api, kind, name, b"{{.Service.Name}}", Templating={"Name": "golang"})
     assert api.ok("GET", f"/{kind}s/{object_id}")["Spec"]["Templating"] == {"Name": "golang"}
+    # Go matches field names case-insensitively, as docker-py's lower-case dicts rely on
+    lower = api.ok("POST", f"/{kind}s/create",
+                   {"name": fresh("tpl"), "data": b64(b"x"), "templating": {"name": "golang"}})
+    assert api.ok("GET", f"/{kind}s/{lower['ID']}")["Spec"]["Templating"] == {"Name": "golang"}
     body = {"Name": fresh("jinja"), "Data": b64(b"x"), "Templating": {"Name": "jinja"}}
     assert "unrecognized template type 'jinja'" in refused(api, "POST", f"/{kind}s/create", body, 400)

@@ -23,6 +23,7 @@ from shoal.store.memory import MemoryStore, ReadView, Tx
 
 FILTERS = ("id", "name", "names", "label")
 TEMPLATE_DRIVERS = ("golang",)
+_DRIVER = Struct("Driver", {"Name": STR, "Options": STR_MAP})
 _NAME = re.compile(r"^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$")
 _NAME_RULE = ("invalid name, only 64 [a-zA-Z0-9-_.] characters allowed, and the start and end character "
               "must be [a-zA-Z0-9]")
@@ -40,9 +41,9 @@ class PayloadKind:
     refs_field: str  # ContainerSpec field that references it: "Secrets" / "Configs"
 
     def spec_shape(self) -> Struct:
-        # Data is checked by hand (Go decodes []byte from base64); Driver and Templating are
-        # {Name, Options} drivers.
-        return Struct(self.go_spec, {"Name": STR, "Labels": STR_MAP, "Data": ANY, "Driver": ANY, "Templating": ANY})
+        # Data is checked by hand (Go decodes []byte from base64)
+        return Struct(self.go_spec, {"Name": STR, "Labels": STR_MAP, "Data": ANY, "Driver": _DRIVER,
+                                     "Templating": _DRIVER})
 
 
 SECRET = PayloadKind("secret", SECRETS, "SecretSpec", 500 * 1024, False, "Secrets")
@@ -69,23 +70,12 @@ def decode_data(kind: PayloadKind, value: Any) -> bytes:
         raise errors.InvalidArgument(f"illegal base64 data at input byte {bad}") from None
 
 
-def _driver(value: Any, field: str, kind: PayloadKind) -> Obj | None:
+def _driver(value: Obj | None) -> Obj | None:
+    """A conformed Driver/Templating as Docker's swarm.Driver shows it: empty fields omitted."""
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise errors.InvalidArgument(
-            f"json: cannot unmarshal {type(value).__name__} into Go struct field {kind.go_spec}.{field} "
-            "of type swarm.Driver"
-        )
     options = value.get("Options")
-    if options is not None and not (isinstance(options, dict) and all(isinstance(v, str) for v in options.values())):
-        raise errors.InvalidArgument(f"json: cannot unmarshal into Go struct field {kind.go_spec}.{field}.Options "
-                                     "of type map[string]string")
-    name = value.get("Name")
-    if not isinstance(name, str):
-        name = ""
-    # as Docker's swarm.Driver shows it: both fields omitted when empty
-    return {"Name": name, **({"Options": dict(options)} if options else {})}
+    return {"Name": value.get("Name") or "", **({"Options": dict(options)} if options else {})}
 
 
 def checked_spec(kind: PayloadKind, raw: Any) -> Obj:
@@ -101,7 +91,7 @@ def checked_spec(kind: PayloadKind, raw: Any) -> Obj:
     if len(name) > 64 or not _NAME.match(name):
         raise _grpc_invalid(_NAME_RULE)
     stored: Obj = {"Name": name, "Labels": dict(spec.get("Labels") or {})}
-    driver = _driver(spec.get("Driver"), "Driver", kind)
+    driver = _driver(spec.get("Driver"))
     if driver is not None:
         if not driver["Name"]:
             raise _grpc_invalid(f"{kind.kind} driver must have a name")
@@ -110,7 +100,7 @@ def checked_spec(kind: PayloadKind, raw: Any) -> Obj:
     if not 0 < len(data) < kind.max_size:
         raise _grpc_invalid(f"{kind.kind} data must be larger than 0 and less than {kind.max_size} bytes")
     stored["Data"] = base64.b64encode(data).decode("ascii")
-    templating = _driver(spec.get("Templating"), "Templating", kind)
+    templating = _driver(spec.get("Templating"))
     if templating is not None:
         # Swarm accepts any name and fails each task at the node; refusing here says it once, up front.
         if templating["Name"] not in TEMPLATE_DRIVERS:
