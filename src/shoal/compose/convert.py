@@ -90,12 +90,18 @@ def _restart_policy(service: dict[str, Any]) -> dict[str, Any] | None:
     raise InvalidArgument(f"unknown restart policy: {restart}")
 
 
+def _go_float(value: Any) -> float | int:
+    """A float64 as Go's encoding/json writes it: 0, not 0.0."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
 def _update_config(source: dict[str, Any] | None) -> dict[str, Any] | None:
     if source is None:
         return None
     # Parallelism, MaxFailureRatio and Order are sent even when empty (no omitempty on them in the CLI).
     config: dict[str, Any] = {"Parallelism": int(source.get("parallelism", 1)),
-                              "MaxFailureRatio": float(source.get("max_failure_ratio") or 0),
+                              "MaxFailureRatio": _go_float(source.get("max_failure_ratio") or 0),
                               "Order": str(source.get("order") or "")}
     config.update(_prune({"Delay": _duration(source["delay"]) if source.get("delay") else 0,
                           "FailureAction": source.get("failure_action"),

@@ -437,10 +437,13 @@ def _existing_stack() -> dict[str, list[dict[str, Any]]]:
             "configs": []}
 
 
-@pytest.mark.parametrize("existing", [False, True], ids=["first-deploy", "redeploy-with-prune"])
-def test_shoal_stack_deploy_sends_what_docker_stack_deploy_sends(existing: bool, tmp_path: Path,
+@pytest.mark.parametrize(("fixture", "existing"), [*((name, False) for name in sorted(FIXTURES)),
+                                                   ("networks_secrets_configs", True)])
+def test_shoal_stack_deploy_sends_what_docker_stack_deploy_sends(fixture: str, existing: bool, tmp_path: Path,
                                                                   cli_recorder: Recorder) -> None:
-    compose_file = _write(tmp_path, "networks_secrets_configs")
+    """The whole command, CLI against CLI: a first deploy of each fixture, and a redeploy over an existing
+    stack with --prune and --resolve-image changed."""
+    compose_file = _write(tmp_path, fixture)
     if existing:
         cli_recorder.existing = _existing_stack()
     args = ("--prune", "--resolve-image", "changed") if existing else ("--resolve-image", "never")
