@@ -9,10 +9,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from shoal.api import errors
 from shoal.controlapi.services import find_service
 from shoal.controlapi.tasks import find_task
-from shoal.dispatcher.logbroker import BrokerLine, LogBroker, LogSelector, SubscriptionOptions, remote_logs
+from shoal.dispatcher.logbroker import BrokerLine, LogSelector, SubscriptionOptions, remote_logs
 from shoal.engineapi.backend import STDERR, STDOUT, LogMessage, LogOptions
 from shoal.node.backend_base import BackendBase
-from shoal.node.local_tasks import follow_service_tasks, task_logs
 from shoal.node.manager import Manager
 from shoal.rpc.leader import NO_LEADER
 
@@ -29,14 +28,8 @@ class LogCalls(BackendBase):
         return self._logs(manager, LogSelector(task_id=task["ID"]), options)
 
     async def _logs(self, manager: Manager, selector: LogSelector, options: LogOptions) -> AsyncIterator[LogMessage]:
-        broker = getattr(manager, "logbroker", None)
-        if not isinstance(broker, LogBroker):
-            # Until node/manager.py serves the broker (request G-1): this node's own tasks only.
-            async for message in self._local_logs(manager, selector, options):
-                yield message
-            return
         wanted = {STDOUT} if not options.stderr else ({STDERR} if not options.stdout else {STDOUT, STDERR})
-        lines = self._broker_lines(manager, broker, selector,
+        lines = self._broker_lines(manager, selector,
                                    SubscriptionOptions(options.follow, options.tail, options.since))
         try:
             async for line in lines:
@@ -45,12 +38,12 @@ class LogCalls(BackendBase):
         finally:
             await lines.aclose()
 
-    async def _broker_lines(self, manager: Manager, broker: LogBroker, selector: LogSelector,
+    async def _broker_lines(self, manager: Manager, selector: LogSelector,
                             options: SubscriptionOptions) -> AsyncGenerator[BrokerLine, None]:
         """The leader's broker: here when this manager leads, else across the cluster port (the
         agents hold their publisher streams with the leader)."""
         if manager.is_leader():
-            lines: AsyncGenerator[BrokerLine, None] = broker.subscribe(selector, options)
+            lines: AsyncGenerator[BrokerLine, None] = manager.logbroker.subscribe(selector, options)
         else:
             address = manager.leader_address()
             if address is None:
@@ -62,11 +55,3 @@ class LogCalls(BackendBase):
         finally:
             await lines.aclose()
 
-    def _local_logs(self, manager: Manager, selector: LogSelector, options: LogOptions) -> AsyncIterator[LogMessage]:
-        view = manager.store.view()
-        if selector.task_id is not None:
-            return task_logs(self._node.executor, [find_task(view, selector.task_id)], options)
-        service_id = selector.service_id or ""
-        tasks = sorted(view.tasks_of_service(service_id), key=lambda t: t.get("CreatedAt", ""))
-        more = follow_service_tasks(manager.store, service_id) if options.follow else None
-        return task_logs(self._node.executor, tasks, options, more_tasks=more)

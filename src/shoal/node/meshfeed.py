@@ -19,14 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 from shoal.api import errors
-from shoal.api.objects import SERVICES, TASKS
 from shoal.base.clock import Clock
-from shoal.dispatcher.meshstream import KEEPALIVE_INTERVAL, MESH_PATH, published_entries
+from shoal.dispatcher.meshstream import KEEPALIVE_INTERVAL, MESH_PATH
 from shoal.network.mesh import Backend, InvalidMeshState, Mesh, MeshError, MeshState, PublishedPort
 from shoal.rpc.client import RpcClient
 from shoal.rpc.stream import MessageStream
-from shoal.store.memory import MemoryStore
-from shoal.store.watch import Commit
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 5.0
@@ -122,17 +119,3 @@ class MeshFeed:
             # Applied again with the next message; the previous rules keep serving meanwhile.
             log.error("routing mesh: %s", exc)
 
-
-async def feed_mesh(store: MemoryStore, mesh: Mesh, node_id: str, route_host_ports: bool) -> None:
-    """The mesh fed from a manager's own store, through the same entries the stream carries: kept
-    only until node.py starts a MeshFeed on every node (request G-1), then removed."""
-    with store.watch(lambda ev: ev.table in (SERVICES, TASKS)) as sub:
-        while True:
-            try:
-                await mesh.apply(mesh_for_node(published_entries(store.view()), node_id, route_host_ports))
-            except (InvalidMeshState, MeshError) as exc:
-                log.error("routing mesh: %s", exc)
-            while not isinstance(await sub.get(), Commit):
-                pass
-            while sub.get_nowait() is not None:
-                pass
