@@ -3,7 +3,8 @@
 Every body is ``{"v": VERSION, "ok": <result>}`` or ``{"v": VERSION, "err": {code, message, grpc}}``.
 A peer that speaks another version is refused with a message that names both, so a newer shoald
 either joins an older cluster (when the versions match) or says clearly why it cannot. Errors keep
-their category across the wire: a NotFound raised on the leader is a NotFound for the caller.
+their category across the wire: a NotFound raised on the leader is a NotFound for the caller, and a
+gRPC code this side has no class for (e.g. Internal) comes back as an Unknown that keeps its code.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ _ERRORS_BY_CODE: dict[str, type[errors.ShoalError]] = {
         errors.FailedPrecondition, errors.Unavailable, errors.Forbidden, errors.NotImplementedYet, errors.Unknown,
     )
 }
+
+
+_OTHER_CODES: dict[str, type[errors.ShoalError]] = {}
+
+
+def _error_class(code: str) -> type[errors.ShoalError]:
+    known = _ERRORS_BY_CODE.get(code)
+    if known is not None:
+        return known
+    if code not in _OTHER_CODES:
+        _OTHER_CODES[code] = type(f"Remote{code}Error", (errors.Unknown,), {"code": code})
+    return _OTHER_CODES[code]
 
 
 class ProtocolError(errors.InvalidArgument):
@@ -74,7 +87,8 @@ def decode_response(data: bytes) -> Any:
         err = envelope["err"]
         if not isinstance(err, dict):
             raise ProtocolError("malformed cluster error")
-        cls = _ERRORS_BY_CODE.get(str(err.get("code")), errors.Unknown)
+        code = str(err.get("code"))
+        cls = _error_class(code) if code.isalpha() and len(code) <= 40 else errors.Unknown
         raise cls(str(err.get("message", "")), grpc=bool(err.get("grpc")))
     if "ok" not in envelope:
         raise ProtocolError("malformed cluster response: no result")
