@@ -225,8 +225,9 @@ def _extra_hosts(value: Any) -> list[str]:
         pairs = []
         for item in string_list(value):
             separator = "=" if "=" in item else ":"
-            host, _, address = item.partition(separator)
-            pairs.append((host, address))
+            host, found, address = item.partition(separator)
+            if found:  # an entry without an address is dropped, as the CLI drops it
+                pairs.append((host, address))
     return [f"{address[1:-1] if address.startswith('[') and address.endswith(']') else address} {host}"
             for host, address in pairs]
 
@@ -239,6 +240,10 @@ def convert_service(name: str, service: dict[str, Any], compose: Compose, namesp
         return _convert(name, service, compose, namespace, {} if secret_ids is None else secret_ids,
                         {} if config_ids is None else config_ids)
     except InvalidArgument as exc:
+        raise InvalidArgument(f"service {name}: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        # A value the schema lets through but that does not convert (e.g. "published: 80-81"): an error
+        # for the user, not a traceback.
         raise InvalidArgument(f"service {name}: {exc}") from None
 
 

@@ -67,7 +67,10 @@ def _long_port(entry: dict[str, Any]) -> dict[str, Any]:
     if entry.get("protocol"):
         config["Protocol"] = str(entry["protocol"])
     if entry.get("published") not in (None, ""):
-        config["PublishedPort"] = int(entry["published"])
+        published = str(entry["published"])
+        if not published.isdigit():
+            raise InvalidArgument(f"invalid published port: {published}")
+        config["PublishedPort"] = int(published)
     if entry.get("mode"):
         config["PublishMode"] = str(entry["mode"])
     return config

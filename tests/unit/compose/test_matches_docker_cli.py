@@ -63,7 +63,7 @@ services:
       nproc: 65535
     dns: [8.8.8.8, 9.9.9.9]
     dns_search: example.com
-    extra_hosts: ["somehost:162.242.195.82", "otherhost=50.31.209.229", "v6host:[::1]"]
+    extra_hosts: ["somehost:162.242.195.82", "otherhost=50.31.209.229", "v6host:[::1]", "lonely"]
     logging:
       driver: json-file
       options: {max-size: 10m, max-file: 3}
