@@ -208,3 +208,9 @@ def rm(ctx: click.Context, namespaces: tuple[str, ...]) -> None:
     errors = stack_deploy.remove(DockerPyEngine(api_of(ctx)), list(namespaces), click.echo, _err)
     if errors:
         raise ShoalError("\n".join(errors))
+
+
+# The docker CLI's aliases.
+stack.add_command(deploy, "up")
+stack.add_command(rm, "remove")
+stack.add_command(rm, "down")
