@@ -112,8 +112,11 @@ async def adopt_node_subnet(config: TaskNetConfig, subnet: str) -> bool:
 
 
 async def forget_node_subnet(config: TaskNetConfig) -> bool:
-    """Back to the derived subnet (the node left its swarm). Returns whether it changed."""
-    return await _switch_subnet(config, None)
+    """Back to the derived subnet (the node left its swarm), and its swarm networks' bridges gone.
+    Returns whether the subnet changed."""
+    changed = await _switch_subnet(config, None)
+    await remove_network_bridges(config)
+    return changed
 
 
 async def _switch_subnet(config: TaskNetConfig, wanted: ipaddress.IPv4Network | None) -> bool:
@@ -320,6 +323,22 @@ def network_bridge_rule(bridge: str) -> list[str]:
     """Traffic between a network's tasks passes FORWARD when bridged traffic is filtered (dockerd's
     br_netfilter and DROP policy); nothing else enters or leaves that bridge."""
     return ["-i", bridge, "-o", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", f"shoal:{bridge}"]
+
+
+async def remove_network_bridges(config: TaskNetConfig) -> list[str]:
+    """Remove this node's swarm network bridges (it left its swarm: its tasks are gone, or going —
+    a task's veth may outlive its namespace for a moment, and goes with it regardless)."""
+    mine = ALIAS_PREFIX + str(config.state_dir)
+    removed = []
+    for link in sorted(Path("/sys/class/net").glob("shoal*")):
+        try:
+            alias = (link / "ifalias").read_text().strip()
+        except OSError:
+            continue
+        if alias == mine and link.name != config.bridge:
+            await remove_network_bridge(link.name)
+            removed.append(link.name)
+    return removed
 
 
 async def remove_network_bridge(bridge: str) -> None:

@@ -17,6 +17,7 @@ import pytest
 from shoal.network.tasknet import (
     TaskNetConfig,
     ensure_bridge,
+    forget_node_subnet,
     network_attachments,
     network_bridge,
     remove_bridge,
@@ -99,6 +100,13 @@ async def test_tasks_of_one_network_reach_each_other_and_no_one_else(
         assert reaches(second, "10.77.1.3")
         assert not reaches(first, "10.77.1.5")  # another network (same subnet even): not reachable
         assert not reaches(third, "10.77.1.3")
+        for proc in namespaces:  # the tasks end: their veths go with their namespaces
+            proc.kill()
+            proc.wait()
+        assert all(Path("/sys/class/net", bridge).exists() for bridge in bridges)
+        await forget_node_subnet(config)  # the node leaves its swarm: its networks' bridges go
+        assert not any(Path("/sys/class/net", bridge).exists() for bridge in bridges)
+        assert config.bridge_exists()  # the node bridge stays (the executor's own)
     finally:
         for proc in namespaces:
             proc.kill()
@@ -106,4 +114,3 @@ async def test_tasks_of_one_network_reach_each_other_and_no_one_else(
         await remove_bridge(config)
         for bridge in bridges:
             await remove_network_bridge(bridge)
-    assert not any(Path("/sys/class/net", bridge).exists() for bridge in bridges)
