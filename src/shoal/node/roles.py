@@ -125,7 +125,6 @@ class CertificateKeeper:
         self._desired: Obj | None = None
         self._due: tuple[bytes, float] | None = None  # (certificate, when to renew it: epoch seconds)
         self._reported: dict[str, str] | None = None
-        self.renewals = 0
 
     def notice(self, node_object: Obj) -> None:
         """This node's object as the managers sent it: follow a changed "_DesiredTLS"."""
@@ -138,6 +137,8 @@ class CertificateKeeper:
         self._wake.set()
 
     async def run(self) -> None:
+        # A new membership (this loop runs once per swarm joined): nothing known from an earlier one.
+        self._desired, self._due, self._reported = None, None, None
         failures = 0
         while True:
             self._wake.clear()
@@ -210,7 +211,6 @@ class CertificateKeeper:
             if swarm.secrets is not None:
                 swarm.secrets = ident.NodeSecrets(credentials.key_pem, swarm.secrets.data_keys)
             tls.reload(ident.node_cert_path(swarm_dir), ident.tls_password(swarm.unlock_key))
-        self.renewals += 1
         log.info("renewed this node's certificate")
 
 
