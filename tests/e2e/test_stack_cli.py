@@ -202,6 +202,14 @@ def test_docker_stack_deploy_gives_the_same_stack(swarm: ShoalDaemon, stack_dir:
 
     assert lines(shoal(swarm, stack_dir, "stack", "services", "dk").stdout) == lines(
         docker("stack", "services", "dk").stdout)
+
+    def tasks(out: str) -> list[list[str]]:
+        # The two commands run a moment apart: compare the cells and states, not how long ago a state
+        # began (which also moves the columns after it).
+        return [re.split(r"\s{2,}", re.sub(r" (\d+ seconds?|Less than a second|About a minute|\d+ minutes) ago",
+                                           "", line)) for line in lines(out)]
+
+    assert tasks(shoal(swarm, stack_dir, "stack", "ps", "dk").stdout) == tasks(docker("stack", "ps", "dk").stdout)
     shoal(swarm, stack_dir, "stack", "rm", "dk")
     out = docker("stack", "rm", "sh").stdout.splitlines()
     assert out[0] == "Removing service sh_api" and out[-1] == "Removing network sh_default"
