@@ -69,3 +69,23 @@ def test_each_node_has_a_swarm_subnet_of_its_own(cluster: TestCluster) -> None:
     overlay = [t["NetworksAttachments"][0]["Addresses"][0] for t in tasks if t["Status"]["State"] == "running"]
     assert len(overlay) == 2 and len(set(overlay)) == 2, overlay
     manager.docker("service", "rm", "everywhere")
+
+
+def test_a_worker_shows_the_networks_of_its_tasks_and_changes_none(cluster: TestCluster) -> None:
+    manager, worker = cluster.node("n1"), cluster.node("n2")
+    network_id = manager.docker("network", "create", "-d", "overlay", "--label", "tier=back", "shown").stdout.strip()
+    assert worker.docker("network", "ls", "-q", "--filter", "name=shown").stdout == ""  # no task of it there yet
+    manager.docker("service", "create", "--detach", "--name", "onworker", "--mode", "global", "--network", "shown",
+                   "my-apache2:latest", "sleep", "3600")
+    cluster.wait_for(lambda: worker.docker("network", "ls", "-q", "--filter", "name=shown").stdout.split()
+                     == [network_id[:12]], 60, "the worker never showed its task's network")
+    shown = worker.docker_json("network", "inspect", "shown")[0]
+    assert (shown["Id"], shown["Scope"], shown["Labels"]) == (network_id, "swarm", {"tier": "back"})
+    assert shown["IPAM"]["Config"] == manager.docker_json("network", "inspect", "shown")[0]["IPAM"]["Config"]
+    made = worker.docker("network", "create", "-d", "overlay", "elsewhere", check=False)
+    assert made.returncode == 1
+    assert ("Cannot create a multi-host network from a worker node. Please create the network from a manager "
+            "node.") in made.stderr
+    removed = worker.docker("network", "rm", "shown", check=False)
+    assert removed.returncode == 1 and "This node is not a swarm manager." in removed.stderr
+    manager.docker("service", "rm", "onworker")

@@ -1,14 +1,18 @@
 """Networks: swarm-scoped overlay networks kept in the replicated store (controlapi.networks). Writes
-run on the Raft leader; reads answer from this manager's own store. A node outside a swarm, or a
-worker, has no swarm networks to show (shoald keeps no local networks), so lists are empty there and
-creates get dockerd's refusals."""
+run on the Raft leader; reads answer from this manager's own store.
+
+A worker never reads the store: as dockerd's does, it shows the swarm networks its own tasks are on
+(each task carries its networks, from its assignment), and refuses to create or remove any. A node
+outside a swarm has none (shoald keeps no local networks)."""
 
 from __future__ import annotations
 
 from shoal.api import errors
-from shoal.controlapi.networks import NetworkControl, check_filters
+from shoal.api.objects import NETWORKS, TABLES, Obj
+from shoal.controlapi.networks import NetworkControl, check_filters, inspected, listed
 from shoal.engineapi.backend import Filters
 from shoal.node.backend_base import BackendBase, Json, on_leader
+from shoal.store.memory import ReadView
 
 WORKER_CREATE = ("Cannot create a multi-host network from a worker node. Please create the network from a "
                  "manager node.")
@@ -18,19 +22,33 @@ class NetworkCalls(BackendBase):
     def _networks(self) -> NetworkControl:
         return NetworkControl(self._store())
 
-    def _has_swarm_networks(self) -> bool:
+    def _worker_view(self) -> ReadView | None:
+        """On a worker, the networks of the tasks it holds, as a store view; None on a manager or
+        outside a swarm."""
         swarm = self._node.swarm
-        return swarm is not None and swarm.manager is not None
+        if swarm is None or swarm.manager is not None:
+            return None
+        networks: dict[str, Obj] = {}
+        for manager in swarm.agent.managers.values():
+            for attachment in manager.task.get("NetworksAttachments") or []:
+                network = attachment.get("Network") or {}
+                if network.get("ID"):
+                    networks.setdefault(str(network["ID"]), network)
+        tables: dict[str, dict[str, Obj]] = {table: {} for table in TABLES}
+        tables[NETWORKS] = networks
+        return ReadView(tables, {}, {})
 
     async def networks_list(self, filters: Filters) -> list[Json]:
-        if not self._has_swarm_networks():
+        if self._node.swarm is None:
             check_filters(filters)
             return []
+        worker = self._worker_view()
+        if worker is not None:
+            return listed(worker, filters)
         return self._networks().list(filters)
 
     async def network_create(self, request: Json) -> Json:
-        swarm = self._node.swarm
-        if swarm is not None and swarm.manager is None:
+        if self._worker_view() is not None:
             raise errors.Forbidden(WORKER_CREATE)
         return await self._network_create(request)
 
@@ -39,13 +57,18 @@ class NetworkCalls(BackendBase):
         return await self._networks().create(request)
 
     async def network_inspect(self, ref: str, scope: str | None, verbose: bool) -> Json:
-        if not self._has_swarm_networks():
+        if self._node.swarm is None:
             raise errors.NotFound(f"network {ref} not found")
+        worker = self._worker_view()
+        if worker is not None:
+            return inspected(worker, ref, scope)
         return self._networks().inspect(ref, scope)
 
     async def network_remove(self, ref: str) -> None:
-        if not self._has_swarm_networks():
+        if self._node.swarm is None:
             raise errors.NotFound(f"network {ref} not found")
+        if self._worker_view() is not None:
+            raise errors.WorkerNotAManager()
         await self._network_remove(ref)
 
     @on_leader
