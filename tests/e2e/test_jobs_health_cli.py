@@ -120,6 +120,24 @@ def test_cli_waits_for_jobs_to_complete_and_global_job_runs_once_per_node(swarm:
     assert (state, desired) == ("complete", "complete")
 
 
+def test_failed_job_task_restarts_in_its_slot_until_it_completes(swarm: ShoalDaemon, tmp_path: Any) -> None:
+    marker = tmp_path / "failed-once"
+    script = f"test -e {marker} || {{ touch {marker}; exit 3; }}"
+    swarm.docker("service", "create", "--detach", "--name", "retry", "--mode", "replicated-job",
+                 "--restart-delay", "100ms", "busybox", "sh", "-c", script)
+    wait_until(lambda: replicas_column(swarm, "retry") == "0/1 (1/1 completed)", 60, "the job never completed")
+    history = sorted(tasks(swarm, "retry"), key=lambda t: t["CreatedAt"])
+    assert [(t["Slot"], t["Status"]["State"]) for t in history] == [(0, "failed"), (0, "complete")]
+    assert history[0]["Status"]["Err"] == "task: non-zero exit (3)"
+    # with no attempts left the slot is given up: no endless retries
+    swarm.docker("service", "create", "--detach", "--name", "hopeless", "--mode", "replicated-job",
+                 "--restart-delay", "100ms", "--restart-max-attempts", "1", "busybox", "sh", "-c", "exit 4")
+    wait_until(lambda: len(tasks(swarm, "hopeless")) == 2 and all(t["Status"]["State"] == "failed"
+                                                                 for t in tasks(swarm, "hopeless")), 60,
+               "the failing job was not retried once")
+    assert replicas_column(swarm, "hopeless") == "0/1 (0/1 completed)"
+
+
 def test_job_with_update_config_refused_as_swarm(swarm: ShoalDaemon) -> None:
     spec = {"Name": "nojob", "Mode": {"ReplicatedJob": {"TotalCompletions": 1}}, "UpdateConfig": {"Parallelism": 1},
             "TaskTemplate": {"ContainerSpec": {"Image": "busybox", "Args": ["true"]}}}
