@@ -94,6 +94,13 @@ def _converged(run: Callable[..., subprocess.CompletedProcess[str]], namespace: 
     return replicas == expected
 
 
+def _updates_done(daemon: ShoalDaemon, namespace: str) -> bool:
+    """No rolling update of the stack still writing its UpdateStatus (a deploy started meanwhile would send
+    a version that is no longer current, and be refused as out of sequence, as on Docker)."""
+    return all((s.get("UpdateStatus") or {}).get("State", "completed") == "completed"
+               for s in _services(daemon, namespace).values())
+
+
 def _objects(daemon: ShoalDaemon, kind: str, namespace: str) -> list[str]:
     return daemon.docker(kind, "ls", "--filter", f"label=com.docker.stack.namespace={namespace}",
                          "--format", "{{.Name}}").stdout.split()
@@ -140,6 +147,7 @@ def test_shoal_stack_deploy_update_prune_rm(swarm: ShoalDaemon, stack_dir: Path)
     assert updated["st_worker"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "my-apache2:v2"
     assert updated["st_worker"]["Spec"]["Labels"]["com.docker.stack.image"] == "my-apache2:v2"
     wait_until(lambda: _converged(run, "st", expected), 60, "the stack did not converge after the update")
+    wait_until(lambda: _updates_done(swarm, "st"), 60, "the rolling updates did not complete")
 
     # --prune: the api service left the file, so it leaves the stack.
     smaller = STACK.replace('  api:\n    image: my-apache2:latest\n    command: ["python3", "-m", "shoal.demo.web", '
@@ -195,6 +203,21 @@ def test_docker_stack_deploy_gives_the_same_stack(swarm: ShoalDaemon, stack_dir:
     assert len(theirs) == 3
     for name, service in theirs.items():
         assert _comparable(ours["sh_" + name.removeprefix("dk_")]["Spec"], "sh") == _comparable(service["Spec"], "dk")
+    # The docker CLI's redeploy (it sends each update with the version it read) and its --prune.
+    (stack_dir / "pruned.yml").write_text(STACK.replace("${GREETING:-hello}", "again").replace(
+        '  api:\n    image: my-apache2:latest\n    command: ["python3", "-m", "shoal.demo.web", "--port", "8080"]\n'
+        "    networks: [back]\n", ""))
+    out = docker("stack", "deploy", "--prune", "-c", "pruned.yml", "dk").stdout
+    assert "Removing service dk_api" in out and f"Updating service dk_web (id: {theirs['dk_web']['ID']})" in out
+    # A deploy reads each service's version, then updates it: wait until the rolling update has written
+    # its last UpdateStatus, or the next deploy's update is out of sequence (as it would be on Docker).
+    wait_until(lambda: _updates_done(swarm, "dk"), 60, "the redeploy's rolling update did not complete")
+    redeployed = _services(swarm, "dk")
+    assert sorted(redeployed) == ["dk_web", "dk_worker"]
+    assert redeployed["dk_web"]["Version"]["Index"] > theirs["dk_web"]["Version"]["Index"]
+    assert redeployed["dk_web"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"] == ["GREETING=again"]
+    docker("stack", "deploy", "-c", "compose.yml", "dk")
+    wait_until(lambda: _converged(docker, "dk", expected), 60, "the docker CLI's redeploy did not converge")
     # Each can read and remove the other's stack: both go by the namespace label.
     assert docker("stack", "ls").stdout.splitlines()[1:] == ["dk        3", "sh        3"]
     def lines(out: str) -> list[str]:
