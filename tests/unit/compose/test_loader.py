@@ -86,3 +86,10 @@ def test_the_schema_comes_from_an_installed_package(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv(schema.SCHEMA_ENV, str(tmp_path / "nowhere.json"))
     with pytest.raises(FailedPrecondition, match=r"nowhere\.json, which is not a file"):
         schema.schema_path()
+
+
+def test_yaml_that_does_not_parse(tmp_path: Path) -> None:
+    """The parser's own words (the Go and Python YAML libraries word them differently), with the line."""
+    compose_file = _write(tmp_path, "compose.yml", "services:\n  web:\n    image: busybox\n   bad_indent: 1\n")
+    with pytest.raises(InvalidArgument, match=r"^yaml: line 4: "):
+        load([str(compose_file)], environ={})
