@@ -69,6 +69,22 @@ def test_service_without_ports_is_not_written_again(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "rm", "quiet")
 
 
+@pytest.mark.xfail(strict=True, reason="request B-10: controlapi/services.py stores Endpoint {'Spec': {}} at create")
+def test_a_portless_service_shows_an_empty_endpoint_in_the_raw_api(swarm: ShoalDaemon) -> None:
+    """dockerd always sends an Endpoint (docker-py, Portainer and Traefik read it raw, not through the
+    CLI's Go types), even when the allocator has nothing to put in it."""
+    import docker
+
+    swarm.docker("service", "create", "--detach", "--name", "rawq", IMAGE, "sleep", "3600")
+    client = docker.APIClient(base_url=swarm.docker_host)
+    try:
+        assert client.inspect_service("rawq").get("Endpoint") == {"Spec": {}}
+        assert [s.get("Endpoint") for s in client.services(filters={"name": "rawq"})] == [{"Spec": {}}]
+    finally:
+        client.close()
+        swarm.docker("service", "rm", "rawq")
+
+
 def api_update_labels(daemon: ShoalDaemon, service_id: str, version: int, labels: dict[str, str]) -> tuple[int, str]:
     """POST /services/{id}/update with the version the caller read, as docker-py sends it."""
     import docker  # docker-py: the raw update call with an explicit version
