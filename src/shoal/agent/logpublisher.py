@@ -50,7 +50,8 @@ class LogPublisher:
                 try:
                     await self._serve(address)
                 except (errors.ShoalError, TimeoutError) as exc:
-                    log.info("log publisher: stream to %s ended: %s", address, exc or "timed out")
+                    log.log(logging.INFO if self.connected_to is not None else logging.DEBUG,
+                            "log publisher: stream to %s ended: %s", address, exc or "timed out")
                 finally:
                     self.connected_to = None
             await self._clock.sleep(RETRY_DELAY)

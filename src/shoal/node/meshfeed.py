@@ -92,8 +92,11 @@ class MeshFeed:
                 try:
                     await self._follow(address)
                 except (errors.ShoalError, TimeoutError) as exc:
-                    log.info("routing mesh: stream from %s ended (%s); the mesh keeps its last state",
-                             address, exc or "no word from it")
+                    # A stream that was up ends once (info); a manager that cannot be reached is
+                    # tried again every second, so that is only worth a debug line.
+                    log.log(logging.INFO if self.source is not None else logging.DEBUG,
+                            "routing mesh: stream from %s ended (%s); the mesh keeps its last state",
+                            address, exc or "no word from it")
                 finally:
                     self.source = None
             await self._clock.sleep(RETRY_DELAY)
