@@ -242,3 +242,25 @@ async def test_a_manager_that_does_not_lead_gets_the_leaders_stream(swarm: Swarm
     with pytest.raises(errors.Forbidden):  # the forwarded stream is for managers only
         await read_all(remote_logs(swarm.client("w5"), swarm.address, LogSelector(service_id="web"),
                                    SubscriptionOptions()))
+
+
+async def test_a_publisher_follows_its_session_to_another_manager(swarm: Swarm) -> None:
+    """After a leader change the agent's session is with the new leader, whose broker will ask."""
+    other = LogBroker(swarm.store)
+    server = RpcServer(PeerPolicy("c1"))
+    other.register(server)
+    files = swarm.ca.issue("m2", MANAGER_ROLE).write(swarm.tmp / "m2")
+    port = await server.start("127.0.0.1", 0, server_context(files.cert, files.key, files.ca))
+    managers = [swarm.address, f"127.0.0.1:{port}"]
+    client = swarm.client("w1")
+    publisher = LogPublisher(lambda: client, lambda: list(managers), FakeExecutor(), SystemClock())
+    job = asyncio.create_task(publisher.run())
+    try:
+        await eventually(lambda: "w1" in swarm.broker.connected(), "the stream to the first manager")
+        managers.reverse()
+        await eventually(lambda: "w1" in other.connected(), "the stream to the session's new manager")
+        await eventually(lambda: "w1" not in swarm.broker.connected(), "the old stream to close")
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+        await server.close()
