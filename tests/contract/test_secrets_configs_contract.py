@@ -164,3 +164,36 @@ def test_templating_is_kept_as_docker_shows_it(api: Api, kind: str) -> None:
     assert api.ok("GET", f"/{kind}s/{lower['ID']}")["Spec"]["Templating"] == {"Name": "golang"}
     body = {"Name": fresh("jinja"), "Data": b64(b"x"), "Templating": {"Name": "jinja"}}
     assert "unrecognized template type 'jinja'" in refused(api, "POST", f"/{kind}s/create", body, 400)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_services_must_reference_existing_objects(api: Api, kind: str) -> None:
+    label = kind.capitalize()
+    name, service = fresh("ref"), fresh("refsvc")
+    object_id = create(api, kind, name)
+    missing = service_spec(service, kind, "nosuchid0000000000000000", "nope")
+    message = refused(api, "POST", "/services/create", missing, 400)
+    assert message == f"rpc error: code = InvalidArgument desc = {kind} not found: nope"
+    renamed = service_spec(service, kind, object_id, "other-name")  # the id must carry its current name
+    assert refused(api, "POST", "/services/create", renamed, 400).endswith(f"{kind} not found: other-name")
+    malformed = service_spec(service, kind, object_id, name)
+    del malformed["TaskTemplate"]["ContainerSpec"][f"{label}s"][0][f"{label}Name"]
+    assert refused(api, "POST", "/services/create", malformed, 400).endswith(f"malformed {kind} reference")
+    twice = service_spec(service, kind, object_id, name)
+    refs = twice["TaskTemplate"]["ContainerSpec"][f"{label}s"]
+    refs.append(dict(refs[0]))
+    target = refs[0]["File"]["Name"]
+    assert refused(api, "POST", "/services/create", twice, 400).endswith(
+        f"{kind} references '{name}' and '{name}' have a conflicting target: '{target}'")
+    assert service not in {s["Spec"]["Name"] for s in api.ok("GET", "/services")}
+
+    created = api.ok("POST", "/services/create", service_spec(service, kind, object_id, name))
+    current = api.ok("GET", f"/services/{created['ID']}")
+    spec = current["Spec"]
+    spec["TaskTemplate"]["ContainerSpec"][f"{label}s"][0].update({f"{label}ID": "gone0000000000000000000000",
+                                                                  f"{label}Name": "gone"})
+    version = current["Version"]["Index"]
+    assert refused(api, "POST", f"/services/{created['ID']}/update?version={version}", spec, 400).endswith(
+        f"{kind} not found: gone")
+    assert api.ok("GET", f"/services/{created['ID']}")["Version"]["Index"] == version
+    api.ok("DELETE", f"/services/{created['ID']}")
