@@ -112,6 +112,10 @@ def test_overlapping_subnet_is_refused_and_changes_nothing(api: Api) -> None:
         message = refused(api, "POST", "/networks/create", {
             "Name": fresh("clash"), "Driver": "overlay", "IPAM": {"Config": [{"Subnet": taken}]}}, 403)
         assert message == "invalid pool request: Pool overlaps with other one on this address space"
+    message = refused(api, "POST", "/networks/create", {
+        "Name": fresh("nodes"), "Driver": "overlay", "IPAM": {"Config": [{"Subnet": "172.25.0.0/16"}]}}, 403)
+    assert message == ("invalid pool request: 172.25.0.0/16 overlaps 172.24.0.0/14, the range shoal's nodes take "
+                       "their task bridge subnets from")
     assert names(api) == before
 
 
@@ -188,8 +192,6 @@ def test_scope_swarm_is_accepted_and_local_refused(api: Api) -> None:
 
 
 def test_service_networks_are_stored_as_ids_and_checked(api: Api, request: pytest.FixtureRequest) -> None:
-    if api.kind == "fake":  # until request B-8: the fake's service create/update resolve networks too
-        request.applymarker(pytest.mark.xfail(strict=True, reason="request B-8"))
     name = fresh("attach")
     network_id = create(api, name)
     spec: dict[str, Any] = {"Name": fresh("svc"), "Mode": {"Replicated": {"Replicas": 0}},

@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from shoal.allocator.nodesubnets import NODE_SUBNET_RANGE
 from shoal.api import errors
 from shoal.api.objects import Obj
 
@@ -21,6 +22,14 @@ MAX_SUBNET_SIZE = 29
 POOL_OVERLAP = "invalid pool request: Pool overlaps with other one on this address space"
 POOL_EXHAUSTED = ("could not find an available, non-overlapping IPv4 address pool among the defaults to assign "
                   "to the network")
+
+
+def node_range_clash(subnet: ipaddress.IPv4Network) -> str | None:
+    """Why `subnet` cannot be used for overlay networks here, or None: the nodes' task bridges take
+    their subnets from NODE_SUBNET_RANGE, and a task on both would have two routes for one address."""
+    if subnet.overlaps(NODE_SUBNET_RANGE):
+        return f"{subnet} overlaps {NODE_SUBNET_RANGE}, the range shoal's nodes take their task bridge subnets from"
+    return None
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,9 @@ class AddressPool:
                 raise errors.InvalidArgument(f"invalid base pool {text}: {exc}") from None
             if size < pool.prefixlen:
                 raise errors.InvalidArgument(f'invalid CIDR: "{text}". Subnet size is too small for pool: {size}')
+            clash = node_range_clash(pool)
+            if clash:
+                raise errors.InvalidArgument(f"invalid base pool {text}: {clash}")
             pools.append(pool)
         return cls(tuple(pools), size)
 

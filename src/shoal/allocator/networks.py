@@ -8,7 +8,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from shoal.allocator.ipam import POOL_OVERLAP, AddressPool, gateway_of, overlapping, parse_subnet
+from shoal.allocator.ipam import (
+    POOL_OVERLAP,
+    AddressPool,
+    gateway_of,
+    node_range_clash,
+    overlapping,
+    parse_subnet,
+)
 from shoal.api import errors
 from shoal.api.objects import CLUSTER, NETWORKS, Obj, clone, dig
 from shoal.base.ids import new_id
@@ -140,6 +147,9 @@ def _user_config(config: Obj, used: list[ipaddress.IPv4Network]) -> Obj:
     subnet = parse_subnet(str(config.get("Subnet") or ""))
     if overlapping(subnet, used) is not None:
         raise errors.Forbidden(POOL_OVERLAP)
+    clash = node_range_clash(subnet)
+    if clash:
+        raise errors.Forbidden(f"invalid pool request: {clash}")
     out: Obj = {"Subnet": str(subnet)}
     if config.get("Range"):
         out["Range"] = str(config["Range"])

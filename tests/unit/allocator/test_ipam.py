@@ -41,6 +41,8 @@ def test_pools_in_order_then_exhausted() -> None:
     ({"DefaultAddrPool": ["10.30.0.0/16"], "SubnetSize": 8},
      'invalid CIDR: "10.30.0.0/16". Subnet size is too small for pool: 8'),
     ({"DefaultAddrPool": ["10.30.0.0/40"]}, "invalid base pool 10.30.0.0/40"),
+    ({"DefaultAddrPool": ["172.16.0.0/12"]},
+     "invalid base pool 172.16.0.0/12: 172.16.0.0/12 overlaps 172.24.0.0/14, the range shoal's nodes take"),
 ])
 def test_pools_dockerd_refuses(cluster: dict[str, object], message: str) -> None:
     with pytest.raises(errors.InvalidArgument) as caught:
