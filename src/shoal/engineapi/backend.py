@@ -189,6 +189,51 @@ class Backend(Protocol):
 
     def container_logs(self, ref: str, options: LogOptions) -> AsyncIterator[LogMessage]: ...
 
+    async def container_kill(self, ref: str, signal: str) -> None:
+        """`signal` as sent (`SIGHUP`, `HUP`, `1`; empty: SIGKILL); a bad one is InvalidArgument with
+        dockerd's `Invalid signal: X`; Conflict when the container is not running."""
+        ...
+
+    async def container_stop(self, ref: str, timeout: int | None) -> bool:
+        """False when it was not running (the route answers 304, as dockerd)."""
+        ...
+
+    async def container_remove(self, ref: str, force: bool, volumes: bool) -> None:
+        """Conflict while it runs, unless forced. A task's container that goes fails its task, which the
+        orchestrator replaces, as in Swarm."""
+        ...
+
+    async def container_pause(self, ref: str) -> None: ...
+
+    async def container_unpause(self, ref: str) -> None: ...
+
+    async def container_wait(self, ref: str, condition: str) -> Json:
+        """`{"StatusCode": N, "Error": null}` once the container is not running."""
+        ...
+
+    async def container_stats(self, ref: str, stream: bool, one_shot: bool) -> AsyncIterator[Json]:
+        """types.StatsJSON messages, a second apart while `stream`; raises before the first for an
+        unknown container."""
+        ...
+
+    async def container_top(self, ref: str, ps_args: str) -> Json:
+        """`{"Titles": [...], "Processes": [[...], ...]}`."""
+        ...
+
+    async def container_archive_stat(self, ref: str, path: str) -> Json:
+        """The path's stat (`name`, `size`, `mode` as Go's FileMode bits, `mtime`, `linkTarget`);
+        NotFound `Could not find the file P in container C`."""
+        ...
+
+    async def container_archive_get(self, ref: str, path: str) -> tuple[Json, AsyncIterator[bytes]]:
+        """The stat and a tar stream of the path."""
+        ...
+
+    async def container_archive_put(self, ref: str, path: str, body: AsyncIterator[bytes],
+                                    no_overwrite_dir_non_dir: bool) -> None:
+        """Unpack a tar into the directory `path` of the container."""
+        ...
+
     async def exec_create(self, container_ref: str, config: Json) -> str:
         """Returns the exec ID."""
         ...
@@ -200,6 +245,23 @@ class Backend(Protocol):
         ...
 
     async def exec_resize(self, exec_id: str, height: int, width: int) -> None: ...
+
+    # -- volumes (this node's, local driver) -----------------------------------------------------
+    async def volumes_list(self, filters: Filters) -> Json:
+        """`{"Volumes": [...], "Warnings": null}`."""
+        ...
+
+    async def volume_create(self, request: Json) -> Json: ...
+
+    async def volume_inspect(self, name: str) -> Json: ...
+
+    async def volume_remove(self, name: str, force: bool) -> None:
+        """Conflict `remove NAME: volume is in use - [IDs]` while a container uses it."""
+        ...
+
+    async def volumes_prune(self, filters: Filters) -> Json:
+        """`{"VolumesDeleted": [...] or null, "SpaceReclaimed": N}`."""
+        ...
 
     # -- networks -------------------------------------------------------------------------------
     async def networks_list(self, filters: Filters) -> list[Json]: ...

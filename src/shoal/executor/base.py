@@ -470,3 +470,83 @@ class Purgeable(Protocol):
     removes every task and those resources, for `swarm leave`."""
 
     async def purge(self) -> int: ...
+
+
+# ---------------------------------------------------------------------------------------------------
+# Calls on one container beyond the task's lifecycle (`docker kill|stop|rm|pause|stats|top|cp|wait`)
+
+
+@dataclass(frozen=True)
+class BlockIo:
+    """One line of a cgroup's block I/O counters (`op` is "Read", "Write", "Total"...)."""
+
+    major: int
+    minor: int
+    op: str
+    value: int
+
+
+@dataclass(frozen=True)
+class ResourceSample:
+    """One reading of a container's resource use, from its cgroups and network namespace. Times are
+    nanoseconds of CPU; a figure the host cannot give stays 0 (or empty)."""
+
+    read_at: datetime
+    cpu_total_ns: int = 0
+    cpu_percpu_ns: tuple[int, ...] = ()
+    cpu_user_ns: int = 0
+    cpu_kernel_ns: int = 0
+    system_cpu_ns: int = 0  # the whole host's, as the CLI divides by it
+    online_cpus: int = 0
+    throttled_periods: int = 0
+    periods: int = 0
+    throttled_ns: int = 0
+    memory_usage: int = 0
+    memory_max_usage: int = 0
+    memory_limit: int = 0
+    memory_stats: Mapping[str, int] = field(default_factory=dict)
+    pids_current: int = 0
+    pids_limit: int = 0
+    block_io: tuple[BlockIo, ...] = ()
+    networks: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # interface → rx_bytes, ...
+
+
+@runtime_checkable
+class ContainerCalls(Protocol):
+    """What an executor that supports `docker kill|stop|rm|pause|stats|top|cp|wait` on its task
+    containers offers (by container id, name or unique id prefix). Stopping or removing a task's
+    container behind the agent's back ends its task as Docker's does: the agent sees the workload
+    exit, the task fails and the orchestrator replaces it."""
+
+    async def kill(self, container_id: str, sig: signal.Signals) -> None:
+        """ContainerNotRunning if it is not running."""
+        ...
+
+    async def stop(self, container_id: str, grace: float | None) -> bool:
+        """The stop signal, then SIGKILL after `grace` (None: the task's); False if it was not running."""
+        ...
+
+    async def remove_container(self, container_id: str, force: bool) -> str:
+        """Kill (if `force`; Conflict if running without it) and remove; returns the full id. What
+        the agent needs to see the exit (its exit record) stays until the agent removes the task."""
+        ...
+
+    async def pause(self, container_id: str) -> None: ...
+
+    async def unpause(self, container_id: str) -> None: ...
+
+    async def paused(self, container_id: str) -> bool: ...
+
+    async def wait_exit(self, container_id: str) -> ContainerStatus:
+        """Returns once the container is not running (at once if it is not)."""
+        ...
+
+    async def sample(self, container_id: str) -> ResourceSample: ...
+
+    async def pids(self, container_id: str) -> list[int]:
+        """The host pids of the container's processes (for `docker top`)."""
+        ...
+
+    async def filesystem_root(self, container_id: str) -> str:
+        """A host path that shows the container's filesystem as its processes see it (for `docker cp`)."""
+        ...

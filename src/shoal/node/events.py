@@ -43,6 +43,24 @@ def store_event_message(event: Event) -> Json | None:
     return None
 
 
+def container_action_message(action: str, container_id: str, name: str, image: str,
+                             labels: Mapping[str, str], **extra: str) -> Json:
+    """An event for something done to a container through the Engine API (kill, stop, pause,
+    destroy, exec_*): its labels, name and image as attributes, as dockerd sends them."""
+    return _message("container", action, container_id, {**labels, "image": image, "name": name, **extra}, "local")
+
+
+def task_container_destroyed(task: Obj) -> Json | None:
+    """`destroy` when a task that had a container on this node is deleted (its container goes with it)."""
+    container_id = dig(task, "Status", "ContainerStatus", "ContainerID")
+    if not container_id:
+        return None
+    attributes = {"name": container_name(task), "image": str(dig(task, "Spec", "ContainerSpec", "Image", default="")),
+                  "com.docker.swarm.service.id": task.get("ServiceID", ""), "com.docker.swarm.task.id": task["ID"],
+                  "com.docker.swarm.node.id": task.get("NodeID", "")}
+    return _message("container", "destroy", container_id, attributes, "local")
+
+
 def container_event_messages(task: Obj, old: Obj | None) -> list[Json]:
     """start/die as a task's container starts and stops on this node."""
     container_id = dig(task, "Status", "ContainerStatus", "ContainerID")
@@ -58,16 +76,18 @@ def container_event_messages(task: Obj, old: Obj | None) -> list[Json]:
         "com.docker.swarm.service.id": task.get("ServiceID", ""), "com.docker.swarm.task.id": task["ID"],
         "com.docker.swarm.node.id": task.get("NodeID", ""),
     }
+    # the container was created just before it started (the store only learns its id then)
+    create = _message("container", "create", container_id, attributes, "local")
     start = _message("container", "start", container_id, attributes, "local")
     if new_state == states.RUNNING:
-        return [start]
+        return [create, start]
     if states.is_terminal(new_state) and states.rank(old_state) <= states.rank(states.RUNNING):
         code = dig(task, "Status", "ContainerStatus", "ExitCode", default=0)
         die = _message("container", "die", container_id, {**attributes, "exitCode": str(code)}, "local")
         # A container that exits quickly can reach the store straight from starting to complete or
         # failed (the agent batches reports, keeping the latest per task), yet it did start.
         if states.rank(old_state) < states.rank(states.RUNNING) and new_state != states.REJECTED:
-            return [start, die]
+            return [create, start, die]
         return [die]
     return []
 
@@ -136,6 +156,10 @@ class EventHub:
                     continue
                 if item.table == TASKS:
                     if item.obj.get("NodeID") == node_id:
+                        if item.action == "delete":
+                            if (destroyed := task_container_destroyed(item.obj)) is not None:
+                                self.publish(destroyed)
+                            continue
                         for message in container_event_messages(item.obj, item.old):
                             self.publish(message)
                     continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,18 @@ from typing import Any
 from shoal.api import errors
 from shoal.api.objects import TASKS, Obj, dig
 from shoal.engineapi.backend import ContainerListQuery, LogMessage, LogOptions
-from shoal.executor.base import ContainerInfo, ContainerState, ExecSession, Executor, LogLine
+from shoal.executor.base import (
+    ContainerCalls,
+    ContainerInfo,
+    ContainerState,
+    ExecSession,
+    Executor,
+    LogLine,
+    ResourceSample,
+    parse_signal,
+)
+from shoal.node.container_archive import path_stat, read_archive, write_archive
+from shoal.node.container_stats import run_ps, stats_json, stats_stream, top_json
 from shoal.store.memory import MemoryStore
 from shoal.store.watch import Event
 
@@ -65,10 +77,18 @@ class LocalTasks:
 
     async def list(self, query: ContainerListQuery) -> list[Json]:
         infos = await self._executor.containers(all=query.all)
-        found = [info.to_docker() for info in infos if _matches(info, query.filters)]
+        found = [await self._shown(info) for info in infos if _matches(info, query.filters)]
         if query.limit is not None and query.limit > 0:
             found = found[: query.limit]
         return found
+
+    async def _shown(self, info: ContainerInfo) -> Json:
+        """A `docker ps` row; a paused container says so, as dockerd shows it."""
+        row = info.to_docker()
+        if info.state is ContainerState.RUNNING and isinstance(self._executor, ContainerCalls) \
+                and await self._executor.paused(info.id):
+            row["State"], row["Status"] = "paused", f"{row['Status']} (Paused)"
+        return row
 
     async def find(self, ref: str) -> ContainerInfo:
         infos = await self._executor.containers(all=True)
@@ -86,6 +106,7 @@ class LocalTasks:
         info = await self.find(ref)
         detail = info.detail
         running = info.state is ContainerState.RUNNING
+        paused = running and isinstance(self._executor, ContainerCalls) and await self._executor.paused(info.id)
         # an executor that gives no argv leaves only the display form, split on spaces
         argv = list(info.argv) or info.command.split(" ")
         created = detail.created_at if detail is not None and detail.created_at else None
@@ -95,13 +116,16 @@ class LocalTasks:
             "Path": argv[0] if argv else "",
             "Args": argv[1:],
             "State": {
-                "Status": info.state.value, "Running": running, "Paused": False, "Restarting": False,
+                "Status": "paused" if paused else info.state.value, "Running": running, "Paused": paused,
+                "Restarting": False,
                 "OOMKilled": False, "Dead": False,
                 "Pid": (detail.pid or 0) if detail is not None and running else 0,
                 "ExitCode": (detail.exit_code or 0) if detail is not None else 0,
                 "Error": detail.error if detail is not None else "",
                 "StartedAt": _rfc3339(detail.started_at if detail is not None else None),
                 "FinishedAt": _rfc3339(detail.finished_at if detail is not None else None),
+                **({"Health": {"Status": detail.health, "FailingStreak": 0, "Log": []}}
+                   if detail is not None and detail.health else {}),
             },
             "Image": info.image,
             "Name": info.names[0] if info.names else "",
@@ -115,6 +139,86 @@ class LocalTasks:
             "NetworkSettings": {"Networks": {}},
             "Mounts": [],
         }
+
+    # -- docker kill|stop|rm|pause|unpause|wait|stats|top|cp on a task's container
+
+    def _calls(self) -> ContainerCalls:
+        if not isinstance(self._executor, ContainerCalls):
+            raise errors.NotImplementedYet(f"the {self._executor.name} executor does not offer this container call")
+        return self._executor
+
+    async def kill(self, ref: str, signal_name: str) -> tuple[ContainerInfo, signal.Signals]:
+        try:
+            sig = parse_signal(signal_name) if signal_name else signal.SIGKILL
+        except ValueError:
+            raise errors.InvalidArgument(f"Invalid signal: {signal_name}") from None
+        info = await self.find(ref)
+        await self._calls().kill(info.id, sig)
+        return info, sig
+
+    async def stop(self, ref: str, timeout: int | None) -> tuple[ContainerInfo, bool]:
+        """False when it was not running (dockerd answers 304)."""
+        info = await self.find(ref)
+        grace = float(timeout) if timeout is not None and timeout >= 0 else None
+        return info, await self._calls().stop(info.id, grace)
+
+    async def remove(self, ref: str, force: bool) -> ContainerInfo:
+        info = await self.find(ref)
+        await self._calls().remove_container(info.id, force)
+        return info
+
+    async def set_paused(self, ref: str, paused: bool) -> ContainerInfo:
+        info = await self.find(ref)
+        calls = self._calls()
+        await (calls.pause(info.id) if paused else calls.unpause(info.id))
+        return info
+
+    async def wait(self, ref: str, condition: str) -> Json:
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise errors.InvalidArgument(f"invalid condition: {condition!r}")
+        info = await self.find(ref)
+        status = await self._calls().wait_exit(info.id)
+        return {"StatusCode": status.exit_code or 0, "Error": None}
+
+    async def stats(self, ref: str, stream: bool, one_shot: bool) -> AsyncIterator[Json]:
+        info = await self.find(ref)
+        calls = self._calls()
+        host_memory = (await self._executor.describe()).memory_bytes
+        name = info.names[0] if info.names else ""
+
+        async def read() -> ResourceSample:
+            return await calls.sample(info.id)
+
+        async def still_running() -> bool:
+            try:
+                return (await self.find(info.id)).state is ContainerState.RUNNING
+            except errors.NotFound:
+                return False
+
+        return stats_stream(read, lambda s, prev: stats_json(name, info.id, s, prev, host_memory),
+                            stream=stream and info.state is ContainerState.RUNNING, one_shot=one_shot,
+                            still_there=still_running)
+
+    async def top(self, ref: str, ps_args: str) -> Json:
+        info = await self.find(ref)
+        if info.state is not ContainerState.RUNNING:
+            raise errors.Conflict(f"Container {info.id} is not running")
+        pids = await self._calls().pids(info.id)
+        return top_json(await run_ps(ps_args or "-ef"), pids, ps_args or "-ef")
+
+    async def archive_stat(self, ref: str, path: str) -> Json:
+        info = await self.find(ref)
+        return path_stat(await self._calls().filesystem_root(info.id), _checked_path(path), ref)
+
+    async def archive_get(self, ref: str, path: str) -> tuple[Json, AsyncIterator[bytes]]:
+        info = await self.find(ref)
+        return await read_archive(await self._calls().filesystem_root(info.id), _checked_path(path), ref)
+
+    async def archive_put(self, ref: str, path: str, body: AsyncIterator[bytes], no_overwrite_dir_non_dir: bool,
+                          ) -> None:
+        info = await self.find(ref)
+        await write_archive(await self._calls().filesystem_root(info.id), _checked_path(path), ref, body,
+                            no_overwrite_dir_non_dir)
 
     async def exec_create(self, ref: str, config: Json) -> str:
         info = await self.find(ref)
@@ -141,6 +245,12 @@ class LocalTasks:
                               "tty": info.tty, "privileged": False, "user": info.user},
             "CanRemove": False, "DetachKeys": "",
         }
+
+
+def _checked_path(path: str) -> str:
+    if not path:
+        raise errors.InvalidArgument("Path cannot be empty")
+    return path
 
 
 def _rfc3339(moment: datetime | None) -> str:

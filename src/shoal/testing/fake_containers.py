@@ -8,11 +8,18 @@ from datetime import UTC, datetime
 
 from shoal.api import errors
 from shoal.base.ids import new_container_id
-from shoal.engineapi.backend import ContainerListQuery, ExecStartOptions, Json, LogMessage, LogOptions
+from shoal.engineapi.backend import ContainerListQuery, ExecStartOptions, Filters, Json, LogMessage, LogOptions
+from shoal.executor.base import parse_signal
 from shoal.testing.fake_core import FakeCore, FakeExec, FakeExecStream, _drain
 
 
 class FakeContainerCalls(FakeCore):
+    @property
+    def volumes(self) -> dict[str, Json]:
+        """Volume name → its inspect body (made on first use: FakeCore's constructor is not ours)."""
+        found: dict[str, Json] = self.__dict__.setdefault("_fake_volumes", {})
+        return found
+
     def add_container(self, name: str, labels: dict[str, str] | None = None) -> str:
         container_id = new_container_id()
         self.containers[container_id] = {
@@ -53,6 +60,100 @@ class FakeContainerCalls(FakeCore):
         task_id = container["Labels"].get("com.docker.swarm.task.id")
         async for message in self._follow_lines(service_id, options, task_id):
             yield message
+
+    # -- kill, stop, rm, pause, wait, stats, top, cp: the real backend's answers, without processes
+    def _running(self, ref: str) -> Json:
+        container = self._container(ref)
+        if container["State"] not in ("running", "paused"):
+            raise errors.Conflict(f"Container {container['Id']} is not running")
+        return container
+
+    async def container_kill(self, ref: str, signal: str) -> None:
+        try:
+            parse_signal(signal or "SIGKILL")
+        except ValueError:
+            raise errors.InvalidArgument(f"Invalid signal: {signal}") from None
+        self._running(ref)["State"] = "exited"
+
+    async def container_stop(self, ref: str, timeout: int | None) -> bool:
+        container = self._container(ref)
+        if container["State"] not in ("running", "paused"):
+            return False
+        container["State"] = "exited"
+        return True
+
+    async def container_remove(self, ref: str, force: bool, volumes: bool) -> None:
+        container = self._container(ref)
+        if container["State"] == "running" and not force:
+            raise errors.Conflict(f"You cannot remove a running container {container['Id']}. Stop the container "
+                                  "before attempting removal or force remove")
+        del self.containers[container["Id"]]
+
+    async def container_pause(self, ref: str) -> None:
+        container = self._running(ref)
+        if container["State"] == "paused":
+            raise errors.Conflict(f"Container {container['Id']} is paused")
+        container["State"] = "paused"
+
+    async def container_unpause(self, ref: str) -> None:
+        container = self._running(ref)
+        if container["State"] != "paused":
+            raise errors.Conflict(f"Container {container['Id']} is not paused")
+        container["State"] = "running"
+
+    async def container_wait(self, ref: str, condition: str) -> Json:
+        self._container(ref)
+        return {"StatusCode": 0, "Error": None}
+
+    async def container_stats(self, ref: str, stream: bool, one_shot: bool) -> AsyncIterator[Json]:
+        container = self._container(ref)
+
+        async def one() -> AsyncIterator[Json]:
+            yield {"id": container["Id"], "name": container["Names"][0], "pids_stats": {"current": 1},
+                   "cpu_stats": {"cpu_usage": {"total_usage": 0}}, "precpu_stats": {"cpu_usage": {"total_usage": 0}},
+                   "memory_stats": {"usage": 0, "limit": 0}}
+
+        return one()
+
+    async def container_top(self, ref: str, ps_args: str) -> Json:
+        self._running(ref)
+        return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": []}
+
+    async def container_archive_stat(self, ref: str, path: str) -> Json:
+        raise errors.NotFound(f"Could not find the file {path} in container {self._container(ref)['Id']}")
+
+    async def container_archive_get(self, ref: str, path: str) -> tuple[Json, AsyncIterator[bytes]]:
+        raise errors.NotFound(f"Could not find the file {path} in container {self._container(ref)['Id']}")
+
+    async def container_archive_put(self, ref: str, path: str, body: AsyncIterator[bytes],
+                                    no_overwrite_dir_non_dir: bool) -> None:
+        raise errors.NotFound(f"Could not find the file {path} in container {self._container(ref)['Id']}")
+
+    # -- volumes: names only, in memory
+    async def volumes_list(self, filters: Filters) -> Json:
+        return {"Volumes": list(self.volumes.values()), "Warnings": None}
+
+    async def volume_create(self, request: Json) -> Json:
+        name = str(request.get("Name") or new_container_id())
+        volume = self.volumes.setdefault(name, {
+            "Name": name, "Driver": "local", "Mountpoint": f"/fake/volumes/{name}/_data", "Scope": "local",
+            "Labels": request.get("Labels") or None, "Options": None, "CreatedAt": "2024-01-01T00:00:00Z"})
+        return volume
+
+    async def volume_inspect(self, name: str) -> Json:
+        if name not in self.volumes:
+            raise errors.NotFound(f"get {name}: no such volume")
+        return self.volumes[name]
+
+    async def volume_remove(self, name: str, force: bool) -> None:
+        if name not in self.volumes and not force:
+            raise errors.NotFound(f"get {name}: no such volume")
+        self.volumes.pop(name, None)
+
+    async def volumes_prune(self, filters: Filters) -> Json:
+        removed = list(self.volumes)
+        self.volumes.clear()
+        return {"VolumesDeleted": removed or None, "SpaceReclaimed": 0}
 
     async def exec_create(self, container_ref: str, config: Json) -> str:
         container = self._container(container_ref)

@@ -15,6 +15,7 @@ from shoal.engineapi.routes import (
     swarm,
     system,
     tasks,
+    volumes,
 )
 
 ALL_ROUTE_MODULES: tuple[ModuleType, ...] = (
@@ -28,4 +29,5 @@ ALL_ROUTE_MODULES: tuple[ModuleType, ...] = (
     networks,
     secrets_configs,
     images,
+    volumes,
 )

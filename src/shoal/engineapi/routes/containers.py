@@ -1,14 +1,20 @@
-"""/containers: the tasks' containers on this node (list, inspect, logs, exec create)."""
+"""/containers: the tasks' containers on this node (list, inspect, logs, exec create, kill, stop, rm,
+pause, wait, stats, top, and the archive calls of `docker cp`)."""
 
 from __future__ import annotations
 
+import base64
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
+from shoal.engineapi import gojson
 from shoal.engineapi.backend import ContainerListQuery
+from shoal.engineapi.constants import JSON_CONTENT_TYPE
 from shoal.engineapi.gojson import decode_object
 from shoal.engineapi.logstream import has_tty, write_log_stream
 from shoal.engineapi.query import bool_param, filters_param, int_param, log_options
-from shoal.engineapi.responses import json_response
+from shoal.engineapi.responses import empty_ok, json_response, no_content
 from shoal.engineapi.routing import RouteTable, backend_of, streaming
 
 
@@ -44,8 +50,110 @@ async def exec_create(request: web.Request) -> web.StreamResponse:
     return json_response({"Id": exec_id}, status=201)
 
 
+async def kill(request: web.Request) -> web.StreamResponse:
+    await backend_of(request).container_kill(request.match_info["id"], request.query.get("signal", ""))
+    return no_content()
+
+
+async def stop(request: web.Request) -> web.StreamResponse:
+    stopped = await backend_of(request).container_stop(request.match_info["id"], int_param(request.query, "t"))
+    return no_content() if stopped else web.Response(status=304)
+
+
+async def remove(request: web.Request) -> web.StreamResponse:
+    query = request.query
+    await backend_of(request).container_remove(request.match_info["id"], bool_param(query, "force"),
+                                               bool_param(query, "v"))
+    return no_content()
+
+
+async def pause(request: web.Request) -> web.StreamResponse:
+    await backend_of(request).container_pause(request.match_info["id"])
+    return no_content()
+
+
+async def unpause(request: web.Request) -> web.StreamResponse:
+    await backend_of(request).container_unpause(request.match_info["id"])
+    return no_content()
+
+
+@streaming
+async def wait(request: web.Request) -> web.StreamResponse:
+    answer = await backend_of(request).container_wait(request.match_info["id"], request.query.get("condition", ""))
+    return json_response(answer)
+
+
+async def top(request: web.Request) -> web.StreamResponse:
+    return json_response(await backend_of(request).container_top(request.match_info["id"],
+                                                                 request.query.get("ps_args", "")))
+
+
+@streaming
+async def stats(request: web.Request) -> web.StreamResponse:
+    query = request.query
+    messages = await backend_of(request).container_stats(
+        request.match_info["id"], bool_param(query, "stream", True), bool_param(query, "one-shot"))
+    response = web.StreamResponse(headers={"Content-Type": JSON_CONTENT_TYPE})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    async for message in messages:
+        await response.write(gojson.encode(message))
+    await response.write_eof()
+    return response
+
+
+PATH_STAT_HEADER = "X-Docker-Container-Path-Stat"
+
+
+def _path_stat_header(stat: dict[str, object]) -> str:
+    return base64.b64encode(gojson.encode(stat).rstrip(b"\n")).decode()
+
+
+async def archive_head(request: web.Request) -> web.StreamResponse:
+    stat = await backend_of(request).container_archive_stat(request.match_info["id"], request.query.get("path", ""))
+    return web.Response(status=200, headers={PATH_STAT_HEADER: _path_stat_header(stat)})
+
+
+@streaming
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    stat, chunks = await backend_of(request).container_archive_get(request.match_info["id"],
+                                                                   request.query.get("path", ""))
+    response = web.StreamResponse(headers={"Content-Type": "application/x-tar",
+                                           PATH_STAT_HEADER: _path_stat_header(stat)})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def _body(request: web.Request) -> AsyncIterator[bytes]:
+    while chunk := await request.content.read(64 * 1024):
+        yield chunk
+
+
+async def archive_put(request: web.Request) -> web.StreamResponse:
+    query = request.query
+    await backend_of(request).container_archive_put(
+        request.match_info["id"], query.get("path", ""), _body(request),
+        bool_param(query, "noOverwriteDirNonDir"))
+    return empty_ok()
+
+
 def register(routes: RouteTable) -> None:
     routes.get("/containers/json", list_containers)
     routes.get("/containers/{id}/json", inspect)
     routes.get("/containers/{id}/logs", logs)
     routes.post("/containers/{id}/exec", exec_create)
+    routes.post("/containers/{id}/kill", kill)
+    routes.post("/containers/{id}/stop", stop)
+    routes.delete("/containers/{id}", remove)
+    routes.post("/containers/{id}/pause", pause)
+    routes.post("/containers/{id}/unpause", unpause)
+    routes.post("/containers/{id}/wait", wait)
+    routes.get("/containers/{id}/top", top)
+    routes.get("/containers/{id}/stats", stats)
+    routes.head("/containers/{id}/archive", archive_head)
+    routes.get("/containers/{id}/archive", archive_get)
+    routes.add("PUT", "/containers/{id}/archive", archive_put)

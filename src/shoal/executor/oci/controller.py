@@ -24,6 +24,7 @@ from shoal.executor.oci.passwd import ContainerUser, container_user
 from shoal.executor.oci.plan import process_plan
 from shoal.executor.oci.rootmount import mount_rootfs, unmount
 from shoal.executor.oci.seccomp import oci_seccomp
+from shoal.executor.process import cgroups as cg
 from shoal.executor.process.context import ProcessContext
 from shoal.executor.process.controller import MAX_LOG_BYTES, ProcessController
 from shoal.executor.process.etcfiles import hosts_file, resolv_conf
@@ -164,6 +165,28 @@ class OciController(ProcessController):
         if (book := self._ctx.addresses) is not None:
             book.release(record.container_id)
         self._dir.remove()
+
+    # ------------------------------------------------------- calls on the container (docker kill, ...)
+
+    def groups(self) -> dict[str, Path]:
+        """The runtime made the container's groups at its cgroupsPath, in every controller."""
+        return cg.groups_of(f"{self._oci.cgroup_parent}/{self._record().container_id}")
+
+    async def filesystem_root(self) -> str:
+        """Through the container's pid while it runs (its volumes and /etc files included), else
+        its root filesystem, mounted until the task is removed."""
+        status = await self.inspect()
+        if status.running and status.pid is not None:
+            return f"/proc/{status.pid}/root"
+        return str(self.rootfs)
+
+    async def _release(self) -> None:
+        record = self._record()
+        await _quiet(*self._oci.runtime_argv("delete", "--force", record.container_id))
+        _remove_empty_cgroup_parents(self._oci.cgroup_parent)
+        await unmount(self.rootfs)
+        if (book := self._ctx.addresses) is not None:
+            book.release(record.container_id)
 
     # ------------------------------------------------------------------------------------ helpers
 

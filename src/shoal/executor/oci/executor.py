@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from shoal.api.errors import Conflict
 from shoal.base.clock import Clock
 from shoal.executor.base import CAP_EXEC, Capabilities, ContainerInfo, PortSpec, TaskRuntime
 from shoal.executor.errors import ContainerNotFound, ContainerNotRunning
@@ -27,6 +28,7 @@ from shoal.executor.oci.runtime import RuntimeChoice, choose_runtime, unavailabl
 from shoal.executor.oci.seccomp import load_profile
 from shoal.executor.oci.source import ImageSource
 from shoal.executor.oci.volumes import LocalVolumes
+from shoal.executor.process import cgroups as cg
 from shoal.executor.process.controller import status_of
 from shoal.executor.process.executor import ProcessExecutor
 from shoal.executor.process.status import env_dict
@@ -88,6 +90,10 @@ class OciExecutor(ProcessExecutor):
         base = super().capabilities
         return Capabilities(base.supported | {CAP_EXEC}, base.missing)
 
+    @property
+    def volumes(self) -> LocalVolumes:
+        return self._oci.volumes
+
     def controller(self, runtime: TaskRuntime) -> OciController:
         return OciController(self._ctx, self._oci, runtime)
 
@@ -106,6 +112,8 @@ class OciExecutor(ProcessExecutor):
         status = status_of(task_dir, record)
         if not status.running:
             raise ContainerNotRunning(record.container_id)
+        if self.controller(record.runtime).paused():
+            raise Conflict(f"Container {record.container_id} is paused, unpause the container before exec")
         environment = env_dict(record.env) | env_dict(env or [])
         if tty:
             environment.setdefault("TERM", "xterm")
@@ -123,6 +131,15 @@ class OciExecutor(ProcessExecutor):
                             pid_file=stem.with_suffix(".pid"), tty=tty)
         host_env = {"PATH": os.environ.get("PATH") or "/usr/sbin:/usr/bin:/sbin:/bin"}
         return self._execs.create(record.container_id, cmd, argv, host_env, stdin, tty, user or "")
+
+    async def paused(self, container_id: str) -> bool:
+        """Read straight from the runtime's freezer group when given a full id (`docker ps` asks for
+        every row), else found by name or prefix first."""
+        if len(container_id) == 64:
+            groups = cg.groups_of(f"{self._oci.cgroup_parent}/{container_id}")
+            if groups:
+                return cg.is_frozen(groups)
+        return await super().paused(container_id)
 
     async def containers(self, *, all: bool = False) -> list[ContainerInfo]:
         """As the process executor's, plus the ports the image exposes (what `docker ps` shows)."""

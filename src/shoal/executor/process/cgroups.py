@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal.api.defaults import NANOS
-from shoal.executor.base import CAP_CPU_LIMIT, CAP_MEMORY_LIMIT, CAP_PIDS_LIMIT, Resources
+from shoal.executor.base import CAP_CPU_LIMIT, CAP_MEMORY_LIMIT, CAP_PIDS_LIMIT, BlockIo, Resources
 
 CPU_PERIOD_US = 100_000
 _CAPABILITY = {"memory": CAP_MEMORY_LIMIT, "pids": CAP_PIDS_LIMIT, "cpu": CAP_CPU_LIMIT}
@@ -177,3 +177,161 @@ def _make_base(mount: Mount, controller: str, scope: str) -> None:
         for level in (mount.path, mount.path / "shoal", base):
             with open(level / "cgroup.subtree_control", "w") as f:
                 f.write(f"+{controller}")
+
+
+# -- reading what a container used (`docker stats`) and pausing it (`docker pause`) -------------------
+
+STAT_CONTROLLERS = ("cpuacct", "cpu", "memory", "pids", "blkio", "freezer")
+TICK_NS = NANOS // os.sysconf("SC_CLK_TCK")
+
+
+def groups_of(path: str, root: Path = Path("/sys/fs/cgroup")) -> dict[str, Path]:
+    """Controller → the directory of cgroup `path` (an OCI cgroupsPath) in each hierarchy that has
+    it: one directory for all on cgroup v2, one per controller on v1."""
+    relative = path.lstrip("/")
+    if (root / "cgroup.controllers").exists():
+        group = root / relative
+        return {c: group for c in STAT_CONTROLLERS} if group.is_dir() else {}
+    found: dict[str, Path] = {}
+    try:
+        hierarchies = list(root.iterdir())
+    except OSError:
+        return {}
+    for hierarchy in hierarchies:
+        names = hierarchy.name.split(",")
+        for controller in STAT_CONTROLLERS:
+            if controller in names and (hierarchy / relative).is_dir():
+                found[controller] = hierarchy / relative
+    return found
+
+
+def groups_by_controller(groups: tuple[str, ...] | list[Path]) -> dict[str, Path]:
+    """The process executor's recorded group directories, keyed by the controller each lies under."""
+    found: dict[str, Path] = {}
+    for group in map(Path, groups):
+        for part in group.parts:
+            for controller in part.split(","):
+                if controller in STAT_CONTROLLERS:
+                    found.setdefault(controller, group)
+    return found
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _number(text: str) -> int:
+    text = text.strip()
+    return int(text) if text.isdigit() else 0
+
+
+def _keyed(text: str) -> dict[str, int]:
+    values = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            values[key] = int(value)
+    return values
+
+
+def system_cpu_ns(stat_text: str) -> int:
+    """The host's CPU time as /proc/stat's first line counts it (user … softirq), as dockerd sums it."""
+    for line in stat_text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            return sum(int(v) for v in fields[1:8]) * TICK_NS
+    return 0
+
+
+def read_usage(groups: dict[str, Path]) -> dict[str, object]:
+    """The figures `docker stats` shows, from the container's cgroup files (v1 or v2); keys as
+    ResourceSample's fields. A controller that is not there leaves its figures out."""
+    usage: dict[str, object] = {}
+    v2 = any((g / "cgroup.controllers").exists() for g in groups.values())
+    cpu = groups.get("cpu")
+    if v2 and cpu is not None:
+        stat = _keyed(_read(cpu / "cpu.stat"))
+        usage.update(cpu_total_ns=stat.get("usage_usec", 0) * 1000, cpu_user_ns=stat.get("user_usec", 0) * 1000,
+                     cpu_kernel_ns=stat.get("system_usec", 0) * 1000, periods=stat.get("nr_periods", 0),
+                     throttled_periods=stat.get("nr_throttled", 0), throttled_ns=stat.get("throttled_usec", 0) * 1000)
+    elif (acct := groups.get("cpuacct")) is not None:
+        ticks = _keyed(_read(acct / "cpuacct.stat"))
+        usage.update(cpu_total_ns=_number(_read(acct / "cpuacct.usage")),
+                     cpu_percpu_ns=tuple(int(v) for v in _read(acct / "cpuacct.usage_percpu").split()),
+                     cpu_user_ns=ticks.get("user", 0) * TICK_NS, cpu_kernel_ns=ticks.get("system", 0) * TICK_NS)
+        if cpu is not None:
+            stat = _keyed(_read(cpu / "cpu.stat"))
+            usage.update(periods=stat.get("nr_periods", 0), throttled_periods=stat.get("nr_throttled", 0),
+                         throttled_ns=stat.get("throttled_time", 0))
+    if (memory := groups.get("memory")) is not None:
+        if v2:
+            usage.update(memory_usage=_number(_read(memory / "memory.current")),
+                         memory_max_usage=_number(_read(memory / "memory.peak")),
+                         memory_limit=_number(_read(memory / "memory.max")))
+        else:
+            usage.update(memory_usage=_number(_read(memory / "memory.usage_in_bytes")),
+                         memory_max_usage=_number(_read(memory / "memory.max_usage_in_bytes")),
+                         memory_limit=_number(_read(memory / "memory.limit_in_bytes")))
+        usage["memory_stats"] = _keyed(_read(memory / "memory.stat"))
+    if (pids := groups.get("pids")) is not None:
+        usage.update(pids_current=_number(_read(pids / "pids.current")), pids_limit=_number(_read(pids / "pids.max")))
+    if (blkio := groups.get("blkio")) is not None and not v2:
+        usage["block_io"] = tuple(_block_io_v1(_read(blkio / "blkio.throttle.io_service_bytes")))
+    elif v2 and (io := groups.get("cpu") or groups.get("memory")) is not None:
+        usage["block_io"] = tuple(_block_io_v2(_read(io / "io.stat")))
+    return usage
+
+
+def _block_io_v1(text: str) -> list[BlockIo]:
+    rows = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and ":" in fields[0]:
+            major, _, minor = fields[0].partition(":")
+            rows.append(BlockIo(int(major), int(minor), fields[1], int(fields[2])))
+    return rows
+
+
+def _block_io_v2(text: str) -> list[BlockIo]:
+    rows = []
+    for line in text.splitlines():
+        device, *pairs = line.split()
+        major, _, minor = device.partition(":")
+        counters = dict(p.split("=", 1) for p in pairs if "=" in p)
+        for key, op in (("rbytes", "read"), ("wbytes", "write")):
+            if counters.get(key, "").isdigit():
+                rows.append(BlockIo(int(major), int(minor), op, int(counters[key])))
+    return rows
+
+
+def freeze(groups: dict[str, Path], frozen: bool) -> bool:
+    """Freeze or thaw the group (v1 freezer.state, v2 cgroup.freeze); False if it has no freezer."""
+    group = groups.get("freezer")
+    if group is None:
+        return False
+    if (group / "cgroup.freeze").exists():
+        (group / "cgroup.freeze").write_text("1" if frozen else "0")
+    else:
+        (group / "freezer.state").write_text("FROZEN" if frozen else "THAWED")
+    return True
+
+
+def is_frozen(groups: dict[str, Path]) -> bool:
+    group = groups.get("freezer")
+    if group is None:
+        return False
+    if (group / "cgroup.freeze").exists():
+        return _read(group / "cgroup.freeze").strip() == "1"
+    return _read(group / "freezer.state").strip() in ("FROZEN", "FREEZING")
+
+
+def group_pids(groups: dict[str, Path]) -> list[int]:
+    """Every process in the container's group (any controller lists them all)."""
+    for group in groups.values():
+        text = _read(group / "cgroup.procs")
+        if text:
+            return sorted(int(p) for p in text.split())
+    return []

@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
+from shoal.api.errors import Conflict
 from shoal.base.ids import new_container_id
-from shoal.executor.base import ContainerState, ContainerStatus, LogLine, TaskRuntime, parse_signal
+from shoal.executor.base import ContainerState, ContainerStatus, LogLine, ResourceSample, TaskRuntime, parse_signal
 from shoal.executor.errors import CommandRequired, ContainerNotFound, ContainerNotRunning, InvalidTaskSpec
 from shoal.executor.process import cgroups as cg
+from shoal.executor.process import procfs
 from shoal.executor.process.context import ProcessContext
 from shoal.executor.process.etcfiles import hosts_file, resolv_conf
 from shoal.executor.process.launch import launch, run_argv
@@ -168,6 +170,7 @@ class ProcessController:
             grace = self._runtime.stop_grace_period
         # the record's: an executor may have taken the image's stop signal at prepare
         self._signal(status.pid, parse_signal(self._record().runtime.stop_signal))
+        self.thaw()  # a paused task takes its stop signal once thawed (dockerd unpauses it too)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wait(), timeout=max(grace, 0.0))
             return
@@ -181,6 +184,7 @@ class ProcessController:
         if not self._record().isolated:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(status.pid, signal.SIGKILL)  # what the workload forked goes too
+        self.thaw()  # frozen processes die only once thawed
         await self.wait()
 
     async def remove(self) -> None:
@@ -203,6 +207,105 @@ class ProcessController:
         self, *, follow: bool = False, tail: int | None = None, since: datetime | None = None
     ) -> AsyncIterator[LogLine]:
         return task_logs(self._dir, follow=follow, tail=tail, since=since)
+
+    # ------------------------------------------------------- calls on the container (docker kill, ...)
+
+    REMOVED_MARK = "removed"
+
+    def removed(self) -> bool:
+        """`docker rm` took it: hidden from the container calls, its exit kept for the agent."""
+        return (self._dir.path / self.REMOVED_MARK).exists()
+
+    async def running_pid(self) -> int:
+        status = await self.inspect()
+        if status.state is not ContainerState.RUNNING or status.pid is None:
+            raise ContainerNotRunning(status.container_id)
+        return status.pid
+
+    async def kill(self, sig: signal.Signals) -> None:
+        pid = await self.running_pid()
+        self._signal(pid, sig)
+        if sig == signal.SIGKILL and not self._record().isolated:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
+        self.thaw()  # a frozen process takes its signal once thawed, as dockerd unpauses to kill
+
+    def groups(self) -> dict[str, Path]:
+        """The container's cgroup directories by controller (the process executor makes groups only
+        for the limits a task sets)."""
+        return cg.groups_by_controller(self._record().cgroups)
+
+    def thaw(self) -> None:
+        with contextlib.suppress(OSError):
+            cg.freeze(self.groups(), False)
+
+    async def set_paused(self, paused: bool) -> None:
+        status = await self.inspect()
+        if status.state is not ContainerState.RUNNING:
+            raise ContainerNotRunning(status.container_id)
+        groups = self.groups()
+        if cg.is_frozen(groups) == paused:
+            word = "already paused" if paused else "not paused"
+            raise Conflict(f"Container {status.container_id} is {word}")
+        if not cg.freeze(groups, paused):
+            raise Conflict(f"Cannot pause container {status.container_id}: it has no freezer cgroup "
+                                    "(the process executor gives one only to tasks with resource limits)")
+
+    def paused(self) -> bool:
+        return cg.is_frozen(self.groups())
+
+    async def sample(self) -> ResourceSample:
+        status = await self.inspect()
+        now = self._ctx.clock.now()
+        groups = self.groups()
+        usage = cg.read_usage(groups)
+        if status.running and status.pid is not None:
+            if "cpu_total_ns" not in usage:  # no cgroup of its own: add up its process tree
+                times = [procfs.cpu_ns(pid, cg.TICK_NS) for pid in procfs.tree(status.pid)]
+                usage.update(cpu_user_ns=sum(t[0] for t in times), cpu_kernel_ns=sum(t[1] for t in times))
+                usage["cpu_total_ns"] = usage["cpu_user_ns"] + usage["cpu_kernel_ns"]  # type: ignore[operator]
+            if "memory_usage" not in usage:
+                usage["memory_usage"] = sum(procfs.rss_bytes(pid) for pid in procfs.tree(status.pid))
+            if "pids_current" not in usage:
+                usage["pids_current"] = len(procfs.tree(status.pid))
+            usage["networks"] = procfs.network_counters(status.pid) if self._record().isolated else {}
+        system = cg.system_cpu_ns(Path("/proc/stat").read_text())
+        return ResourceSample(read_at=now, system_cpu_ns=system, online_cpus=os.cpu_count() or 1,
+                              **usage)  # type: ignore[arg-type]
+
+    async def pids(self) -> list[int]:
+        pid = await self.running_pid()
+        return cg.group_pids(self.groups()) or procfs.tree(pid)
+
+    async def filesystem_root(self) -> str:
+        """The task's files as it sees them: through its pid's root while it runs."""
+        status = await self.inspect()
+        if status.running and status.pid is not None:
+            return f"/proc/{status.pid}/root"
+        return "/"
+
+    async def remove_keeping_exit(self, force: bool) -> None:
+        """`docker rm [-f]`: kill it (with force), free what it holds, and hide it; the exit record
+        stays for the agent, which sees the task fail and removes the rest with the task."""
+        async with self._ctx.task_lock(self._runtime.task_id):
+            status = await self.inspect()
+            if status.state is ContainerState.RUNNING:
+                if not force:
+                    word = "paused" if self.paused() else "running"
+                    hint = ("Unpause and then stop the container before attempting removal or force remove"
+                            if word == "paused" else "Stop the container before attempting removal or force remove")
+                    raise Conflict(f"You cannot remove a {word} container {status.container_id}. {hint}")
+                if self._dir.started():
+                    await self.terminate()
+            await self._release()
+            (self._dir.path / self.REMOVED_MARK).write_text("")
+
+    async def _release(self) -> None:
+        """Free what a stopped container still holds (cgroups, its address), keeping its records."""
+        record = self._record()
+        await cg.remove_groups(record.cgroups)
+        if (book := self._ctx.addresses) is not None:
+            book.release(record.container_id)
 
     # ------------------------------------------------------------------------------------ helpers
 

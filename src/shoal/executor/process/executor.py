@@ -14,11 +14,13 @@ import hashlib
 import os
 import platform
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shoal.api.defaults import NANOS
 from shoal.base.clock import Clock, SystemClock
@@ -35,10 +37,12 @@ from shoal.executor.base import (
     Capabilities,
     ContainerInfo,
     ContainerState,
+    ContainerStatus,
     ExecInfo,
     LogLine,
     NodeDescription,
     Plugin,
+    ResourceSample,
     TaskRuntime,
 )
 from shoal.executor.errors import ContainerNotFound, ContainerNotRunning
@@ -51,6 +55,9 @@ from shoal.executor.process.status import env_dict, status_text
 from shoal.executor.process.taskdir import TaskDir, TaskRecord
 from shoal.executor.process.users import resolve_user, with_groups
 from shoal.network.tasknet import TaskNetConfig, remove_bridge
+
+if TYPE_CHECKING:
+    from shoal.executor.oci.volumes import LocalVolumes
 
 ENGINE_VERSION = "20.10.0-shoal"
 PLUGINS = (
@@ -173,6 +180,8 @@ class ProcessExecutor:
         now = self._ctx.clock.now()
         rows = []
         for task_dir in self._ctx.task_dirs():
+            if _removed(task_dir):
+                continue
             record = task_dir.read_record()
             status = status_of(task_dir, record)
             if not all and status.state is not ContainerState.RUNNING:
@@ -276,11 +285,77 @@ class ProcessExecutor:
         self._ctx.forget_network()
         return True
 
+    @property
+    def volumes(self) -> LocalVolumes:
+        """This node's named volumes (volumes/<name>/_data under the state dir, as the shim mounts them)."""
+        from shoal.executor.oci.volumes import LocalVolumes  # the oci package imports this module
+
+        return LocalVolumes(self._ctx.state_dir / "volumes")
+
+    def volume_users(self, name: str) -> list[str]:
+        """The containers (not removed) whose mounts name the volume: `docker volume rm` waits for them."""
+        users = []
+        for task_dir in self._ctx.task_dirs():
+            if _removed(task_dir):
+                continue
+            record = task_dir.read_record()
+            if any(m.type == "volume" and m.source == name for m in record.options.mounts):
+                users.append(record.container_id)
+        return users
+
+    # -- calls on one container (ContainerCalls: docker kill|stop|rm|pause|stats|top|cp|wait)
+
+    def _container(self, reference: str) -> ProcessController:
+        _, record = self._find(reference)
+        return self.controller(record.runtime)
+
+    async def kill(self, container_id: str, sig: signal.Signals) -> None:
+        await self._container(container_id).kill(sig)
+
+    async def stop(self, container_id: str, grace: float | None) -> bool:
+        controller = self._container(container_id)
+        if not (await controller.inspect()).running:
+            return False
+        await controller.shutdown(grace)
+        return True
+
+    async def remove_container(self, container_id: str, force: bool) -> str:
+        controller = self._container(container_id)
+        await controller.remove_keeping_exit(force)
+        return (await controller.inspect()).container_id
+
+    async def pause(self, container_id: str) -> None:
+        await self._container(container_id).set_paused(True)
+
+    async def unpause(self, container_id: str) -> None:
+        await self._container(container_id).set_paused(False)
+
+    async def paused(self, container_id: str) -> bool:
+        return self._container(container_id).paused()
+
+    async def wait_exit(self, container_id: str) -> ContainerStatus:
+        controller = self._container(container_id)
+        status = await controller.inspect()
+        if status.state is ContainerState.RUNNING:
+            return await controller.wait()
+        return status
+
+    async def sample(self, container_id: str) -> ResourceSample:
+        return await self._container(container_id).sample()
+
+    async def pids(self, container_id: str) -> list[int]:
+        return await self._container(container_id).pids()
+
+    async def filesystem_root(self, container_id: str) -> str:
+        return await self._container(container_id).filesystem_root()
+
     def _find(self, reference: str) -> tuple[TaskDir, TaskRecord]:
         """A container by full id, unique id prefix or name (with or without the leading "/")."""
         name = reference.removeprefix("/")
         matches = []
         for task_dir in self._ctx.task_dirs():
+            if _removed(task_dir):
+                continue
             record = task_dir.read_record()
             if record.container_id == reference or record.runtime.container_name == name:
                 return task_dir, record
@@ -289,6 +364,11 @@ class ProcessExecutor:
         if len(matches) == 1:
             return matches[0]
         raise ContainerNotFound(reference)
+
+
+def _removed(task_dir: TaskDir) -> bool:
+    """`docker rm` took its container; the task's records wait for the agent to remove the task."""
+    return (task_dir.path / ProcessController.REMOVED_MARK).exists()
 
 
 def _memory_total() -> int:

@@ -57,3 +57,47 @@ def children(pid: int) -> list[int]:
             return [int(p) for p in f.read().split()]
     except FileNotFoundError:
         return []
+
+
+_NET_FIELDS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", None, None, None, None,
+               "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
+
+
+def network_counters(pid: int) -> dict[str, dict[str, int]]:
+    """Interface → Docker's counters (rx_bytes, rx_packets, ... tx_dropped) in the network namespace
+    of `pid`, from /proc/<pid>/net/dev; the loopback left out, as `docker stats` shows."""
+    try:
+        with open(f"/proc/{pid}/net/dev") as f:
+            lines = f.read().splitlines()[2:]
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return {}
+    found = {}
+    for line in lines:
+        name, _, counters = line.partition(":")
+        name = name.strip()
+        values = counters.split()
+        if name == "lo" or len(values) < len(_NET_FIELDS):
+            continue
+        found[name] = {key: int(value) for key, value in zip(_NET_FIELDS, values, strict=False) if key}
+    return found
+
+
+def tree(pid: int) -> list[int]:
+    """`pid` and every descendant (for a task that has no cgroup of its own)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(children(current))
+    return sorted(found)
+
+
+def cpu_ns(pid: int, tick_ns: int) -> tuple[int, int]:
+    """(user, system) CPU time of one process, from /proc/<pid>/stat (0, 0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0, 0
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    return int(fields[11]) * tick_ns, int(fields[12]) * tick_ns
