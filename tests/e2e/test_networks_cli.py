@@ -69,7 +69,6 @@ def test_service_without_ports_is_not_written_again(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "rm", "quiet")
 
 
-@pytest.mark.xfail(strict=True, reason="request B-10: controlapi/services.py stores Endpoint {'Spec': {}} at create")
 def test_a_portless_service_shows_an_empty_endpoint_in_the_raw_api(swarm: ShoalDaemon) -> None:
     """dockerd always sends an Endpoint (docker-py, Portainer and Traefik read it raw, not through the
     CLI's Go types), even when the allocator has nothing to put in it."""

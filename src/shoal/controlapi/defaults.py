@@ -58,7 +58,10 @@ def with_defaults(service: Obj) -> Obj:
     policy = task.get("RestartPolicy") or {}
     task["RestartPolicy"] = {**RESTART_DEFAULTS, **policy}
     for key in ("UpdateConfig", "RollbackConfig"):
-        spec[key] = {**UPDATE_DEFAULTS, **(spec.get(key) or {})}
+        given = spec.get(key) or {}
+        # dockerd reads an empty Order or FailureAction as the default (stop-first, pause).
+        spec[key] = {**UPDATE_DEFAULTS, **{name: value for name, value in given.items()
+                                           if not (name in ("Order", "FailureAction") and value == "")}}
     endpoint = spec.get("EndpointSpec")
     if endpoint is None:
         spec["EndpointSpec"] = {"Mode": "vip"}

@@ -7,6 +7,7 @@ from typing import Any
 from shoal.api import errors
 from shoal.api.objects import CLUSTER, NODES, Obj, clone, dig, node_name, version_of
 from shoal.controlapi import filters as flt
+from shoal.controlapi.cluster import finish_rotation_if_converged
 from shoal.controlapi.dockerd_checks import ROLES, node_spec_values
 from shoal.controlapi.resolve import resolve
 from shoal.controlapi.schema import NODE_SPEC, conform
@@ -91,5 +92,6 @@ class NodeControl:
                 updated = clone(cluster)
                 updated[REMOVED_NODES] = sorted({*(cluster.get(REMOVED_NODES) or ()), node["ID"]})
                 tx.update(CLUSTER, updated, touch=False)
+            finish_rotation_if_converged(tx)  # the removed node may have been the last one it waited for
 
         await self._store.update(remove)

@@ -74,7 +74,8 @@ class ServiceControl:
         validate_service_spec(spec, validate_constraints)
         check_healthcheck(spec)
         check_job_spec(spec)
-        service: Obj = {"ID": new_id(), "Spec": spec}
+        # an Endpoint with nothing allocated yet, as dockerd shows every service
+        service: Obj = {"ID": new_id(), "Spec": spec, "Endpoint": {"Spec": {}}}
         status = job_status(spec, self._clock.now())
         if status is not None:
             service["JobStatus"] = status

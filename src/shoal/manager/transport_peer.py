@@ -27,6 +27,7 @@ from shoal.manager.transport_codec import (
     encode_snapshot,
 )
 from shoal.raft.types import Message, MessageType
+from shoal.rpc import tls
 from shoal.rpc.identity import Access, PeerPolicy, peer_identity
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class PeerSender:
         async with asyncio.timeout(s.connect_timeout):
             ws = await self._session.ws_connect(
                 self._url(),
-                ssl=self._ssl if self._ssl is not None else False,
+                ssl=tls.current(self._ssl) if self._ssl is not None else False,
                 heartbeat=s.heartbeat,
                 max_msg_size=s.max_frame_bytes,
                 timeout=timeout,

@@ -19,6 +19,7 @@ from pathlib import Path
 from shoal.api import errors
 from shoal.base.ids import new_id
 from shoal.controlapi.payloads import CONFIG, SECRET, check_refs
+from shoal.controlapi.validate import check_service_networks
 from shoal.engineapi.backend import (
     Backend,
     EventQuery,
@@ -238,6 +239,7 @@ class FakeBackend(FakeSecretsConfigs, FakeNetworkCalls, FakeContainerCalls):
             raise errors.AlreadyExists(
                 f"name conflicts with an existing object: service {name} already exists", grpc=True
             )
+        check_service_networks(self._network_view(), spec)
         check_refs(SECRET, spec, self.secrets.get)
         check_refs(CONFIG, spec, self.configs.get)
         service = self._new_object(spec)
@@ -271,6 +273,7 @@ class FakeBackend(FakeSecretsConfigs, FakeNetworkCalls, FakeContainerCalls):
         registry_auth: str | None,
     ) -> Json:
         service = self._resolve(self.services, ref, "service", ("Spec", "Name"))
+        check_service_networks(self._network_view(), spec)
         check_refs(SECRET, spec, self.secrets.get)
         check_refs(CONFIG, spec, self.configs.get)
         self._bump(service, version)

@@ -34,7 +34,7 @@ from shoal.images.service import ImageService
 _CTRL_D = b"\x04"
 _SERVICE_FILTERS = {"id", "name", "label", "mode"}
 _NODE_FILTERS = {"id", "name", "role", "membership", "label", "node.label"}
-_TASK_FILTERS = {"service", "node", "id", "name", "label", "desired-state", "_up-to-date"}
+_TASK_FILTERS = {"service", "node", "id", "name", "label", "desired-state", "_up-to-date", "runtime"}
 _NAMED_FILTERS = {"id", "name", "names", "label"}
 
 
