@@ -1,6 +1,7 @@
-"""The allocator: allocates networks the API did not (the ingress network of an older init), gives
-each service its endpoint (published ports, VIPs), and moves new tasks to PENDING ("pending task
-scheduling") with their service's endpoint and an address on each network they join.
+"""The allocator: allocates networks the API did not (the ingress network of an older init) and task
+subnets to nodes made without one, gives each service its endpoint (published ports, VIPs), and moves
+new tasks to PENDING ("pending task scheduling") with their service's endpoint and an address on each
+network they join. (Networks and nodes normally get theirs in the transaction that creates them.)
 
 It writes an object only when a client would see the change: a service with no published port and
 no VIP is never written (Swarm writes nothing there either), so an update sent with the version just
