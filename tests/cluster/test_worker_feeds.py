@@ -133,6 +133,8 @@ def test_following_logs_show_the_replacement_tasks(cluster: TestCluster) -> None
     follow = subprocess.Popen([DOCKER_CLI, "service", "logs", "--no-trunc", "-f", SERVICE], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True,
                               env={"DOCKER_HOST": manager.daemon.docker_host, "PATH": "/usr/bin:/bin"})
+    logs = {name: cluster.node(name).daemon.log_path for name in WORKERS}
+    logged_before = {name: len(path.read_bytes()) for name, path in logs.items()}
     seen: list[str] = []
     reader = threading.Thread(target=lambda: seen.extend(iter(follow.stdout.readline, "")) if follow.stdout else None,
                               daemon=True)
@@ -152,6 +154,10 @@ def test_following_logs_show_the_replacement_tasks(cluster: TestCluster) -> None
         follow.kill()
         follow.wait(10)
         reader.join(10)
+    # The client went away: the subscription ends on the workers too (nothing keeps reading for no one).
+    for name, path in logs.items():
+        cluster.wait_for(lambda name=name, path=path: b"no longer followed" in path.read_bytes()[logged_before[name]:],
+                         30, f"{name}'s publisher to stop following")
 
 
 def curl(node: ClusterNode) -> subprocess.CompletedProcess[str]:

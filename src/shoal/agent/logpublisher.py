@@ -90,8 +90,12 @@ class LogPublisher:
         if not isinstance(sub, str):
             return
         if message.get("cancel") is True:
-            for job in pumps.pop(sub, []):
+            following = [job for job in pumps.pop(sub, []) if not job.done()]
+            for job in following:
                 job.cancel()
+            if following:
+                log.debug("log publisher: subscription %s cancelled; %d task log(s) no longer followed", sub,
+                          len(following))
             return
         try:
             follow, tail, since = _options(message.get("options"))
