@@ -229,7 +229,7 @@ def test_docker_stack_deploy_gives_the_same_stack(swarm: ShoalDaemon, stack_dir:
     def tasks(out: str) -> list[list[str]]:
         # The two commands run a moment apart: compare the cells and states, not how long ago a state
         # began (which also moves the columns after it).
-        return [re.split(r"\s{2,}", re.sub(r" (\d+ seconds?|Less than a second|About a minute|\d+ minutes) ago",
+        return [re.split(r"\s{2,}", re.sub(r" (\d+ seconds?|less than a second|about a minute|\d+ minutes) ago",
                                            "", line)) for line in lines(out)]
 
     assert tasks(shoal(swarm, stack_dir, "stack", "ps", "dk").stdout) == tasks(docker("stack", "ps", "dk").stdout)

@@ -57,6 +57,13 @@ def ago(timestamp: str, now: datetime | None = None) -> str:
     return f"{human_duration(max(elapsed, 0))} ago"
 
 
+def state_since(state: str, timestamp: str, now: datetime | None = None) -> str:
+    """A task's CURRENT STATE cell: "Running 5 seconds ago", "Starting less than a second ago" (the
+    docker CLI lowercases the duration here, unlike its CREATED columns)."""
+    since = ago(timestamp, now)
+    return f"{state.capitalize()} {since[:1].lower()}{since[1:]}".rstrip()
+
+
 def short_id(value: str, length: int = 12) -> str:
     return value[:length]
 

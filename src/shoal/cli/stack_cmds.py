@@ -12,7 +12,7 @@ import docker.auth
 from docker.errors import APIError
 
 from shoal.api.errors import NotFound, ShoalError
-from shoal.cli.format import ago, short_id, strip_digest, table
+from shoal.cli.format import short_id, state_since, strip_digest, table
 from shoal.cli.main import api_of
 from shoal.cli.progress import wait_converged
 from shoal.compose import deploy as stack_deploy
@@ -194,7 +194,7 @@ def ps(ctx: click.Context, namespace: str, no_trunc: bool, quiet: bool) -> None:
                          name if position == 0 else f" \\_ {name}",
                          strip_digest(task["Spec"]["ContainerSpec"]["Image"]), nodes.get(task.get("NodeID") or "", ""),
                          task["DesiredState"].capitalize(),
-                         f"{status['State'].capitalize()} {ago(status.get('Timestamp', ''))}",
+                         state_since(status["State"], status.get("Timestamp", "")),
                          error if no_trunc or not error else f'"{error}"', ""])
     click.echo(table(["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"], rows,
                      min_width=MIN_COLUMN))
