@@ -182,6 +182,10 @@ class LogBroker:
         """The nodes whose publishers are connected here."""
         return set(self._publishers)
 
+    def subscriptions(self) -> int:
+        """How many subscriptions are open (each ends when its reader goes)."""
+        return len(self._subscriptions)
+
     # -- the agents' side
     async def _serve_publisher(self, caller: Caller, stream: MessageStream) -> None:
         assert caller.identity is not None  # Access.NODE admits only callers with a certificate

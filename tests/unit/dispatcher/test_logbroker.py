@@ -264,3 +264,14 @@ async def test_a_publisher_follows_its_session_to_another_manager(swarm: Swarm) 
         job.cancel()
         await asyncio.gather(job, return_exceptions=True)
         await server.close()
+
+
+async def test_a_followed_stream_for_another_manager_ends_when_that_manager_stops_reading(swarm: Swarm) -> None:
+    await swarm.node("w1")
+    await swarm.task("t1", "w1", b"one")
+    lines = remote_logs(swarm.client("m2", MANAGER_ROLE), swarm.address, LogSelector(service_id="web"),
+                        SubscriptionOptions(follow=True))
+    assert (await asyncio.wait_for(anext(lines), 10)).data == b"one\n"
+    assert swarm.broker.subscriptions() == 1
+    await lines.aclose()  # its docker CLI went away
+    await eventually(lambda: swarm.broker.subscriptions() == 0, "the leader's subscription to end")
