@@ -175,3 +175,32 @@ async def test_a_readopted_task_keeps_running_and_is_still_checked() -> None:
     clock.advance(1)
     await until(lambda: bool(reports) and reports[-1]["State"] == states.FAILED)
     assert reports[-1]["Err"].endswith("dockerexec: unhealthy container")
+
+
+async def test_an_engine_checked_task_fails_with_the_engines_cause() -> None:
+    """The docker executor's wait() reports dockerd's verdict as the status' error; the task error
+    then reads as Swarm's, exit code first."""
+    import dataclasses
+
+    from shoal.executor.base import ContainerStatus
+
+    clock = FakeClock()
+    executor = FakeExecutor(clock=clock)
+    the_task = task()
+    inner = executor.controller(task_runtime(the_task, NODE, "host"))
+
+    class EngineChecked:
+        def __getattr__(self, name: str) -> object:
+            return getattr(inner, name)
+
+        async def wait(self) -> ContainerStatus:
+            return dataclasses.replace(await inner.wait(), error="dockerexec: unhealthy container")
+
+    reports: list[Obj] = []
+    manager = TaskManager(the_task, EngineChecked(), lambda _, s: reports.append(s), clock,  # type: ignore[arg-type]
+                          health=HealthChecks(executor, clock))
+    manager.start()
+    await until(lambda: bool(reports) and reports[-1]["State"] == states.RUNNING)
+    executor.exit_task("t1", 137)
+    await until(lambda: reports[-1]["State"] == states.FAILED)
+    assert reports[-1]["Err"] == "task: non-zero exit (137): dockerexec: unhealthy container"
