@@ -143,6 +143,16 @@ def test_five_root_rotations(cluster: TestCluster) -> None:
     assert len(set(roots)) == 5
     assert running_task(manager) == task and task_history(manager) == [task]
     assert nodes_ready(manager, 2)
+    # Restarted, the worker comes back with the certificate chain and root the rotations left it.
+    def sessions() -> int:  # the worker's agent logs each session it opens with the leader (over mTLS)
+        return worker.daemon.log_path.read_text().count("agent session with the leader")
+
+    before = sessions()
+    worker.kill9()
+    worker.daemon.start()
+    cluster.wait_for(lambda: sessions() > before and nodes_ready(manager, 2) and running_task(manager) == task,
+                     60, "the restarted worker in session again, its task re-adopted")
+    assert task_history(manager) == [task]
     token = manager.docker("swarm", "join-token", "-q", "worker").stdout.strip()
     assert token.split("-")[2] == ca_digest(roots[-1])
     assert "joined a swarm as a worker" in cluster.join(cluster.node("n3"), "worker", manager).stdout
