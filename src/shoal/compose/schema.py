@@ -49,11 +49,15 @@ def load_schema(path: Path) -> dict[str, Any]:
 
 
 def _with_cli_additions(schema: dict[str, Any]) -> dict[str, Any]:
-    """Keys the docker CLI's own 3.x schema accepts that the packaged (2021) specification predates:
-    deploy.resources.limits.pids (CLI 25+)."""
+    """The keys the docker CLI's own 3.13 schema accepts that the packaged (2021) specification predates:
+    deploy.resources.limits.pids, healthcheck.start_interval and cgroupns_mode (ignored with a warning)."""
     schema = copy.deepcopy(schema)
-    limits = schema["definitions"]["deployment"]["properties"]["resources"]["properties"]["limits"]
+    definitions = schema["definitions"]
+    limits = definitions["deployment"]["properties"]["resources"]["properties"]["limits"]
     limits["properties"].setdefault("pids", {"type": "integer"})
+    healthcheck = definitions["healthcheck"]["properties"]
+    healthcheck.setdefault("start_interval", {"type": "string", "format": "duration"})
+    definitions["service"]["properties"].setdefault("cgroupns_mode", {"type": "string"})
     return schema
 
 

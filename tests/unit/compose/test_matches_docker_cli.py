@@ -73,6 +73,7 @@ services:
       timeout: 10s
       retries: 3
       start_period: 40s
+      start_interval: 5s
 """,
     "deploy_options": """
 version: "3.9"
@@ -415,11 +416,12 @@ def test_several_files_merge_as_the_docker_clis(tmp_path: Path, cli_recorder: Re
 def test_warnings_read_as_the_docker_clis(tmp_path: Path, cli_recorder: Recorder) -> None:
     compose_file = tmp_path / "compose.yml"
     compose_file.write_text("services:\n  web:\n    image: busybox\n    build: .\n    links: [db]\n"
-                            "    restart: always\n    privileged: true\n    container_name: web\n    expose: [80]\n")
+                            "    restart: always\n    privileged: true\n    container_name: web\n    expose: [80]\n"
+                            "    cgroupns_mode: host\n")
     result = cli_recorder.deploy(compose_file, "st")
     assert result.returncode == 0, result.stderr
     warnings = "".join(f"{warning}\n" for warning in load([str(compose_file)], environ={}).warnings)
-    assert warnings.startswith("Ignoring unsupported options: build, links, privileged, restart\n\n")
+    assert warnings.startswith("Ignoring unsupported options: build, cgroupns_mode, links, privileged, restart\n\n")
     assert result.stderr.startswith(warnings)
 
 
