@@ -251,3 +251,42 @@ def test_deploy_waits_for_convergence_when_asked(swarm: ShoalDaemon, stack_dir: 
                 check=False)
     assert (bad.returncode, bad.stderr) == (1, "invalid option sometimes for flag --resolve-image\n")
     shoal(swarm, stack_dir, "stack", "rm", "wait")
+
+
+JOBS = """
+services:
+  once:
+    image: my-apache2:latest
+    command: "true"
+    deploy: {mode: replicated-job, replicas: 2}
+  everywhere:
+    image: my-apache2:latest
+    command: "true"
+    deploy: {mode: global-job}
+  daemon:
+    image: my-apache2:latest
+    command: sleep 3600
+    deploy: {mode: global}
+  capped:
+    image: my-apache2:latest
+    command: sleep 3600
+    deploy: {placement: {max_replicas_per_node: 1}}
+"""
+
+
+@pytest.mark.skipif(**cli_requirement((28, 0), needs="docker stack services' job columns"))
+def test_stack_services_shows_modes_as_the_docker_cli(swarm: ShoalDaemon, stack_dir: Path) -> None:
+    (stack_dir / "jobs.yml").write_text(JOBS)
+    shoal(swarm, stack_dir, "stack", "deploy", "-c", "jobs.yml", "jobs")
+    expected = {"jobs_capped": "1/1 (max 1 per node)", "jobs_daemon": "1/1", "jobs_everywhere": "0/0 (1/1 completed)",
+                "jobs_once": "0/2 (2/2 completed)"}
+
+    def replicas() -> dict[str, str]:
+        rows = swarm.docker("stack", "services", "jobs").stdout.splitlines()[1:]
+        return {re.split(r"\s{2,}", row)[1]: re.split(r"\s{2,}", row)[3] for row in rows}
+
+    wait_until(lambda: replicas() == expected, 60, "the jobs did not complete")
+    ours = shoal(swarm, stack_dir, "stack", "services", "jobs").stdout
+    theirs = swarm.docker("stack", "services", "jobs").stdout
+    assert [line.rstrip() for line in ours.splitlines()] == [line.rstrip() for line in theirs.splitlines()]
+    shoal(swarm, stack_dir, "stack", "rm", "jobs")

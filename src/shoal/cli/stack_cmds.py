@@ -119,15 +119,23 @@ def ls(ctx: click.Context) -> None:
 
 
 def _mode_and_replicas(service: dict[str, Any]) -> tuple[str, str]:
+    """MODE and REPLICAS as the docker CLI's service table shows them (jobs with their completions,
+    replicated services with their per-node maximum)."""
     mode = service["Spec"].get("Mode") or {}
     status = service.get("ServiceStatus") or {}
-    running, desired = status.get("RunningTasks", 0), status.get("DesiredTasks", 0)
+    running, desired, completed = (int(status.get(key) or 0)
+                                   for key in ("RunningTasks", "DesiredTasks", "CompletedTasks"))
+    if "ReplicatedJob" in mode:
+        total = int((mode["ReplicatedJob"] or {}).get("TotalCompletions") or 0)
+        return "replicated job", f"{running}/{desired} ({completed}/{total} completed)"
+    if "GlobalJob" in mode:
+        # Desired counts only the tasks still to complete: the whole job is those plus the completed ones.
+        return "global job", f"{running}/{desired} ({completed}/{desired + completed} completed)"
     if "Global" in mode:
         return "global", f"{running}/{desired}"
-    if "ReplicatedJob" in mode or "GlobalJob" in mode:
-        total = (mode.get("ReplicatedJob") or {}).get("TotalCompletions", desired)
-        name = "replicated job" if "ReplicatedJob" in mode else "global job"
-        return name, f"{running}/{desired} ({status.get('CompletedTasks', 0)}/{total} completed)"
+    per_node = int(((service["Spec"].get("TaskTemplate") or {}).get("Placement") or {}).get("MaxReplicas") or 0)
+    if per_node:
+        return "replicated", f"{running}/{desired} (max {per_node} per node)"
     return "replicated", f"{running}/{desired}"
 
 
