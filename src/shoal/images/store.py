@@ -56,6 +56,8 @@ class ImageStore:
         except InvalidReference:
             ref = None
         if ref is not None:
+            if ref.digest and ref.tag:  # name:tag@digest names the digest; dockerd ignores the tag
+                ref = ref.with_digest(ref.digest)
             image_id = self.meta.refs.get(str(ref))
             if image_id is not None:
                 return self.meta.images.get(image_id)

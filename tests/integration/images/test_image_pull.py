@@ -126,3 +126,13 @@ async def test_ensure_pulls_only_when_missing(registries: Registries, service: I
     before = registries.open.blob_requests(registries.images.app_v2.id)
     assert (await service.ensure(ref)).id == pulled.id
     assert registries.open.blob_requests(registries.images.app_v2.id) == before
+
+
+async def test_a_pinned_reference_with_a_tag_and_a_digest_finds_the_digest(registries: Registries,
+                                                                            service: ImageService) -> None:
+    # what `docker service create` pins a task's image to: name:tag@digest (the tag is ignored)
+    digest = registries.images.app_v1.digest
+    pinned = f"{registries.open.host}/test/app:v1@{digest}"
+    resolved = await service.ensure(pinned)
+    assert resolved.id == registries.images.app_v1.id
+    assert (await service.resolve(pinned)).id == resolved.id

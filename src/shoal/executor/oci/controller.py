@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from shoal.api.errors import ShoalError
 from shoal.base.ids import new_container_id
 from shoal.executor.base import TaskRuntime
 from shoal.executor.errors import InvalidTaskSpec
@@ -74,7 +75,10 @@ class OciController(ProcessController):
             raise InvalidTaskSpec("--init: no docker-init (tini) on this node (apt-get install tini)")
         # --with-registry-auth: the service carries the client's X-Registry-Auth to every node
         auth = (container_spec(rt).get("PullOptions") or {}).get("RegistryAuth") or None
-        image = await self._oci.images.ensure(rt.image, auth)
+        try:
+            image = await self._oci.images.ensure(rt.image, auth)
+        except ShoalError as exc:  # not found, refused credentials...: the task is rejected, as Swarm's
+            raise InvalidTaskSpec(str(exc)) from None
         container_id = new_container_id()
         hostname = rt.hostname or container_id[:12]
         plan = process_plan(rt, image.container_config, hostname)
