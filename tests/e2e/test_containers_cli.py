@@ -5,6 +5,7 @@ Every call also gets the bad input dockerd refuses, with dockerd's text."""
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import os
@@ -20,7 +21,10 @@ import pytest
 
 from shoal.executor.oci.rootfs import busybox_missing_reason
 from shoal.executor.selection import default_executor
+from shoal.testing import registry as registry_support
 from shoal.testing.daemon import DOCKER_CLI, ShoalDaemon, cli_requirement, wait_until
+from shoal.testing.oci_images import Layer, Pusher, make_image
+from shoal.testing.registry import Registry
 
 pytestmark = pytest.mark.skipif(**cli_requirement())
 
@@ -268,3 +272,48 @@ def test_volumes_made_on_first_use_listed_and_refused_while_in_use(shoald: Shoal
     wait_until(lambda: shoald.docker("volume", "rm", "firstuse", check=False).returncode == 0, 60,
                "volume still in use after its service went")
     assert shoald.docker("volume", "ls", "-q").stdout.split() == []
+
+
+USER, PASSWORD = "alice", "s3cret-pw"
+
+
+@pytest.fixture(scope="module")
+def private_image(shoald: ShoalDaemon, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The web image in a registry that wants basic auth (pushed through an open one on the same storage)."""
+    why_not = registry_support.available()
+    if why_not:
+        pytest.skip(why_not)
+    work = tmp_path_factory.mktemp("private-registry")
+    (work / "basic").mkdir()
+    open_registry = Registry(work, work / "storage")
+    basic = Registry(work / "basic", work / "storage", htpasswd={USER: PASSWORD})
+    open_registry.start()
+    try:
+        basic.start()
+        rootfs = (shoald.workdir / "web.tar").read_bytes()
+        image = make_image([Layer(rootfs, gzip.compress(rootfs, compresslevel=1, mtime=0))],
+                           config={"Cmd": ["httpd", "-f", "-p", "80", "-h", "/var/www"]})
+        Pusher(open_registry.base_url).image("team/web", "1", image)
+        yield f"{basic.host}/team/web:1"
+    finally:
+        basic.stop()
+        open_registry.stop()
+
+
+def test_with_registry_auth_lets_the_node_pull_and_is_never_shown(shoald: ShoalDaemon, private_image: str,
+                                                                  tmp_path: Path) -> None:
+    config = ["--config", str(tmp_path / "docker-config")]
+    shoald.docker(*config, "login", "-u", USER, "-p", PASSWORD, private_image.split("/")[0])
+    shoald.docker(*config, "service", "create", "--detach", "--name", "anonymous", private_image)
+    wait_until(lambda: any(line.startswith("Rejected") and "pull access denied" in line
+                           for line in task_errors(shoald, "anonymous")),
+               60, f"a task pulled without credentials: {task_errors(shoald, 'anonymous')}")
+    shoald.docker(*config, "service", "create", "--detach", "--name", "private", "--with-registry-auth",
+                  private_image)
+    running_container(shoald, "private")
+    shown = shoald.docker("service", "inspect", "private").stdout + shoald.docker(
+        "inspect", shoald.docker("service", "ps", "-q", "private").stdout.split()[0]).stdout
+    assert "RegistryAuth" not in shown and "PullOptions" not in shown
+    # an update without new credentials keeps the stored ones (the task pulls again on a fresh node)
+    shoald.docker(*config, "service", "update", "--detach", "--env-add", "X=1", "private")
+    shoald.docker("service", "rm", "anonymous", "private")
