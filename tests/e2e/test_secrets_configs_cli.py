@@ -175,6 +175,7 @@ def test_a_task_keeps_its_secret_across_a_daemon_restart(oci: ShoalDaemon) -> No
     oci.kill9()
     oci.start()
     assert running_container(oci, "survivor") == container  # re-adopted, not restarted
+    assert oci.docker_json("secret", "inspect", "kept")[0]["Spec"]["Name"] == "kept"  # from the encrypted log
     assert oci.docker("exec", container, "cat", "/run/secrets/kept").stdout == "still-here"
     oci.docker("service", "rm", "survivor")
     wait_until(lambda: not task_files_mounts(oci), 60, "the re-adopted task's tmpfs unmounted")
