@@ -77,9 +77,18 @@ def hostnames(cluster: TestCluster) -> dict[str, str]:
 
 
 def wait_for_running_on_every_worker(cluster: TestCluster, manager: ClusterNode) -> dict[str, str]:
+    """A task running on each worker, and no rolling update of an earlier test still in its monitor
+    period: its last UpdateStatus write would move the service's version under a `service update`
+    sent meanwhile (out of sequence, as on Docker)."""
     cluster.wait_for(lambda: sorted(running_tasks(manager).values()) == sorted(WORKERS), 60,
                      "one running task on each worker")
+    cluster.wait_for(lambda: update_state(manager) in ("", "completed"), 60, "the last rolling update completed")
     return running_tasks(manager)
+
+
+def update_state(manager: ClusterNode) -> str:
+    return manager.docker("service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+                          SERVICE).stdout.strip()
 
 
 def test_service_logs_on_the_manager_show_every_workers_task(cluster: TestCluster) -> None:
