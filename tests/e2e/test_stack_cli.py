@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 
+from shoal.testing import registry as registry_support
 from shoal.testing.daemon import ShoalDaemon, cli_requirement, wait_until
+from shoal.testing.oci_images import Pusher, make_image, make_layer
+from shoal.testing.registry import Registry
 
 pytestmark = pytest.mark.skipif(**cli_requirement())
 
@@ -290,3 +293,42 @@ def test_stack_services_shows_modes_as_the_docker_cli(swarm: ShoalDaemon, stack_
     theirs = swarm.docker("stack", "services", "jobs").stdout
     assert [line.rstrip() for line in ours.splitlines()] == [line.rstrip() for line in theirs.splitlines()]
     shoal(swarm, stack_dir, "stack", "rm", "jobs")
+
+
+def test_resolve_image_pins_the_registrys_digest(swarm: ShoalDaemon, stack_dir: Path,
+                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    """--resolve-image against a loopback registry: the digest /distribution reports is pinned on create,
+    kept by `changed` while the file names the same image, and the same as the docker CLI pins."""
+    why_not = registry_support.available()
+    if why_not:
+        pytest.skip(why_not)
+    work = tmp_path_factory.mktemp("stack-registry")
+    registry = Registry(work, work / "storage")
+    registry.start()
+    try:
+        first = make_image([make_layer({"app/version": "1\n"})])
+        second = make_image([make_layer({"app/version": "2\n"})])
+        pusher = Pusher(registry.base_url)
+        pusher.image("team/app", "v1", first)
+        ref = f"{registry.host}/team/app:v1"
+        (stack_dir / "pinned.yml").write_text(f"services:\n  app:\n    image: {ref}\n    command: sleep 3600\n")
+
+        def image_of(service: str) -> str:
+            return str(swarm.docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+                                    service).stdout.strip())
+
+        shoal(swarm, stack_dir, "stack", "deploy", "-c", "pinned.yml", "pin")
+        assert image_of("pin_app") == f"{ref}@{first.digest}"
+        swarm.docker("stack", "deploy", "-c", str(stack_dir / "pinned.yml"), "dkpin")
+        assert image_of("dkpin_app") == f"{ref}@{first.digest}"
+        wait_until(lambda: _updates_done(swarm, "pin"), 60, "the first deploy did not settle")
+        pusher.image("team/app", "v1", second)  # the tag moves on in the registry
+        shoal(swarm, stack_dir, "stack", "deploy", "--resolve-image", "changed", "-c", "pinned.yml", "pin")
+        assert image_of("pin_app") == f"{ref}@{first.digest}"  # same image in the file: the pin is kept
+        wait_until(lambda: _updates_done(swarm, "pin"), 60, "the second deploy did not settle")
+        shoal(swarm, stack_dir, "stack", "deploy", "-c", "pinned.yml", "pin")  # always: asked again
+        assert image_of("pin_app") == f"{ref}@{second.digest}"
+        shoal(swarm, stack_dir, "stack", "rm", "pin")
+        shoal(swarm, stack_dir, "stack", "rm", "dkpin")
+    finally:
+        registry.stop()
