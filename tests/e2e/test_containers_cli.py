@@ -90,6 +90,7 @@ def replaced(shoald: ShoalDaemon, name: str, old: str, error: str) -> str:
     return running_container(shoald, name, other_than=old)
 
 
+
 def refused(shoald: ShoalDaemon, *args: str) -> str:
     result = shoald.docker(*args, check=False)
     assert result.returncode != 0, f"docker {' '.join(args)} was accepted: {result.stdout}"
@@ -173,6 +174,23 @@ def test_stop_with_a_timeout_and_wait_for_the_exit_code(shoald: ShoalDaemon) -> 
     lines = actions.stdout.splitlines()
     assert "kill 15" in lines and "stop <no value>" in lines and any(a.startswith("die") for a in lines)
     shoald.docker("service", "rm", "stopped")
+
+
+def test_restart_runs_the_same_container_again_and_the_task_is_replaced(shoald: ShoalDaemon) -> None:
+    container = service(shoald, "restarted")
+    started = shoald.docker("inspect", "-f", "{{.State.StartedAt}}", container).stdout.strip()
+    assert shoald.docker("restart", "-t", "1", container).stdout.strip() == container
+    state = shoald.docker("inspect", "-f", "{{.State.Status}} {{.State.StartedAt}}", container).stdout.split()
+    assert state[0] == "running" and state[1] != started
+    assert shoald.docker("exec", container, "echo", "again").stdout == "again\n"
+    # as in Swarm: the stop failed the task, the orchestrator replaced it; the restarted container lives
+    # on until its task is removed
+    successor = replaced(shoald, "restarted", container, "task: non-zero exit (137)")
+    assert successor != container
+    assert "No such container: nosuch" in refused(shoald, "restart", "nosuch")
+    shoald.docker("service", "rm", "restarted")
+    wait_until(lambda: shoald.docker("ps", "-aq", "--filter", "name=restarted.").stdout.strip() == "", 60,
+               "the restarted container did not go with its service")
 
 
 def test_rm_is_refused_while_running_and_forced_removes_the_container(shoald: ShoalDaemon) -> None:

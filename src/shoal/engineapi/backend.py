@@ -198,6 +198,10 @@ class Backend(Protocol):
         """False when it was not running (the route answers 304, as dockerd)."""
         ...
 
+    async def container_restart(self, ref: str, timeout: int | None) -> None:
+        """Stop, then start the same container again (its task fails and is replaced, as in Swarm)."""
+        ...
+
     async def container_remove(self, ref: str, force: bool, volumes: bool) -> None:
         """Conflict while it runs, unless forced. A task's container that goes fails its task, which the
         orchestrator replaces, as in Swarm."""

@@ -526,6 +526,10 @@ class ContainerCalls(Protocol):
         """The stop signal, then SIGKILL after `grace` (None: the task's); False if it was not running."""
         ...
 
+    async def restart(self, container_id: str, grace: float | None) -> None:
+        """Stop (its task fails and is replaced, as in Swarm) and start the same container again."""
+        ...
+
     async def remove_container(self, container_id: str, force: bool) -> str:
         """Kill (if `force`; Conflict if running without it) and remove; returns the full id. What
         the agent needs to see the exit (its exit record) stays until the agent removes the task."""

@@ -85,6 +85,12 @@ class ContainerCalls(BackendBase):
             self._publish("stop", info)
         return stopped
 
+    async def container_restart(self, ref: str, timeout: int | None) -> None:
+        info = await self._local.find(ref)
+        if info.state.value == "running":
+            self._publish("kill", info, signal="15")
+        self._publish("restart", await self._local.restart(ref, timeout))
+
     async def container_remove(self, ref: str, force: bool, volumes: bool) -> None:
         info = await self._local.remove(ref, force)
         if info.state.value == "running":

@@ -162,6 +162,11 @@ class LocalTasks:
         grace = float(timeout) if timeout is not None and timeout >= 0 else None
         return info, await self._calls().stop(info.id, grace)
 
+    async def restart(self, ref: str, timeout: int | None) -> ContainerInfo:
+        info = await self.find(ref)
+        await self._calls().restart(info.id, float(timeout) if timeout is not None and timeout >= 0 else None)
+        return info
+
     async def remove(self, ref: str, force: bool) -> ContainerInfo:
         info = await self.find(ref)
         await self._calls().remove_container(info.id, force)

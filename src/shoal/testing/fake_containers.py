@@ -82,6 +82,9 @@ class FakeContainerCalls(FakeCore):
         container["State"] = "exited"
         return True
 
+    async def container_restart(self, ref: str, timeout: int | None) -> None:
+        self._container(ref)["State"] = "running"
+
     async def container_remove(self, ref: str, force: bool, volumes: bool) -> None:
         container = self._container(ref)
         if container["State"] == "running" and not force:

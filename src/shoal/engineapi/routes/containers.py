@@ -60,6 +60,11 @@ async def stop(request: web.Request) -> web.StreamResponse:
     return no_content() if stopped else web.Response(status=304)
 
 
+async def restart(request: web.Request) -> web.StreamResponse:
+    await backend_of(request).container_restart(request.match_info["id"], int_param(request.query, "t"))
+    return no_content()
+
+
 async def remove(request: web.Request) -> web.StreamResponse:
     query = request.query
     await backend_of(request).container_remove(request.match_info["id"], bool_param(query, "force"),
@@ -148,6 +153,7 @@ def register(routes: RouteTable) -> None:
     routes.post("/containers/{id}/exec", exec_create)
     routes.post("/containers/{id}/kill", kill)
     routes.post("/containers/{id}/stop", stop)
+    routes.post("/containers/{id}/restart", restart)
     routes.delete("/containers/{id}", remove)
     routes.post("/containers/{id}/pause", pause)
     routes.post("/containers/{id}/unpause", unpause)

@@ -184,6 +184,11 @@ class OciController(ProcessController):
             return f"/proc/{status.pid}/root"
         return str(self.rootfs)
 
+    async def _relaunch(self) -> None:
+        await _quiet(*self._oci.runtime_argv("delete", "--force", self._record().container_id))
+        (self._dir.path / "container.pid").unlink(missing_ok=True)
+        await super()._relaunch()
+
     async def _release(self) -> None:
         record = self._record()
         await _quiet(*self._oci.runtime_argv("delete", "--force", record.container_id))

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from shoal.api.errors import Conflict
+from shoal.base.clock import parse_rfc3339
 from shoal.base.ids import new_container_id
 from shoal.executor.base import ContainerState, ContainerStatus, LogLine, ResourceSample, TaskRuntime, parse_signal
 from shoal.executor.errors import CommandRequired, ContainerNotFound, ContainerNotRunning, InvalidTaskSpec
@@ -38,6 +39,7 @@ from shoal.network.tasknet import setup_script
 log = logging.getLogger(__name__)
 
 MAX_LOG_BYTES = 10 * 1024 * 1024
+PREVIOUS_EXIT = "exit.previous"  # the exit of the run before a `docker restart`
 VANISHED_EXIT_CODE = 255
 _POLL = 0.05
 
@@ -151,6 +153,8 @@ class ProcessController:
             supervisor = self._dir.supervisor()
             if supervisor is not None and is_same_process(supervisor.pid, supervisor.start_time):
                 await _until_exit(supervisor.pid)
+                if self._dir.exit() is None and self._dir.supervisor() != supervisor:
+                    return await self._previous_run()  # `docker restart` ran it again meanwhile
                 continue
             if self._dir.exit() is None:
                 await asyncio.sleep(_POLL)  # the supervisor writes `exit` just before it goes
@@ -283,6 +287,26 @@ class ProcessController:
         if status.running and status.pid is not None:
             return f"/proc/{status.pid}/root"
         return "/"
+
+    async def restart(self, grace: float | None) -> None:
+        """`docker restart`: stop it (its task fails and is replaced, as in Swarm), then run the same
+        container again from its state directory; it lives on until the agent removes its task."""
+        if (await self.inspect()).running:
+            await self.shutdown(grace)
+        async with self._ctx.task_lock(self._runtime.task_id):
+            await self._relaunch()
+
+    async def _relaunch(self) -> None:
+        # a wait() on the stopped run (the agent's) ends with that run's exit, kept aside
+        os.replace(self._dir.path / "exit", self._dir.path / PREVIOUS_EXIT)
+        for name in ("supervisor", "pid", "error"):
+            (self._dir.path / name).unlink(missing_ok=True)
+        await self._start()
+
+    async def _previous_run(self) -> ContainerStatus:
+        lines = (self._dir.path / PREVIOUS_EXIT).read_text().split("\n")
+        return dataclasses.replace(await self.inspect(), state=ContainerState.EXITED, pid=None,
+                                   exit_code=int(lines[0]), finished_at=parse_rfc3339(lines[1]))
 
     async def remove_keeping_exit(self, force: bool) -> None:
         """`docker rm [-f]`: kill it (with force), free what it holds, and hide it; the exit record

@@ -319,6 +319,9 @@ class ProcessExecutor:
         await controller.shutdown(grace)
         return True
 
+    async def restart(self, container_id: str, grace: float | None) -> None:
+        await self._container(container_id).restart(grace)
+
     async def remove_container(self, container_id: str, force: bool) -> str:
         controller = self._container(container_id)
         await controller.remove_keeping_exit(force)
