@@ -21,8 +21,7 @@ import docker
 
 from shoal.api.defaults import NANOS
 from shoal.executor.oci.rootfs import build_busybox_rootfs, write_archive
-from shoal.testing.cluster import CLUSTER_PORT, ClusterNode, TestCluster
-from shoal.testing.daemon import ShoalDaemon
+from shoal.testing.cluster import ClusterNode, TestCluster
 from shoal.testing.dockerd_hosts import DockerdHosts, DockerdNode, api_client
 from shoal.testing.netns import Host, TestNetwork
 
@@ -166,30 +165,11 @@ def busybox_archive(workdir: Path) -> Path:
     return write_archive(build_busybox_rootfs(workdir / "rootfs"), workdir / "busybox.tar")
 
 
-class ShoalCluster(TestCluster):
-    """testing.cluster's TestCluster, entering only the hosts' network namespaces so that the oci
-    executor sees the machine's cgroup hierarchy (`ip netns exec` mounts a /sys without it). To go once
-    testing.cluster does this itself (request H-3)."""
-
-    __test__ = False
-
-    def start(self, count: int) -> None:
-        self.network.create()
-        for index in range(1, count + 1):
-            host = self.network.add_host(f"n{index}")
-            daemon = ShoalDaemon(self.workdir / host.label, self.executor,
-                                 extra_args=["--listen-addr", f"0.0.0.0:{CLUSTER_PORT}", "--node-name", host.label],
-                                 launcher=["nsenter", f"--net=/run/netns/{host.netns}"])
-            self.nodes.append(ClusterNode(host, daemon))
-        for node in self.nodes:
-            node.daemon.start()
-
-
 class ShoalSide(ClusterSide):
     label = "shoal"
 
     def __init__(self, workdir: Path, executor: str = "oci") -> None:
-        self.cluster = ShoalCluster("bench-shoal", workdir, executor=executor)
+        self.cluster = TestCluster("bench-shoal", workdir, executor=executor)
         self.network = self.cluster.network
         self.members = []
 
