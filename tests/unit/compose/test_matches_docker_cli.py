@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Recorder
+from compose_cli_recorder import Recorder
 
 from shoal.compose.convert import convert_service
 from shoal.compose.images import image_with_tag
