@@ -12,6 +12,8 @@ from collections.abc import Callable
 from shoal.agent.health import HealthBook, HealthChecks
 from shoal.agent.runtime import task_files, task_runtime
 from shoal.agent.taskmanager import TaskManager
+from shoal.api import errors
+from shoal.api.defaults import HEARTBEAT_GRACE_MULTIPLIER
 from shoal.api.dispatch import Assignments, DispatcherClient, Session, StatusUpdate
 from shoal.api.objects import Obj
 from shoal.base.clock import Clock
@@ -77,11 +79,39 @@ class Agent:
                 await self._clock.sleep(RETRY_DELAY)
 
     async def _heartbeats(self) -> None:
+        """A heartbeat every half period, each on its own: one stuck behind TCP's retransmission backoff on
+        a lossy link must not hold back the next, which can get through on another connection. The
+        session ends when the dispatcher refuses one, or when none was answered for a whole grace."""
         assert self._session is not None
+        session_id = self._session.session_id
         period = self._session.heartbeat_period
-        while True:
-            await self._clock.sleep(period / 2)
-            period = await self._dispatcher.heartbeat(self.node_id, self._session.session_id)
+        answered = self._clock.monotonic()
+        refusal: list[BaseException] = []
+
+        async def beat() -> None:
+            nonlocal period, answered
+            try:
+                period = await self._dispatcher.heartbeat(self.node_id, session_id)
+                answered = self._clock.monotonic()
+            except errors.Unavailable:
+                return  # unreachable for now: a later heartbeat may get through (the grace decides)
+            except Exception as exc:  # refused (e.g. the dispatcher forgot this session): register again
+                refusal.append(exc)
+
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await self._clock.sleep(period / 2)
+                if refusal:
+                    raise refusal[0]
+                if self._clock.monotonic() - answered > period * HEARTBEAT_GRACE_MULTIPLIER:
+                    raise errors.Unavailable("no heartbeat answered within the grace period")
+                sent = asyncio.create_task(beat())
+                in_flight.add(sent)
+                sent.add_done_callback(in_flight.discard)
+        finally:
+            for sent in in_flight:
+                sent.cancel()
 
     async def _reporter(self) -> None:
         assert self._session is not None

@@ -11,7 +11,7 @@ import click
 import docker
 
 from shoal.api.names import task_name
-from shoal.cli.format import ago, short_id, strip_digest, table
+from shoal.cli.format import short_id, state_since, strip_digest, table
 from shoal.cli.main import api_of
 from shoal.cli.progress import wait_converged
 from shoal.cli.service_jobs import job_replicas, mode_name, wait_job_complete
@@ -246,7 +246,7 @@ def ps(ctx: click.Context, ref: str, no_trunc: bool) -> None:
                 strip_digest(task["Spec"]["ContainerSpec"]["Image"]),
                 names.get(node_id, ""),
                 task["DesiredState"].capitalize(),
-                f"{status['State'].capitalize()} {ago(status.get('Timestamp', ''))}",
+                state_since(status["State"], status.get("Timestamp", "")),
                 (status.get("Err") or "") if no_trunc else f"\"{status['Err']}\"" if status.get("Err") else "",
                 "",
             ])
