@@ -199,13 +199,28 @@ def test_a_promoted_node_gets_a_manager_certificate_and_follows_a_rotation(clust
     manager.docker("node", "promote", "n3")
     cluster.wait_for(lambda: cluster.managers_view(manager)["n3"]["manager"] == "Reachable", 60,
                      "n3 a reachable manager")
+    cluster.wait_for(lambda: promoted.docker("node", "ls", check=False).returncode == 0, 60,
+                     "the promoted node answering cluster calls")
     role = leaf(promoted).subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value
     assert role == "swarm-manager"
-    root = rotate(promoted)  # through the new manager, which forwards to the leader
-    assert manager.docker("swarm", "ca").stdout.strip() == root
+    # Its agent's session started over as it became a manager: let it settle before rotating.
+    cluster.wait_for(lambda: nodes_ready(manager, 3), 30, "every node ready after the promotion")
+    before = manager.docker("swarm", "ca").stdout.strip()
+    # Started through the new manager, which forwards it to the leader. Its progress is read on the
+    # leader: a follower may answer from a store that has not applied the update yet (request F-5).
+    promoted.docker("swarm", "ca", "--rotate", "--detach")
+
+    def finished() -> bool:
+        info = manager.docker_json("info", "--format", "{{json .Swarm.Cluster}}")
+        statuses = manager.docker("node", "ls", "--format", "{{.TLSStatus}}").stdout.split()
+        return (not info["RootRotationInProgress"] and info["TLSInfo"]["TrustRoot"].strip() != before
+                and statuses == ["Ready"] * 3)
+
+    cluster.wait_for(finished, 60, "the rotation started on n3 finished on every node")
+    root = manager.docker("swarm", "ca").stdout.strip()
     for name in ("n1", "n2", "n3"):
         chain, trusted = certificate_files(cluster.node(name))
         assert trusted.decode().strip() == root
         first = x509.load_pem_x509_certificates(chain)[0].public_bytes(serialization.Encoding.PEM)
         assert csr.verify_issued_by(first, trusted)
-    assert nodes_ready(manager, 3)
+    cluster.wait_for(lambda: nodes_ready(manager, 3), 30, "every node ready after the rotation")
