@@ -84,11 +84,13 @@ def test_limits_dockerd_refuses_reject_the_tasks(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "create", "--detach", "--name", "greedy", "--limit-cpu", str(cpus + 1), IMAGE,
                  "sleep", "600")
     swarm.docker("service", "create", "--detach", "--name", "tiny", "--limit-memory", "5m", IMAGE, "sleep", "600")
-    wait_until(lambda: bool(rejected_errors(swarm, "greedy")) and bool(rejected_errors(swarm, "tiny")), 60,
+    swarm.docker("service", "create", "--detach", "--name", "soft", "--reserve-memory", "5m", IMAGE, "sleep", "600")
+    wait_until(lambda: all(rejected_errors(swarm, name) for name in ("greedy", "tiny", "soft")), 60,
                "the tasks were not rejected")
     assert set(rejected_errors(swarm, "greedy")) == {
         f"Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"}
     assert set(rejected_errors(swarm, "tiny")) == {"Minimum memory limit allowed is 6MB"}
+    assert set(rejected_errors(swarm, "soft")) == {"Minimum memory reservation allowed is 6MB"}
 
 
 @pytest.mark.xfail(strict=True, reason="needs request P-3 (controlapi/validate.py: swarmkit's texts)")
