@@ -39,7 +39,6 @@ def test_a_valid_hostname_template_is_created(swarm: ShoalDaemon) -> None:
     assert "named" in services(swarm)
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-1 (controlapi/services.py calls check_container_templates)")
 @pytest.mark.parametrize(("template", "error"), [
     ("{{foo}}", 'template: expansion:1: function "foo" not defined'),
     ("{{.Task.Slot", "template: expansion:1: unclosed action"),
@@ -51,7 +50,6 @@ def test_hostname_templates_docker_refuses_at_create(swarm: ShoalDaemon, templat
         f"{RPC_INVALID}expanding hostname failed: {error}")
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-1 (controlapi/services.py calls check_container_templates)")
 def test_a_hostname_template_refused_at_update_changes_nothing(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "create", "--detach", "--name", "keeps", IMAGE, "sleep", "600")
     before = swarm.docker_json("service", "inspect", "keeps")[0]
@@ -63,7 +61,6 @@ def test_a_hostname_template_refused_at_update_changes_nothing(swarm: ShoalDaemo
     assert swarm.docker_json("service", "inspect", "keeps")[0]["Version"] == before["Version"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-8 (agent/runtime.py expands env values and nested fields)")
 def test_env_and_hostname_templates_are_expanded_per_task(swarm: ShoalDaemon) -> None:
     """Docker's templates work in --env and --hostname at any depth: `1 h-linux-1` from the first slot."""
     swarm.docker("service", "create", "--detach", "--name", "templated", "--env", "SLOT={{.Task.Slot}}",
@@ -93,7 +90,6 @@ def test_limits_dockerd_refuses_reject_the_tasks(swarm: ShoalDaemon) -> None:
     assert set(rejected_errors(swarm, "soft")) == {"Minimum memory reservation allowed is 6MB"}
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-3 (controlapi/validate.py: swarmkit's texts)")
 def test_swarmkit_texts_for_tiny_limits_and_duplicate_ports(swarm: ShoalDaemon) -> None:
     assert refused_create(swarm, "--name", "small", "--limit-memory", "1k", IMAGE, "true") == (
         f"{RPC_INVALID}invalid memory value 1024: Must be at least 4MiB")

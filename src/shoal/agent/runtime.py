@@ -8,8 +8,7 @@ import base64
 import binascii
 import platform
 import posixpath
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from shoal.agent.templating import TemplateContext, TemplateError, render
 from shoal.api.defaults import STOP_GRACE_PERIOD, seconds
@@ -17,22 +16,35 @@ from shoal.api.names import container_name
 from shoal.api.objects import Obj, dig
 from shoal.executor.base import PortSpec, Resources, TaskFile, TaskRuntime, parse_signal
 
-_TEMPLATE = re.compile(r"\{\{\s*\.(\w+)\.(\w+)\s*\}\}")
-
 
 def expand_template(text: str, task: Obj, node_id: str, node_hostname: str) -> str:
-    service_name = str(dig(task, "ServiceAnnotations", "Name", default=""))
-    slot = int(task.get("Slot") or 0)
-    values = {
-        ("Service", "ID"): task.get("ServiceID", ""),
-        ("Service", "Name"): service_name,
-        ("Node", "ID"): node_id,
-        ("Node", "Hostname"): node_hostname,
-        ("Task", "ID"): task["ID"],
-        ("Task", "Slot"): str(slot) if slot else node_id,
-        ("Task", "Name"): container_name(service_name, slot, node_id, task["ID"]),
-    }
-    return _TEMPLATE.sub(lambda m: str(values.get((m.group(1), m.group(2)), m.group(0))), text)
+    """swarmkit's expansion of a ContainerSpec string (the hostname, an env value) with the task's
+    context: field paths at any depth (.Node.Platform.OS), index, join. One that does not render
+    raises TemplateError (a ValueError: the task is rejected); the manager refused most at create."""
+    if "{{" not in text:
+        return text
+    return render(text, _template_context(task, node_id, node_hostname, {}, {}))
+
+
+def _expanded_env(env: Sequence[str], task: Obj, node_id: str, node_hostname: str) -> tuple[str, ...]:
+    """Each NAME=value with its value expanded, as swarmkit's expandEnv (a bare NAME stays as it is)."""
+    expanded = []
+    for entry in env:
+        name, sep, value = str(entry).partition("=")
+        if sep and "{{" in value:
+            try:
+                entry = f"{name}={expand_template(value, task, node_id, node_hostname)}"
+            except TemplateError as exc:
+                raise ValueError(f"expanding env failed: expanding env {entry!r}: {exc}") from None
+        expanded.append(str(entry))
+    return tuple(expanded)
+
+
+def _expanded_hostname(hostname: str, task: Obj, node_id: str, node_hostname: str) -> str:
+    try:
+        return expand_template(hostname, task, node_id, node_hostname)
+    except TemplateError as exc:
+        raise ValueError(f"expanding hostname failed: {exc}") from None
 
 
 def swarm_labels(task: Obj, node_id: str) -> dict[str, str]:
@@ -175,10 +187,11 @@ def task_runtime(task: Obj, node_id: str, node_hostname: str, secrets: Mapping[s
         image=container.get("Image", ""),
         command=tuple(container.get("Command") or ()),
         args=tuple(container.get("Args") or ()),
-        env=_with_term(tuple(container.get("Env") or ()), bool(container.get("TTY"))),
+        env=_with_term(_expanded_env(container.get("Env") or (), task, node_id, node_hostname),
+                       bool(container.get("TTY"))),
         workdir=container.get("Dir") or None,
         user=container.get("User") or None,
-        hostname=expand_template(hostname, task, node_id, node_hostname) if hostname else None,
+        hostname=_expanded_hostname(hostname, task, node_id, node_hostname) if hostname else None,
         stop_signal=stop_signal,
         stop_grace_period=seconds(STOP_GRACE_PERIOD if grace_ns is None else grace_ns),
         labels=swarm_labels(task, node_id),

@@ -21,6 +21,7 @@ from shoal.controlapi.defaults import (
 )
 from shoal.controlapi.dockerd_checks import check_service_spec
 from shoal.controlapi.healthcheck import check_healthcheck
+from shoal.controlapi.hostname_template import check_container_templates
 from shoal.controlapi.jobs import (
     MODE_FILTER_NAMES,
     check_job_spec,
@@ -72,6 +73,7 @@ class ServiceControl:
     async def create(self, raw_spec: Any, registry_auth: str | None = None) -> Obj:
         spec = with_registry_auth(with_job_defaults(normalize_new_spec(_checked_spec(raw_spec))), registry_auth)
         validate_service_spec(spec, validate_constraints)
+        check_container_templates(dig(spec, "TaskTemplate", "ContainerSpec", default=None) or {})
         check_healthcheck(spec)
         check_job_spec(spec)
         # an Endpoint with nothing allocated yet, as dockerd shows every service
@@ -104,6 +106,7 @@ class ServiceControl:
                 spec = with_registry_auth(spec, registry_auth_for_update(current, registry_auth, registry_auth_from))
                 self._check_change(current, spec)
                 validate_service_spec(spec, validate_constraints)
+                check_container_templates(dig(spec, "TaskTemplate", "ContainerSpec", default=None) or {})
                 check_healthcheck(spec)
                 check_job_spec(spec)
                 service["PreviousSpec"] = copy.deepcopy(current["Spec"])

@@ -69,9 +69,9 @@ def validate_resources(resources: Obj | None) -> None:
         memory = values.get("MemoryBytes") or 0
         cpus = values.get("NanoCPUs") or 0
         if memory and memory < MIN_MEMORY:
-            raise invalid(f"TaskSpec: invalid memory value {memory}: Must be at least 4MiB")
+            raise invalid(f"invalid memory value {memory}: Must be at least 4MiB")
         if cpus and cpus < MIN_NANO_CPUS:
-            raise invalid(f"TaskSpec: invalid cpu value {cpus / NANOS:g}: Must be at least 0.001")
+            raise invalid(f"invalid cpu value {cpus / NANOS:g}: Must be at least 0.001")
         if memory < 0 or cpus < 0:
             raise invalid("TaskSpec: resources cannot be negative")
 
@@ -112,7 +112,7 @@ def validate_endpoint(endpoint: Obj | None) -> None:
     mode = endpoint.get("Mode") or "vip"
     if mode not in ("vip", "dnsrr"):
         raise invalid(f"EndpointSpec: invalid endpoint mode {mode!r}")
-    seen: set[tuple[int, str, str]] = set()
+    seen: set[tuple[int, str]] = set()
     for port in endpoint.get("Ports") or []:
         protocol = port.get("Protocol") or "tcp"
         publish_mode = port.get("PublishMode") or "ingress"
@@ -128,10 +128,11 @@ def validate_endpoint(endpoint: Obj | None) -> None:
             raise invalid(
                 "EndpointSpec: port published with ingress mode can't be used with dnsrr mode"
             )
-        if published and (published, protocol, publish_mode) in seen:
-            raise invalid(f"EndpointSpec: duplicate published ports provided ({published}/{protocol})")
+        # swarmkit keys a published port by number and protocol: a host-mode twin is a duplicate too
+        if published and (published, protocol) in seen:
+            raise invalid("EndpointSpec: duplicate published ports provided")
         if published:
-            seen.add((published, protocol, publish_mode))
+            seen.add((published, protocol))
 
 
 def validate_mode(mode: Obj | None) -> None:

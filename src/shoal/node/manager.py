@@ -41,6 +41,7 @@ from shoal.store.memory import MemoryStore, Tx
 log = logging.getLogger(__name__)
 CONTROL_PATH = "/control/v1/call"
 FORWARD_TIMEOUT = 60.0
+APPLY_WAIT = 5.0  # at most this long a follower waits to have applied a forwarded write
 ROLE_RETRY = 5.0
 LEADER_POLL = 0.1
 ControlHandler = Callable[[str, list[Any], dict[str, Any]], Awaitable[Any]]
@@ -154,7 +155,13 @@ class Manager:
         finally:
             lost.cancel()
         if call in done:
-            return call.result()
+            reply = call.result()
+            # Read your writes: answer once this manager has applied what the leader had when the call
+            # returned, so a read that follows on this manager sees the write (a slow one still answers).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(APPLY_WAIT):
+                    await self.raft.wait_applied(int(reply["applied"]))
+            return reply["result"]
         call.cancel()
         raise errors.Unavailable(f"{NO_LEADER} (the leader changed while the call was on its way to it, so it "
                                  "may or may not have been applied)")
@@ -170,7 +177,9 @@ class Manager:
                        and isinstance(body.get("args"), list) and isinstance(body.get("kwargs"), dict))
         if not well_formed:
             raise errors.InvalidArgument("malformed control call")
-        return await self._control(body["method"], body["args"], body["kwargs"])
+        result = await self._control(body["method"], body["args"], body["kwargs"])
+        # What the calling follower must have applied before it answers (read your writes).
+        return {"result": result, "applied": self.raft.applied_index}
 
     async def _leadership(self) -> AsyncIterator[bool]:
         """True when this member leads with its store caught up (an entry of its own term applied
