@@ -70,7 +70,6 @@ class _Token:
 
 _SPACE = " \t\r\n"
 _NUMBER = re.compile(r"[+-]?(0[xX][0-9a-fA-F_]+|(\d[\d_]*)?\.?\d[\d_]*([eE][+-]?\d+)?i?)")
-_WORD = re.compile(r"[A-Za-z0-9_]*")
 
 
 def _is_space(char: str) -> bool:
@@ -229,13 +228,18 @@ class _Lexer:
         if self._at_terminator():
             self.emit("variable" if kind == "variable" else "dot", start)
             return
-        self.i += len(_WORD.match(self.text, self.i).group())  # type: ignore[union-attr]
+        self._skip_word()
         if not self._at_terminator():
             raise self.fail(f"bad character {_unicode_name(self.text[self.i])}")
         self.emit(kind, start)
 
+    def _skip_word(self) -> None:
+        """Past letters, digits and underscores (Go's isAlphaNumeric)."""
+        while self.i < len(self.text) and (self.text[self.i].isalnum() or self.text[self.i] == "_"):
+            self.i += 1
+
     def _identifier(self, start: int) -> None:
-        self.i += len(_WORD.match(self.text, self.i).group())  # type: ignore[union-attr]
+        self._skip_word()
         if not self._at_terminator():
             raise self.fail(f"bad character {_unicode_name(self.text[self.i])}")
         word = self.text[start:self.i]
@@ -280,8 +284,7 @@ def _describe(token: _Token) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str, tokens: list[_Token]) -> None:
-        self.text = text
+    def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.k = 0
         self.open: list[str] = []          # control structures not yet ended
@@ -483,7 +486,7 @@ def expand_check(text: str) -> None:
     """Raise TemplateRefused with Go's text when swarmkit could not expand `text`."""
     if "{{" not in text:
         return
-    parsed = _Parser(text, _Lexer(text).run()).run()
+    parsed = _Parser(_Lexer(text).run()).run()
     for chain in parsed.checks:
         _evaluate(text, chain)
 
