@@ -6,7 +6,8 @@ a year refused with Swarm's message.
 
 The 1 h minimum of --cert-expiry is lowered for these daemons only (SHOAL_TEST_MIN_CERT_EXPIRY, a
 test-only knob) so that renewals happen within seconds. The tests share one cluster and run in file
-order."""
+order. The last one cuts the worker off from the manager while its renewal is due: the failed
+renewal is retried (backoff) and done once the link is back."""
 
 from __future__ import annotations
 
@@ -224,3 +225,28 @@ def test_a_promoted_node_gets_a_manager_certificate_and_follows_a_rotation(clust
         first = x509.load_pem_x509_certificates(chain)[0].public_bytes(serialization.Encoding.PEM)
         assert csr.verify_issued_by(first, trusted)
     cluster.wait_for(lambda: nodes_ready(manager, 3), 30, "every node ready after the rotation")
+
+
+def test_a_renewal_that_fails_is_retried(cluster: TestCluster) -> None:
+    manager, worker = cluster.node("n1"), cluster.node("n2")
+    task = running_task(manager)
+    # Heartbeats slow enough that the worker is not marked down while it is cut off.
+    manager.docker("swarm", "update", "--dispatcher-heartbeat", "60s", "--cert-expiry", "60s")
+    rotate(manager)  # certificates of 60 s: the worker's renewal is due 0-36 s after this
+    issued = leaf(worker)
+    log = worker.daemon.log_path
+    failures_before = log.read_text().count("certificate renew failed")
+    cluster.network.cut(worker.host, manager.host)
+    try:
+        cluster.wait_for(lambda: log.read_text().count("certificate renew failed") > failures_before, 60,
+                         "the worker's renewal failing while it cannot reach the manager")
+    finally:
+        cluster.network.heal(worker.host)
+    assert "retrying in 5 s" in log.read_text()
+    cluster.wait_for(lambda: leaf(worker).serial_number != issued.serial_number, 30,
+                     "the worker's renewal retried and done once it can reach the manager again")
+    assert datetime.now(UTC) < issued.not_valid_after_utc
+    # (The heartbeat stays at 60 s: lowering it now would find every agent, still beating at 30 s, late.)
+    manager.docker("swarm", "update", "--cert-expiry", "2160h")
+    cluster.wait_for(lambda: nodes_ready(manager, 3), 30, "every node ready")
+    assert running_task(manager) == task and task_history(manager) == [task]
