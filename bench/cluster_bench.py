@@ -163,6 +163,10 @@ def converge_once(side: ClusterSide, name: str) -> tuple[float, float]:
     poll_until(lambda: running_tasks(client, service_id) >= second, f"{side.label}: {second} running",
                MEASURE_TIMEOUT_S)
     scaled_in = time.perf_counter() - started
+    tasks = client.tasks(filters={"service": service_id})
+    failed = [t for t in tasks if t["Status"]["State"] in ("failed", "rejected")]
+    if failed:  # a start that failed was retried after the restart delay: say so beside the figure
+        print(f"  {side.label:5} converge: {len(failed)} task start(s) failed: {failed[0]['Status'].get('Err')}")
     remove_and_wait(side, service_id)
     return created_in, scaled_in
 
