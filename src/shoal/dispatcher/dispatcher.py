@@ -40,7 +40,9 @@ class Dispatcher:
             heartbeat_period if callable(heartbeat_period) else (lambda: float(heartbeat_period))
         )
         self._sessions: dict[str, str] = {}
-        self._last_seen: dict[str, float] = {}
+        # when each node goes down unless heard from: set with the period it was told, so a changed
+        # period applies to a node only once its answer carried it (as swarmkit's heartbeat expiry)
+        self._deadline: dict[str, float] = {}
         self._pending: dict[str, tuple[str, Obj]] = {}
 
     async def register(self, node_id: str, description: Obj, addr: str) -> Session:
@@ -61,13 +63,17 @@ class Dispatcher:
 
         await self._store.update(mark_ready)
         self._sessions[node_id] = session_id
-        self._last_seen[node_id] = self._clock.monotonic()
-        return Session(session_id, self._period_of())
+        return Session(session_id, self._heard_from(node_id))
 
     async def heartbeat(self, node_id: str, session_id: str) -> float:
         self._check_session(node_id, session_id)
-        self._last_seen[node_id] = self._clock.monotonic()
-        return self._period_of()
+        return self._heard_from(node_id)
+
+    def _heard_from(self, node_id: str) -> float:
+        """The period to tell the node, which sets its next deadline."""
+        period = self._period_of()
+        self._deadline[node_id] = self._clock.monotonic() + period * HEARTBEAT_GRACE_MULTIPLIER
+        return period
 
     def _check_session(self, node_id: str, session_id: str) -> None:
         current = self._sessions.get(node_id)
@@ -148,26 +154,25 @@ class Dispatcher:
         deadline, so one that never comes back goes down. It counts from now, with a second grace
         period on top (swarmkit gives such "unknown" nodes twice the usual time), so a leader change
         alone marks no node down while the agents find the new leader."""
-        now = self._clock.monotonic()
-        extra = self._period_of() * HEARTBEAT_GRACE_MULTIPLIER
+        deadline = self._clock.monotonic() + 2 * self._period_of() * HEARTBEAT_GRACE_MULTIPLIER
         for node in self._store.view().objects(NODES):
             if dig(node, "Status", "State") != "down":
-                self._last_seen.setdefault(node["ID"], now + extra)
+                self._deadline.setdefault(node["ID"], deadline)
 
     def _forgive_own_stall(self, lateness: float) -> None:
         """If this loop itself woke late (process stopped, machine suspended, event loop blocked),
         heartbeats could not have been received either: move every deadline by that much rather than
         declaring nodes down for our own silence."""
         if lateness > STALL_TOLERANCE:
-            self._last_seen = {node_id: seen + lateness for node_id, seen in self._last_seen.items()}
+            self._deadline = {node_id: due + lateness for node_id, due in self._deadline.items()}
 
     async def _mark_silent_nodes_down(self) -> None:
-        deadline = self._clock.monotonic() - self._period_of() * HEARTBEAT_GRACE_MULTIPLIER
-        silent = [node_id for node_id, seen in self._last_seen.items() if seen < deadline]
+        now = self._clock.monotonic()
+        silent = [node_id for node_id, due in self._deadline.items() if due < now]
         if not silent:
             return
         for node_id in silent:
-            self._last_seen.pop(node_id, None)
+            self._deadline.pop(node_id, None)
             self._sessions.pop(node_id, None)
 
         def mark_down(tx: Tx) -> None:

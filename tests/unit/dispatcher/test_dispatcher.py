@@ -128,3 +128,27 @@ async def test_a_re_registration_that_changes_nothing_writes_nothing(
     assert (store.view().get(NODES, "n1") or {})["Version"]["Index"] == version
     await dispatcher.register("n1", {"Hostname": "h"}, "10.0.0.9")  # a new address is a change
     assert (store.view().get(NODES, "n1") or {})["Version"]["Index"] > version
+
+
+async def test_a_shorter_period_applies_to_a_node_only_once_it_was_told() -> None:
+    """`swarm update --dispatcher-heartbeat 1s` after 60 s: a node told 60 s keeps its deadline until
+    its next heartbeat's answer carries the new period (it was marked down at once before)."""
+    clock = FakeClock()
+    store = MemoryStore(InstantProposer(), clock)
+    await store.update(lambda tx: tx.create(NODES, {"ID": "n1", "Spec": {}, "Status": {"State": "unknown"}}))
+    period = [60.0]
+    dispatcher = Dispatcher(store, clock, heartbeat_period=lambda: period[0])
+    session = await dispatcher.register("n1", {"Hostname": "h"}, "10.0.0.1")
+    assert session.heartbeat_period == 60.0
+    job = asyncio.create_task(dispatcher.run())
+    try:
+        period[0] = 1.0
+        await turn(clock, 20, steps=40)
+        assert node_state(store) == "ready"  # told 60 s: due within 180 s, not 3 s
+        assert await dispatcher.heartbeat("n1", session.session_id) == 1.0
+        await turn(clock, 2, steps=20)
+        assert node_state(store) == "ready"
+        await turn(clock, 2, steps=20)
+        assert node_state(store) == "down"  # now silent for more than 3 x 1 s
+    finally:
+        job.cancel()
