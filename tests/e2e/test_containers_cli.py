@@ -58,10 +58,10 @@ def shoald(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalDaemon]:
         daemon.leave_and_stop()
 
 
-def service(shoald: ShoalDaemon, name: str, *extra: str) -> str:
+def service(shoald: ShoalDaemon, name: str, *extra: str, command: tuple[str, ...] = ()) -> str:
     """A one-replica service whose failed task is replaced at once; returns its running container."""
     shoald.docker("service", "create", "--detach", "--name", name, "--restart-delay", "0s",
-                  "--stop-grace-period", "1s", *extra, IMAGE)
+                  "--stop-grace-period", "1s", *extra, IMAGE, *command)
     return running_container(shoald, name)
 
 
@@ -139,6 +139,26 @@ def test_top_and_stats_show_the_task_s_process_and_figures(shoald: ShoalDaemon) 
     assert api(shoald, "GET", "/v1.41/containers/nosuch/stats?stream=0").status == 404
     assert "Error running ps" in refused(shoald, "top", container, "--no-such-ps-flag")
     shoald.docker("service", "rm", "topstats")
+
+
+def test_inspect_shows_the_container_s_config_limits_and_mounts(shoald: ShoalDaemon) -> None:
+    container = service(shoald, "inspected", "--env", "GREETING=hi", "--workdir", "/tmp", "--limit-memory", "64m",
+                        "--mount", "type=volume,source=inspectvol,target=/data", "--mount",
+                        "type=tmpfs,target=/scratch")
+    shown = shoald.docker_json("container", "inspect", container)[0]
+    assert "GREETING=hi" in shown["Config"]["Env"] and shown["Config"]["WorkingDir"] == "/tmp"
+    assert shown["Config"]["Cmd"] == ["httpd", "-f", "-v", "-p", "80", "-h", "/var/www"]
+    assert shown["Config"]["StopSignal"] == "SIGTERM" and shown["Config"]["StopTimeout"] == 1
+    assert shown["HostConfig"]["Memory"] == 64 << 20
+    volume = next(m for m in shown["Mounts"] if m["Type"] == "volume")
+    assert (volume["Name"], volume["Destination"], volume["Driver"], volume["RW"]) == (
+        "inspectvol", "/data", "local", True)
+    assert volume["Source"].endswith("/volumes/inspectvol/_data")
+    assert any(m["Type"] == "tmpfs" and m["Destination"] == "/scratch" for m in shown["Mounts"])
+    assert shown["State"]["Status"] == "running" and "Health" not in shown["State"]
+    limit = json.loads(shoald.docker("stats", "--no-stream", "--format", "{{json .}}", container).stdout)
+    assert limit["MemUsage"].endswith("/ 64MiB")
+    shoald.docker("service", "rm", "inspected")
 
 
 def test_kill_fails_the_task_and_the_orchestrator_replaces_it(shoald: ShoalDaemon) -> None:
@@ -266,6 +286,33 @@ def test_exec_of_a_missing_command_exits_126_and_execs_show_on_events(shoald: Sh
     assert "exec_create: sh -c exit 3" in actions and "exec_start: sh -c exit 3" in actions
     assert actions.count("exec_die") == 2
     shoald.docker("service", "rm", "execs")
+
+
+def test_attach_follows_the_output_until_the_container_exits(shoald: ShoalDaemon) -> None:
+    container = service(shoald, "attached", command=("sh", "-c", "while true; do echo tick; sleep 0.2; done"))
+    assert DOCKER_CLI is not None
+    attached = subprocess.Popen([DOCKER_CLI, "attach", "--no-stdin", container],
+                                env={**os.environ, "DOCKER_HOST": shoald.docker_host}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    assert attached.stdout is not None
+    assert attached.stdout.readline() == "tick\n"
+    shoald.docker("kill", container)
+    attached.communicate(timeout=30)
+    assert attached.returncode == 137  # the CLI exits with the container's code
+    assert "No such container: nosuch" in refused(shoald, "attach", "nosuch")
+    shoald.docker("service", "rm", "attached")
+
+
+def test_system_df_counts_images_containers_and_volumes(shoald: ShoalDaemon) -> None:
+    service(shoald, "df", "--mount", "type=volume,source=dfvol,target=/data")
+    rows = {row["Type"]: row for row in map(json.loads, shoald.docker(
+        "system", "df", "--format", "{{json .}}").stdout.splitlines())}
+    assert set(rows) == {"Images", "Containers", "Local Volumes", "Build Cache"}
+    assert int(rows["Containers"]["Active"]) >= 1 and int(rows["Images"]["Active"]) >= 1
+    assert int(rows["Local Volumes"]["TotalCount"]) >= 1 and int(rows["Local Volumes"]["Active"]) >= 1
+    verbose = shoald.docker("system", "df", "-v").stdout
+    assert "dfvol" in verbose and IMAGE.split(":")[0] in verbose
+    shoald.docker("service", "rm", "df")
 
 
 def test_volumes_made_on_first_use_listed_and_refused_while_in_use(shoald: ShoalDaemon) -> None:

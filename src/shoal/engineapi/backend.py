@@ -220,6 +220,11 @@ class Backend(Protocol):
         unknown container."""
         ...
 
+    async def container_attach(self, ref: str, stream: bool, logs: bool) -> AsyncIterator[tuple[int, bytes]]:
+        """(stream, bytes) of the container's output: what it wrote before (`logs`), then what it
+        writes until it exits (`stream`). Raises before the first item for an unknown container."""
+        ...
+
     async def container_top(self, ref: str, ps_args: str) -> Json:
         """`{"Titles": [...], "Processes": [[...], ...]}`."""
         ...
@@ -265,6 +270,11 @@ class Backend(Protocol):
 
     async def volumes_prune(self, filters: Filters) -> Json:
         """`{"VolumesDeleted": [...] or null, "SpaceReclaimed": N}`."""
+        ...
+
+    async def system_df(self) -> Json:
+        """`GET /system/df`: `LayersSize`, `Images` (with `Containers` using each), `Containers`,
+        `Volumes` (with `UsageData`), `BuildCache`."""
         ...
 
     # -- networks -------------------------------------------------------------------------------

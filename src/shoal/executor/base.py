@@ -265,6 +265,9 @@ class ContainerInfo:
     # optional detail for `docker inspect <container>` (pid, exit code, times, address, hostname)
     argv: tuple[str, ...] = ()  # the command as a list (`command` is its display form)
     detail: ContainerStatus | None = None
+    # what `docker inspect` shows beyond the status, in Docker's shape: "Config", "HostConfig" and
+    # "Mounts" entries merged over the defaults (an executor fills what it knows)
+    inspect_extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def to_docker(self) -> dict[str, Any]:
         return {

@@ -110,6 +110,17 @@ class ContainerCalls(BackendBase):
     async def container_stats(self, ref: str, stream: bool, one_shot: bool) -> AsyncIterator[Json]:
         return await self._local.stats(ref, stream, one_shot)
 
+    async def container_attach(self, ref: str, stream: bool, logs: bool) -> AsyncIterator[tuple[int, bytes]]:
+        info = await self._local.find(ref)
+        lines = self._node.executor.logs(info.id, follow=stream and info.state.value == "running",
+                                         tail=None if logs else 0)
+
+        async def output() -> AsyncIterator[tuple[int, bytes]]:
+            async for line in lines:
+                yield line.stream, line.data
+
+        return output()
+
     async def container_top(self, ref: str, ps_args: str) -> Json:
         return await self._local.top(ref, ps_args)
 
@@ -201,6 +212,30 @@ class ContainerCalls(BackendBase):
 
         removed, freed = volumes.prune(executor.volume_users, keep)
         return {"VolumesDeleted": removed or None, "SpaceReclaimed": freed}
+
+
+    # -- docker system df
+    async def system_df(self) -> Json:
+        containers = await self._local.list(ContainerListQuery(all=True))
+        images: list[Json] = []
+        if self._images is not None:
+            images = [dict(row) for row in await self._images.list({})]
+        for image in images:
+            names = set(image.get("RepoTags") or []) | {image.get("Id")}
+            image["Containers"] = sum(1 for c in containers if c.get("Image") in names)
+        for container in containers:
+            container.setdefault("SizeRw", 0)
+            container.setdefault("SizeRootFs", 0)
+        volumes: list[Json] = []
+        executor = self._node.executor
+        if isinstance(executor, ProcessExecutor):
+            for volume in executor.volumes.list():
+                shown = volume.to_docker()
+                shown["UsageData"] = {"Size": executor.volumes.size(volume.name),
+                                      "RefCount": len(executor.volume_users(volume.name))}
+                volumes.append(shown)
+        return {"LayersSize": sum(int(i.get("Size") or 0) for i in images), "Images": images,
+                "Containers": containers, "Volumes": volumes, "BuildCache": []}
 
 
 def _anonymous_name() -> str:

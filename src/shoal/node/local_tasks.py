@@ -110,7 +110,7 @@ class LocalTasks:
         # an executor that gives no argv leaves only the display form, split on spaces
         argv = list(info.argv) or info.command.split(" ")
         created = detail.created_at if detail is not None and detail.created_at else None
-        return {
+        shown: Json = {
             "Id": info.id,
             "Created": _rfc3339(created or datetime.fromtimestamp(info.created, UTC)),
             "Path": argv[0] if argv else "",
@@ -139,6 +139,12 @@ class LocalTasks:
             "NetworkSettings": {"Networks": {}},
             "Mounts": [],
         }
+        extra = info.inspect_extra
+        for key in ("Config", "HostConfig"):
+            shown[key] = {**shown[key], **(extra.get(key) or {})}
+        if "Mounts" in extra:
+            shown["Mounts"] = list(extra["Mounts"])
+        return shown
 
     # -- docker kill|stop|rm|pause|unpause|wait|stats|top|cp on a task's container
 

@@ -118,6 +118,15 @@ class FakeContainerCalls(FakeCore):
 
         return one()
 
+    async def container_attach(self, ref: str, stream: bool, logs: bool) -> AsyncIterator[tuple[int, bytes]]:
+        self._container(ref)
+
+        async def nothing() -> AsyncIterator[tuple[int, bytes]]:
+            return
+            yield
+
+        return nothing()
+
     async def container_top(self, ref: str, ps_args: str) -> Json:
         self._running(ref)
         return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": []}
@@ -157,6 +166,10 @@ class FakeContainerCalls(FakeCore):
         removed = list(self.volumes)
         self.volumes.clear()
         return {"VolumesDeleted": removed or None, "SpaceReclaimed": 0}
+
+    async def system_df(self) -> Json:
+        return {"LayersSize": 0, "Images": [], "Containers": list(self.containers.values()),
+                "Volumes": list(self.volumes.values()), "BuildCache": []}
 
     async def exec_create(self, container_ref: str, config: Json) -> str:
         container = self._container(container_ref)

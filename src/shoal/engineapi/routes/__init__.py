@@ -6,6 +6,7 @@ from types import ModuleType
 
 from shoal.engineapi.routes import (
     containers,
+    diskusage,
     exec_,
     images,
     networks,
@@ -30,4 +31,5 @@ ALL_ROUTE_MODULES: tuple[ModuleType, ...] = (
     secrets_configs,
     images,
     volumes,
+    diskusage,
 )

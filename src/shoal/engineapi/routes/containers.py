@@ -8,14 +8,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.engineapi import gojson
-from shoal.engineapi.backend import ContainerListQuery
-from shoal.engineapi.constants import JSON_CONTENT_TYPE
+from shoal.engineapi.backend import STDERR, STDOUT, ContainerListQuery
+from shoal.engineapi.constants import JSON_CONTENT_TYPE, RAW_STREAM_CONTENT_TYPE
 from shoal.engineapi.gojson import decode_object
+from shoal.engineapi.hijack import RawStreamResponse, hijack
+from shoal.engineapi.iterclose import close_iterator
 from shoal.engineapi.logstream import has_tty, write_log_stream
 from shoal.engineapi.query import bool_param, filters_param, int_param, log_options
 from shoal.engineapi.responses import empty_ok, json_response, no_content
 from shoal.engineapi.routing import RouteTable, backend_of, streaming
+from shoal.engineapi.stdcopy import frame
 
 
 async def list_containers(request: web.Request) -> web.StreamResponse:
@@ -84,8 +88,23 @@ async def unpause(request: web.Request) -> web.StreamResponse:
 
 @streaming
 async def wait(request: web.Request) -> web.StreamResponse:
-    answer = await backend_of(request).container_wait(request.match_info["id"], request.query.get("condition", ""))
-    return json_response(answer)
+    """As dockerd: the 200 goes out at once (the CLI's attach and run wait for it before going on), the
+    body when the container stops; a missing container or a bad condition is refused before."""
+    backend = backend_of(request)
+    ref, condition = request.match_info["id"], request.query.get("condition", "")
+    if condition not in ("", "not-running", "next-exit", "removed"):
+        raise InvalidArgument(f"invalid condition: {condition!r}")
+    await backend.container_inspect(ref)
+    response = web.StreamResponse(headers={"Content-Type": JSON_CONTENT_TYPE})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        answer = await backend.container_wait(ref, condition)
+    except ShoalError as exc:
+        answer = {"StatusCode": -1, "Error": {"Message": str(exc)}}
+    await response.write(gojson.encode(answer))
+    await response.write_eof()
+    return response
 
 
 async def top(request: web.Request) -> web.StreamResponse:
@@ -103,6 +122,38 @@ async def stats(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     async for message in messages:
         await response.write(gojson.encode(message))
+    await response.write_eof()
+    return response
+
+
+@streaming
+async def attach(request: web.Request) -> web.StreamResponse:
+    """The container's output from now on (and before, with `logs=1`) on a hijacked connection, as
+    dockerd attaches; a task's container has no open stdin, so what the client sends is dropped."""
+    query = request.query
+    backend = backend_of(request)
+    ref = request.match_info["id"]
+    tty = has_tty(await backend.container_inspect(ref), "Config", "Tty")
+    output = await backend.container_attach(ref, bool_param(query, "stream"), bool_param(query, "logs"))
+    await request.read()  # the request must be consumed before the connection is taken over
+    hijack(request)
+    if "Upgrade" in request.headers:
+        response = RawStreamResponse(status=101, reason="UPGRADED")
+        response.headers["Connection"] = "Upgrade"
+        response.headers["Upgrade"] = "tcp"
+    else:
+        response = RawStreamResponse(status=200)
+    response.headers["Content-Type"] = RAW_STREAM_CONTENT_TYPE
+    response.force_close()
+    await response.prepare(request)
+    wanted = {STDOUT} if not bool_param(query, "stderr") else ({STDERR} if not bool_param(query, "stdout")
+                                                             else {STDOUT, STDERR})
+    try:
+        async for stream, data in output:
+            if stream in wanted:
+                await response.write(data if tty else frame(stream, data))
+    finally:
+        await close_iterator(output)
     await response.write_eof()
     return response
 
@@ -158,6 +209,7 @@ def register(routes: RouteTable) -> None:
     routes.post("/containers/{id}/pause", pause)
     routes.post("/containers/{id}/unpause", unpause)
     routes.post("/containers/{id}/wait", wait)
+    routes.post("/containers/{id}/attach", attach)
     routes.get("/containers/{id}/top", top)
     routes.get("/containers/{id}/stats", stats)
     routes.head("/containers/{id}/archive", archive_head)

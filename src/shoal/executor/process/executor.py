@@ -51,7 +51,7 @@ from shoal.executor.process.context import ProcessContext
 from shoal.executor.process.controller import ProcessController, status_of, task_logs
 from shoal.executor.process.execs import ExecRegistry, ProcessExecSession, TtyExecSession
 from shoal.executor.process.launch import exec_argv
-from shoal.executor.process.status import env_dict, status_text
+from shoal.executor.process.status import env_dict, inspect_extra, status_text
 from shoal.executor.process.taskdir import TaskDir, TaskRecord
 from shoal.executor.process.users import resolve_user, with_groups
 from shoal.network.tasknet import TaskNetConfig, remove_bridge
@@ -206,6 +206,7 @@ class ProcessExecutor:
                     ports=rt.ports,
                     argv=record.argv,
                     detail=status,
+                    inspect_extra=inspect_extra(record, self._ctx.state_dir / "volumes"),
                 )
             )
         rows.sort(key=lambda row: row.created, reverse=True)

@@ -4,8 +4,13 @@ a task starts with."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from shoal.executor.base import ContainerState
+
+if TYPE_CHECKING:
+    from shoal.executor.process.taskdir import TaskRecord
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -70,3 +75,45 @@ def task_environment(
 
 def env_dict(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
     return dict(entry.partition("=")[::2] for entry in entries)
+
+
+def inspect_extra(record: TaskRecord, volume_root: Path) -> dict[str, Any]:
+    """The Config, HostConfig and Mounts `docker inspect` shows for a task's container, from what
+    prepare recorded (the image's defaults already applied by the oci executor)."""
+    rt, options = record.runtime, record.options
+    mounts = []
+    for mount in options.mounts:
+        shown: dict[str, Any] = {"Type": mount.type, "Destination": mount.target, "RW": not mount.read_only,
+                                 "Mode": "", "Propagation": mount.propagation if mount.type == "bind" else ""}
+        if mount.type == "volume":
+            shown.update(Name=mount.source, Driver="local",
+                         Source=str(volume_root / mount.source / "_data") if mount.source else "")
+        elif mount.type == "bind":
+            shown["Source"] = mount.source
+        else:
+            shown["Source"] = ""
+        mounts.append(shown)
+    return {
+        "Config": {
+            "Hostname": record.hostname, "Domainname": "", "User": rt.user or "", "AttachStdin": False,
+            "AttachStdout": False, "AttachStderr": False, "Tty": rt.tty, "OpenStdin": False, "StdinOnce": False,
+            "Env": list(record.env), "Cmd": list(record.argv), "Image": rt.image, "Volumes": None,
+            "WorkingDir": rt.workdir or "", "Entrypoint": None, "OnBuild": None, "Labels": dict(rt.labels),
+            "StopSignal": rt.stop_signal, "StopTimeout": int(rt.stop_grace_period),
+        },
+        "HostConfig": {
+            "NetworkMode": "default", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "LogConfig": {"Type": "json-file", "Config": {}}, "Init": options.init,
+            "ReadonlyRootfs": options.read_only, "CapAdd": list(options.cap_add) or None,
+            "CapDrop": list(options.cap_drop) or None, "GroupAdd": list(options.groups) or None,
+            "Memory": rt.resources.memory_bytes, "NanoCpus": rt.resources.nano_cpus,
+            "PidsLimit": rt.resources.pids_limit or None,
+            "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in options.ulimits] or None,
+            "Sysctls": dict(options.sysctls) or None, "Dns": list(options.dns_nameservers),
+            "DnsSearch": list(options.dns_search), "DnsOptions": list(options.dns_options),
+            "ExtraHosts": [f"{name}:{address}" for address, names in options.extra_hosts for name in names] or None,
+            "Mounts": [{"Type": m["Type"], "Source": m.get("Name") or m["Source"], "Target": m["Destination"],
+                        "ReadOnly": not m["RW"]} for m in mounts] or None,
+        },
+        "Mounts": mounts,
+    }
