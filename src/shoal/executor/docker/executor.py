@@ -7,6 +7,7 @@ dockerd (as cluster tests do)."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from shoal.executor.base import (
     LogLine,
     NodeDescription,
     Plugin,
+    ResourceSample,
     TaskRuntime,
 )
 from shoal.executor.docker import labels
@@ -38,6 +40,7 @@ from shoal.executor.docker.execsession import DockerExecSession
 from shoal.executor.docker.hijack import open_hijacked
 from shoal.executor.docker.logstream import stream_logs
 from shoal.executor.docker.probe import capabilities_from_info, engine_info_blocking
+from shoal.executor.docker.stats import sample_from_stats
 from shoal.executor.docker.status import exec_info_from_inspect, info_from_list, status_from_inspect
 from shoal.executor.errors import ContainerNotFound, ContainerNotRunning, ExecNotFound
 
@@ -211,6 +214,68 @@ class DockerExecutor:
 
     async def exec_inspect(self, exec_id: str) -> ExecInfo:
         return exec_info_from_inspect(await self._exec_inspect_raw(exec_id))
+
+    # -- calls on one container (ContainerCalls): passed on to the engine, which answers in its words
+
+    async def _inspect(self, container_id: str) -> dict[str, Any]:
+        try:
+            found: dict[str, Any] = await self._engine.call("GET", f"/containers/{container_id}/json")
+        except EngineNotFound:
+            raise ContainerNotFound(container_id) from None
+        return found
+
+    async def kill(self, container_id: str, sig: signal.Signals) -> None:
+        await self._engine.call("POST", f"/containers/{container_id}/kill", params={"signal": int(sig)})
+
+    async def stop(self, container_id: str, grace: float | None) -> bool:
+        if not status_from_inspect(await self._inspect(container_id)).running:
+            return False
+        params: Params = {"t": int(grace)} if grace is not None else {}
+        await self._engine.call("POST", f"/containers/{container_id}/stop", params=params, timeout_s=None)
+        return True
+
+    async def restart(self, container_id: str, grace: float | None) -> None:
+        params: Params = {"t": int(grace)} if grace is not None else {}
+        await self._engine.call("POST", f"/containers/{container_id}/restart", params=params, timeout_s=None)
+
+    async def remove_container(self, container_id: str, force: bool) -> str:
+        full = str((await self._inspect(container_id))["Id"])
+        await self._engine.call("DELETE", f"/containers/{full}", params={"force": force})
+        return full
+
+    async def pause(self, container_id: str) -> None:
+        await self._engine.call("POST", f"/containers/{container_id}/pause")
+
+    async def unpause(self, container_id: str) -> None:
+        await self._engine.call("POST", f"/containers/{container_id}/unpause")
+
+    async def paused(self, container_id: str) -> bool:
+        return bool(((await self._inspect(container_id)).get("State") or {}).get("Paused"))
+
+    async def wait_exit(self, container_id: str) -> ContainerStatus:
+        await self._engine.call("POST", f"/containers/{container_id}/wait", params={"condition": "not-running"},
+                                timeout_s=None)
+        return status_from_inspect(await self._inspect(container_id))
+
+    async def sample(self, container_id: str) -> ResourceSample:
+        stats = await self._engine.call("GET", f"/containers/{container_id}/stats",
+                                        params={"stream": False, "one-shot": True})
+        return sample_from_stats(stats)
+
+    async def pids(self, container_id: str) -> list[int]:
+        top = await self._engine.call("GET", f"/containers/{container_id}/top", params={"ps_args": "-eo pid"})
+        return sorted(int(row[0]) for row in top.get("Processes") or [] if row and str(row[0]).isdigit())
+
+    async def filesystem_root(self, container_id: str) -> str:
+        """Through the container's pid while it runs; else the engine's merged overlay directory."""
+        inspect = await self._inspect(container_id)
+        pid = int((inspect.get("State") or {}).get("Pid") or 0)
+        if pid:
+            return f"/proc/{pid}/root"
+        merged = ((inspect.get("GraphDriver") or {}).get("Data") or {}).get("MergedDir")
+        if not merged:
+            raise ContainerNotRunning(str(inspect["Id"]))
+        return str(merged)
 
     async def close(self) -> None:
         await self._engine.close()
