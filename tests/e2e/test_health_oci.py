@@ -118,8 +118,6 @@ def image_with_healthcheck(workdir: Path, tag: str, check: dict[str, Any]) -> Pa
     return archive
 
 
-@pytest.mark.xfail(reason="the oci controller hands the agent its image's HEALTHCHECK once request C-2 (part 4) "
-                          "is applied", strict=False)
 def test_the_images_own_healthcheck_is_run(oci_swarm: ShoalDaemon, tmp_path: Path) -> None:
     # the image says a file that does not exist makes it healthy: only the image's check can fail it
     archive = image_with_healthcheck(tmp_path, "web:checked", {"Test": ["CMD-SHELL", "test -e /nonexistent"],

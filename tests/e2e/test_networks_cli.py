@@ -240,7 +240,6 @@ def _ping_argv() -> list[str]:
 
 @pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("ping") or shutil.which("busybox")),
                     reason="process tasks get network namespaces only with root; needs ping")
-@pytest.mark.xfail(strict=True, reason="needs request B-6 (the executors' controllers pass the attachments)")
 def test_two_tasks_of_a_network_reach_each_other_by_address(swarm: ShoalDaemon) -> None:
     swarm.docker("network", "create", "-d", "overlay", "--subnet", "10.67.0.0/24", "pair")
     swarm.docker("service", "create", "--detach", "--name", "pairs", "--replicas", "2", "--network", "pair", IMAGE,

@@ -61,7 +61,6 @@ def address_and_container(task: dict[str, Any]) -> tuple[str, str]:
             str(task["Status"]["ContainerStatus"]["ContainerID"]))
 
 
-@pytest.mark.xfail(strict=True, reason="needs request B-6 (the executors' controllers pass the attachments)")
 def test_tasks_of_a_network_reach_each_other_and_not_another_networks(oci_swarm: ShoalDaemon) -> None:
     for name, subnet in (("ocinet", "10.68.0.0/24"), ("othernet", "10.69.0.0/24")):
         oci_swarm.docker("network", "create", "-d", "overlay", "--subnet", subnet, name)

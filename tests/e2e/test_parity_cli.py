@@ -75,7 +75,6 @@ def rejected_errors(swarm: ShoalDaemon, service: str) -> list[str]:
     return [row.split("|", 1)[1].strip('"') for row in rows.splitlines() if row.startswith("Rejected")]
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-2 (the executors call executor.limits_check at prepare)")
 def test_limits_dockerd_refuses_reject_the_tasks(swarm: ShoalDaemon) -> None:
     cpus = usable_cpus()
     swarm.docker("service", "create", "--detach", "--name", "greedy", "--limit-cpu", str(cpus + 1), IMAGE,

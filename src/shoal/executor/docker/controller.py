@@ -102,7 +102,7 @@ class DockerController:
             verdict = await next_verdict(self._engine, str(inspect["Id"]), want=frozenset({HEALTHY, UNHEALTHY}))
             if verdict == UNHEALTHY:
                 await self.shutdown()
-                raise UnhealthyContainer()
+                raise UnhealthyContainer((await self.inspect()).exit_code)
 
     async def inspect(self) -> ContainerStatus:
         return status_from_inspect(await self._require())

@@ -19,6 +19,7 @@ from shoal.api.errors import ShoalError
 from shoal.base.ids import new_container_id
 from shoal.executor.base import TaskRuntime
 from shoal.executor.errors import InvalidTaskSpec
+from shoal.executor.limits_check import check_limits
 from shoal.executor.oci.bundle import BundleInputs, runtime_config
 from shoal.executor.oci.context import OciContext
 from shoal.executor.oci.passwd import ContainerUser, container_user
@@ -31,8 +32,9 @@ from shoal.executor.process.controller import MAX_LOG_BYTES, ProcessController
 from shoal.executor.process.etcfiles import hosts_file, resolv_conf
 from shoal.executor.process.launch import launch
 from shoal.executor.process.taskdir import TaskRecord
+from shoal.executor.taskfiles import mount_files, unmount_files
 from shoal.executor.taskoptions import CAPABILITIES, check_bind_sources, container_spec, task_options
-from shoal.network.tasknet import setup_script
+from shoal.network.tasknet import network_attachments, setup_script
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ class OciController(ProcessController):
             image = await self._oci.images.ensure(rt.image, auth)
         except ShoalError as exc:  # not found, refused credentials...: the task is rejected, as Swarm's
             raise InvalidTaskSpec(str(exc)) from None
+        check_limits(rt)  # dockerd refuses these when it creates the container, after the pull
         container_id = new_container_id()
         hostname = rt.hostname or container_id[:12]
         plan = process_plan(rt, image.container_config, hostname)
@@ -100,7 +103,8 @@ class OciController(ProcessController):
         self._dir.path.mkdir(parents=True, exist_ok=True)
         (self._dir.path / "image.json").write_text(
             json.dumps({"id": image.id, "layers": [str(p) for p in image.layers], "cwd": plan.cwd,
-                        "user": plan.user, "exposed_ports": list(plan.exposed_ports)})
+                        "user": plan.user, "exposed_ports": list(plan.exposed_ports),
+                        "healthcheck": image.container_config.get("Healthcheck")})
         )
         self._dir.write_record(record)
 
@@ -115,8 +119,12 @@ class OciController(ProcessController):
         hook = None
         if self._ctx.network is not None and record.address is not None:
             await self._ctx.ensure_network()
-            hook = setup_script(self._ctx.network, record.container_id, ipaddress.IPv4Address(record.address))
+            hook = setup_script(self._ctx.network, record.container_id, ipaddress.IPv4Address(record.address),
+                                network_attachments(self._runtime.raw_task))
+        # secrets and configs: a tmpfs of the task's own, each file bound read-only onto its target
+        task_files = await mount_files(self._runtime.files, self._dir.path / "files")
         inputs = BundleInputs(
+            task_files=task_files,
             argv=record.argv,
             env=_with_home(record.env, user.home),
             cwd=image["cwd"],
@@ -166,9 +174,18 @@ class OciController(ProcessController):
         await _quiet(*self._oci.runtime_argv("delete", "--force", record.container_id))
         _remove_empty_cgroup_parents(self._oci.cgroup_parent)
         await unmount(self.rootfs)
+        await unmount_files(self._dir.path / "files")
         if (book := self._ctx.addresses) is not None:
             book.release(record.container_id)
         self._dir.remove()
+
+    def image_healthcheck(self) -> Mapping[str, Any] | None:
+        """The image's HEALTHCHECK (the agent merges the service's Healthcheck over it)."""
+        path = self._dir.path / "image.json"
+        if not path.exists():
+            return None
+        check = json.loads(path.read_text()).get("healthcheck")
+        return check if isinstance(check, dict) else None
 
     # ------------------------------------------------------- calls on the container (docker kill, ...)
 
@@ -194,6 +211,7 @@ class OciController(ProcessController):
         await _quiet(*self._oci.runtime_argv("delete", "--force", record.container_id))
         _remove_empty_cgroup_parents(self._oci.cgroup_parent)
         await unmount(self.rootfs)
+        await unmount_files(self._dir.path / "files")
         if (book := self._ctx.addresses) is not None:
             book.release(record.container_id)
 

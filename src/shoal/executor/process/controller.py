@@ -20,21 +20,23 @@ from shoal.base.clock import parse_rfc3339
 from shoal.base.ids import new_container_id
 from shoal.executor.base import ContainerState, ContainerStatus, LogLine, ResourceSample, TaskRuntime, parse_signal
 from shoal.executor.errors import CommandRequired, ContainerNotFound, ContainerNotRunning, InvalidTaskSpec
+from shoal.executor.limits_check import check_limits
 from shoal.executor.process import cgroups as cg
 from shoal.executor.process import procfs
 from shoal.executor.process.context import ProcessContext
 from shoal.executor.process.etcfiles import hosts_file, resolv_conf
 from shoal.executor.process.launch import launch, run_argv
 from shoal.executor.process.logfile import follow_lines, read_lines, select
-from shoal.executor.process.mounts import check_targets, shim_specs
+from shoal.executor.process.mounts import check_targets, check_task_files, shim_specs, task_file_specs
 from shoal.executor.process.procfs import is_same_process
 from shoal.executor.process.status import task_environment
 from shoal.executor.process.support import check_supported
 from shoal.executor.process.sysctls import sysctl_script
 from shoal.executor.process.taskdir import TaskDir, TaskRecord
 from shoal.executor.process.users import Identity, current_identity, resolve_user, with_groups
+from shoal.executor.taskfiles import mount_files, unmount_files
 from shoal.executor.taskoptions import check_bind_sources, task_options
-from shoal.network.tasknet import setup_script
+from shoal.network.tasknet import network_attachments, setup_script
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +77,12 @@ class ProcessController:
             parse_signal(rt.stop_signal)
         except ValueError as exc:
             raise InvalidTaskSpec(str(exc)) from None
+        check_limits(rt)  # dockerd refuses these when it creates the container
         options = task_options(rt)
         check_bind_sources(options)
         check_supported(options, isolated=self._ctx.isolate)
         check_targets(options.mounts)
+        check_task_files(rt.files, self._ctx.isolate)
         identity = with_groups(resolve_user(rt.user), options.groups)
         if rt.workdir and not os.path.isdir(rt.workdir):
             raise InvalidTaskSpec(f"process executor: working directory {rt.workdir} does not exist")
@@ -121,11 +125,14 @@ class ProcessController:
         if record.isolated:
             await self._ctx.ensure_network()
             if self._ctx.network is not None and record.address is not None:
-                hook = setup_script(self._ctx.network, record.container_id, ipaddress.IPv4Address(record.address))
+                hook = setup_script(self._ctx.network, record.container_id, ipaddress.IPv4Address(record.address),
+                                    network_attachments(self._runtime.raw_task))
                 hook += sysctl_script(record.options.sysctls)
             binds = self._etc_files(record)
         if record.options.sysctls and hook is None:  # they are written by the network hook
             raise InvalidTaskSpec("process executor cannot apply --sysctl: the task has no network namespace")
+        # secrets and configs: on a tmpfs of the task's own, bound by the shim inside its namespace
+        file_pairs = await mount_files(self._runtime.files, self._dir.path / "files") if record.isolated else ()
         cmd = run_argv(
             shim,
             state=self._dir.path,
@@ -142,7 +149,8 @@ class ProcessController:
             init=record.options.init,
             rlimits=[(u.name, u.soft, u.hard) for u in record.options.ulimits],
             readonly_root=record.options.read_only,
-            mounts=shim_specs(record.options.mounts, self._ctx.state_dir / "volumes", self._dir.path),
+            mounts=shim_specs(record.options.mounts, self._ctx.state_dir / "volumes", self._dir.path)
+            + task_file_specs(file_pairs),
         )
         await launch(cmd, list(record.env))
 
@@ -205,6 +213,7 @@ class ProcessController:
         await cg.remove_groups(record.cgroups)
         if (book := self._ctx.addresses) is not None:
             book.release(record.container_id)
+        await unmount_files(self._dir.path / "files")
         self._dir.remove()
 
     def logs(
