@@ -77,3 +77,14 @@ def test_calls_reach_the_engine_and_a_killed_task_is_replaced(shoald: ShoalDaemo
     shoald.docker("rm", "-f", successor)
     running(shoald, "engined", other_than=successor)
     shoald.docker("service", "rm", "engined")
+
+
+def test_volumes_are_the_engine_s(shoald: ShoalDaemon) -> None:
+    assert shoald.docker("volume", "create", "--label", "team=a", "enginevol").stdout.strip() == "enginevol"
+    shown = shoald.docker_json("volume", "inspect", "enginevol")[0]
+    assert "/dockerd/" in shown["Mountpoint"] and shown["Labels"] == {"team": "a"}  # under the engine's root
+    assert "enginevol" in shoald.docker("volume", "ls", "-q", "--filter", "label=team=a").stdout.split()
+    missing = shoald.docker("volume", "inspect", "nope", check=False)
+    assert missing.returncode == 1 and "no such volume" in missing.stderr
+    shoald.docker("volume", "rm", "enginevol")
+    assert "enginevol" not in shoald.docker("volume", "ls", "-q").stdout.split()

@@ -18,6 +18,7 @@ from shoal.engineapi.backend import (
     LogOptions,
 )
 from shoal.executor.base import ContainerInfo
+from shoal.executor.docker.executor import DockerExecutor
 from shoal.executor.oci.volumes import LocalVolumes, Volume
 from shoal.executor.process.executor import ProcessExecutor
 from shoal.node.backend_base import BackendBase, Json
@@ -168,7 +169,15 @@ class ContainerCalls(BackendBase):
             raise errors.NotImplementedYet(f"volumes are not served with the {executor.name} executor yet")
         return executor.volumes, executor
 
+    def _engine_volumes(self) -> DockerExecutor | None:
+        """With the docker executor the volumes are the engine's: every call goes there."""
+        executor = self._node.executor
+        return executor if isinstance(executor, DockerExecutor) else None
+
     async def volumes_list(self, filters: Filters) -> Json:
+        if engine := self._engine_volumes():
+            found: Json = await engine.volume_call("GET", "/volumes", params={"filters": filters} if filters else {})
+            return found
         volumes, executor = self._volumes()
         for key in filters:
             if key not in VOLUME_FILTERS:
@@ -177,6 +186,9 @@ class ContainerCalls(BackendBase):
         return {"Volumes": shown, "Warnings": None}
 
     async def volume_create(self, request: Json) -> Json:
+        if engine := self._engine_volumes():
+            created: Json = await engine.volume_call("POST", "/volumes/create", body=request)
+            return created
         volumes, _ = self._volumes()
         name = str(request.get("Name") or "")
         driver = str(request.get("Driver") or "local")
@@ -193,14 +205,24 @@ class ContainerCalls(BackendBase):
         return volumes.create(name, dict(request.get("Labels") or {})).to_docker()
 
     async def volume_inspect(self, name: str) -> Json:
+        if engine := self._engine_volumes():
+            found: Json = await engine.volume_call("GET", f"/volumes/{name}")
+            return found
         volumes, _ = self._volumes()
         return volumes.get(name).to_docker()
 
     async def volume_remove(self, name: str, force: bool) -> None:
+        if engine := self._engine_volumes():
+            await engine.volume_call("DELETE", f"/volumes/{name}", params={"force": force})
+            return
         volumes, executor = self._volumes()
         volumes.remove(name, executor.volume_users(name), force)
 
     async def volumes_prune(self, filters: Filters) -> Json:
+        if engine := self._engine_volumes():
+            pruned: Json = await engine.volume_call("POST", "/volumes/prune",
+                                                    params={"filters": filters} if filters else {})
+            return pruned
         volumes, executor = self._volumes()
         for key in filters:
             if key not in ("label", "label!"):

@@ -277,5 +277,12 @@ class DockerExecutor:
             raise ContainerNotRunning(str(inspect["Id"]))
         return str(merged)
 
+    # -- volumes: the engine's own (its containers mount them)
+
+    async def volume_call(self, method: str, path: str, *, params: Params | None = None,
+                          body: Any = None) -> Any:
+        """A /volumes call passed on to the engine as is; its answer, or its error in its words."""
+        return await self._engine.call(method, path, params=params, body=body)
+
     async def close(self) -> None:
         await self._engine.close()
