@@ -139,8 +139,14 @@ class EventHub:
     def __init__(self) -> None:
         self._history: deque[Json] = deque(maxlen=HISTORY)
         self._readers: list[asyncio.Queue[Json]] = []
+        self._destroyed: deque[str] = deque(maxlen=HISTORY)  # containers `docker rm` already reported
 
     def publish(self, message: Json) -> None:
+        if message.get("Type") == "container" and message.get("Action") == "destroy":
+            actor = str((message.get("Actor") or {}).get("ID", ""))
+            if actor in self._destroyed:
+                return  # removed through the API, then its task went: one destroy, as dockerd says it
+            self._destroyed.append(actor)
         self._history.append(message)
         for reader in self._readers:
             reader.put_nowait(message)

@@ -41,7 +41,7 @@ def test_path_stat_reads_go_mode_bits_and_names_a_missing_path(tmp_path: Path) -
     assert info["name"] == "dir" and info["mode"] & (1 << 31)
     assert go_file_mode(stat.S_IFREG | 0o4755) == (1 << 23) | 0o755
     assert go_file_mode(stat.S_IFLNK | 0o777) == (1 << 27) | 0o777
-    with pytest.raises(errors.NotFound, match="Could not find the file /nope in container web.1"):
+    with pytest.raises(errors.NotFound, match=r"Could not find the file /nope in container web\.1"):
         path_stat(str(tmp_path), "/nope", "web.1")
 
 
@@ -111,3 +111,16 @@ def test_cgroup_v1_files_give_the_figures(tmp_path: Path) -> None:
 def test_system_cpu_is_the_first_line_of_proc_stat_in_nanoseconds() -> None:
     text = "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 1 1 1 1 1 1 1 1 1\n"
     assert cg.system_cpu_ns(text) == (1 + 2 + 3 + 4 + 5 + 6 + 7) * cg.TICK_NS
+
+
+def test_a_container_is_destroyed_once_on_docker_events() -> None:
+    from shoal.node.events import EventHub, container_action_message, task_container_destroyed
+
+    hub = EventHub()
+    hub.publish(container_action_message("destroy", "c" * 64, "web.1.x", "busybox", {}))
+    task = {"ID": "t1", "ServiceID": "s1", "NodeID": "n1", "Slot": 1,
+            "Spec": {"ContainerSpec": {"Image": "busybox"}}, "Status": {"ContainerStatus": {"ContainerID": "c" * 64}}}
+    later = task_container_destroyed(task)  # its task is deleted afterwards
+    assert later is not None
+    hub.publish(later)
+    assert [m["Action"] for m in hub._history] == ["destroy"]
