@@ -368,6 +368,11 @@ def private_image(shoald: ShoalDaemon, tmp_path_factory: pytest.TempPathFactory)
 def test_with_registry_auth_lets_the_node_pull_and_is_never_shown(shoald: ShoalDaemon, private_image: str,
                                                                   tmp_path: Path) -> None:
     config = ["--config", str(tmp_path / "docker-config")]
+    repository = private_image.rsplit(":", 1)[0]
+    # a refused pull fails before its stream, with dockerd's 404 (a 401 would make the CLI prompt)
+    assert shoald.request("POST", f"/v1.41/images/create?fromImage={repository}&tag=1") == 404
+    denied = shoald.docker(*config, "pull", private_image, check=False, timeout=30)
+    assert denied.returncode == 1 and "pull access denied" in denied.stderr
     shoald.docker(*config, "login", "-u", USER, "-p", PASSWORD, private_image.split("/")[0])
     shoald.docker(*config, "service", "create", "--detach", "--name", "anonymous", private_image)
     wait_until(lambda: any(line.startswith("Rejected") and "pull access denied" in line

@@ -265,10 +265,12 @@ def test_events_filters(swarm: ShoalDaemon) -> None:
         "no removals",
     )
     until = time.time()
-    assert [line.split()[:2] for line in events(swarm, since, until, "event=create")] == [
+    assert [line.split()[:2] for line in events(swarm, since, until, "event=create", "type=service")] == [
         ["service", "create"],
         ["service", "create"],
     ]
+    # each task's container is created before it starts, as dockerd reports it
+    assert {line.split()[0] for line in events(swarm, since, until, "event=create")} == {"service", "container"}
     assert {line.split()[1] for line in events(swarm, since, until, "service=filtered")} >= {"create", "remove"}
     assert all(f" {first} filtered " in line for line in events(swarm, since, until, f"service={first[:6]}"))
     assert events(swarm, since, until, f"container={container_of(task)[:12]}", "event=start") == [
@@ -301,6 +303,7 @@ def test_container_start_and_die_events(swarm: ShoalDaemon) -> None:
     )
     mine = [line for line in events(swarm, since, time.time(), "type=container") if container_of(task) in line]
     assert mine == [
+        f"container create {container_of(task)} {container_name(task)} <no value>",
         f"container start {container_of(task)} {container_name(task)} <no value>",
         f"container die {container_of(task)} {container_name(task)} 5",
     ]

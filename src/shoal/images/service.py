@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from shoal.api.errors import InvalidArgument, ShoalError, Unknown
+from shoal.api.errors import InvalidArgument, NotFound, ShoalError, Unknown
 from shoal.base.clock import Clock, SystemClock, rfc3339
 from shoal.images import filters as image_filters
 from shoal.images import manifests, progress, shapes
@@ -22,7 +22,7 @@ from shoal.images.archives import load as load_archive
 from shoal.images.archives import write_save_archive
 from shoal.images.auth import Auth, credentials_from
 from shoal.images.changes import apply_changes
-from shoal.images.errors import ImageNotFound
+from shoal.images.errors import ImageNotFound, RegistryUnauthorized
 from shoal.images.importer import import_rootfs
 from shoal.images.manifests import Platform, host_platform, parse_platform
 from shoal.images.pull import Puller, RegistryOptions
@@ -127,7 +127,7 @@ class ImageService:
         task = asyncio.create_task(run())
         first = await queue.get()
         if early:
-            raise early[0]
+            raise _as_dockerd_answers(early[0])
         return _drain(task, queue, first)
 
     async def import_tar(self, source: AsyncIterator[bytes], repo: str = "", tag: str = "",
@@ -281,6 +281,17 @@ class ImageService:
                            "size": described.target_size},
             "Platforms": platforms,
         }
+
+
+def _as_dockerd_answers(failure: ShoalError) -> ShoalError:
+    """A refused pull as dockerd answers it: 404 for `pull access denied` (no credentials, or no such
+    repository), 500 for credentials the registry turned down. Never 401: on a 401 the docker CLI asks
+    for credentials on the terminal and retries, as if dockerd wanted a login."""
+    if isinstance(failure, RegistryUnauthorized):
+        if failure.message.startswith("pull access denied"):
+            return NotFound(failure.message)
+        return Unknown(failure.message)
+    return failure
 
 
 async def _drain(task: asyncio.Task[None], queue: asyncio.Queue[dict[str, Any] | None],

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from image_fixtures import GOOD, WRONG, Registries
 
+from shoal.api.errors import NotFound, Unauthenticated, Unknown
 from shoal.images.auth import ANONYMOUS, Credentials, decode_registry_auth, encode_registry_auth
 from shoal.images.errors import RegistryError, RegistryUnauthorized
 from shoal.images.service import ImageService
@@ -19,9 +20,12 @@ async def last_message(service: ImageService, ref: str, auth: Credentials = ANON
 
 
 async def refused(service: ImageService, ref: str, auth: Credentials = ANONYMOUS) -> str:
-    """A refusal comes before the first message: raised, so the client gets dockerd's 401."""
-    with pytest.raises(RegistryUnauthorized) as raised:
+    """A refusal comes before the first message: raised as dockerd answers it, 404 for `pull access
+    denied` and 500 for turned-down credentials (never 401, which makes the docker CLI prompt)."""
+    with pytest.raises((NotFound, Unknown)) as raised:
         await service.pull(ref, auth=auth)
+    assert not isinstance(raised.value, Unauthenticated)
+    assert isinstance(raised.value, NotFound) == str(raised.value).startswith("pull access denied")
     return str(raised.value)
 
 

@@ -243,7 +243,7 @@ def test_pull_with_registry_auth_and_login(backends: Backends, remote: Remote) -
     engine = backends.engine
     ref = f"{remote.basic.host}/team/app"
     refused = request(engine, "POST", f"/v1.41/images/create?fromImage={ref}&tag=v1")
-    assert refused.status == 401
+    assert refused.status == 404  # as dockerd: a 401 would make the docker CLI prompt for a login
     assert json.loads(refused.body)["message"].startswith(f"pull access denied for {ref}")
     good = {"X-Registry-Auth": registry_auth(USER, PASSWORD, remote.basic.host)}
     pulled = messages(request(engine, "POST", f"/v1.41/images/create?fromImage={ref}&tag=v1", headers=good))
