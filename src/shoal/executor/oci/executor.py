@@ -135,11 +135,9 @@ class OciExecutor(ProcessExecutor):
     async def paused(self, container_id: str) -> bool:
         """Read straight from the runtime's freezer group when given a full id (`docker ps` asks for
         every row), else found by name or prefix first."""
-        if len(container_id) == 64:
-            groups = cg.groups_of(f"{self._oci.cgroup_parent}/{container_id}")
-            if groups:
-                return cg.is_frozen(groups)
-        return await super().paused(container_id)
+        if len(container_id) != 64:
+            container_id = self._find(container_id)[1].container_id
+        return cg.is_frozen(cg.groups_of(f"{self._oci.cgroup_parent}/{container_id}"))
 
     async def containers(self, *, all: bool = False) -> list[ContainerInfo]:
         """As the process executor's, plus the ports the image exposes (what `docker ps` shows)."""

@@ -335,6 +335,9 @@ class ProcessExecutor:
         await self._container(container_id).set_paused(False)
 
     async def paused(self, container_id: str) -> bool:
+        if "freezer" not in self._ctx.cgroups.mounts:
+            self._find(container_id)  # still NotFound for an unknown one
+            return False  # no freezer group is ever made for this executor's tasks
         return self._container(container_id).paused()
 
     async def wait_exit(self, container_id: str) -> ContainerStatus:
