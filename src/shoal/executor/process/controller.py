@@ -291,11 +291,12 @@ class ProcessController:
         return cg.group_pids(self.groups()) or procfs.tree(pid)
 
     async def filesystem_root(self) -> str:
-        """The task's files as it sees them: through its pid's root while it runs."""
+        """The task's files as it sees them: through its pid's root while it runs. A stopped process
+        task has no files of its own (it saw the host's), so there is nothing to copy."""
         status = await self.inspect()
         if status.running and status.pid is not None:
             return f"/proc/{status.pid}/root"
-        return "/"
+        raise ContainerNotRunning(status.container_id)
 
     async def restart(self, grace: float | None) -> None:
         """`docker restart`: stop it (its task fails and is replaced, as in Swarm), then run the same
