@@ -14,6 +14,7 @@ from here, so local tasks come first rather than sending a share of connections 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,7 @@ CONNECT_TIMEOUT = 5.0
 STALE_AFTER = 3 * KEEPALIVE_INTERVAL
 """A manager silent this long (no change, no keepalive) is given up for the next one."""
 RETRY_DELAY = 1.0
+CLOSE_TIMEOUT = 2.0
 
 
 def mesh_for_node(entries: Any, node_id: str, route_host_ports: bool) -> MeshState:
@@ -113,7 +115,10 @@ class MeshFeed:
                 if isinstance(message, dict) and "ports" in message:
                     await self._apply(mesh_for_node(message["ports"], self._node_id, self._route_host_ports))
         finally:
-            await stream.close()
+            # Bounded: a peer that stopped reading must not hold up leaving or a move to the next manager.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await stream.close()
 
     async def _apply(self, state: MeshState) -> None:
         try:
