@@ -24,6 +24,11 @@ from shoal.store.watch import Commit, Event
 log = logging.getLogger(__name__)
 FLUSH_INTERVAL = 0.05
 STALL_TOLERANCE = 1.0
+# The least time a new leader gives the nodes it has not heard from yet (see _expect_known_nodes), on top
+# of their grace: an agent whose leader was cut off (not killed: its calls hang instead of failing) needs a
+# call timeout to notice, a retry delay, and another call timeout per unreachable manager to find the new
+# leader. This is what Swarm's default grace gives (3 periods of 5 s); a shorter heartbeat must not shorten it.
+LEADER_CHANGE_GRACE = 15.0
 
 
 DEFAULT_PERIOD = seconds(HEARTBEAT_PERIOD)
@@ -152,9 +157,11 @@ class Dispatcher:
     def _expect_known_nodes(self) -> None:
         """A new leader has heard from nobody yet: every node the store does not hold down gets a
         deadline, so one that never comes back goes down. It counts from now, with a second grace
-        period on top (swarmkit gives such "unknown" nodes twice the usual time), so a leader change
+        period (at least LEADER_CHANGE_GRACE) on top (swarmkit gives such "unknown" nodes twice the usual
+        time), so a leader change
         alone marks no node down while the agents find the new leader."""
-        deadline = self._clock.monotonic() + 2 * self._period_of() * HEARTBEAT_GRACE_MULTIPLIER
+        grace = self._period_of() * HEARTBEAT_GRACE_MULTIPLIER
+        deadline = self._clock.monotonic() + max(grace, LEADER_CHANGE_GRACE) + grace
         for node in self._store.view().objects(NODES):
             if dig(node, "Status", "State") != "down":
                 self._deadline.setdefault(node["ID"], deadline)
