@@ -279,3 +279,12 @@ def test_a_secret_is_found_nowhere_in_clear(oci: ShoalDaemon) -> None:
     assert task_files_mounts(oci) == []
     assert _scan(oci.data_root, needles) == []
     oci.docker("secret", "rm", "marker")
+
+
+def test_leaving_the_swarm_takes_every_tasks_files_away(oci: ShoalDaemon) -> None:
+    """Last in this module: it leaves the swarm."""
+    oci.docker("secret", "create", "parting", "-", input="bye")
+    oci.docker("service", "create", "--detach", "--name", "leaver", "--replicas", "2", "--secret", "parting", IMAGE)
+    wait_until(lambda: len(task_files_mounts(oci)) == 2, 90, "both tasks' tmpfs mounted")
+    oci.docker("swarm", "leave", "--force")
+    wait_until(lambda: not task_files_mounts(oci), 60, f"tmpfs mounts left after leaving: {task_files_mounts(oci)}")
