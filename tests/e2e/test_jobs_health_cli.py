@@ -192,7 +192,6 @@ def test_healthy_service_is_served_once_healthy_and_ps_says_so(swarm: ShoalDaemo
     wait_until(lambda: answered(port), 30, "the healthy task is not served by the mesh")
 
 
-@pytest.mark.xfail(reason="docker ps/inspect read the agent's HealthBook once request C-2 is applied", strict=False)
 def test_docker_ps_and_inspect_show_health(swarm: ShoalDaemon) -> None:
     rows = swarm.docker("ps", "--filter", "name=well", "--format", "{{.Status}}").stdout
     assert "(healthy)" in rows

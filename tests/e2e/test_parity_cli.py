@@ -1,7 +1,7 @@
 """What a new user trying shoald beside Docker 20.10 found different, held against Docker's behaviour
 through the real docker CLI: template checks at create, dockerd's limit checks at task creation,
 swarmkit's texts for resources and ports, service event attributes, `docker logs --details`, the
-COMMAND column and the engine version. Tests marked xfail wait for the request they name."""
+COMMAND column and the engine version."""
 
 from __future__ import annotations
 
@@ -112,7 +112,6 @@ def events_between(swarm: ShoalDaemon, since: float, until: float, kind: str) ->
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-4 (node/events.py: dockerd's service attributes)")
 def test_service_events_carry_dockerds_attributes(swarm: ShoalDaemon) -> None:
     since = time.time()
     swarm.docker("service", "create", "--detach", "--name", "evented", "--update-delay", "0s", IMAGE, "sleep", "600")
@@ -147,7 +146,6 @@ def task_container(swarm: ShoalDaemon, service: str) -> str:
     return found[0]
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-5 (container logs carry no swarm details)")
 def test_logs_details_of_a_task_container_show_no_labels(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "create", "--detach", "--name", "talker", IMAGE, "sh", "-c", "echo hello; sleep 600")
     container = task_container(swarm, "talker")
@@ -156,7 +154,6 @@ def test_logs_details_of_a_task_container_show_no_labels(swarm: ShoalDaemon) -> 
     assert swarm.docker("logs", "--details", container).stdout == " hello\n"
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-6 (dockerd's COMMAND: arguments with spaces quoted)")
 def test_ps_command_quotes_arguments_with_spaces(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "create", "--detach", "--name", "quoted", IMAGE, "sh", "-c", "echo hi; sleep 600")
     task_container(swarm, "quoted")
@@ -166,7 +163,6 @@ def test_ps_command_quotes_arguments_with_spaces(swarm: ShoalDaemon) -> None:
         "\"sh -c 'echo hi; sle…\"")
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-7 (the node describes its engine with api.version)")
 def test_info_version_and_node_agree_on_the_engine_version(swarm: ShoalDaemon) -> None:
     version = swarm.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
     assert swarm.docker("info", "--format", "{{.ServerVersion}}").stdout.strip() == version

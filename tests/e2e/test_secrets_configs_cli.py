@@ -217,7 +217,6 @@ def test_process_tasks_see_secrets_only_in_their_namespace(process_daemon: Shoal
     process_daemon.docker("service", "rm", "plain", "nowhere")
 
 
-@pytest.mark.xfail(strict=True, reason="docker events for secrets and configs: request A-6 (drop this marker then)")
 def test_events_for_secrets_and_configs(oci: ShoalDaemon) -> None:
     since = time.time()
     secret_id = oci.docker("secret", "create", "evsecret", "-", input="quiet").stdout.strip()

@@ -33,7 +33,7 @@ services:
     secrets: [db_password]
     configs:
       - source: app_config
-        target: /etc/app.conf
+        target: /run/secrets/app.conf
     networks:
       back:
         aliases: [www]
@@ -137,7 +137,8 @@ def test_shoal_stack_deploy_update_prune_rm(swarm: ShoalDaemon, stack_dir: Path)
     container = web["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert container["Env"] == ["GREETING=hello"]
     assert [s["SecretName"] for s in container["Secrets"]] == ["st_db_password"]
-    assert [(c["ConfigName"], c["File"]["Name"]) for c in container["Configs"]] == [("st_app_config", "/etc/app.conf")]
+    configs = [(c["ConfigName"], c["File"]["Name"]) for c in container["Configs"]]
+    assert configs == [("st_app_config", "/run/secrets/app.conf")]
 
     # Redeploy with a changed environment and image: both services are updated, each from the version read.
     result = run("stack", "deploy", "-c", "compose.yml", "st",

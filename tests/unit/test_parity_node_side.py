@@ -1,11 +1,9 @@
 """dockerd's service and node event attributes and its `docker ps` COMMAND, on the pure functions the
-requests add (strict xfail until the request each names is applied)."""
+requests added."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
 
 from shoal.store.watch import Event
 
@@ -28,7 +26,6 @@ def attributes(new: dict[str, Any], old: dict[str, Any] | None, action: str = "u
     return dict(message["Actor"]["Attributes"])
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-4 (node/events.py: dockerd's service attributes)")
 def test_service_update_attributes() -> None:
     assert attributes(service(), None, action="create") == {"name": "web"}
     assert attributes(service(), service()) == {"name": "web"}
@@ -54,7 +51,6 @@ def node(availability: str = "active", state: str = "ready", leader: bool | None
     return obj
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-4 (node/events.py: dockerd's node attributes)")
 def test_node_update_attributes() -> None:
     assert attributes(node(), node(), table="nodes") == {"name": "host1"}
     assert attributes(node(availability="drain"), node(), table="nodes") == {
@@ -69,7 +65,6 @@ def test_node_update_attributes() -> None:
         "name": "host1", "reachability.old": "reachable", "reachability.new": "unreachable"}
 
 
-@pytest.mark.xfail(strict=True, reason="needs request P-6 (executor/process/status.py ps_command)")
 def test_ps_command_quotes_arguments_holding_a_space() -> None:
     from shoal.executor.process.status import ps_command
     assert ps_command(("sleep", "600")) == "sleep 600"

@@ -32,7 +32,7 @@ class NodeBackend(SecretsConfigsCalls, NetworkCalls, ContainerCalls, LogCalls):
     def __init__(self, node: Node, images: ImageService | EngineImages | None = None) -> None:
         self._node = node
         self._images = images
-        self._local = LocalTasks(node.executor)
+        self._local = LocalTasks(node.executor, health=node.health)
         self._daemon_id = secrets.token_hex(16).upper()
         node.control_handler = self._serve_forwarded
 

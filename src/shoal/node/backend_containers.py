@@ -4,6 +4,7 @@ What is done to a container through the API also goes out on `docker events`, as
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Callable
 
@@ -70,7 +71,9 @@ class ContainerCalls(BackendBase):
         task: Obj = {"ID": info.labels.get("com.docker.swarm.task.id", ""), "Status": {
             "ContainerStatus": {"ContainerID": info.id}}}
         async for message in task_logs(self._node.executor, [task], options):
-            yield message
+            # dockerd's json-file keeps no attributes for a task's container (only those its log-opts
+            # name), so `docker logs --details` shows none; `docker service logs` has the swarm ones
+            yield dataclasses.replace(message, attrs={})
 
     # -- kill, stop, rm, pause, wait
     async def container_kill(self, ref: str, signal: str) -> None:

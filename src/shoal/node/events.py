@@ -12,7 +12,19 @@ from typing import Any
 
 from shoal.api import states
 from shoal.api.defaults import NANOS
-from shoal.api.objects import NODES, SERVICES, TASKS, Obj, container_name, dig, node_name, service_name
+from shoal.api.objects import (
+    CONFIGS,
+    NETWORKS,
+    NODES,
+    SECRETS,
+    SERVICES,
+    TASKS,
+    Obj,
+    container_name,
+    dig,
+    node_name,
+    service_name,
+)
 from shoal.store.memory import MemoryStore
 from shoal.store.watch import Event
 
@@ -32,15 +44,73 @@ def _message(kind: str, action: str, actor_id: str, attributes: Mapping[str, str
 
 # The store says "delete"; Docker's cluster events say "remove" (moby daemon/cluster/events.go).
 _CLUSTER_ACTIONS = {"create": "create", "update": "update", "delete": "remove"}
+_NAMED_KINDS = {NETWORKS: "network", SECRETS: "secret", CONFIGS: "config"}
 
 
 def store_event_message(event: Event) -> Json | None:
     action = _CLUSTER_ACTIONS.get(event.action, event.action)
+    changed = event.action == "update" and event.old is not None
     if event.table == SERVICES:
-        return _message("service", action, event.obj["ID"], {"name": service_name(event.obj)}, "swarm")
+        attributes = {"name": service_name(event.obj)}
+        if changed:
+            attributes.update(service_changes(event.obj, event.old or {}))
+        return _message("service", action, event.obj["ID"], attributes, "swarm")
     if event.table == NODES:
-        return _message("node", action, event.obj["ID"], {"name": node_name(event.obj)}, "swarm")
+        attributes = {"name": node_name(event.obj)}
+        if changed:
+            attributes.update(node_changes(event.obj, event.old or {}))
+        return _message("node", action, event.obj["ID"], attributes, "swarm")
+    if event.table in _NAMED_KINDS:  # networks, secrets, configs: only the name travels, never the data
+        name = str(dig(event.obj, "Spec", "Name", default=""))
+        return _message(_NAMED_KINDS[event.table], action, event.obj["ID"], {"name": name}, "swarm")
     return None
+
+
+def _old_new(key: str, old: object, new: object) -> dict[str, str]:
+    return {f"{key}.old": str(old).lower(), f"{key}.new": str(new).lower()}
+
+
+def service_changes(new: Obj, old: Obj) -> dict[str, str]:
+    """What dockerd adds to a service's update event (daemon/events.go logServiceEvent): a changed image,
+    a changed replica count, and the rolling update's state when it appears or moves."""
+    changes: dict[str, str] = {}
+    image = dig(new, "Spec", "TaskTemplate", "ContainerSpec", "Image", default="") or ""
+    old_image = dig(old, "Spec", "TaskTemplate", "ContainerSpec", "Image", default="") or ""
+    if image != old_image:
+        changes.update({"image.old": str(old_image), "image.new": str(image)})  # as given: no lowercasing
+    replicated = dig(new, "Spec", "Mode", "Replicated", default=None)
+    old_replicated = dig(old, "Spec", "Mode", "Replicated", default=None)
+    if replicated is not None and old_replicated is not None:
+        replicas, old_replicas = int(replicated.get("Replicas") or 0), int(old_replicated.get("Replicas") or 0)
+        if replicas != old_replicas:
+            changes.update(_old_new("replicas", old_replicas, replicas))
+    if new.get("UpdateStatus") is not None:
+        state = dig(new, "UpdateStatus", "State", default="") or ""
+        if old.get("UpdateStatus") is None:
+            changes["updatestate.new"] = str(state).lower()
+        elif state != (dig(old, "UpdateStatus", "State", default="") or ""):
+            changes.update(_old_new("updatestate", dig(old, "UpdateStatus", "State", default="") or "", state))
+    return changes
+
+
+def node_changes(new: Obj, old: Obj) -> dict[str, str]:
+    """What dockerd adds to a node's update event (logNodeEvent): availability, role and state that
+    changed, and for a manager staying one, leadership and reachability."""
+    changes: dict[str, str] = {}
+    for key, path in (("availability", ("Spec", "Availability")), ("role", ("Spec", "Role")),
+                      ("state", ("Status", "State"))):
+        before, after = dig(old, *path, default="") or "", dig(new, *path, default="") or ""
+        if before != after:
+            changes.update(_old_new(key, before, after))
+    status, old_status = new.get("ManagerStatus"), old.get("ManagerStatus")
+    if status is not None and old_status is not None:
+        leader, old_leader = bool(status.get("Leader")), bool(old_status.get("Leader"))
+        if leader != old_leader:
+            changes.update(_old_new("leader", old_leader, leader))
+        reachability, old_reachability = status.get("Reachability") or "", old_status.get("Reachability") or ""
+        if reachability != old_reachability:
+            changes.update(_old_new("reachability", old_reachability, reachability))
+    return changes
 
 
 def container_action_message(action: str, container_id: str, name: str, image: str,
@@ -155,7 +225,7 @@ class EventHub:
         """Publish what the store's changes mean to `docker events`. A restored snapshot arrives as
         the create/update/delete events it amounts to, so a follower that jumped ahead still reports
         the services and nodes that came and went."""
-        with store.watch(lambda ev: ev.table in (SERVICES, NODES, TASKS)) as sub:
+        with store.watch(lambda ev: ev.table in (SERVICES, NODES, TASKS, NETWORKS, SECRETS, CONFIGS)) as sub:
             while True:
                 item = await sub.get()
                 if not isinstance(item, Event):
@@ -193,7 +263,8 @@ class EventHub:
                     if remaining <= 0:
                         return
                     try:
-                        message = await asyncio.wait_for(queue.get(), remaining)
+                        async with asyncio.timeout(remaining):  # not wait_for: it can swallow a cancel
+                            message = await queue.get()
                     except TimeoutError:
                         return
                 if since is None or message["timeNano"] >= int(since.timestamp() * NANOS):

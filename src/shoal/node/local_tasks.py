@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from shoal.agent.health import HealthBook
 from shoal.api import errors
-from shoal.api.objects import TASKS, Obj, dig
+from shoal.api.objects import Obj, dig
 from shoal.engineapi.backend import ContainerListQuery, LogMessage, LogOptions
 from shoal.executor.base import (
     ContainerCalls,
@@ -25,8 +26,6 @@ from shoal.executor.base import (
 )
 from shoal.node.container_archive import path_stat, read_archive, write_archive
 from shoal.node.container_stats import run_ps, stats_json, stats_stream, top_json
-from shoal.store.memory import MemoryStore
-from shoal.store.watch import Event
 
 Json = dict[str, Any]
 CONTAINER_FILTERS = ("id", "name", "label", "status")
@@ -71,9 +70,21 @@ def _matches(info: ContainerInfo, filters: dict[str, list[str]]) -> bool:
     return True
 
 
+_HEALTH_SUFFIX = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+
+
 class LocalTasks:
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, health: HealthBook | None = None) -> None:
         self._executor = executor
+        self._health = health  # the agent's verdicts; without one, what the executor reports (dockerd's)
+
+    def _health_of(self, info: ContainerInfo) -> Json | None:
+        """State.Health of a container with a health check: the agent's monitor, else the executor's."""
+        monitor = self._health.get(info.id) if self._health is not None else None
+        if monitor is not None:
+            return monitor.to_docker()
+        word = info.detail.health if info.detail is not None else None
+        return {"Status": word, "FailingStreak": 0, "Log": []} if word else None
 
     async def list(self, query: ContainerListQuery) -> list[Json]:
         infos = await self._executor.containers(all=query.all)
@@ -88,6 +99,8 @@ class LocalTasks:
         if info.state is ContainerState.RUNNING and isinstance(self._executor, ContainerCalls) \
                 and await self._executor.paused(info.id):
             row["State"], row["Status"] = "paused", f"{row['Status']} (Paused)"
+        elif info.state is ContainerState.RUNNING and (health := self._health_of(info)) is not None:
+            row["Status"] += _HEALTH_SUFFIX.get(str(health["Status"]), "")  # "Up 5 seconds (healthy)"
         return row
 
     async def find(self, ref: str) -> ContainerInfo:
@@ -124,8 +137,7 @@ class LocalTasks:
                 "Error": detail.error if detail is not None else "",
                 "StartedAt": _rfc3339(detail.started_at if detail is not None else None),
                 "FinishedAt": _rfc3339(detail.finished_at if detail is not None else None),
-                **({"Health": {"Status": detail.health, "FailingStreak": 0, "Log": []}}
-                   if detail is not None and detail.health else {}),
+                **({"Health": health} if (health := self._health_of(info)) is not None else {}),
             },
             "Image": info.image,
             "Name": info.names[0] if info.names else "",
@@ -279,24 +291,8 @@ def task_attrs(task: Obj) -> dict[str, str]:
     }
 
 
-async def follow_service_tasks(store: MemoryStore, service_id: str) -> AsyncIterator[Obj]:
-    """The service's tasks now, then each task again whenever it changes: with `task_logs(...,
-    more_tasks=)` a followed `docker service logs -f` also shows the tasks that replace the current
-    ones, as swarmkit's log broker does. Subscribed before reading the view, so none is missed."""
-    with store.watch(lambda ev: isinstance(ev, Event) and ev.table == TASKS
-                     and ev.obj.get("ServiceID") == service_id) as sub:
-        for task in store.view().tasks_of_service(service_id):
-            yield task
-        while True:
-            item = await sub.get()
-            if isinstance(item, Event) and item.action != "delete":
-                yield item.obj
-
-
-async def task_logs(executor: Executor, tasks: list[Obj], options: LogOptions,
-                    more_tasks: AsyncIterator[Obj] | None = None) -> AsyncIterator[LogMessage]:
-    """Lines of every task's container, in time order; with follow, merged as they come, and (given
-    `more_tasks`) from every container that appears later, from its first line."""
+async def task_logs(executor: Executor, tasks: list[Obj], options: LogOptions) -> AsyncIterator[LogMessage]:
+    """Lines of every task's container, in time order; with follow, merged as they come."""
     sources = [(t, dig(t, "Status", "ContainerStatus", "ContainerID")) for t in tasks]
     sources = [(t, cid) for t, cid in sources if cid]
     wanted = {1} if not options.stderr else ({2} if not options.stdout else {1, 2})
@@ -327,17 +323,6 @@ async def task_logs(executor: Executor, tasks: list[Obj], options: LogOptions,
             pass
 
     pumps = [asyncio.create_task(pump(t, cid, options.tail)) for t, cid in sources]
-    followed = {cid for _, cid in sources}
-
-    async def feed(new_tasks: AsyncIterator[Obj]) -> None:
-        async for task in new_tasks:
-            container_id = dig(task, "Status", "ContainerStatus", "ContainerID")
-            if container_id and container_id not in followed:
-                followed.add(container_id)
-                pumps.append(asyncio.create_task(pump(task, container_id, None)))
-
-    if more_tasks is not None:
-        pumps.append(asyncio.create_task(feed(more_tasks)))
     try:
         while True:
             item = await queue.get()

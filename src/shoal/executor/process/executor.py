@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shoal.api import version as api_version
 from shoal.api.defaults import NANOS
 from shoal.base.clock import Clock, SystemClock
 from shoal.executor.base import (
@@ -51,7 +52,7 @@ from shoal.executor.process.context import ProcessContext
 from shoal.executor.process.controller import ProcessController, status_of, task_logs
 from shoal.executor.process.execs import ExecRegistry, ProcessExecSession, TtyExecSession
 from shoal.executor.process.launch import exec_argv
-from shoal.executor.process.status import env_dict, inspect_extra, status_text
+from shoal.executor.process.status import env_dict, inspect_extra, ps_command, status_text
 from shoal.executor.process.taskdir import TaskDir, TaskRecord
 from shoal.executor.process.users import resolve_user, with_groups
 from shoal.network.tasknet import TaskNetConfig, remove_bridge
@@ -59,7 +60,7 @@ from shoal.network.tasknet import TaskNetConfig, remove_bridge
 if TYPE_CHECKING:
     from shoal.executor.oci.volumes import LocalVolumes
 
-ENGINE_VERSION = "20.10.0-shoal"
+ENGINE_VERSION = api_version.ENGINE_VERSION  # what `docker version` and `docker info` say
 PLUGINS = (
     Plugin("Log", "json-file"),
     Plugin("Network", "bridge"),
@@ -192,7 +193,7 @@ class ProcessExecutor:
                     id=record.container_id,
                     names=(f"/{rt.container_name}",),
                     image=rt.image,
-                    command=" ".join(record.argv),
+                    command=ps_command(record.argv),
                     created=int(record.created_at.timestamp()),
                     state=status.state,
                     status=status_text(

@@ -3,6 +3,7 @@ a task starts with."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,3 +118,11 @@ def inspect_extra(record: TaskRecord, volume_root: Path) -> dict[str, Any]:
         },
         "Mounts": mounts,
     }
+
+
+def ps_command(argv: Sequence[str]) -> str:
+    """dockerd's COMMAND for `docker ps`: the path, then the arguments, one holding a space in single
+    quotes (daemon/list.go), e.g. `sh -c 'echo hi; sleep 600'`."""
+    if not argv:
+        return ""
+    return " ".join([argv[0], *(f"'{arg}'" if " " in arg else arg for arg in argv[1:])])
