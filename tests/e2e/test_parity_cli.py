@@ -89,6 +89,14 @@ def test_limits_dockerd_refuses_reject_the_tasks(swarm: ShoalDaemon) -> None:
     assert set(rejected_errors(swarm, "soft")) == {"Minimum memory reservation allowed is 6MB"}
 
 
+def test_a_bad_stop_signal_is_created_and_its_tasks_rejected(swarm: ShoalDaemon) -> None:
+    """Docker does not check --stop-signal at create: the container create refuses it, task by task."""
+    swarm.docker("service", "create", "--detach", "--name", "badsig", "--stop-signal", "BOGUS", IMAGE, "sleep", "600")
+    assert "badsig" in services(swarm)
+    wait_until(lambda: bool(rejected_errors(swarm, "badsig")), 60, "the task was not rejected")
+    assert set(rejected_errors(swarm, "badsig")) == {"Invalid signal: BOGUS"}
+
+
 def test_swarmkit_texts_for_tiny_limits_and_duplicate_ports(swarm: ShoalDaemon) -> None:
     assert refused_create(swarm, "--name", "small", "--limit-memory", "1k", IMAGE, "true") == (
         f"{RPC_INVALID}invalid memory value 1024: Must be at least 4MiB")

@@ -188,7 +188,7 @@ def parse_signal(name: str | int) -> signal.Signals:
     try:
         return signal.Signals[upper]
     except KeyError:
-        raise ValueError(f"invalid signal: {name}") from None
+        raise ValueError(f"Invalid signal: {name}") from None  # dockerd's text
 
 
 def exit_code_from_wait_status(status: int) -> int:

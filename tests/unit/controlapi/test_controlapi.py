@@ -37,7 +37,6 @@ def spec(**overrides: Any) -> dict[str, Any]:
         (spec(TaskTemplate={"ContainerSpec": {"Image": ""}}), "image reference must be provided"),
         (spec(TaskTemplate=None), "TaskSpec: missing runtime"),
         (spec(Mode={"Replicated": {"Replicas": -1}}), "cannot unmarshal number -1"),
-        (spec(TaskTemplate={"ContainerSpec": {"Image": "busybox", "StopSignal": "SIGFOO"}}), "invalid signal"),
         (spec(UpdateConfig={"Delay": "5s"}), "of type time.Duration"),
         (spec(UpdateConfig={"MaxFailureRatio": 2}), "update-maxfailureratio"),
         (spec(EndpointSpec={"Mode": "dnsrr", "Ports": [{"TargetPort": 80, "PublishedPort": 80}]}),

@@ -47,7 +47,7 @@ def test_parse_signal_accepts_docker_spellings(text: str, expected: signal.Signa
 
 
 def test_parse_signal_rejects_unknown() -> None:
-    with pytest.raises(ValueError, match="invalid signal"):
+    with pytest.raises(ValueError, match="Invalid signal: SIGNOPE"):
         parse_signal("SIGNOPE")
 
 

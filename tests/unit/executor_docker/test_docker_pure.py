@@ -172,7 +172,7 @@ def test_unset_fields_are_left_to_the_image() -> None:
 
 
 def test_bad_stop_signal_rejects_the_task() -> None:
-    with pytest.raises(InvalidTaskSpec, match="invalid signal"):
+    with pytest.raises(InvalidTaskSpec, match="Invalid signal"):
         create_body(runtime(stop_signal="SIGNOPE"), image="img", instance_id="i", network="bridge")
 
 
