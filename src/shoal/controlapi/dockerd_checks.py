@@ -11,6 +11,7 @@ _RESTART_CONDITIONS = ("none", "on-failure", "any")
 _FAILURE_ACTIONS = ("pause", "continue", "rollback")
 _ORDERS = ("stop-first", "start-first")
 _RESOLUTION_MODES = ("vip", "dnsrr")
+_MOUNT_TYPES = ("bind", "volume", "tmpfs", "npipe")
 ROLES = ("worker", "manager")
 AVAILABILITIES = ("active", "pause", "drain")
 
@@ -40,6 +41,10 @@ def check_service_spec(spec: Obj) -> None:
     mode = dig(spec, "EndpointSpec", "Mode", default="") or ""
     if mode and mode not in _RESOLUTION_MODES:
         raise _refuse(f"invalid resolution mode: {_go_quote(mode)}")
+    for mount in dig(spec, "TaskTemplate", "ContainerSpec", "Mounts", default=None) or []:
+        kind = str(mount.get("Type") or "")
+        if kind and kind.lower() not in _MOUNT_TYPES:
+            raise _refuse(f"invalid MountType: {_go_quote(kind)}")
     modes = spec.get("Mode") or {}
     if modes.get("Global") is not None and modes.get("Replicated") is not None:
         raise _refuse("cannot specify both replicated mode and global mode")

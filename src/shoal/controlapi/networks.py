@@ -25,6 +25,7 @@ from shoal.api import errors, states
 from shoal.api.objects import NETWORKS, SERVICES, TASKS, Obj, dig
 from shoal.controlapi import filters as flt
 from shoal.controlapi.resolve import resolve
+from shoal.controlapi.schema import NETWORK_CREATE, conform
 from shoal.store.memory import MemoryStore, ReadView
 
 NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
@@ -88,6 +89,7 @@ def _ipam_configs(ipam: Any) -> list[Obj]:
 
 def network_spec(request: Obj) -> Obj:
     """The swarm NetworkSpec for a create request, or the error Docker gives for it."""
+    request = conform(request, NETWORK_CREATE, "NetworkCreateRequest")  # a value of the wrong JSON type: Go's 400
     name = str(request.get("Name") or "")
     if not name:
         raise _invalid("meta: name must be provided")

@@ -42,25 +42,43 @@ class Struct:
 
 STR_MAP = MapOf(STR)
 
+FILE_TARGET = Struct("SecretReferenceFileTarget", {"Name": STR, "UID": STR, "GID": STR, "Mode": UINT})
+SECRET_REFERENCE = Struct("SecretReference", {"File": FILE_TARGET, "SecretID": STR, "SecretName": STR})
+CONFIG_REFERENCE = Struct("ConfigReference", {"File": FILE_TARGET, "Runtime": ANY, "ConfigID": STR,
+                                              "ConfigName": STR})
+MOUNT = Struct("Mount", {
+    "Type": STR, "Source": STR, "Target": STR, "ReadOnly": BOOL, "Consistency": STR,
+    "BindOptions": ANY, "VolumeOptions": ANY, "TmpfsOptions": ANY,
+})
+NETWORK_ATTACHMENT = Struct("NetworkAttachmentConfig", {"Target": STR, "Aliases": ListOf(STR),
+                                                        "DriverOpts": MapOf(STR)})
+DRIVER = Struct("Driver", {"Name": STR, "Options": MapOf(STR)})
 RESOURCES = Struct("Resources", {"NanoCPUs": INT, "MemoryBytes": INT, "Pids": INT, "GenericResources": ANY})
 CONTAINER_SPEC = Struct("ContainerSpec", {
     "Image": STR, "Labels": STR_MAP, "Command": ListOf(STR), "Args": ListOf(STR), "Hostname": STR,
-    "Env": ListOf(STR), "Dir": STR, "User": STR, "Groups": ListOf(STR), "Privileges": ANY, "Init": ANY,
-    "TTY": BOOL, "OpenStdin": BOOL, "ReadOnly": BOOL, "Mounts": ANY, "StopSignal": STR,
-    "StopGracePeriod": DURATION, "Healthcheck": ANY, "Hosts": ListOf(STR), "DNSConfig": ANY,
-    "Secrets": ANY, "Configs": ANY, "Isolation": STR, "Sysctls": STR_MAP, "CapabilityAdd": ListOf(STR),
-    "CapabilityDrop": ListOf(STR), "Ulimits": ANY,
+    "Env": ListOf(STR), "Dir": STR, "User": STR, "Groups": ListOf(STR),
+    "Privileges": Struct("Privileges", {"CredentialSpec": ANY, "SELinuxContext": ANY}), "Init": ANY,
+    "TTY": BOOL, "OpenStdin": BOOL, "ReadOnly": BOOL, "Mounts": ListOf(MOUNT), "StopSignal": STR,
+    "StopGracePeriod": DURATION, "Healthcheck": ANY, "Hosts": ListOf(STR),
+    "DNSConfig": Struct("DNSConfig", {"Nameservers": ListOf(STR), "Search": ListOf(STR), "Options": ListOf(STR)}),
+    "Secrets": ListOf(SECRET_REFERENCE), "Configs": ListOf(CONFIG_REFERENCE), "Isolation": STR,
+    "Sysctls": STR_MAP, "CapabilityAdd": ListOf(STR),
+    "CapabilityDrop": ListOf(STR),
+    "Ulimits": ListOf(Struct("Ulimit", {"Name": STR, "Soft": INT, "Hard": INT})),
 })
 RESTART_POLICY = Struct("RestartPolicy", {
     "Condition": STR, "Delay": DURATION, "MaxAttempts": UINT, "Window": DURATION,
 })
 PLACEMENT = Struct("Placement", {
-    "Constraints": ListOf(STR), "Preferences": ANY, "MaxReplicas": UINT, "Platforms": ANY,
+    "Constraints": ListOf(STR),
+    "Preferences": ListOf(Struct("PlacementPreference", {"Spread": Struct("SpreadOver", {"SpreadDescriptor": STR})})),
+    "MaxReplicas": UINT, "Platforms": ListOf(Struct("Platform", {"Architecture": STR, "OS": STR})),
 })
 TASK_SPEC = Struct("TaskSpec", {
     "ContainerSpec": CONTAINER_SPEC, "PluginSpec": ANY, "NetworkAttachmentSpec": ANY,
     "Resources": Struct("ResourceRequirements", {"Limits": RESOURCES, "Reservations": RESOURCES}),
-    "RestartPolicy": RESTART_POLICY, "Placement": PLACEMENT, "Networks": ANY, "LogDriver": ANY,
+    "RestartPolicy": RESTART_POLICY, "Placement": PLACEMENT, "Networks": ListOf(NETWORK_ATTACHMENT),
+    "LogDriver": DRIVER,
     "ForceUpdate": UINT, "Runtime": STR,
 })
 UPDATE_CONFIG = Struct("UpdateConfig", {
@@ -76,7 +94,7 @@ SERVICE_SPEC = Struct("ServiceSpec", {
         "Replicated": Struct("ReplicatedService", {"Replicas": UINT}),
         "Global": ANY, "ReplicatedJob": ANY, "GlobalJob": ANY,
     }),
-    "UpdateConfig": UPDATE_CONFIG, "RollbackConfig": UPDATE_CONFIG, "Networks": ANY,
+    "UpdateConfig": UPDATE_CONFIG, "RollbackConfig": UPDATE_CONFIG, "Networks": ListOf(NETWORK_ATTACHMENT),
     "EndpointSpec": Struct("EndpointSpec", {"Mode": STR, "Ports": ListOf(PORT_CONFIG)}),
 })
 CLUSTER_SPEC = Struct("Spec", {
@@ -89,6 +107,13 @@ CLUSTER_SPEC = Struct("Spec", {
                                     "SigningCAKey": STR, "ForceRotate": UINT}),
     "TaskDefaults": Struct("TaskDefaults", {"LogDriver": ANY}),
     "EncryptionConfig": Struct("EncryptionConfig", {"AutoLockManagers": BOOL}),
+})
+NETWORK_CREATE = Struct("NetworkCreateRequest", {
+    "Name": STR, "CheckDuplicate": BOOL, "Driver": STR, "Scope": STR, "EnableIPv6": BOOL,
+    "IPAM": Struct("IPAM", {"Driver": STR, "Options": MapOf(STR), "Config": ListOf(Struct("IPAMConfig", {
+        "Subnet": STR, "IPRange": STR, "Gateway": STR, "AuxiliaryAddresses": MapOf(STR)}))}),
+    "Internal": BOOL, "Attachable": BOOL, "Ingress": BOOL, "ConfigOnly": BOOL, "ConfigFrom": ANY,
+    "Options": MapOf(STR), "Labels": MapOf(STR),
 })
 NODE_SPEC = Struct("NodeSpec", {"Name": STR, "Labels": STR_MAP, "Role": STR, "Availability": STR})
 
@@ -130,7 +155,9 @@ def conform(value: Any, shape: Any, path: str) -> Any:
         return result
     if isinstance(shape, ListOf):
         if not isinstance(value, list):
-            raise _refuse(value, path, "[]" + getattr(shape.item, "go_type", "object"))
+            item = shape.item
+            name = item.go_name if isinstance(item, Struct) else getattr(item, "go_type", "object")
+            raise _refuse(value, path, "[]" + name)
         return [conform(item, shape.item, path) for item in value]
     if isinstance(shape, MapOf):
         if not isinstance(value, dict):

@@ -48,6 +48,18 @@ def spec(**overrides: Any) -> dict[str, Any]:
         (spec(UpdateConfig={"FailureAction": "explode"}), "unrecognized update failure action explode"),
         (spec(RollbackConfig={"Order": "sideways"}), "unrecognized update order sideways"),
         (spec(EndpointSpec={"Mode": "round-robin"}), 'invalid resolution mode: "round-robin"'),
+        (spec(TaskTemplate={"ContainerSpec": {"Image": "busybox", "Mounts": [{"Type": "bogus", "Target": "/x"}]}}),
+         'invalid MountType: "bogus"'),
+        # values of the wrong JSON type get Go's decoding error (were stored, or failed later as 500s)
+        (spec(Networks="x"), "Go struct field ServiceSpec.Networks of type []NetworkAttachmentConfig"),
+        (spec(TaskTemplate={"ContainerSpec": {"Image": "busybox", "Secrets": "x"}}),
+         "ServiceSpec.TaskTemplate.ContainerSpec.Secrets of type []SecretReference"),
+        (spec(TaskTemplate={"ContainerSpec": {"Image": "busybox", "Configs": [1]}}),
+         "cannot unmarshal number 1 into Go struct field ServiceSpec.TaskTemplate.ContainerSpec.Configs"),
+        (spec(TaskTemplate={"ContainerSpec": {"Image": "busybox"}, "LogDriver": "x"}),
+         "ServiceSpec.TaskTemplate.LogDriver of type Driver"),
+        (spec(TaskTemplate={"ContainerSpec": {"Image": "busybox", "Ulimits": "x"}}),
+         "ServiceSpec.TaskTemplate.ContainerSpec.Ulimits"),
     ],
 )
 async def test_bad_specs_are_refused_and_store_nothing(store: MemoryStore, bad: dict[str, Any], message: str) -> None:
