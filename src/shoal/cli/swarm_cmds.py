@@ -1,4 +1,4 @@
-"""`shoal swarm init|join-token|leave|update|unlock|unlock-key`."""
+"""`shoal swarm init|join|join-token|leave|update|unlock|unlock-key`."""
 
 from __future__ import annotations
 
@@ -42,6 +42,24 @@ def init(ctx: click.Context, advertise_addr: str, listen_addr: str, availability
     click.echo("To add a manager to this swarm, run 'docker swarm join-token manager' and follow the instructions.")
     if autolock:
         _echo_unlock_command(_fetch_unlock_key(ctx))
+
+
+@swarm.command()
+@click.option("--token", required=True, help="Token for entry into the swarm")
+@click.option("--advertise-addr", default="", help="Advertised address (format: <ip|interface>[:port])")
+@click.option("--listen-addr", default="0.0.0.0:2377", show_default=True, help="Listen address")
+@click.option("--availability", default="active", type=click.Choice(["active", "pause", "drain"]))
+@click.argument("remote")
+@click.pass_context
+def join(ctx: click.Context, token: str, advertise_addr: str, listen_addr: str, availability: str,
+         remote: str) -> None:
+    """Join a swarm as a node and/or manager (the token decides which)."""
+    api = api_of(ctx)
+    request = {"RemoteAddrs": [remote], "JoinToken": token, "ListenAddr": listen_addr,
+               "AdvertiseAddr": advertise_addr, "Availability": availability}
+    api._raise_for_status(api._post_json(api._url("/swarm/join"), data=request))  # docker-py has no availability
+    role = "manager" if api.info()["Swarm"].get("ControlAvailable") else "worker"
+    click.echo(f"This node joined a swarm as a {role}.")
 
 
 def _fetch_unlock_key(ctx: click.Context) -> str:
