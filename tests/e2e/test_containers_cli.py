@@ -11,7 +11,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -19,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from shoal.executor.oci.rootfs import busybox_missing_reason
-from shoal.executor.selection import default_executor
 from shoal.testing import registry as registry_support
 from shoal.testing.daemon import DOCKER_CLI, ShoalDaemon, cli_requirement, wait_until
 from shoal.testing.oci_images import Layer, Pusher, make_image
+from shoal.testing.oci_swarm import oci_missing, oci_swarm
 from shoal.testing.registry import Registry
 
 pytestmark = pytest.mark.skipif(**cli_requirement())
@@ -32,30 +30,13 @@ WEB_CMD = 'CMD ["httpd","-f","-v","-p","80","-h","/var/www"]'
 IMAGE = "web:containers"
 
 
-def _oci_missing() -> str | None:
-    executor, why = default_executor()
-    if executor != "oci":
-        return f"the oci executor cannot run here: {why}"
-    return busybox_missing_reason()
-
-
 @pytest.fixture(scope="module")
 def shoald(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalDaemon]:
-    why_not = _oci_missing()
+    why_not = oci_missing()
     if why_not:
         pytest.skip(why_not)
-    work = tmp_path_factory.mktemp("shoald-containers")
-    daemon = ShoalDaemon(work, executor="oci")
-    daemon.start()
-    try:
-        daemon.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
-        web_tar = work / "web.tar"
-        subprocess.run([sys.executable, "-m", "shoal.executor.oci.rootfs", "web", str(web_tar)], check=True,
-                       timeout=60)
-        daemon.docker("import", "--change", WEB_CMD, str(web_tar), IMAGE)
+    with oci_swarm(tmp_path_factory.mktemp("shoald-containers"), IMAGE, WEB_CMD) as daemon:
         yield daemon
-    finally:
-        daemon.leave_and_stop()
 
 
 def service(shoald: ShoalDaemon, name: str, *extra: str, command: tuple[str, ...] = ()) -> str:

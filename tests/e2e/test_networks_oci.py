@@ -4,46 +4,26 @@ ping), and a task of another network does not."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shoal.executor.oci.rootfs import busybox_missing_reason
-from shoal.executor.selection import default_executor
 from shoal.testing.daemon import ShoalDaemon, cli_requirement, wait_until
+from shoal.testing.oci_swarm import oci_missing, oci_swarm
 
 pytestmark = pytest.mark.skipif(**cli_requirement())
 IMAGE = "bbnet:latest"
 
 
-def _oci_missing() -> str | None:
-    executor, why = default_executor()
-    if executor != "oci":
-        return f"the oci executor cannot run here: {why}"
-    return busybox_missing_reason()
-
-
 @pytest.fixture(scope="module")
-def oci_swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalDaemon]:
-    why_not = _oci_missing()
+def oci_swarm_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalDaemon]:
+    why_not = oci_missing()
     if why_not:
         pytest.skip(why_not)
-    workdir = Path(tmp_path_factory.mktemp("shoald-oci-net"))
-    shoald = ShoalDaemon(workdir, executor="oci")
-    shoald.start()
-    try:
-        shoald.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
-        image_tar = workdir / "image.tar"
-        subprocess.run([sys.executable, "-m", "shoal.executor.oci.rootfs", "web", str(image_tar)], check=True,
-                       timeout=60)
-        shoald.docker("import", "--change", 'CMD ["sleep","3600"]', str(image_tar), IMAGE)
+    with oci_swarm(Path(tmp_path_factory.mktemp("shoald-oci-net")), IMAGE) as shoald:
         yield shoald
-    finally:
-        shoald.leave_and_stop()
 
 
 def running(daemon: ShoalDaemon, service: str, count: int) -> list[dict[str, Any]]:
@@ -61,18 +41,18 @@ def address_and_container(task: dict[str, Any]) -> tuple[str, str]:
             str(task["Status"]["ContainerStatus"]["ContainerID"]))
 
 
-def test_tasks_of_a_network_reach_each_other_and_not_another_networks(oci_swarm: ShoalDaemon) -> None:
+def test_tasks_of_a_network_reach_each_other_and_not_another_networks(oci_swarm_net: ShoalDaemon) -> None:
     for name, subnet in (("ocinet", "10.68.0.0/24"), ("othernet", "10.69.0.0/24")):
-        oci_swarm.docker("network", "create", "-d", "overlay", "--subnet", subnet, name)
-    oci_swarm.docker("service", "create", "--detach", "--name", "pair", "--replicas", "2", "--network", "ocinet",
+        oci_swarm_net.docker("network", "create", "-d", "overlay", "--subnet", subnet, name)
+    oci_swarm_net.docker("service", "create", "--detach", "--name", "pair", "--replicas", "2", "--network", "ocinet",
                      IMAGE)
-    oci_swarm.docker("service", "create", "--detach", "--name", "apart", "--network", "othernet", IMAGE)
-    (first, first_ctr), (second, _) = (address_and_container(t) for t in running(oci_swarm, "pair", 2))
-    (apart, apart_ctr), = (address_and_container(t) for t in running(oci_swarm, "apart", 1))
-    assert f" {first}/24 " in oci_swarm.docker("exec", first_ctr, "ip", "-o", "-4", "addr").stdout
-    ping = oci_swarm.docker("exec", first_ctr, "ping", "-c", "1", "-W", "5", second, check=False)
+    oci_swarm_net.docker("service", "create", "--detach", "--name", "apart", "--network", "othernet", IMAGE)
+    (first, first_ctr), (second, _) = (address_and_container(t) for t in running(oci_swarm_net, "pair", 2))
+    (apart, apart_ctr), = (address_and_container(t) for t in running(oci_swarm_net, "apart", 1))
+    assert f" {first}/24 " in oci_swarm_net.docker("exec", first_ctr, "ip", "-o", "-4", "addr").stdout
+    ping = oci_swarm_net.docker("exec", first_ctr, "ping", "-c", "1", "-W", "5", second, check=False)
     assert ping.returncode == 0, ping.stdout + ping.stderr
-    assert oci_swarm.docker("exec", apart_ctr, "ping", "-c", "1", "-W", "2", first, check=False).returncode != 0
+    assert oci_swarm_net.docker("exec", apart_ctr, "ping", "-c", "1", "-W", "2", first, check=False).returncode != 0
     assert apart.startswith("10.69.0.")
     for service in ("pair", "apart"):
-        oci_swarm.docker("service", "rm", service)
+        oci_swarm_net.docker("service", "rm", service)

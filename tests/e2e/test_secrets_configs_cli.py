@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +17,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from shoal.executor.oci.rootfs import busybox_missing_reason
-from shoal.executor.selection import default_executor
 from shoal.testing.daemon import ShoalDaemon, cli_requirement, wait_until
+from shoal.testing.oci_swarm import oci_missing, oci_swarm
 
 pytestmark = pytest.mark.skipif(**cli_requirement())
 
@@ -29,30 +26,13 @@ IMAGE = "bbsecrets:latest"
 TMPFS_SOURCE = "shoal-task-files"  # executor.taskfiles names its mounts so
 
 
-def _oci_missing() -> str | None:
-    executor, why = default_executor()
-    if executor != "oci":
-        return f"the oci executor cannot run here: {why}"
-    return busybox_missing_reason()
-
-
 @pytest.fixture(scope="module")
 def oci(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShoalDaemon]:
-    why_not = _oci_missing()
+    why_not = oci_missing()
     if why_not:
         pytest.skip(why_not)
-    work = tmp_path_factory.mktemp("shoald-secrets")
-    shoald = ShoalDaemon(work, executor="oci")
-    shoald.start()
-    try:
-        shoald.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
-        image_tar = work / "web.tar"
-        subprocess.run([sys.executable, "-m", "shoal.executor.oci.rootfs", "web", str(image_tar)], check=True,
-                       timeout=60)
-        shoald.docker("import", "--change", 'CMD ["sleep","3600"]', str(image_tar), IMAGE)
+    with oci_swarm(tmp_path_factory.mktemp("shoald-secrets"), IMAGE) as shoald:
         yield shoald
-    finally:
-        shoald.leave_and_stop()
 
 
 def task_files_mounts(daemon: ShoalDaemon) -> list[str]:
