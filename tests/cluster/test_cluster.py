@@ -235,6 +235,15 @@ def test_a_partitioned_minority_manager_cannot_commit(cluster: TestCluster) -> N
         assert "The swarm does not have a leader" in refused.stderr
         majority.docker("service", "create", "--detach", "--name", "majority", "busybox", "sleep", "100000")
         assert majority.docker("service", "inspect", "never", check=False).returncode != 0
+        # With one manager cut off, demoting another would leave the group without a quorum: refused
+        # up front, as swarmkit does, and nothing changes.
+        other = next(n for n in managers(cluster) if n not in (minority, majority) and n.alive)
+        cluster.wait_for(lambda: cluster.managers_view(majority).get(minority.name, {}).get("manager")
+                         == "Unreachable", 30, "the leader to see the cut-off manager unreachable")
+        demote = majority.docker("node", "demote", other.name, check=False)
+        assert demote.returncode != 0
+        assert "can't remove member from the raft: this would result in a loss of quorum" in demote.stderr
+        assert cluster.managers_view(majority)[other.name]["manager"] in ("Leader", "Reachable")
     finally:
         cluster.network.reconnect(minority.host)
     cluster.wait_for(lambda: minority.docker("service", "inspect", "majority", check=False).returncode == 0, 60,

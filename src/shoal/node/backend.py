@@ -11,6 +11,7 @@ from shoal.api import errors
 from shoal.api.objects import CLUSTER, NODES, dig
 from shoal.controlapi.cluster import public_view
 from shoal.controlapi.defaults import without_registry_auth
+from shoal.controlapi.nodes import find_node
 from shoal.controlapi.tasks import find_task, list_tasks
 from shoal.engineapi.backend import ContainerListQuery, EventQuery, Filters, SwarmUpdateFlags
 from shoal.images.removal import ImageUser
@@ -21,10 +22,11 @@ from shoal.node.backend_containers import ContainerCalls
 from shoal.node.backend_logs import LogCalls
 from shoal.node.backend_networks import NetworkCalls
 from shoal.node.backend_secrets import SecretsConfigsCalls
-from shoal.node.cluster_records import with_manager_status
+from shoal.node.cluster_records import RAFT_ID, with_manager_status
 from shoal.node.engine_images import EngineImages
 from shoal.node.events import event_matches
 from shoal.node.local_tasks import LocalTasks
+from shoal.node.manager import LOSS_OF_QUORUM
 from shoal.node.node import Node
 
 
@@ -148,6 +150,11 @@ class NodeBackend(SecretsConfigsCalls, NetworkCalls, ContainerCalls, LogCalls):
 
     @on_leader
     async def _node_update(self, ref: str, version: int, spec: Json) -> None:
+        current = find_node(self._store().view(), ref)
+        raft_id = current.get(RAFT_ID)
+        demoting = str(spec.get("Role") or "").lower() == "worker"
+        if demoting and isinstance(raft_id, int) and not self._node.require_manager().can_remove_member(raft_id):
+            raise errors.FailedPrecondition(LOSS_OF_QUORUM, grpc=True)  # swarmkit refuses it up front
         await self._nodes().update(ref, version, spec)
 
     async def node_remove(self, ref: str, force: bool) -> None:

@@ -43,6 +43,7 @@ CONTROL_PATH = "/control/v1/call"
 FORWARD_TIMEOUT = 60.0
 APPLY_WAIT = 5.0  # at most this long a follower waits to have applied a forwarded write
 ROLE_RETRY = 5.0
+LOSS_OF_QUORUM = "can't remove member from the raft: this would result in a loss of quorum"
 LEADER_POLL = 0.1
 ControlHandler = Callable[[str, list[Any], dict[str, Any]], Awaitable[Any]]
 
@@ -99,6 +100,16 @@ class Manager:
 
     def manager_addresses(self) -> list[str]:
         return sorted(self.raft.members().values())
+
+    def can_remove_member(self, raft_id: int) -> bool:
+        """Whether the Raft group keeps a quorum of reachable members without this one (swarmkit's
+        CanRemoveMember: the members left that this leader reaches, itself included, must be a majority
+        of the smaller group)."""
+        members = self.raft.members()
+        if raft_id not in members:
+            return True
+        reachable = sum(1 for member in members if member != raft_id and self.raft_status(member)[1])
+        return reachable >= (len(members) - 1) // 2 + 1
 
     def raft_status(self, raft_id: int) -> tuple[bool, bool]:
         """(leads, reachable) for a member, as this manager sees it (the leader sees them all)."""
@@ -239,6 +250,9 @@ class Manager:
             if others:
                 log.info("demoted: handing leadership to %x first", others[0])
                 await self.raft.transfer_leadership(others[0])
+            return
+        if not self.can_remove_member(raft_id):
+            log.warning("cannot take node %s out of the Raft group yet: %s", node_id, LOSS_OF_QUORUM)
             return
         try:
             if raft_id in self.raft.members():
