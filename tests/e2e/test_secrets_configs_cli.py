@@ -232,6 +232,39 @@ def _scan(root: Path, needles: list[bytes]) -> list[str]:
     return found
 
 
+def _supervisors_of(daemon: ShoalDaemon) -> list[int]:
+    """The pids of this daemon's task supervisors (shims keep their task's directory on the command line)."""
+    root = str(daemon.data_root.resolve())
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and b"shoal-shim" in argv[0] and any(root.encode() in arg for arg in argv):
+            found.append(int(proc.name))
+    return found
+
+
+def _process_memory(pid: int) -> bytes:
+    """Every readable mapping of a process, as a core dump would hold it."""
+    chunks = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            span, perms = line.split()[:2]
+            if not perms.startswith("r"):
+                continue
+            start, end = (int(part, 16) for part in span.split("-"))
+            try:
+                mem.seek(start)
+                chunks.append(mem.read(end - start))
+            except (OSError, ValueError, OverflowError):
+                continue  # [vvar] and the like cannot be read
+    return b"".join(chunks)
+
+
 def test_a_secret_is_found_nowhere_in_clear(oci: ShoalDaemon) -> None:
     marker = b"MARKER-" + os.urandom(12).hex().encode()
     needles = [marker, marker.hex().encode(), base64.b64encode(marker)]
@@ -252,6 +285,12 @@ def test_a_secret_is_found_nowhere_in_clear(oci: ShoalDaemon) -> None:
     assert _scan(oci.data_root, needles) == []
     log = oci.log_path.read_bytes()
     assert not [n for n in needles if n in log], "the daemon log holds the secret"
+    # what a core dump of each task supervisor would hold: its whole readable memory
+    supervisors = _supervisors_of(oci)
+    assert supervisors, "no task supervisor found"
+    for pid in supervisors:
+        memory = _process_memory(pid)
+        assert not [n for n in needles if n in memory], f"task supervisor {pid} holds the secret"
 
     oci.docker("service", "rm", "holder")
     wait_until(lambda: not task_files_mounts(oci), 60, "the task's tmpfs unmounted")
