@@ -93,11 +93,19 @@ class LocalTasks:
             found = found[: query.limit]
         return found
 
+    async def _paused(self, container_id: str) -> bool:
+        """Whether a listed container is paused; one removed since it was listed (its task went) is not."""
+        if not isinstance(self._executor, ContainerCalls):
+            return False
+        try:
+            return await self._executor.paused(container_id)
+        except errors.NotFound:
+            return False
+
     async def _shown(self, info: ContainerInfo) -> Json:
         """A `docker ps` row; a paused container says so, as dockerd shows it."""
         row = info.to_docker()
-        if info.state is ContainerState.RUNNING and isinstance(self._executor, ContainerCalls) \
-                and await self._executor.paused(info.id):
+        if info.state is ContainerState.RUNNING and await self._paused(info.id):
             row["State"], row["Status"] = "paused", f"{row['Status']} (Paused)"
         elif info.state is ContainerState.RUNNING and (health := self._health_of(info)) is not None:
             row["Status"] += _HEALTH_SUFFIX.get(str(health["Status"]), "")  # "Up 5 seconds (healthy)"
@@ -119,7 +127,7 @@ class LocalTasks:
         info = await self.find(ref)
         detail = info.detail
         running = info.state is ContainerState.RUNNING
-        paused = running and isinstance(self._executor, ContainerCalls) and await self._executor.paused(info.id)
+        paused = running and await self._paused(info.id)
         # an executor that gives no argv leaves only the display form, split on spaces
         argv = list(info.argv) or info.command.split(" ")
         created = detail.created_at if detail is not None and detail.created_at else None
