@@ -391,7 +391,8 @@ def test_docker_ps_columns_and_names(swarm: ShoalDaemon, logger: list[dict[str, 
     assert len(rows) == 2
     for row, task in zip(rows, logger, strict=True):
         assert re.fullmatch(
-            rf'{container_of(task)[:12]}\s+{IMAGE}\s+"sh -c echo hello fr…"\s+.+ ago\s+Up .+\s+'
+            # dockerd quotes an argument holding a space (`sh -c 'echo …'`), then the CLI cuts at 20
+            rf'{container_of(task)[:12]}\s+{IMAGE}\s+"sh -c \'echo hello f…"\s+.+ ago\s+Up .+\s+'
             rf"{container_name(task)}",
             row.strip(),
         ), row
