@@ -48,6 +48,9 @@ class Agent:
         self.health = HealthChecks(executor, clock, health_book)
         self.registered = asyncio.Event()
         """Set once a dispatcher has taken this node's first session (the node is Ready)."""
+        self.removed = asyncio.Event()
+        """Set when the managers refuse this node because it was removed from the swarm (`node rm`
+        while it was away): whatever it still runs as a manager must stop (node/roles.py)."""
 
     @property
     def managers(self) -> dict[str, TaskManager]:
@@ -74,9 +77,24 @@ class Agent:
                             self._on_node(assignments.node)
             except asyncio.CancelledError:
                 raise
+            except errors.Forbidden as exc:
+                if not self._refused_as_removed(exc):
+                    log.exception("agent session refused; retrying")
+                await self._clock.sleep(RETRY_DELAY)
             except Exception:
                 log.exception("agent session ended; retrying")
                 await self._clock.sleep(RETRY_DELAY)
+
+    def _refused_as_removed(self, exc: errors.Forbidden) -> bool:
+        """Whether the managers refused this node because it was removed (the cluster port's refusal
+        names the node), logged once rather than at every retry. The agent keeps trying: its tasks
+        run on, as on a Swarm worker whose certificate is refused."""
+        if f"node {self.node_id} was removed from the swarm" not in str(exc):
+            return False
+        if not self.removed.is_set():
+            log.warning("the managers refuse this node: it was removed from the swarm (%s)", exc)
+            self.removed.set()
+        return True
 
     async def _heartbeats(self) -> None:
         """A heartbeat every half period, each on its own: one stuck behind TCP's retransmission backoff on

@@ -17,6 +17,8 @@ manager half.
 - Demotion: the leader has already taken the node out of the Raft group (see
   node.manager.Manager._reconcile_roles); the node gets a worker certificate, stops its manager and
   deletes its Raft log, which belongs to a group it is no longer in.
+- Removal while away (demoted, then `node rm`, while cut off): the managers refuse the node from then
+  on, so it never sees the role change; the refusal itself makes it stop its manager half.
 
 The agent's session, its tasks and the routing mesh are untouched throughout."""
 
@@ -105,13 +107,35 @@ async def _promote(node: Node, swarm: Swarm, credentials: ca_join.Credentials) -
 
 
 async def _demote(node: Node, swarm: Swarm, credentials: ca_join.Credentials) -> None:
-    swarm_dir = node.config.swarm_dir
-    await node.stop_manager(swarm)
-    shutil.rmtree(ident.raft_dir(swarm_dir), ignore_errors=True)
-    await asyncio.to_thread(ident.save_certificates, swarm_dir, credentials.root_pem,
+    await _leave_manager_role(node, swarm)
+    await asyncio.to_thread(ident.save_certificates, node.config.swarm_dir, credentials.root_pem,
                             certs.KeyPair(credentials.cert_pem, credentials.key_pem))
+
+
+async def _leave_manager_role(node: Node, swarm: Swarm) -> None:
+    """Stop the manager half and forget the Raft log (it belongs to a group this node is no longer in)."""
+    await node.stop_manager(swarm)
+    shutil.rmtree(ident.raft_dir(node.config.swarm_dir), ignore_errors=True)
     swarm.identity = replace(swarm.identity, role="worker", raft_id=0)
     swarm.secrets, swarm.unlock_key = None, None
+
+
+async def step_down_when_removed(node: Node) -> None:
+    """A manager demoted and removed (`node rm`) while it was cut off never sees its node object again:
+    the managers refuse its certificate, and its Raft peers drop its messages. The refusal of its
+    agent's session is how it learns it; it then stops its manager half (its Raft member would
+    otherwise campaign for ever in a group that no longer has it, and its API would answer cluster
+    calls as a manager without a leader), and its API answers them as a worker's, as Swarm's does.
+    (A demotion alone needs none of this: the session brings the node object, and change_role runs.)"""
+    while (swarm := node.swarm) is None:  # node.py starts this loop before it sets node.swarm
+        await node.clock.sleep(JOIN_POLL)
+    await swarm.agent.removed.wait()
+    async with node._lock:
+        if node.swarm is not swarm or swarm.manager is None:
+            return
+        log.warning("this node was removed from the swarm: stopping its manager")
+        await _leave_manager_role(node, swarm)
+        ident.save_identity(node.config.swarm_dir, swarm.identity)
 
 
 # -- renewal and root rotation
@@ -225,8 +249,11 @@ def keeper_of(node: Node) -> CertificateKeeper:
 
 
 async def keep_certificate(node: Node) -> None:
-    """The node's certificate loop (node.py runs it while the node is in a swarm)."""
-    await keeper_of(node).run()
+    """The node's certificate loop, and beside it the step-down of a manager removed while away (node.py
+    runs this while the node is in a swarm)."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(keeper_of(node).run())
+        group.create_task(step_down_when_removed(node))
 
 
 def notice_own_node(node: Node, node_object: Obj) -> None:
