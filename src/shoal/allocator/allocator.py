@@ -1,7 +1,8 @@
 """The allocator: allocates networks the API did not (the ingress network of an older init) and task
 subnets to nodes made without one, gives each service its endpoint (published ports, VIPs), and moves
 new tasks to PENDING ("pending task scheduling") with their service's endpoint and an address on each
-network they join. (Networks and nodes normally get theirs in the transaction that creates them.)
+network they join, and keeps each node's load-balancer address on the networks it needs
+(allocator.lbaddresses). (Networks and nodes normally get theirs in the transaction that creates them.)
 
 It writes an object only when a client would see the change: a service with no published port and
 no VIP is never written (Swarm writes nothing there either), so an update sent with the version just
@@ -13,8 +14,15 @@ import ipaddress
 from datetime import datetime
 from typing import Any
 
-from shoal.allocator.addresses import Used, addresses_in_use, task_addresses
+from shoal.allocator.addresses import Used, holds_addresses, task_addresses
 from shoal.allocator.ipam import free_address
+from shoal.allocator.lbaddresses import (
+    NODE_ATTACHMENTS,
+    all_addresses_in_use,
+    records,
+    table_in_store,
+    wanted_records,
+)
 from shoal.allocator.networks import allocate_network, ip_range_of, is_allocated, subnet_of
 from shoal.allocator.nodesubnets import TASK_SUBNET, missing_subnets
 from shoal.allocator.ports import INGRESS, allocate_ports, endpoint_mode, normalized_port, spec_ports
@@ -33,10 +41,13 @@ class AllocatorPlanner:
     name = "allocator"
 
     def interested(self, event: Event) -> bool:
-        if event.table == TASKS:  # only new tasks wait on the allocator; status reports do not
-            return event.action != "delete" and dig(event.obj, "Status", "State") == states.NEW
-        if event.table == NODES:  # a node made without a task subnet gets one
-            return event.action == "create" and TASK_SUBNET not in event.obj
+        if event.table == TASKS:  # new tasks wait on the allocator; of status reports, only those
+            # that change which nodes need a load-balancer address on a network
+            if event.action != "delete" and dig(event.obj, "Status", "State") == states.NEW:
+                return True
+            return _lb_footprint(event.obj if event.action != "delete" else None) != _lb_footprint(event.old)
+        if event.table == NODES:  # a new node gets its address on ingress (and a task subnet if it has
+            return event.action in ("create", "delete")  # none); a removed one frees its addresses
         return event.table in (SERVICES, NETWORKS)
 
     def plan(self, view: ReadView, now: datetime) -> Plan:
@@ -44,10 +55,39 @@ class AllocatorPlanner:
         if plan_networks(view, builder):
             return builder.plan  # the next pass allocates addresses on the network as stored
         plan_node_subnets(view, builder)
-        used = addresses_in_use(view)
+        used = all_addresses_in_use(view)
         endpoints = plan_endpoints(view, builder, used)
         plan_pending_tasks(view, builder, endpoints, used, now)
+        plan_lb_addresses(view, builder, used)
         return builder.plan
+
+
+def _lb_footprint(task: Obj | None) -> tuple[str, tuple[str, ...]] | None:
+    """What of a task decides the nodes' load-balancer addresses: its node and its networks while it
+    has not stopped."""
+    if task is None or not task.get("NodeID") or not holds_addresses(task):
+        return None
+    networks = tuple(str(dig(a, "Network", "ID", default="")) for a in task.get("NetworksAttachments") or [])
+    return (str(task["NodeID"]), networks) if networks else None
+
+
+def plan_lb_addresses(view: ReadView, builder: PlanBuilder, used: Used) -> None:
+    """Each node's load-balancer addresses (allocator.lbaddresses), written only where they change:
+    a record per node that needs any, deleted when it needs none or the node is gone."""
+    if not table_in_store():
+        return
+    stored = {str(record["ID"]): record for record in records(view)}
+    for node_id, attachments in wanted_records(view, used).items():
+        record = stored.pop(node_id, None)
+        if not attachments:
+            if record is not None:
+                builder.delete(NODE_ATTACHMENTS, record)
+        elif record is None:
+            builder.create(NODE_ATTACHMENTS, {"ID": node_id, "Attachments": attachments})
+        elif record.get("Attachments") != attachments:
+            builder.edit(NODE_ATTACHMENTS, record)["Attachments"] = attachments
+    for record in stored.values():  # nodes removed from the swarm
+        builder.delete(NODE_ATTACHMENTS, record)
 
 
 def plan_networks(view: ReadView, builder: PlanBuilder) -> bool:
