@@ -183,6 +183,16 @@ def _namespaces(host: Host) -> list[str]:
             'hostname "$0" && exec "$@"', host.label]
 
 
+def engine_for(host: Host, root: Path, index: int, extra_args: list[str] | None = None,
+               env: dict[str, str] | None = None) -> Dockerd:
+    """A (not yet started) dockerd for ``host`` under ``root``; ``index`` (1, 2, ...) picks its docker0
+    subnet, distinct from the other engines' on this machine. Used for the reference swarm here and as
+    each cluster host's local engine for shoald's docker executor."""
+    bridge = list(BRIDGE_RANGE.subnets(new_prefix=24))[index]
+    args = ["--bip", f"{bridge.network_address + 1}/{bridge.prefixlen}", *(extra_args or [])]
+    return Dockerd(root, _namespaces(host), args, env=dict(PREFER_LOCAL_IMAGES if env is None else env))
+
+
 @dataclass
 class DockerdHosts:
     """Hosts d1…dN, one dockerd each; ``init`` makes the first a one-manager swarm, ``join`` adds others."""
@@ -199,13 +209,9 @@ class DockerdHosts:
 
     def start(self, count: int) -> None:
         self.network.create()
-        bridges = list(BRIDGE_RANGE.subnets(new_prefix=24))
         for index in range(1, count + 1):
             host = self.network.add_host(f"d{index}")
-            bridge = bridges[index]
-            engine = Dockerd(self.workdir / host.label, _namespaces(host),
-                             ["--bip", f"{bridge.network_address + 1}/{bridge.prefixlen}", *self.extra_args],
-                             env=self.env)
+            engine = engine_for(host, self.workdir / host.label, index, self.extra_args, self.env)
             self.nodes.append(DockerdNode(host, engine, api_client(engine.base_url)))
         for node in self.nodes:
             node.engine.start()
