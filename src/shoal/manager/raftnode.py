@@ -179,7 +179,6 @@ class RaftNode:
         self._listeners: list[Callable[[LeadershipChange], None]] = []
         self._subscribers: list[asyncio.Queue[LeadershipChange]] = []
         self._leader_known = asyncio.Event()
-        self.removed_event = asyncio.Event()
         transport.set_sink(self)
 
     # --- setup ----------------------------------------------------------------------------------
@@ -637,9 +636,11 @@ class RaftNode:
     def _apply_conf_change(self, entry: Entry) -> None:
         # The core itself applies the change in advance(); here only addresses and waiters.
         change = ConfChange.decode(entry.data)
+        # A member that applies its own removal stops campaigning by itself (the core's promotable()); a
+        # member removed while cut off never gets this entry at all. Either way the node learns its new
+        # role outside Raft: its node object in its dispatcher session, or the managers refusing it as
+        # removed (node/roles.py), so nothing here signals the removal.
         self._members.apply(change)
-        if self.node_id in self._members.removed:
-            self.removed_event.set()
         for future in self._conf_waiters.pop(entry.data, []):
             if not future.done():
                 future.set_result(entry.index)
