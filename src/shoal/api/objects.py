@@ -17,7 +17,10 @@ TASKS = "tasks"
 NETWORKS = "networks"
 SECRETS = "secrets"
 CONFIGS = "configs"
-TABLES: tuple[str, ...] = (CLUSTER, NODES, SERVICES, TASKS, NETWORKS, SECRETS, CONFIGS)
+# Each node's load-balancer address on each network it needs (swarmkit's Node.Attachments), kept apart
+# from the node object so the allocator's writes never change a node's Version (clients never see them).
+NODE_ATTACHMENTS = "nodeattachments"
+TABLES: tuple[str, ...] = (CLUSTER, NODES, SERVICES, TASKS, NETWORKS, SECRETS, CONFIGS, NODE_ATTACHMENTS)
 
 
 def clone(obj: Obj) -> Obj:
