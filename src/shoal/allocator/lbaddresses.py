@@ -19,13 +19,22 @@ from collections.abc import Iterable, Mapping
 
 from shoal.allocator.addresses import Used, addresses_in_use, holds_addresses, host_number
 from shoal.allocator.ipam import free_address
-from shoal.allocator.networks import ip_range_of, is_allocated, is_ingress, subnet_of
+from shoal.allocator.networks import ip_range_of, is_allocated, is_ingress, network_name, subnet_of
 from shoal.api.objects import NETWORKS, NODES, TABLES, TASKS, Obj, dig
 from shoal.store.memory import ReadView
 
 NODE_ATTACHMENTS = "nodeattachments"  # the store's table of these records (api.objects names it too)
 
 Held = dict[str, str]  # network id -> the node's address on it ("10.0.1.5/24")
+
+
+def endpoint_names(network: Obj) -> tuple[str, str]:
+    """(key under Containers, endpoint Name) of the load-balancer endpoint, as dockerd names them:
+    `ingress-sbox`/`ingress-endpoint` on ingress, `lb-<net>`/`<net>-endpoint` elsewhere."""
+    if is_ingress(network):
+        return "ingress-sbox", "ingress-endpoint"
+    name = network_name(network)
+    return f"lb-{name}", f"{name}-endpoint"
 
 
 def table_in_store() -> bool:

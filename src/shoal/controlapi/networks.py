@@ -7,10 +7,13 @@ Requests arrive in the Engine API's shape (types.NetworkCreateRequest) and netwo
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from typing import Any
 
+from shoal.allocator.addresses import holds_addresses
 from shoal.allocator.ipam import parse_subnet
+from shoal.allocator.lbaddresses import endpoint_names, node_address
 from shoal.allocator.networks import (
     OVERLAY,
     allocate_network,
@@ -22,7 +25,7 @@ from shoal.allocator.networks import (
 from shoal.allocator.ports import INGRESS, spec_ports
 from shoal.allocator.vips import attachment_configs
 from shoal.api import errors, states
-from shoal.api.objects import NETWORKS, SERVICES, TASKS, Obj, dig
+from shoal.api.objects import NETWORKS, SERVICES, TASKS, Obj, container_name, dig
 from shoal.controlapi import filters as flt
 from shoal.controlapi.resolve import resolve
 from shoal.controlapi.schema import NETWORK_CREATE, conform
@@ -134,8 +137,9 @@ def network_spec(request: Obj) -> Obj:
 # ---------------------------------------------------------------------------------------------- showing
 
 
-def docker_network(network: Obj) -> Obj:
-    """The network as the Engine API shows a swarm network (types.NetworkResource)."""
+def docker_network(network: Obj, containers: Obj | None = None) -> Obj:
+    """The network as the Engine API shows a swarm network (types.NetworkResource); `containers` is
+    what this node has on it (local_endpoints), None where it has nothing (the list never shows any)."""
     configs = []
     for config in dig(network, "IPAMOptions", "Configs", default=None) or []:
         shown: Obj = {"Subnet": config.get("Subnet", "")}
@@ -162,10 +166,41 @@ def docker_network(network: Obj) -> Obj:
         "Ingress": bool(spec.get("Ingress")),
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,
-        "Containers": None,
+        "Containers": containers,
         "Options": dict(dig(network, "DriverState", "Options", default=None) or {}) or None,
         "Labels": dict(spec.get("Labels") or {}) or None,
     }
+
+
+def _endpoint(name: str, address: str, identity: str) -> Obj:
+    """One entry of Containers. The MAC is dockerd's for an overlay address (02:42 and the address's
+    four bytes); the endpoint id, random on dockerd, is derived here so it stays the same."""
+    mac = "02:42:" + ":".join(f"{byte:02x}" for byte in ipaddress.IPv4Address(address.split("/")[0]).packed)
+    return {"Name": name, "EndpointID": hashlib.sha256(identity.encode()).hexdigest(), "MacAddress": mac,
+            "IPv4Address": address, "IPv6Address": ""}
+
+
+def local_endpoints(view: ReadView, network: Obj, node_id: str) -> Obj | None:
+    """What `docker network inspect` on node `node_id` shows under Containers: None unless the network
+    is in use there (the node holds its load-balancer address on it: always for ingress), else this
+    node's task containers on it and the load-balancer endpoint (`lb-<net>`, `ingress-sbox`)."""
+    network_id = str(network["ID"])
+    address = node_address(view, node_id, network_id) if node_id else None
+    if address is None:
+        return None
+    containers: Obj = {}
+    for task in view.find(TASKS, lambda t: t.get("NodeID") == node_id):
+        container_id = str(dig(task, "Status", "ContainerStatus", "ContainerID", default="") or "")
+        if not container_id or not holds_addresses(task):
+            continue
+        for attachment in task.get("NetworksAttachments") or []:
+            addresses = attachment.get("Addresses") or []
+            if dig(attachment, "Network", "ID") == network_id and addresses:
+                identity = f"{task['ID']}/{network_id}"
+                containers[container_id] = _endpoint(container_name(task), str(addresses[0]), identity)
+    key, name = endpoint_names(network)
+    containers[key] = _endpoint(name, address, f"{node_id}/{network_id}")
+    return containers
 
 
 # ---------------------------------------------------------------------------------------------- in use
@@ -262,11 +297,12 @@ def listed(view: ReadView, filters: flt.Filters) -> list[Obj]:
     return [docker_network(n) for n in found]
 
 
-def inspected(view: ReadView, ref: str, scope: str | None) -> Obj:
+def inspected(view: ReadView, ref: str, scope: str | None, node_id: str = "") -> Obj:
+    """The network as `docker network inspect` on node `node_id` shows it (with what it has there)."""
     network = find_network(view, ref)
     if scope not in (None, "", "swarm"):
         raise errors.NotFound(f"network {ref} not found")  # swarm networks only have swarm scope
-    return docker_network(network)
+    return docker_network(network, local_endpoints(view, network, node_id))
 
 
 def removable(view: ReadView, ref: str) -> Obj:
@@ -289,8 +325,8 @@ class NetworkControl:
     def list(self, filters: flt.Filters) -> list[Obj]:
         return listed(self._store.view(), filters)
 
-    def inspect(self, ref: str, scope: str | None) -> Obj:
-        return inspected(self._store.view(), ref, scope)
+    def inspect(self, ref: str, scope: str | None, node_id: str = "") -> Obj:
+        return inspected(self._store.view(), ref, scope, node_id)
 
     async def remove(self, ref: str) -> None:
         await self._store.update(lambda tx: tx.delete(NETWORKS, removable(tx, ref)["ID"]))

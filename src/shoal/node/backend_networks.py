@@ -62,7 +62,7 @@ class NetworkCalls(BackendBase):
         worker = self._worker_view()
         if worker is not None:
             return inspected(worker, ref, scope)
-        return self._networks().inspect(ref, scope)
+        return self._networks().inspect(ref, scope, self._node.swarm.identity.node_id)
 
     async def network_remove(self, ref: str) -> None:
         if self._node.swarm is None:

@@ -2,10 +2,14 @@
 request's checks, subnets from the default address pool, overlap and in-use refusals, filters, the
 Engine API's shape) comes from controlapi.networks, the code the real backend runs. A fake swarm has
 its `ingress` network as a real one does from init (made the first time networks are looked at, which
-a client cannot tell apart). tests/contract/test_networks.py checks both alike."""
+a client cannot tell apart). Each node's load-balancer addresses come from the allocator's own rules
+(allocator.lbaddresses), worked out whenever networks are looked at and kept in a table of the fake's,
+so `network inspect` shows this node's `ingress-sbox`/`lb-<net>` endpoint as shoald does.
+tests/contract/test_networks.py checks both alike."""
 
 from __future__ import annotations
 
+from shoal.allocator.lbaddresses import NODE_ATTACHMENTS, all_addresses_in_use, wanted_records
 from shoal.allocator.networks import new_ingress_network
 from shoal.api import errors
 from shoal.api.objects import CLUSTER, CONFIGS, NETWORKS, NODES, SECRETS, SERVICES, TASKS
@@ -18,15 +22,29 @@ from shoal.testing.fake_core import FakeCore
 class FakeNetworkCalls(FakeCore):
     def _network_view(self) -> ReadView:
         """The fake's dicts seen as the store's tables, with the swarm's ingress network in place."""
+        if not hasattr(self, "lb_records"):
+            self.lb_records: dict[str, Json] = {}
         tables = {CLUSTER: {}, NODES: self.nodes, SERVICES: self.services, TASKS: self.tasks,
-                  NETWORKS: self.networks, SECRETS: self.secrets, CONFIGS: self.configs}
+                  NETWORKS: self.networks, SECRETS: self.secrets, CONFIGS: self.configs,
+                  NODE_ATTACHMENTS: self.lb_records}
         view = ReadView(tables, {}, {})
         if getattr(self, "_ingress_for", None) is not self.swarm:  # once per swarm, as init does
             self._ingress_for = self.swarm
             ingress = new_ingress_network(view)
             self._stamp(ingress)
             self.networks[ingress["ID"]] = ingress
+        self._allocate_lb_addresses(view)
         return view
+
+    def _allocate_lb_addresses(self, view: ReadView) -> None:
+        """What the allocator's pass does to the nodes' load-balancer addresses, on the fake's table."""
+        for node_id, attachments in wanted_records(view, all_addresses_in_use(view)).items():
+            if attachments:
+                self.lb_records[node_id] = {"ID": node_id, "Attachments": attachments}
+            else:
+                self.lb_records.pop(node_id, None)
+        for node_id in [n for n in self.lb_records if n not in self.nodes]:
+            del self.lb_records[node_id]
 
     def _stamp(self, network: Json) -> None:
         now = self.now()
@@ -48,7 +66,7 @@ class FakeNetworkCalls(FakeCore):
     async def network_inspect(self, ref: str, scope: str | None, verbose: bool) -> Json:
         if self.swarm is None:
             raise errors.NotFound(f"network {ref} not found")
-        return networks.inspected(self._network_view(), ref, scope)
+        return networks.inspected(self._network_view(), ref, scope, self.node_id)
 
     async def network_remove(self, ref: str) -> None:
         if self.swarm is None:
