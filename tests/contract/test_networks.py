@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from contract_api import Api, filters
 
-from shoal.allocator.lbaddresses import table_in_store
 from shoal.testing.daemon import wait_until
 
 _names = itertools.count()
@@ -214,11 +213,9 @@ def test_service_networks_are_stored_as_ids_and_checked(api: Api, request: pytes
         assert refused(api, "POST", "/services/create", spec, status) == message
 
 
-def test_this_nodes_load_balancer_endpoint_on_ingress(api: Api, request: pytest.FixtureRequest) -> None:
+def test_this_nodes_load_balancer_endpoint_on_ingress(api: Api) -> None:
     """Issue 9: every node holds an address of its own on ingress (swarmkit's node attachment), which
     `network inspect` on that node shows as dockerd's `ingress-sbox` endpoint; the list shows none."""
-    if api.kind == "shoald" and not table_in_store():  # shoald's store keeps them in the table of request L-1
-        request.applymarker(pytest.mark.xfail(strict=True, reason="request L-1: no nodeattachments table yet"))
 
     def containers() -> Any:
         return api.ok("GET", "/networks/ingress")["Containers"]

@@ -6,7 +6,8 @@ network they join, and keeps each node's load-balancer address on the networks i
 
 It writes an object only when a client would see the change: a service with no published port and
 no VIP is never written (Swarm writes nothing there either), so an update sent with the version just
-read is not refused as out of sequence."""
+read is not refused as out of sequence. For the same reason the nodes' load-balancer addresses go to a
+table of their own, never onto the node object (whose Version a client sends back with `node update`)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,13 @@ from typing import Any
 
 from shoal.allocator.addresses import Used, holds_addresses, task_addresses
 from shoal.allocator.ipam import free_address
-from shoal.allocator.lbaddresses import (
-    NODE_ATTACHMENTS,
-    all_addresses_in_use,
-    records,
-    table_in_store,
-    wanted_records,
-)
+from shoal.allocator.lbaddresses import all_addresses_in_use, records, wanted_records
 from shoal.allocator.networks import allocate_network, ip_range_of, is_allocated, subnet_of
 from shoal.allocator.nodesubnets import TASK_SUBNET, missing_subnets
 from shoal.allocator.ports import INGRESS, allocate_ports, endpoint_mode, normalized_port, spec_ports
 from shoal.allocator.vips import attached_networks, plan_vips
 from shoal.api import errors, states
-from shoal.api.objects import NETWORKS, NODES, SERVICES, TASKS, Obj, clone, dig
+from shoal.api.objects import NETWORKS, NODE_ATTACHMENTS, NODES, SERVICES, TASKS, Obj, clone, dig
 from shoal.base.clock import rfc3339
 from shoal.planner import Plan, PlanBuilder
 from shoal.store.memory import ReadView
@@ -74,8 +69,6 @@ def _lb_footprint(task: Obj | None) -> tuple[str, tuple[str, ...]] | None:
 def plan_lb_addresses(view: ReadView, builder: PlanBuilder, used: Used) -> None:
     """Each node's load-balancer addresses (allocator.lbaddresses), written only where they change:
     a record per node that needs any, deleted when it needs none or the node is gone."""
-    if not table_in_store():
-        return
     stored = {str(record["ID"]): record for record in records(view)}
     for node_id, attachments in wanted_records(view, used).items():
         record = stored.pop(node_id, None)

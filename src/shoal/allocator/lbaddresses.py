@@ -20,10 +20,8 @@ from collections.abc import Iterable, Mapping
 from shoal.allocator.addresses import Used, addresses_in_use, holds_addresses, host_number
 from shoal.allocator.ipam import free_address
 from shoal.allocator.networks import ip_range_of, is_allocated, is_ingress, network_name, subnet_of
-from shoal.api.objects import NETWORKS, NODES, TABLES, TASKS, Obj, dig
+from shoal.api.objects import NETWORKS, NODE_ATTACHMENTS, NODES, TASKS, Obj, dig
 from shoal.store.memory import ReadView
-
-NODE_ATTACHMENTS = "nodeattachments"  # the store's table of these records (api.objects names it too)
 
 Held = dict[str, str]  # network id -> the node's address on it ("10.0.1.5/24")
 
@@ -37,17 +35,8 @@ def endpoint_names(network: Obj) -> tuple[str, str]:
     return f"lb-{name}", f"{name}-endpoint"
 
 
-def table_in_store() -> bool:
-    """Whether this shoald's store has the table (the allocator writes records only then)."""
-    return NODE_ATTACHMENTS in TABLES
-
-
 def records(view: ReadView) -> list[Obj]:
-    """The stored records; none when the view has no such table (a fake's view without it)."""
-    try:
-        return view.objects(NODE_ATTACHMENTS)
-    except KeyError:
-        return []
+    return view.objects(NODE_ATTACHMENTS)
 
 
 def held_addresses(record: Obj | None) -> Held:

@@ -9,10 +9,10 @@ tests/contract/test_networks.py checks both alike."""
 
 from __future__ import annotations
 
-from shoal.allocator.lbaddresses import NODE_ATTACHMENTS, all_addresses_in_use, wanted_records
+from shoal.allocator.lbaddresses import all_addresses_in_use, wanted_records
 from shoal.allocator.networks import new_ingress_network
 from shoal.api import errors
-from shoal.api.objects import CLUSTER, CONFIGS, NETWORKS, NODES, SECRETS, SERVICES, TASKS
+from shoal.api.objects import CLUSTER, CONFIGS, NETWORKS, NODE_ATTACHMENTS, NODES, SECRETS, SERVICES, TASKS
 from shoal.controlapi import networks
 from shoal.engineapi.backend import Filters, Json
 from shoal.store.memory import ReadView

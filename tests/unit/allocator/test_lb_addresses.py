@@ -7,21 +7,12 @@ from __future__ import annotations
 
 import ipaddress
 
-import pytest
-
 from shoal.allocator.allocator import AllocatorPlanner
-from shoal.allocator.lbaddresses import (
-    NODE_ATTACHMENTS,
-    held_addresses,
-    lb_attachments,
-    networks_needed,
-    records,
-    table_in_store,
-)
+from shoal.allocator.lbaddresses import held_addresses, lb_attachments, networks_needed, records
 from shoal.allocator.networks import allocate_network, new_ingress_network, new_network
 from shoal.allocator.nodesubnets import with_task_subnet
 from shoal.api import states
-from shoal.api.objects import NETWORKS, NODES, SERVICES, TASKS, Obj, version_of
+from shoal.api.objects import NETWORKS, NODE_ATTACHMENTS, NODES, SERVICES, TASKS, Obj, version_of
 from shoal.base.ids import new_id
 from shoal.orchestrator.task import new_task
 from shoal.store.memory import MemoryStore, ReadView
@@ -86,9 +77,6 @@ def test_the_same_inputs_give_the_same_answer() -> None:
 
 # ---------------------------------------------------------------------------------------- in the allocator
 
-# The store keeps the records in a table of their own, which request L-1 adds to api.objects.TABLES.
-needs_table = pytest.mark.xfail(not table_in_store(), strict=True, reason="request L-1: no nodeattachments table yet")
-
 
 async def swarm(harness: StoreHarness) -> tuple[Obj, Obj]:
     """An ingress network and one node, allocated once."""
@@ -126,7 +114,6 @@ def task_address(task: Obj) -> str:
     return str(task["NetworksAttachments"][0]["Addresses"][0])
 
 
-@needs_table
 async def test_a_node_gets_its_ingress_address_without_its_version_moving() -> None:
     harness = StoreHarness()
     await harness.create(NETWORKS, new_ingress_network(harness.view))
@@ -138,7 +125,6 @@ async def test_a_node_gets_its_ingress_address_without_its_version_moving() -> N
     assert (await harness.run(AllocatorPlanner())).is_empty()  # a second pass has nothing to write
 
 
-@needs_table
 async def test_a_task_on_a_network_gives_its_node_an_address_there_until_it_stops() -> None:
     harness = StoreHarness()
     _, node = await swarm(harness)
@@ -155,7 +141,6 @@ async def test_a_task_on_a_network_gives_its_node_an_address_there_until_it_stop
     assert lb(harness, node) == {"ingress": "10.0.0.2/24"}
 
 
-@needs_table
 async def test_no_task_or_vip_gets_a_nodes_address() -> None:
     harness = StoreHarness()
     _, node = await swarm(harness)
@@ -172,7 +157,6 @@ async def test_no_task_or_vip_gets_a_nodes_address() -> None:
     assert vips == {"10.0.0.3/24"}
 
 
-@needs_table
 async def test_removing_the_node_or_the_network_frees_its_addresses() -> None:
     harness = StoreHarness()
     _, node = await swarm(harness)
@@ -193,7 +177,6 @@ async def test_removing_the_node_or_the_network_frees_its_addresses() -> None:
     assert lb(harness, third) == {"ingress": "10.0.0.3/24"}  # the removed node's address is free again
 
 
-@needs_table
 async def test_the_addresses_survive_a_restart_and_a_new_leader_keeps_them() -> None:
     harness = StoreHarness()
     _, node = await swarm(harness)
