@@ -101,3 +101,24 @@ def test_each_node_runs_its_tasks_on_its_own_engine(cluster: EngineCluster) -> N
         assert through_shoald == on_engine, (node.name, through_shoald, on_engine)
     # Each engine holds a different task: the two nodes did not share one engine.
     assert cluster.engine_ps(manager) != cluster.engine_ps(worker)
+
+
+def test_a_restarted_worker_removes_the_containers_of_a_service_removed_meanwhile(cluster: EngineCluster) -> None:
+    """Re-adoption from the engine: the worker's shoald stops (its container keeps running on its
+    engine), the service goes on the manager, and once the worker is back its engine holds none of it."""
+    swarm = cluster.swarm
+    manager, worker = swarm.node("n1"), swarm.node("n2")
+    manager.docker("service", "create", "--detach", "--name", "gone", "--constraint", "node.role==worker",
+                   "--stop-grace-period", "1s", IMAGE)
+
+    def on_worker_engine() -> list[str]:
+        return [name for name in cluster.engine_ps(worker) if name.startswith("gone.")]
+
+    swarm.wait_for(lambda: len(on_worker_engine()) == 1, 60, "the task's container running on the worker's engine")
+    worker.daemon.stop()
+    manager.docker("service", "rm", "gone")
+    assert len(on_worker_engine()) == 1  # nobody removes it while the worker's shoald is away
+    worker.daemon.start()
+    swarm.wait_for(lambda: on_worker_engine() == [], 60, "the removed service's container gone from the engine")
+    assert [n for n in worker.docker("ps", "-a", "--format", "{{.Names}}").stdout.split() if n.startswith("gone.")] \
+        == []
