@@ -122,11 +122,12 @@ async def _leave_manager_role(node: Node, swarm: Swarm) -> None:
 
 async def step_down_when_removed(node: Node) -> None:
     """A manager demoted and removed (`node rm`) while it was cut off never sees its node object again:
-    the managers refuse its certificate, and its Raft peers drop its messages. The refusal of its
-    agent's session is how it learns it; it then stops its manager half (its Raft member would
-    otherwise campaign for ever in a group that no longer has it, and its API would answer cluster
-    calls as a manager without a leader), and its API answers them as a worker's, as Swarm's does.
-    (A demotion alone needs none of this: the session brings the node object, and change_role runs.)"""
+    the managers refuse its certificate. The refusal of its agent's session is how it learns it; it
+    then stops its manager half (its Raft member would otherwise campaign for ever in a group that no
+    longer has it, and its API would answer cluster calls as a manager without a leader), and its API
+    answers them as a worker's. (swarmkit too stops a manager that learns it left the Raft group; it
+    then waits for a worker certificate, which a removed node never gets.) A demotion alone needs none
+    of this: the session brings the node object, and change_role runs."""
     while (swarm := node.swarm) is None:  # node.py starts this loop before it sets node.swarm
         await node.clock.sleep(JOIN_POLL)
     await swarm.agent.removed.wait()
