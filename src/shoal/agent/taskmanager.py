@@ -13,7 +13,7 @@ from shoal.agent.health import HEALTHY, UNHEALTHY, UNHEALTHY_ERROR, HealthChecks
 from shoal.api import states
 from shoal.api.objects import Obj, dig
 from shoal.base.clock import Clock, rfc3339
-from shoal.executor.base import ContainerState, ContainerStatus, Controller
+from shoal.executor.base import ContainerState, ContainerStatus, Controller, host_mode_bindings
 from shoal.executor.errors import ExecutorError
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,9 @@ class TaskManager:
     def _host_ports(self) -> list[Obj]:
         """The host-mode ports the task's container publishes on this node (what `docker service ps`
         shows in PORTS), as Swarm's agent reports them once the container exists."""
-        ports = dig(self.task, "Endpoint", "Ports") or dig(self.task, "Endpoint", "Spec", "Ports") or []
         return [
-            {"Protocol": str(p.get("Protocol") or "tcp"), "TargetPort": int(p.get("TargetPort") or 0),
-             "PublishedPort": int(p["PublishedPort"]), "PublishMode": "host"}
-            for p in ports
-            if p.get("PublishMode") == "host" and p.get("PublishedPort")
+            {"Protocol": b.protocol, "TargetPort": b.target, "PublishedPort": b.host_port, "PublishMode": "host"}
+            for b in host_mode_bindings(self.task)
         ]
 
     async def _run(self) -> None:

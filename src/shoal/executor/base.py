@@ -67,6 +67,34 @@ class PortSpec:
 
 
 @dataclass(frozen=True)
+class PortBinding:
+    """A container port bound to a port of the node (`0.0.0.0:8080->80/tcp` in `docker ps`): a host-mode
+    published port. `host_ip` is the address it is bound on, as dockerd's NetworkSettings.Ports gives it."""
+
+    target: int
+    protocol: str
+    host_port: int
+    host_ip: str = "0.0.0.0"
+
+    @property
+    def key(self) -> str:
+        """Docker's name for the container port: "80/tcp"."""
+        return f"{self.target}/{self.protocol}"
+
+
+def host_mode_bindings(task: Mapping[str, Any]) -> tuple[PortBinding, ...]:
+    """The host-mode ports of a task (Docker JSON) that name a published port, in the spec's order; an
+    ingress-mode port belongs to the routing mesh and binds nothing on the task's behalf."""
+    endpoint = task.get("Endpoint") or {}
+    ports = endpoint.get("Ports") or (endpoint.get("Spec") or {}).get("Ports") or []
+    return tuple(
+        PortBinding(int(p.get("TargetPort") or 0), str(p.get("Protocol") or "tcp").lower(), int(p["PublishedPort"]))
+        for p in ports
+        if p.get("PublishMode") == "host" and p.get("PublishedPort")
+    )
+
+
+@dataclass(frozen=True)
 class TaskFile:
     """A secret or config the task sees as a file: `target` is an absolute path inside the task
     (secrets: /run/secrets/<name>, on a tmpfs). Its data is never written to the host's disk and
@@ -106,6 +134,8 @@ class TaskRuntime:
     tty: bool = False
     ports: tuple[PortSpec, ...] = ()
     raw_task: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # host-mode ports as recorded with the runtime (from_json); None: read them from raw_task
+    host_ports: tuple[PortBinding, ...] | None = field(default=None, compare=False)
     # the task's secrets and configs, resolved by the agent; left out of to_json (never on disk)
     files: tuple[TaskFile, ...] = field(default=(), compare=False, repr=False)
 
@@ -116,6 +146,11 @@ class TaskRuntime:
     @property
     def container_name(self) -> str:
         return container_name(self.service_name, self.slot, self.node_id, self.task_id)
+
+    @property
+    def host_bindings(self) -> tuple[PortBinding, ...]:
+        """The ports this task publishes on its node in host mode (kept across adopt() by to_json)."""
+        return self.host_ports if self.host_ports is not None else host_mode_bindings(self.raw_task)
 
     @property
     def argv(self) -> list[str]:
@@ -147,6 +182,7 @@ class TaskRuntime:
             },
             "tty": self.tty,
             "ports": [[p.target, p.protocol] for p in self.ports],
+            "host_ports": [[b.target, b.protocol, b.host_port] for b in self.host_bindings],
         }
 
     @classmethod
@@ -175,6 +211,7 @@ class TaskRuntime:
             ),
             tty=bool(data.get("tty", False)),
             ports=tuple(PortSpec(int(t), str(p)) for t, p in data.get("ports") or ()),
+            host_ports=tuple(PortBinding(int(t), str(p), int(h)) for t, p, h in data.get("host_ports") or ()),
         )
 
 
@@ -261,7 +298,8 @@ class ContainerInfo:
     state: ContainerState
     status: str  # "Up 18 seconds", "Exited (0) 3 seconds ago", "Created"
     labels: Mapping[str, str] = field(default_factory=dict)
-    ports: tuple[PortSpec, ...] = ()
+    ports: tuple[PortSpec, ...] = ()  # exposed (the image's); a port also in `bindings` is shown bound
+    bindings: tuple[PortBinding, ...] = ()  # bound on the node: host-mode published ports
     # optional detail for `docker inspect <container>` (pid, exit code, times, address, hostname)
     argv: tuple[str, ...] = ()  # the command as a list (`command` is its display form)
     detail: ContainerStatus | None = None
@@ -280,8 +318,18 @@ class ContainerInfo:
             "State": self.state.value,
             "Status": self.status,
             "Labels": dict(self.labels),
-            "Ports": [{"PrivatePort": p.target, "Type": p.protocol} for p in self.ports],
+            "Ports": list_ports(self.ports, self.bindings),
         }
+
+
+def list_ports(exposed: tuple[PortSpec, ...], bindings: tuple[PortBinding, ...]) -> list[dict[str, Any]]:
+    """GET /containers/json `Ports`: one entry per binding (IP, PrivatePort, PublicPort, Type), then one
+    per exposed port that nothing binds (PrivatePort, Type), as dockerd lists them."""
+    bound = {(b.target, b.protocol) for b in bindings}
+    shown: list[dict[str, Any]] = [
+        {"IP": b.host_ip, "PrivatePort": b.target, "PublicPort": b.host_port, "Type": b.protocol} for b in bindings]
+    shown += [{"PrivatePort": p.target, "Type": p.protocol} for p in exposed if (p.target, p.protocol) not in bound]
+    return shown
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from shoal.executor.base import (
     ResourceSample,
     parse_signal,
 )
+from shoal.executor.port_shapes import exposed_ports, network_ports, port_key, requested_bindings
 from shoal.node.container_archive import path_stat, read_archive, write_archive
 from shoal.node.container_stats import run_ps, stats_json, stats_stream, top_json
 
@@ -156,9 +157,10 @@ class LocalTasks:
                 "Image": info.image, "Labels": dict(info.labels), "Cmd": argv,
             },
             "HostConfig": {"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": {"Networks": {}, "Ports": network_ports(info.ports, info.bindings)},
             "Mounts": [],
         }
+        _add_requested_ports(shown, info)
         extra = info.inspect_extra
         for key in ("Config", "HostConfig"):
             shown[key] = {**shown[key], **(extra.get(key) or {})}
@@ -276,6 +278,20 @@ class LocalTasks:
                               "tty": info.tty, "privileged": False, "user": info.user},
             "CanRemove": False, "DetachKeys": "",
         }
+
+
+def _add_requested_ports(shown: Json, info: ContainerInfo) -> None:
+    """Config.ExposedPorts and HostConfig.PortBindings: what the executor recorded for the task, else
+    what the container has bound (an engine's listing tells no more)."""
+    extra = info.inspect_extra
+    asked = (extra.get("HostConfig") or {}).get("PortBindings")
+    if asked is None:
+        asked = requested_bindings(info.bindings)
+    shown["HostConfig"]["PortBindings"] = asked
+    keys = [*asked, *(port_key(p.target, p.protocol) for p in info.ports), *(b.key for b in info.bindings)]
+    exposed = (extra.get("Config") or {}).get("ExposedPorts") or exposed_ports(keys)
+    if exposed:
+        shown["Config"]["ExposedPorts"] = exposed
 
 
 def _checked_path(path: str) -> str:

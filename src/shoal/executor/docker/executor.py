@@ -7,6 +7,7 @@ dockerd (as cluster tests do)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -24,6 +25,7 @@ from shoal.executor.base import (
     LogLine,
     NodeDescription,
     Plugin,
+    PortBinding,
     ResourceSample,
     TaskRuntime,
 )
@@ -149,7 +151,8 @@ class DockerExecutor:
             return None  # removed while we looked
 
     async def containers(self, *, all: bool = False) -> list[ContainerInfo]:
-        return [info_from_list(entry) for entry in await self._list(all=all)]
+        return [dataclasses.replace(info_from_list(entry), bindings=_bound_ports(entry.get("Ports")))
+                for entry in await self._list(all=all)]
 
     async def logs(
         self,
@@ -286,3 +289,14 @@ class DockerExecutor:
 
     async def close(self) -> None:
         await self._engine.close()
+
+
+def _bound_ports(entries: list[dict[str, Any]] | None) -> tuple[PortBinding, ...]:
+    """The host ports the engine bound for a container (its list entry's Ports with a PublicPort), on
+    each address it gives (0.0.0.0 and :: where the engine binds IPv6 too)."""
+    return tuple(
+        PortBinding(int(e["PrivatePort"]), str(e.get("Type") or "tcp"), int(e["PublicPort"]),
+                    str(e.get("IP") or "0.0.0.0"))
+        for e in entries or ()
+        if e.get("PublicPort")
+    )

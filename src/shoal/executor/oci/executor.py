@@ -28,6 +28,7 @@ from shoal.executor.oci.runtime import RuntimeChoice, choose_runtime, unavailabl
 from shoal.executor.oci.seccomp import load_profile
 from shoal.executor.oci.source import ImageSource
 from shoal.executor.oci.volumes import LocalVolumes
+from shoal.executor.port_shapes import exposed_ports, port_key
 from shoal.executor.process import cgroups as cg
 from shoal.executor.process.controller import status_of
 from shoal.executor.process.executor import ProcessExecutor
@@ -140,12 +141,17 @@ class OciExecutor(ProcessExecutor):
         return cg.is_frozen(cg.groups_of(f"{self._oci.cgroup_parent}/{container_id}"))
 
     async def containers(self, *, all: bool = False) -> list[ContainerInfo]:
-        """As the process executor's, plus the ports the image exposes (what `docker ps` shows)."""
+        """As the process executor's, plus the ports the image exposes (in `docker ps`, Config.ExposedPorts
+        and NetworkSettings.Ports)."""
         rows = []
         for row in await super().containers(all=all):
             exposed = self._exposed_ports(row.id)
-            extra = tuple(p for p in exposed if p not in row.ports)
-            rows.append(dataclasses.replace(row, ports=(*row.ports, *extra)) if extra else row)
+            extra = dict(row.inspect_extra)
+            asked = (extra.get("HostConfig") or {}).get("PortBindings") or {}
+            declared = exposed_ports([*asked, *(port_key(p.target, p.protocol) for p in exposed)])
+            if declared:
+                extra["Config"] = {**(extra.get("Config") or {}), "ExposedPorts": declared}
+            rows.append(dataclasses.replace(row, ports=exposed, inspect_extra=extra))
         return rows
 
     def _exposed_ports(self, container_id: str) -> tuple[PortSpec, ...]:

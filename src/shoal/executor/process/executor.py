@@ -20,7 +20,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shoal.api import version as api_version
 from shoal.api.defaults import NANOS
@@ -47,6 +47,7 @@ from shoal.executor.base import (
     TaskRuntime,
 )
 from shoal.executor.errors import ContainerNotFound, ContainerNotRunning
+from shoal.executor.port_shapes import requested_bindings
 from shoal.executor.process.cgroups import Cgroups
 from shoal.executor.process.context import ProcessContext
 from shoal.executor.process.controller import ProcessController, status_of, task_logs
@@ -204,10 +205,12 @@ class ProcessExecutor:
                         now=now,
                     ),
                     labels=dict(rt.labels),
-                    ports=rt.ports,
+                    # dockerd shows no port for an ingress one (the mesh's); a host-mode port is bound
+                    # by the node's mesh, which reaches only tasks with an address of their own
+                    bindings=rt.host_bindings if record.isolated and status.running else (),
                     argv=record.argv,
                     detail=status,
-                    inspect_extra=inspect_extra(record, self._ctx.state_dir / "volumes"),
+                    inspect_extra=_with_port_bindings(inspect_extra(record, self._ctx.state_dir / "volumes"), rt),
                 )
             )
         rows.sort(key=lambda row: row.created, reverse=True)
@@ -388,3 +391,8 @@ def _memory_total() -> int:
     except OSError:
         pass
     return 0
+
+
+def _with_port_bindings(extra: dict[str, Any], runtime: TaskRuntime) -> dict[str, Any]:
+    """The task's host-mode ports in inspect's HostConfig.PortBindings, running or not, as dockerd keeps them."""
+    return {**extra, "HostConfig": {**extra["HostConfig"], "PortBindings": requested_bindings(runtime.host_bindings)}}
