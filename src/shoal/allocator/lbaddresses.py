@@ -24,6 +24,9 @@ from shoal.api.objects import NETWORKS, NODE_ATTACHMENTS, NODES, TASKS, Obj, dig
 from shoal.store.memory import ReadView
 
 Held = dict[str, str]  # network id -> the node's address on it ("10.0.1.5/24")
+# The field under which the dispatcher sends a node its own record's Attachments (with its node object,
+# as Swarm's session carries Node.Attachments): a worker reads no store.
+SENT_FIELD = "_Attachments"
 
 
 def endpoint_names(network: Obj) -> tuple[str, str]:
@@ -33,6 +36,13 @@ def endpoint_names(network: Obj) -> tuple[str, str]:
         return "ingress-sbox", "ingress-endpoint"
     name = network_name(network)
     return f"lb-{name}", f"{name}-endpoint"
+
+
+def record_sent_with(node: Obj | None) -> Obj | None:
+    """The node's record as the managers sent it with its node object (see SENT_FIELD), or None."""
+    if not node or not node.get(SENT_FIELD):
+        return None
+    return {"ID": str(node["ID"]), "Attachments": list(node[SENT_FIELD])}
 
 
 def records(view: ReadView) -> list[Obj]:

@@ -8,7 +8,14 @@ from __future__ import annotations
 import ipaddress
 
 from shoal.allocator.allocator import AllocatorPlanner
-from shoal.allocator.lbaddresses import held_addresses, lb_attachments, networks_needed, records
+from shoal.allocator.lbaddresses import (
+    SENT_FIELD,
+    held_addresses,
+    lb_attachments,
+    networks_needed,
+    record_sent_with,
+    records,
+)
 from shoal.allocator.networks import allocate_network, new_ingress_network, new_network
 from shoal.allocator.nodesubnets import with_task_subnet
 from shoal.api import states
@@ -16,6 +23,7 @@ from shoal.api.objects import NETWORKS, NODE_ATTACHMENTS, NODES, SERVICES, TASKS
 from shoal.base.ids import new_id
 from shoal.orchestrator.task import new_task
 from shoal.store.memory import MemoryStore, ReadView
+from shoal.store.watch import Event
 from shoal.testing.store_harness import InstantProposer, StoreHarness, node_object, service_spec
 
 
@@ -190,3 +198,25 @@ async def test_the_addresses_survive_a_restart_and_a_new_leader_keeps_them() -> 
     restarted.store.restore(harness.store.snapshot())
     assert (await restarted.run(AllocatorPlanner())).is_empty()  # the new leader's first pass
     assert lb(restarted, node) == before
+
+
+def test_the_allocator_wakes_when_a_task_lands_on_a_node_or_stops_there_not_on_every_report() -> None:
+    planner = AllocatorPlanner()
+    back = overlay("back", "10.0.1.0/24")
+    pending = {**task_on("", back, state=states.PENDING), "NodeID": ""}
+    assigned = {**pending, "NodeID": "n1", "Status": {"State": states.ASSIGNED}}
+    running = {**assigned, "Status": {"State": states.RUNNING}}
+    failed = {**assigned, "Status": {"State": states.FAILED}}
+    portless = {**running, "NetworksAttachments": []}
+    woken = [planner.interested(Event(action, TASKS, new, old)) for action, new, old in (
+        ("update", assigned, pending), ("update", running, assigned), ("update", failed, running),
+        ("delete", running, running), ("update", {**portless, "Status": {"State": states.FAILED}}, portless))]
+    assert woken == [True, False, True, True, False]
+    assert planner.interested(Event("delete", NODES, {"ID": "n1"}, {"ID": "n1"}))
+    assert not planner.interested(Event("update", NODES, {"ID": "n1"}, {"ID": "n1"}))
+
+
+def test_a_worker_reads_its_record_from_the_node_object_the_managers_send() -> None:
+    sent = {"ID": "n1", SENT_FIELD: [{"Network": {"ID": "id-back"}, "Addresses": ["10.0.1.4/24"]}]}
+    assert held_addresses(record_sent_with(sent)) == {"id-back": "10.0.1.4/24"}
+    assert record_sent_with({"ID": "n1"}) is None and record_sent_with(None) is None
