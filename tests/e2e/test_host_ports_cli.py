@@ -181,3 +181,20 @@ def test_containers_without_host_ports_show_none(node: Node) -> None:
         assert shown["NetworkSettings"]["Ports"] == {}
         assert shown["HostConfig"]["PortBindings"] == {}
         docker("service", "rm", name)
+
+
+def test_a_task_adopted_after_a_restart_still_shows_its_port(node: Node) -> None:
+    """The port is kept with the task's runtime on disk: the container found again shows it."""
+    port = free_port()
+    name = f"adopted{uuid.uuid4().hex[:6]}"
+    node.daemon.docker("service", "create", "--detach", "--name", name, "--publish",
+                       f"mode=host,published={port},target=80", *node.sleeper)
+    container = running_container(node.daemon, name)
+    node.daemon.stop()
+    node.daemon.start()
+    assert running_container(node.daemon, name) == container  # the same one, not a replacement
+    listed = node.daemon.docker("ps", "--filter", f"id={container}", "--format", "{{.Ports}}").stdout.strip()
+    assert listed == ", ".join(f"{cli_address(ip, port)}->80/tcp" for ip in node.host_ips)
+    shown = node.daemon.docker_json("inspect", container)[0]
+    assert shown["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
+    node.daemon.docker("service", "rm", name)
