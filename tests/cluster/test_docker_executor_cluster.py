@@ -84,8 +84,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineCluster]
 def test_each_node_runs_its_tasks_on_its_own_engine(cluster: EngineCluster) -> None:
     swarm = cluster.swarm
     manager, worker = swarm.node("n1"), swarm.node("n2")
-    manager.docker("service", "create", "--detach", "--name", "web", "--replicas", "2",
-                   "--replicas-max-per-node", "1", IMAGE)
+    # --no-resolve-image: the hosts reach no registry, and the CLI's digest lookup would wait on it.
+    manager.docker("service", "create", "--detach", "--no-resolve-image", "--name", "web", "--replicas", "2",
+                   "--replicas-max-per-node", "1", "--stop-grace-period", "1s", IMAGE)
 
     def running() -> dict[str, str]:
         out = manager.docker("service", "ps", "web", "--filter", "desired-state=running",
@@ -108,7 +109,8 @@ def test_a_restarted_worker_removes_the_containers_of_a_service_removed_meanwhil
     engine), the service goes on the manager, and once the worker is back its engine holds none of it."""
     swarm = cluster.swarm
     manager, worker = swarm.node("n1"), swarm.node("n2")
-    manager.docker("service", "create", "--detach", "--name", "gone", "--constraint", "node.role==worker",
+    manager.docker("service", "create", "--detach", "--no-resolve-image", "--name", "gone",
+                   "--constraint", "node.role==worker",
                    "--stop-grace-period", "1s", IMAGE)
 
     def on_worker_engine() -> list[str]:

@@ -52,8 +52,9 @@ def test_a_restarted_worker_shuts_down_the_tasks_of_a_service_removed_while_it_w
         cluster: TestCluster, marked_down: bool) -> None:
     manager, worker = cluster.node("n1"), cluster.node("n2")
     service, marker = f"stale-{MARKERS[marked_down]}", MARKERS[marked_down]
-    manager.docker("service", "create", "--detach", "--name", service, "--replicas", "2",
-                   "--constraint", "node.role==worker", "busybox", "sleep", marker)
+    # --no-resolve-image: the hosts reach no registry, and the CLI's digest lookup would wait ~30 s on it.
+    manager.docker("service", "create", "--detach", "--no-resolve-image", "--name", service, "--replicas", "2",
+                   "--constraint", "node.role==worker", "--stop-grace-period", "1s", "busybox", "sleep", marker)
     cluster.wait_for(lambda: len(containers(worker, service)) == 2 and task_processes(marker) != [], 60,
                      "both tasks running on the worker")
 
