@@ -109,8 +109,11 @@ class Agent:
         async def beat() -> None:
             nonlocal period, answered
             try:
-                period = await self._dispatcher.heartbeat(self.node_id, session_id)
+                told = await self._dispatcher.heartbeat(self.node_id, session_id)
                 answered = self._clock.monotonic()
+                if told != period:
+                    log.info("heartbeat period now %g s", told)
+                period = told
             except errors.Unavailable:
                 return  # unreachable for now: a later heartbeat may get through (the grace decides)
             except Exception as exc:  # refused (e.g. the dispatcher forgot this session): register again
@@ -194,17 +197,18 @@ class Agent:
             await manager.stop()
 
     async def remove_all(self) -> None:
-        """Leaving the swarm: stop and delete every task container. A task that cannot be stopped
-        (it never had a container, or it is already gone) must not stop the others."""
+        """Leaving the swarm: kill and delete every task container at once, without the stop grace
+        period (dockerd force-removes a leaving node's containers). A task that cannot be killed (it
+        never had a container, or it is already gone) must not stop the others."""
 
-        async def shut_and_remove(manager: TaskManager) -> None:
+        async def kill_and_remove(manager: TaskManager) -> None:
             if manager.controller is not None:
                 with contextlib.suppress(ExecutorError):
-                    await manager.controller.shutdown()
+                    await manager.controller.terminate()
             await manager.remove()
 
         managers, self._managers = list(self._managers.values()), {}
-        results = await asyncio.gather(*(shut_and_remove(m) for m in managers), return_exceptions=True)
+        results = await asyncio.gather(*(kill_and_remove(m) for m in managers), return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
                 log.warning("removing a task while leaving the swarm failed: %s", result)
