@@ -68,15 +68,14 @@ def _lb_footprint(task: Obj | None) -> tuple[str, tuple[str, ...]] | None:
 
 def plan_lb_addresses(view: ReadView, builder: PlanBuilder, used: Used) -> None:
     """Each node's load-balancer addresses (allocator.lbaddresses), written only where they change:
-    a record per node that needs any, deleted when it needs none or the node is gone."""
+    a record per node from its first address on (kept when it holds none any more: it says the node
+    has been given its ingress address once), deleted once the node is gone."""
     stored = {str(record["ID"]): record for record in records(view)}
     for node_id, attachments in wanted_records(view, used).items():
         record = stored.pop(node_id, None)
-        if not attachments:
-            if record is not None:
-                builder.delete(NODE_ATTACHMENTS, record)
-        elif record is None:
-            builder.create(NODE_ATTACHMENTS, {"ID": node_id, "Attachments": attachments})
+        if record is None:
+            if attachments:
+                builder.create(NODE_ATTACHMENTS, {"ID": node_id, "Attachments": attachments})
         elif record.get("Attachments") != attachments:
             builder.edit(NODE_ATTACHMENTS, record)["Attachments"] = attachments
     for record in stored.values():  # nodes removed from the swarm

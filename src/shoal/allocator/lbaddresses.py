@@ -1,7 +1,7 @@
 """Each node's load-balancer address on each swarm network it needs (swarmkit's Node.Attachments):
-on ingress for every node, and on every other network while a task there (one that has not stopped)
-is attached to it. dockerd shows it in `docker network inspect` on that node, as the `lb-<network>`
-endpoint (`ingress-sbox` on ingress).
+on ingress for every node (see networks_needed for a node older than its ingress), and on every other
+network while a task of it there (one that has not stopped) is attached to it. dockerd shows it in
+`docker network inspect` on that node, as the `lb-<network>` endpoint (`ingress-sbox` on ingress).
 
 The addresses live in the store, one record per node in a table of their own
 (`{"ID": node id, "Attachments": [{"Network": {"ID": …}, "Addresses": ["10.0.1.5/24"]}]}`): Swarm keeps
@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping
 from shoal.allocator.addresses import Used, addresses_in_use, holds_addresses, host_number
 from shoal.allocator.ipam import free_address
 from shoal.allocator.networks import ip_range_of, is_allocated, is_ingress, network_name, subnet_of
-from shoal.api.objects import NETWORKS, NODE_ATTACHMENTS, NODES, TASKS, Obj, dig
+from shoal.allocator.ports import INGRESS, spec_ports
+from shoal.api.objects import NETWORKS, NODE_ATTACHMENTS, NODES, SERVICES, TASKS, Obj, dig
 from shoal.store.memory import ReadView
 
 Held = dict[str, str]  # network id -> the node's address on it ("10.0.1.5/24")
@@ -84,11 +85,22 @@ def all_addresses_in_use(view: ReadView) -> Used:
     return used
 
 
+def _publishes_through_ingress(view: ReadView) -> bool:
+    return any(p["PublishMode"] == INGRESS for s in view.objects(SERVICES) for p in spec_ports(s.get("Spec")))
+
+
 def networks_needed(view: ReadView) -> dict[str, list[Obj]]:
     """node id -> the allocated networks it needs an address on: ingress first, then the networks of
-    its tasks that have not stopped, in the order the networks were made. Nodes in creation order."""
+    its tasks that have not stopped, in the order the networks were made. Nodes in creation order.
+
+    Ingress is needed by every node as it joins (it has no record yet: swarm init, a join), and kept.
+    A node that was already there when an ingress was made anew (`network rm ingress`, then `network
+    create --ingress`) needs one once the routing mesh is used (a service publishes through it) or a
+    task of it is on it: as in Swarm, where such a node is allocated again only at its next change,
+    the services' VIPs come first on the new ingress."""
     networks = {str(n["ID"]): n for n in view.objects(NETWORKS) if is_allocated(n)}
     nodes = sorted(view.objects(NODES), key=lambda n: (str(n.get("CreatedAt", "")), str(n["ID"])))
+    held = {str(record["ID"]): held_addresses(record) for record in records(view)}
     wanted: dict[str, set[str]] = {str(node["ID"]): set() for node in nodes}
     for task in view.objects(TASKS):
         node_id = str(task.get("NodeID") or "")
@@ -98,8 +110,13 @@ def networks_needed(view: ReadView) -> dict[str, list[Obj]]:
             network_id = str(dig(attachment, "Network", "ID", default=""))
             if network_id in networks:
                 wanted[node_id].add(network_id)
+    mesh_in_use = _publishes_through_ingress(view)
+    for ingress in (n for n in networks.values() if is_ingress(n)):
+        for node_id, ids in wanted.items():
+            if node_id not in held or ingress["ID"] in held[node_id] or mesh_in_use:
+                ids.add(str(ingress["ID"]))
     ordered = sorted(networks.values(), key=lambda n: (not is_ingress(n), str(n.get("CreatedAt", "")), str(n["ID"])))
-    return {node_id: [n for n in ordered if is_ingress(n) or str(n["ID"]) in ids] for node_id, ids in wanted.items()}
+    return {node_id: [n for n in ordered if str(n["ID"]) in ids] for node_id, ids in wanted.items()}
 
 
 def lb_attachments(needed: Mapping[str, list[Obj]], held: Mapping[str, Held], used: Used) -> dict[str, list[Obj]]:
@@ -125,6 +142,8 @@ def lb_attachments(needed: Mapping[str, list[Obj]], held: Mapping[str, Held], us
 
 
 def wanted_records(view: ReadView, used: Used) -> dict[str, list[Obj]]:
-    """node id -> the Attachments its record should hold (an empty list: no record), for every node."""
+    """node id -> the Attachments its record should hold, for every node (once made, a node keeps its
+    record, empty or not, until it is removed: that it has one says it got its ingress address once,
+    see networks_needed)."""
     held = {str(record["ID"]): held_addresses(record) for record in records(view)}
     return lb_attachments(networks_needed(view), held, used)

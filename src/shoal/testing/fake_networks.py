@@ -39,10 +39,8 @@ class FakeNetworkCalls(FakeCore):
     def _allocate_lb_addresses(self, view: ReadView) -> None:
         """What the allocator's pass does to the nodes' load-balancer addresses, on the fake's table."""
         for node_id, attachments in wanted_records(view, all_addresses_in_use(view)).items():
-            if attachments:
+            if attachments or node_id in self.lb_records:
                 self.lb_records[node_id] = {"ID": node_id, "Attachments": attachments}
-            else:
-                self.lb_records.pop(node_id, None)
         for node_id in [n for n in self.lb_records if n not in self.nodes]:
             del self.lb_records[node_id]
 

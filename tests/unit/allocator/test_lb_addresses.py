@@ -40,6 +40,7 @@ def task_on(node_id: str, *networks: Obj, state: str = states.RUNNING) -> Obj:
 
 
 def view_of(**tables: list[Obj]) -> ReadView:
+    tables = {NODE_ATTACHMENTS: [], SERVICES: [], TASKS: [], **tables}
     return ReadView({name: {o["ID"]: o for o in objs} for name, objs in tables.items()}, {}, {})
 
 
@@ -59,6 +60,20 @@ def test_every_node_needs_ingress_and_the_networks_of_its_live_tasks() -> None:
         "n1": ["ingress", "front", "back"], "n2": ["ingress"], "n3": ["ingress"]}
     without_ingress = networks_needed(view_of(nodes=nodes, networks=[back], tasks=tasks))
     assert without_ingress == {"n1": [back], "n2": [], "n3": []}
+
+
+def test_nodes_there_before_a_new_ingress_need_it_once_the_mesh_is_used() -> None:
+    """`network rm ingress` then `network create --ingress`: the services' VIPs come first on it."""
+    ingress = {**overlay("edge", "10.11.0.0/24"), "Spec": {"Name": "edge", "Ingress": True}}
+    nodes = [{"ID": "old", "CreatedAt": "1"}, {"ID": "new", "CreatedAt": "2"}]
+    joined = [{"ID": "old", "Attachments": []}]  # "new" has no record yet: it is joining
+    needed = networks_needed(view_of(nodes=nodes, networks=[ingress], nodeattachments=joined))
+    assert needed == {"old": [], "new": [ingress]}
+    published = {"ID": "web", "Spec": service_spec("web", ports=[{"TargetPort": 80, "PublishedPort": 8080}])}
+    needed = networks_needed(view_of(nodes=nodes, networks=[ingress], nodeattachments=joined, services=[published]))
+    assert needed == {"old": [ingress], "new": [ingress]}
+    on_it = task_on("old", ingress)
+    assert networks_needed(view_of(nodes=nodes, networks=[ingress], nodeattachments=joined, tasks=[on_it]))["old"]
 
 
 def test_held_addresses_are_kept_and_new_ones_take_the_lowest_free() -> None:
