@@ -5,8 +5,10 @@ acting as a manager, without disturbing the others (no election: their Raft term
 - Demoted and then removed (`node rm --force`, once Down) while away: the managers refuse its
   certificate; it stops its manager half all the same (its API answers as a worker's) and is not
   listed again.
+- The cut-off manager was the leader: the others elect a new one, which demotes it; back, it becomes a
+  worker without causing another election.
 
-Three managers, one cluster for both tests (they run in file order)."""
+Three managers, one cluster for the three tests (they run in file order)."""
 
 from __future__ import annotations
 
@@ -98,3 +100,31 @@ def test_a_manager_removed_while_cut_off_stops_acting_as_one(cluster: TestCluste
     view = cluster.managers_view(leader)
     assert {name: row["manager"] for name, row in view.items()} == {leader.name: "Leader", peer.name: "Reachable"}
     assert {node.name: term(node) for node in (leader, peer)} == terms, "the majority held an election"
+
+
+def test_a_leader_demoted_while_cut_off_returns_as_a_worker(cluster: TestCluster) -> None:
+    """The cut-off member was the leader: the others elect a new one and demote it; back, it follows
+    nobody (its peers drop its messages) and becomes a worker through its session, with no further
+    election."""
+    leader = cluster.node(cluster.leader(cluster.node("n1")) or "")
+    listed = cluster.managers_view(leader)
+    removed = next(cluster.node(name) for name in MANAGERS if name not in listed)  # by the previous test
+    removed.docker("swarm", "leave", "--force")
+    cluster.join(removed, "manager", leader)
+    old = cluster.node(cluster.leader(cluster.node("n1")) or "")
+    others = [cluster.node(name) for name in MANAGERS if name != old.name]
+    cluster.network.isolate(old.host)
+    try:
+        cluster.wait_for(lambda: cluster.leader(others[0]) in {n.name for n in others}, 30, "a new leader")
+        leader = cluster.node(cluster.leader(others[0]) or "")
+        leader.docker("node", "demote", old.name)
+        cluster.wait_for(lambda: cluster.managers_view(leader)[old.name]["manager"] == "", 30,
+                         "the cut-off leader out of the Raft group")
+        terms = {node.name: term(node) for node in others}
+    finally:
+        cluster.network.reconnect(old.host)
+    cluster.wait_for(lambda: answers_as_worker(old), 60, "the old leader answering as a worker")
+    cluster.wait_for(lambda: cluster.managers_view(leader)[old.name]["status"] == "Ready", 30,
+                     "the old leader Ready")
+    assert cluster.leader(leader) == leader.name
+    assert {node.name: term(node) for node in others} == terms, "its return caused an election"
