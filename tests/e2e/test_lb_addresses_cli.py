@@ -84,3 +84,19 @@ def test_a_network_in_use_here_shows_the_nodes_endpoint_until_its_last_task_goes
     wait_until(lambda: containers(swarm, "lbnet") is None, 30, "lb-lbnet stayed after the node's last task went")
     wait_until(lambda: swarm.docker("network", "rm", "lbnet", check=False).returncode == 0, 30,
                "lbnet could not be removed")
+
+
+def test_the_nodes_address_survives_a_restart(swarm: ShoalDaemon) -> None:
+    """It lives in the replicated store: a restarted shoald (its new leader term) keeps it, unchanged."""
+    swarm.docker("network", "create", "-d", "overlay", "--subnet", "10.69.0.0/24", "keptnet")
+    swarm.docker("service", "create", "--detach", "--name", "keptsvc", "--network", "keptnet", IMAGE, "sleep", "3600")
+    running_tasks(swarm, "keptsvc", 1)
+    wait_until(lambda: "lb-keptnet" in (containers(swarm, "keptnet") or {}), 30, "keptnet never showed lb-keptnet")
+    before = containers(swarm, "keptnet")["lb-keptnet"], containers(swarm, "ingress")["ingress-sbox"]
+    swarm.stop()
+    swarm.start()
+    wait_until(lambda: swarm.docker("node", "ls", "--format", "{{.Status}}", check=False).stdout.split() == ["Ready"],
+               60, "the restarted node never became Ready")
+    running_tasks(swarm, "keptsvc", 1)
+    assert (containers(swarm, "keptnet")["lb-keptnet"], containers(swarm, "ingress")["ingress-sbox"]) == before
+    swarm.docker("service", "rm", "keptsvc")
