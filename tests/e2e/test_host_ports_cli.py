@@ -198,3 +198,30 @@ def test_a_task_adopted_after_a_restart_still_shows_its_port(node: Node) -> None
     shown = node.daemon.docker_json("inspect", container)[0]
     assert shown["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
     node.daemon.docker("service", "rm", name)
+
+
+def test_a_host_mode_port_published_as_0_gets_a_free_port_shown_everywhere(node: Node,
+                                                                            request: pytest.FixtureRequest) -> None:
+    if node.daemon.executor != "docker":
+        request.applymarker(pytest.mark.xfail(strict=True, reason="the process and oci executors bind nothing for a "
+                                              "host-mode port without a published number (the mesh routes numbers)"))
+    name = f"anyport{uuid.uuid4().hex[:6]}"
+    node.daemon.docker("service", "create", "--detach", "--name", name, "--publish", "mode=host,target=80",
+                       *node.sleeper)
+    container = running_container(node.daemon, name)
+    rows: list[str] = []
+
+    def running_row() -> bool:
+        rows[:] = [row for row in node.daemon.docker("service", "ps", "--format", "{{.CurrentState}}|{{.Ports}}",
+                                                     name).stdout.splitlines() if row.startswith("Running")]
+        return bool(rows)
+
+    wait_until(running_row, 30, f"no running task of {name}")
+    try:
+        listed = node.daemon.docker("ps", "--filter", f"id={container}", "--format", "{{.Ports}}").stdout.strip()
+        chosen = listed.partition("->")[0].rpartition(":")[2]
+        assert chosen.isdigit(), listed
+        assert listed == ", ".join(f"{cli_address(ip, int(chosen))}->80/tcp" for ip in node.host_ips)
+        assert rows[0].endswith(f"|*:{chosen}->80/tcp")  # once, though the engine binds it on two addresses
+    finally:
+        node.daemon.docker("service", "rm", name)

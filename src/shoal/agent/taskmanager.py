@@ -92,17 +92,22 @@ class TaskManager:
             }
             if container.address:
                 body["ContainerStatus"]["Addr"] = container.address
-        ports = self._host_ports() if container is not None else []
+        ports = self._host_ports(container) if container is not None else []
         body["PortStatus"] = {"Ports": ports} if ports else {}
         self._report(self.task["ID"], body)
 
-    def _host_ports(self) -> list[Obj]:
+    def _host_ports(self, container: ContainerStatus) -> list[Obj]:
         """The host-mode ports the task's container publishes on this node (what `docker service ps`
-        shows in PORTS), as Swarm's agent reports them once the container exists."""
-        return [
-            {"Protocol": b.protocol, "TargetPort": b.target, "PublishedPort": b.host_port, "PublishMode": "host"}
-            for b in host_mode_bindings(self.task)
-        ]
+        shows in PORTS), as Swarm's agent reports them once the container exists: the ones the runtime
+        says it bound (it chose the port of one published as 0), else the spec's. One entry per port,
+        though an engine binds it on 0.0.0.0 and :: both."""
+        bound = container.host_ports or host_mode_bindings(self.task)
+        ports: list[Obj] = []
+        for b in bound:
+            port = {"Protocol": b.protocol, "TargetPort": b.target, "PublishedPort": b.host_port, "PublishMode": "host"}
+            if port not in ports:
+                ports.append(port)
+        return ports
 
     async def _run(self) -> None:
         try:

@@ -263,6 +263,8 @@ class ContainerStatus:
     hostname: str | None = None
     oom_killed: bool = False  # killed by the kernel for exceeding its memory limit
     health: str | None = None  # "starting" | "healthy" | "unhealthy"; None: the task has no health check
+    # host ports bound for it now, when the runtime picks them (an engine given PublishedPort 0 chooses one)
+    host_ports: tuple[PortBinding, ...] = ()
 
     @property
     def running(self) -> bool:

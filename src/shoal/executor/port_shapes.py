@@ -42,3 +42,17 @@ def network_ports(exposed: Iterable[PortSpec], bindings: Iterable[PortBinding]) 
     for port in exposed:
         shown.setdefault(port_key(port.target, port.protocol), None)
     return shown
+
+
+def bindings_from_network_ports(ports: object) -> tuple[PortBinding, ...]:
+    """The bindings an engine reports in NetworkSettings.Ports (the inverse of network_ports); entries
+    that are not well formed are skipped."""
+    found: list[PortBinding] = []
+    for key, entries in (ports.items() if isinstance(ports, dict) else ()):
+        number, _, protocol = str(key).partition("/")
+        for entry in entries if isinstance(entries, list) else ():
+            host_port = str(entry.get("HostPort") or "") if isinstance(entry, dict) else ""
+            if number.isdigit() and host_port.isdigit():
+                found.append(PortBinding(int(number), protocol or "tcp", int(host_port),
+                                         str(entry.get("HostIp") or "0.0.0.0")))
+    return tuple(found)

@@ -26,6 +26,7 @@ from shoal.executor.docker.images import resolve_local_image
 from shoal.executor.docker.logstream import stream_logs
 from shoal.executor.docker.status import status_from_inspect
 from shoal.executor.errors import ContainerNotFound, InvalidTaskSpec
+from shoal.executor.port_shapes import bindings_from_network_ports
 from shoal.executor.taskoptions import task_options
 
 
@@ -105,7 +106,10 @@ class DockerController:
                 raise UnhealthyContainer((await self.inspect()).exit_code)
 
     async def inspect(self) -> ContainerStatus:
-        return status_from_inspect(await self._require())
+        """With the host ports the engine bound (it picks one for a host-mode port published as 0)."""
+        inspect = await self._require()
+        bound = bindings_from_network_ports((inspect.get("NetworkSettings") or {}).get("Ports"))
+        return dataclasses.replace(status_from_inspect(inspect), host_ports=bound)
 
     async def wait(self) -> ContainerStatus:
         """The final status. A container that turns unhealthy is stopped; its status then carries
