@@ -231,10 +231,14 @@ def test_a_renewal_that_fails_is_retried(cluster: TestCluster) -> None:
     manager, worker = cluster.node("n1"), cluster.node("n2")
     task = running_task(manager)
     # Heartbeats slow enough that the worker is not marked down while it is cut off.
+    log = worker.daemon.log_path
+    told_before = log.read_text().count("heartbeat period now 60 s")
     manager.docker("swarm", "update", "--dispatcher-heartbeat", "60s", "--cert-expiry", "60s")
+    # Until an answer has told the worker the new period, the manager still expects it every second.
+    cluster.wait_for(lambda: log.read_text().count("heartbeat period now 60 s") > told_before, 30,
+                     "the worker's agent told the 60 s heartbeat period")
     rotate(manager)  # certificates of 60 s: the worker's renewal is due 0-36 s after this
     issued = leaf(worker)
-    log = worker.daemon.log_path
     failures_before = log.read_text().count("certificate renew failed")
     cluster.network.cut(worker.host, manager.host)
     try:
