@@ -26,10 +26,11 @@ from shoal.executor.base import (
 )
 from shoal.executor.port_shapes import exposed_ports, network_ports, port_key, requested_bindings
 from shoal.node.container_archive import path_stat, read_archive, write_archive
+from shoal.node.container_port_filters import port_filters
 from shoal.node.container_stats import run_ps, stats_json, stats_stream, top_json
 
 Json = dict[str, Any]
-CONTAINER_FILTERS = ("id", "name", "label", "status")
+CONTAINER_FILTERS = ("id", "name", "label", "status", "publish", "expose")
 
 
 class ExecAdapter:
@@ -88,8 +89,13 @@ class LocalTasks:
         return {"Status": word, "FailingStreak": 0, "Log": []} if word else None
 
     async def list(self, query: ContainerListQuery) -> list[Json]:
+        for key in query.filters:  # refused up front, as dockerd does, even with no container to match
+            if key not in CONTAINER_FILTERS:
+                raise errors.InvalidArgument(f"Invalid filter '{key}'")
+        ports = port_filters(query.filters)
         infos = await self._executor.containers(all=query.all)
         found = [await self._shown(info) for info in infos if _matches(info, query.filters)]
+        found = [row for row in found if ports.keeps(row["Ports"])]
         if query.limit is not None and query.limit > 0:
             found = found[: query.limit]
         return found
