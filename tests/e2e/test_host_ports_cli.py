@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(**cli_requirement())
 OCI_IMAGE = "web:hostports"
 WEB_CMD = 'CMD ["httpd","-f","-p","80","-h","/var/www"]'
 # Request K-1 (node/node.py) has the mesh route an oci task's host-mode ports as it does a process task's.
-OCI_ROUTES_HOST_PORTS = False
+OCI_ROUTES_HOST_PORTS = True
 PROCESS_WEB = ("my-apache2:latest", "python3", "-m", "shoal.demo.web", "--port", "80")
 
 
