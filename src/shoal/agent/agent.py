@@ -45,6 +45,8 @@ class Agent:
         self._on_tasks_changed = on_tasks_changed
         self._hostname_override = hostname
         self._on_node = on_node
+        self.node: Obj | None = None
+        """This node's own object as the managers last sent it (with its load-balancer addresses)."""
         self.health = HealthChecks(executor, clock, health_book)
         self.registered = asyncio.Event()
         """Set once a dispatcher has taken this node's first session (the node is Ready)."""
@@ -73,6 +75,8 @@ class Agent:
                     group.create_task(self._reporter())
                     async for assignments in self._dispatcher.assignments(self.node_id, self._session.session_id):
                         await self._reconcile(assignments)
+                        if assignments.node is not None:
+                            self.node = assignments.node
                         if assignments.node is not None and self._on_node is not None:
                             self._on_node(assignments.node)
             except asyncio.CancelledError:

@@ -21,6 +21,10 @@ CONFIGS = "configs"
 # from the node object so the allocator's writes never change a node's Version (clients never see them).
 NODE_ATTACHMENTS = "nodeattachments"
 TABLES: tuple[str, ...] = (CLUSTER, NODES, SERVICES, TASKS, NETWORKS, SECRETS, CONFIGS, NODE_ATTACHMENTS)
+# The field of the node object a dispatcher sends its node under which that node's load-balancer
+# addresses travel (each with its whole network), as Swarm's session carries Node.Attachments. Private:
+# the Engine API never shows it.
+SENT_ATTACHMENTS_FIELD = "_Attachments"
 
 
 def clone(obj: Obj) -> Obj:

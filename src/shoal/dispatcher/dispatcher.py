@@ -15,7 +15,18 @@ from functools import partial
 from shoal.api import errors, states
 from shoal.api.defaults import HEARTBEAT_GRACE_MULTIPLIER, HEARTBEAT_PERIOD, seconds
 from shoal.api.dispatch import Assignments, Session, StatusUpdate
-from shoal.api.objects import CONFIGS, NODES, SECRETS, TASKS, Obj, clone, dig
+from shoal.api.objects import (
+    CONFIGS,
+    NETWORKS,
+    NODE_ATTACHMENTS,
+    NODES,
+    SECRETS,
+    SENT_ATTACHMENTS_FIELD,
+    TASKS,
+    Obj,
+    clone,
+    dig,
+)
 from shoal.base.clock import Clock
 from shoal.base.ids import new_id
 from shoal.store.memory import MemoryStore, ReadView, Tx
@@ -93,7 +104,7 @@ class Dispatcher:
         self._check_session(node_id, session_id)
 
         def touches_node(event: Event) -> bool:
-            if event.table == NODES:
+            if event.table in (NODES, NODE_ATTACHMENTS):  # its own object, and its load-balancer addresses
                 return bool(event.obj.get("ID") == node_id)
             if event.table != TASKS:
                 return False
@@ -113,7 +124,7 @@ class Dispatcher:
         view = self._store.view()
         tasks = {t["ID"]: t for t in view.tasks_of_node(node_id) if t.get("NodeID") == node_id}
         secrets, configs = _dependencies(view, tasks.values())
-        return Assignments(tasks, view.get(NODES, node_id), secrets, configs)
+        return Assignments(tasks, _with_attachments(view, view.get(NODES, node_id)), secrets, configs)
 
     async def update_status(self, node_id: str, session_id: str, updates: list[StatusUpdate]) -> None:
         """Queue reported statuses for the next batch. A report naming a task of another node or a
@@ -226,3 +237,17 @@ def _write_statuses(tx: Tx, *, batch: dict[str, tuple[str, Obj]]) -> None:
         updated = clone(task)
         updated["Status"] = status
         tx.update(TASKS, updated)
+
+
+def _with_attachments(view: ReadView, node: Obj | None) -> Obj | None:
+    """The node's object with its load-balancer addresses, each with its whole network (a worker shows
+    ingress, which none of its tasks may be on), as Swarm's session carries Node.Attachments."""
+    record = None if node is None else view.get(NODE_ATTACHMENTS, str(node["ID"]))
+    if node is None or record is None:
+        return node
+    attachments = []
+    for attachment in record.get("Attachments") or []:
+        network = view.get(NETWORKS, str(dig(attachment, "Network", "ID") or ""))
+        if network is not None:
+            attachments.append({**attachment, "Network": network})
+    return {**node, SENT_ATTACHMENTS_FIELD: attachments}
