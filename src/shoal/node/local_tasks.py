@@ -112,6 +112,8 @@ class LocalTasks:
     async def _shown(self, info: ContainerInfo) -> Json:
         """A `docker ps` row; a paused container says so, as dockerd shows it."""
         row = info.to_docker()
+        if info.state is not ContainerState.RUNNING:
+            row["Ports"] = []  # dockerd releases a container's ports when it stops and lists none
         if info.state is ContainerState.RUNNING and await self._paused(info.id):
             row["State"], row["Status"] = "paused", f"{row['Status']} (Paused)"
         elif info.state is ContainerState.RUNNING and (health := self._health_of(info)) is not None:
@@ -163,7 +165,7 @@ class LocalTasks:
                 "Image": info.image, "Labels": dict(info.labels), "Cmd": argv,
             },
             "HostConfig": {"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}},
-            "NetworkSettings": {"Networks": {}, "Ports": network_ports(info.ports, info.bindings)},
+            "NetworkSettings": {"Networks": {}, "Ports": network_ports(info.ports, info.bindings) if running else {}},
             "Mounts": [],
         }
         _add_requested_ports(shown, info)
