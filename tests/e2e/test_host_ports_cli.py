@@ -25,8 +25,6 @@ pytestmark = pytest.mark.skipif(**cli_requirement())
 
 OCI_IMAGE = "web:hostports"
 WEB_CMD = 'CMD ["httpd","-f","-p","80","-h","/var/www"]'
-# Request K-1 (node/node.py) has the mesh route an oci task's host-mode ports as it does a process task's.
-OCI_ROUTES_HOST_PORTS = True
 PROCESS_WEB = ("my-apache2:latest", "python3", "-m", "shoal.demo.web", "--port", "80")
 
 
@@ -147,12 +145,9 @@ def test_a_host_mode_port_is_shown_on_the_task_container(node: Node) -> None:
     docker("service", "rm", name)
 
 
-def test_a_host_mode_port_answers_on_the_node(node: Node, request: pytest.FixtureRequest) -> None:
+def test_a_host_mode_port_answers_on_the_node(node: Node) -> None:
     if not node.reachable:
         pytest.skip("the engine binds the port in its own network namespace, not this machine's")
-    if node.daemon.executor == "oci" and not OCI_ROUTES_HOST_PORTS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="request K-1: the mesh routes host-mode "
-                                              "ports for the process executor only"))
     port = free_port()
     name = f"answers{uuid.uuid4().hex[:6]}"
     node.daemon.docker("service", "create", "--detach", "--name", name, "--publish",
