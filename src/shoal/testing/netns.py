@@ -17,12 +17,14 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Test networks take /24s from here: outside 10.0.0.0/8 (overlay networks' default address pool) and
 # outside the ranges shoal hands out for node bridges.
 TEST_RANGE = ipaddress.IPv4Network("172.30.0.0/16")
 # One chain per direction, so that a rule matches each packet once: (hook, chain, address flag).
 FAULT_CHAINS = (("INPUT", "SHOAL-FAULT-IN", "-s"), ("OUTPUT", "SHOAL-FAULT-OUT", "-d"))
+NETNS_ETC = Path("/etc/netns")  # per-namespace files `ip netns exec` mounts over /etc
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -125,6 +127,12 @@ class TestNetwork:
         inner = f"stp{self.tag}{index}"
         sh("ip", "netns", "add", host.netns)
         self.hosts.append(host)
+        # The hosts have no DNS server: this machine's is not reachable from the test bridge, where a
+        # lookup (a registry's name) would wait out every resolver timeout. Pointed at their own
+        # loopback, where nothing answers, lookups fail at once. (`ip netns exec` mounts this file.)
+        resolv = NETNS_ETC / host.netns / "resolv.conf"
+        resolv.parent.mkdir(parents=True, exist_ok=True)
+        resolv.write_text("nameserver 127.0.0.1\n")
         sh("ip", "link", "add", host.host_link, "type", "veth", "peer", "name", inner)
         sh("ip", "link", "set", host.host_link, "master", self.bridge, "up")
         sh("ip", "link", "set", inner, "netns", host.netns)
@@ -171,6 +179,7 @@ class TestNetwork:
         for host in self.hosts:
             sh("ip", "netns", "del", host.netns, check=False)
             sh("ip", "link", "del", host.host_link, check=False)
+            shutil.rmtree(NETNS_ETC / host.netns, ignore_errors=True)
         self.hosts.clear()
         if self._created:
             sh("ip", "link", "del", self.bridge, check=False)
