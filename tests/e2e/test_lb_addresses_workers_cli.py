@@ -15,11 +15,7 @@ import pytest
 
 from shoal.testing.daemon import ShoalDaemon, cli_requirement, wait_until
 
-pytestmark = [
-    pytest.mark.skipif(**cli_requirement()),  # without a docker CLI these checks cannot run
-    # a worker learns its addresses with the node object its session sends (request L-2)
-    pytest.mark.xfail(strict=True, reason="request L-2: the dispatcher does not send a node its addresses yet"),
-]
+pytestmark = pytest.mark.skipif(**cli_requirement())  # without a docker CLI these checks cannot run
 
 IMAGE = "my-apache2:latest"
 

@@ -21,13 +21,10 @@ from shoal.allocator.addresses import Used, addresses_in_use, holds_addresses, h
 from shoal.allocator.ipam import free_address
 from shoal.allocator.networks import ip_range_of, is_allocated, is_ingress, network_name, subnet_of
 from shoal.allocator.ports import INGRESS, spec_ports
-from shoal.api.objects import NETWORKS, NODE_ATTACHMENTS, NODES, SERVICES, TASKS, Obj, dig
+from shoal.api.objects import NETWORKS, NODE_ATTACHMENTS, NODES, SENT_ATTACHMENTS_FIELD, SERVICES, TASKS, Obj, dig
 from shoal.store.memory import ReadView
 
 Held = dict[str, str]  # network id -> the node's address on it ("10.0.1.5/24")
-# The field under which the dispatcher sends a node its own record's Attachments (with its node object,
-# as Swarm's session carries Node.Attachments): a worker reads no store.
-SENT_FIELD = "_Attachments"
 
 
 def endpoint_names(network: Obj) -> tuple[str, str]:
@@ -40,10 +37,11 @@ def endpoint_names(network: Obj) -> tuple[str, str]:
 
 
 def record_sent_with(node: Obj | None) -> Obj | None:
-    """The node's record as the managers sent it with its node object (see SENT_FIELD), or None."""
-    if not node or not node.get(SENT_FIELD):
+    """The node's record as the managers sent it with its node object (a worker reads no store; the
+    dispatcher adds it under SENT_ATTACHMENTS_FIELD, as Swarm's session carries Node.Attachments)."""
+    if not node or not node.get(SENT_ATTACHMENTS_FIELD):
         return None
-    return {"ID": str(node["ID"]), "Attachments": list(node[SENT_FIELD])}
+    return {"ID": str(node["ID"]), "Attachments": list(node[SENT_ATTACHMENTS_FIELD])}
 
 
 def records(view: ReadView) -> list[Obj]:

@@ -37,7 +37,7 @@ class NetworkCalls(BackendBase):
                 network = attachment.get("Network") or {}
                 if network.get("ID"):
                     tables[NETWORKS].setdefault(str(network["ID"]), network)
-        record = record_sent_with(getattr(swarm.agent, "node", None))  # the node object the managers sent
+        record = record_sent_with(swarm.agent.node)  # the node object the managers sent last
         if record is not None:  # each attachment comes with its whole network (ingress among them)
             tables[NODE_ATTACHMENTS][record["ID"]] = record
             for attachment in record["Attachments"]:

@@ -9,7 +9,6 @@ import ipaddress
 
 from shoal.allocator.allocator import AllocatorPlanner
 from shoal.allocator.lbaddresses import (
-    SENT_FIELD,
     held_addresses,
     lb_attachments,
     networks_needed,
@@ -19,7 +18,16 @@ from shoal.allocator.lbaddresses import (
 from shoal.allocator.networks import allocate_network, new_ingress_network, new_network
 from shoal.allocator.nodesubnets import with_task_subnet
 from shoal.api import states
-from shoal.api.objects import NETWORKS, NODE_ATTACHMENTS, NODES, SERVICES, TASKS, Obj, version_of
+from shoal.api.objects import (
+    NETWORKS,
+    NODE_ATTACHMENTS,
+    NODES,
+    SENT_ATTACHMENTS_FIELD,
+    SERVICES,
+    TASKS,
+    Obj,
+    version_of,
+)
 from shoal.base.ids import new_id
 from shoal.orchestrator.task import new_task
 from shoal.store.memory import MemoryStore, ReadView
@@ -232,6 +240,6 @@ def test_the_allocator_wakes_when_a_task_lands_on_a_node_or_stops_there_not_on_e
 
 
 def test_a_worker_reads_its_record_from_the_node_object_the_managers_send() -> None:
-    sent = {"ID": "n1", SENT_FIELD: [{"Network": {"ID": "id-back"}, "Addresses": ["10.0.1.4/24"]}]}
+    sent = {"ID": "n1", SENT_ATTACHMENTS_FIELD: [{"Network": {"ID": "id-back"}, "Addresses": ["10.0.1.4/24"]}]}
     assert held_addresses(record_sent_with(sent)) == {"id-back": "10.0.1.4/24"}
     assert record_sent_with({"ID": "n1"}) is None and record_sent_with(None) is None
