@@ -311,7 +311,8 @@ def test_kill_while_a_service_converges(swarm: ShoalDaemon) -> None:
 
 
 def test_update_acknowledged_before_a_kill_completes_after_restart(swarm: ShoalDaemon) -> None:
-    swarm.docker("service", "create", "--detach", "--name", "upd", "--replicas", "2", IMAGE, "sleep", "3600")
+    swarm.docker("service", "create", "--detach", "--name", "upd", "--replicas", "2",
+                 "--stop-grace-period", "1s", IMAGE, "sleep", "3600")  # sleep as pid 1 ignores SIGTERM
     old = {t["ID"] for t in wait_running(swarm, "upd", 2)}
     swarm.docker("service", "update", "--detach", "--env-add", "COLOR=red", "--update-monitor", "1s", "upd")
     swarm.kill9()

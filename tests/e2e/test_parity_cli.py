@@ -122,7 +122,8 @@ def events_between(swarm: ShoalDaemon, since: float, until: float, kind: str) ->
 
 def test_service_events_carry_dockerds_attributes(swarm: ShoalDaemon) -> None:
     since = time.time()
-    swarm.docker("service", "create", "--detach", "--name", "evented", "--update-delay", "0s", IMAGE, "sleep", "600")
+    swarm.docker("service", "create", "--detach", "--name", "evented", "--update-delay", "0s",
+                 "--stop-grace-period", "1s", IMAGE, "sleep", "600")  # sleep as pid 1 ignores SIGTERM
     swarm.docker("service", "scale", "--detach", "evented=2")
     swarm.docker("service", "update", "--detach", "--image", "my-apache2:v2", "evented")
 

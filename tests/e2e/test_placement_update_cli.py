@@ -13,6 +13,8 @@ from shoal.testing.daemon import ShoalDaemon, cli_requirement, wait_until
 pytestmark = pytest.mark.skipif(**cli_requirement())  # without a docker CLI these checks cannot run
 
 SLEEP = ["my-apache2:latest", "sleep", "3600"]
+# sleep ignores SIGTERM as pid 1: tests that replace tasks need not wait out the default 10 s grace
+QUICK_STOP = ["--stop-grace-period", "1s"]
 
 
 def test_global_service_runs_one_task_per_node(swarm: ShoalDaemon) -> None:
@@ -69,7 +71,7 @@ def test_max_replicas_per_node(swarm: ShoalDaemon) -> None:
 
 def test_failed_update_rolls_back(swarm: ShoalDaemon) -> None:
     swarm.docker("service", "create", "--name", "roll", "--replicas", "2", "--update-monitor", "2s",
-                 "--restart-delay", "500ms", *SLEEP)
+                 "--restart-delay", "500ms", *QUICK_STOP, *SLEEP)
     before = json.loads(swarm.docker("service", "inspect", "roll").stdout)[0]["Spec"]
     result = swarm.docker("service", "update", "--args", "sh -c 'exit 1'", "--update-failure-action", "rollback",
                           "--update-monitor", "2s", "roll", check=False)
@@ -82,7 +84,7 @@ def test_failed_update_rolls_back(swarm: ShoalDaemon) -> None:
 
 
 def test_manual_rollback(swarm: ShoalDaemon) -> None:
-    swarm.docker("service", "create", "--name", "back", "--update-monitor", "1s", *SLEEP)
+    swarm.docker("service", "create", "--name", "back", "--update-monitor", "1s", *QUICK_STOP, *SLEEP)
     swarm.docker("service", "update", "--env-add", "V=2", "--update-monitor", "1s", "back")
     out = swarm.docker("service", "rollback", "back").stdout
     assert "rollback:" in out or "converged" in out
