@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker as docker_py
 import pytest
 
 from shoal.executor.oci.rootfs import build_busybox_rootfs, busybox_missing_reason, write_archive
@@ -136,6 +137,12 @@ def test_a_host_mode_port_is_shown_on_the_task_container(node: Node) -> None:
     assert "80/tcp" in shown["Config"]["ExposedPorts"]
     assert shown["NetworkSettings"]["Ports"] == {
         "80/tcp": [{"HostIp": ip, "HostPort": str(port)} for ip in node.host_ips]}
+    client = docker_py.DockerClient(base_url=node.daemon.docker_host, version="auto", timeout=30)
+    try:
+        assert client.containers.get(container).ports == shown["NetworkSettings"]["Ports"]
+        assert [c.id for c in client.containers.list(filters={"publish": f"{port}/tcp"})] == [container]
+    finally:
+        client.close()
 
     def in_service_ps() -> bool:
         rows = docker("service", "ps", "--format", "{{.CurrentState}}|{{.Ports}}", name).stdout.splitlines()
