@@ -67,6 +67,9 @@ def test_service_lifecycle(client: docker.DockerClient) -> None:
     service = client.services.create(
         "my-apache2:latest", command=["sh", "-c", "echo hello; sleep 3600"], name="dockerpy-svc",
         mode=docker.types.ServiceMode("replicated", replicas=2), labels={"team": "x"},
+        # docker-py's scale sends back the spec read with Swarm's defaults filled in, which differs from
+        # the stored one, so Swarm (and shoal) replaces every task; sleep ignores SIGTERM as pid 1
+        stop_grace_period=1_000_000_000,
     )
     assert service.name == "dockerpy-svc"
 
