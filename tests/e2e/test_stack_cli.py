@@ -41,13 +41,16 @@ services:
       replicas: 2
       labels: {tier: front}
       update_config: {monitor: 1s}
+    stop_grace_period: 1s  # the workloads run as pid 1 and ignore SIGTERM
   api:
     image: my-apache2:latest
     command: ["python3", "-m", "shoal.demo.web", "--port", "8080"]
     networks: [back]
+    stop_grace_period: 1s
   worker:
     image: ${WORKER_IMAGE:-my-apache2:latest}
     command: sleep 3600
+    stop_grace_period: 1s
     build: .
 secrets:
   db_password:
@@ -155,7 +158,7 @@ def test_shoal_stack_deploy_update_prune_rm(swarm: ShoalDaemon, stack_dir: Path)
 
     # --prune: the api service left the file, so it leaves the stack.
     smaller = STACK.replace('  api:\n    image: my-apache2:latest\n    command: ["python3", "-m", "shoal.demo.web", '
-                            '"--port", "8080"]\n    networks: [back]\n', "")
+                            '"--port", "8080"]\n    networks: [back]\n    stop_grace_period: 1s\n', "")
     (stack_dir / "compose.yml").write_text(smaller)
     result = run("stack", "deploy", "--prune", "-c", "compose.yml", "st")
     assert result.stdout.splitlines()[0] == "Removing service st_api"
@@ -210,7 +213,7 @@ def test_docker_stack_deploy_gives_the_same_stack(swarm: ShoalDaemon, stack_dir:
     # The docker CLI's redeploy (it sends each update with the version it read) and its --prune.
     (stack_dir / "pruned.yml").write_text(STACK.replace("${GREETING:-hello}", "again").replace(
         '  api:\n    image: my-apache2:latest\n    command: ["python3", "-m", "shoal.demo.web", "--port", "8080"]\n'
-        "    networks: [back]\n", ""))
+        "    networks: [back]\n    stop_grace_period: 1s\n", ""))
     out = docker("stack", "deploy", "--prune", "-c", "pruned.yml", "dk").stdout
     assert "Removing service dk_api" in out and f"Updating service dk_web (id: {theirs['dk_web']['ID']})" in out
     # A deploy reads each service's version, then updates it: wait until the rolling update has written
