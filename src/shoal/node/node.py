@@ -487,7 +487,8 @@ class Node:
         mesh = self.mesh
         if mesh is not None:
             # Tasks with an address of their own cannot bind host ports: the mesh routes those too.
-            route_host_ports = self.executor.name in ("process", "oci") and CAP_TASK_ADDRESS in self.executor.capabilities
+            route_host_ports = (self.executor.name in ("process", "oci")
+                                and CAP_TASK_ADDRESS in self.executor.capabilities)
             feed = MeshFeed(lambda: swarm.client, session_first, mesh, identity.node_id, route_host_ports, self.clock)
             swarm.jobs.append(self._spawn("mesh", feed.run))
         self.start_manager_loops(swarm)
