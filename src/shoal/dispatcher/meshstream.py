@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from shoal.api import states
@@ -46,16 +46,38 @@ def published_entries(view: ReadView) -> list[MeshEntry]:
             for task in view.tasks_of_service(service["ID"])
             if _serving(task) and dig(task, "Status", "ContainerStatus", "Addr")
         )
+        fixed = {int(p["PublishedPort"]) for p in ports if p.get("PublishedPort")}
         for port in ports:
             protocol = port.get("Protocol") or "tcp"
-            if not port.get("PublishedPort") or protocol not in ("tcp", "udp"):
-                continue  # dynamic host ports and sctp are not routed by the mesh yet
-            entries.append({
-                "port": int(port["PublishedPort"]), "protocol": protocol,
-                "mode": port.get("PublishMode") or "ingress", "target": int(port["TargetPort"]),
-                "tasks": running,
-            })
-    return sorted(entries, key=lambda e: (e["port"], e["protocol"], e["mode"], e["target"]))
+            if protocol not in ("tcp", "udp"):
+                continue  # sctp is not routed by the mesh yet
+            if port.get("PublishedPort"):
+                entries.append({
+                    "port": int(port["PublishedPort"]), "protocol": protocol,
+                    "mode": port.get("PublishMode") or "ingress", "target": int(port["TargetPort"]),
+                    "tasks": running,
+                })
+            elif port.get("PublishMode") == "host":
+                entries += _chosen_host_ports(view.tasks_of_service(service["ID"]), int(port["TargetPort"]),
+                                              protocol, fixed)
+    return sorted(entries, key=lambda e: (e["port"], e["protocol"], e["mode"], e["target"], e["tasks"]))
+
+
+def _chosen_host_ports(tasks: Iterable[Obj], target: int, protocol: str, fixed: set[int]) -> list[MeshEntry]:
+    """A host-mode port published as 0: the node of each task chose a port for it (the task's
+    Status.PortStatus says which); one entry per task, served by that task alone on its node."""
+    found: list[MeshEntry] = []
+    for task in tasks:
+        address = dig(task, "Status", "ContainerStatus", "Addr")
+        if not _serving(task) or not address:
+            continue
+        for bound in dig(task, "Status", "PortStatus", "Ports") or []:
+            chosen = int(bound.get("PublishedPort") or 0)
+            if (bound.get("PublishMode") == "host" and (bound.get("Protocol") or "tcp") == protocol
+                    and int(bound.get("TargetPort") or 0) == target and chosen and chosen not in fixed):
+                found.append({"port": chosen, "protocol": protocol, "mode": "host", "target": target,
+                              "tasks": [[str(address).split("/")[0], str(task.get("NodeID") or "")]]})
+    return found
 
 
 def _serving(task: Obj) -> bool:
