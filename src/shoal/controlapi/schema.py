@@ -150,6 +150,8 @@ def conform(value: Any, shape: Any, path: str) -> Any:
         result: dict[str, Any] = {}
         for key, item in value.items():
             name = key if key in shape.fields else canonical.get(key.lower())
+            if item is None:
+                continue  # Go decodes null as the field's zero value, which its JSON then omits
             if name is not None and (name not in result or key == name):
                 result[name] = conform(item, shape.fields[name], f"{path}.{name}")
         return result
