@@ -94,6 +94,14 @@ def host_mode_bindings(task: Mapping[str, Any]) -> tuple[PortBinding, ...]:
     )
 
 
+def host_mode_unpublished(task: Mapping[str, Any]) -> tuple[PortSpec, ...]:
+    """The host-mode ports of a task published as 0: the node picks a free port for each, as an engine does."""
+    endpoint = task.get("Endpoint") or {}
+    ports = endpoint.get("Ports") or (endpoint.get("Spec") or {}).get("Ports") or []
+    return tuple(PortSpec(int(p.get("TargetPort") or 0), str(p.get("Protocol") or "tcp").lower())
+                 for p in ports if p.get("PublishMode") == "host" and not p.get("PublishedPort"))
+
+
 @dataclass(frozen=True)
 class TaskFile:
     """A secret or config the task sees as a file: `target` is an absolute path inside the task

@@ -89,7 +89,7 @@ class OciController(ProcessController):
         if (book := self._ctx.addresses) is not None:
             address = str(book.allocate(container_id))
         record = TaskRecord(
-            runtime=dataclasses.replace(rt, stop_signal=plan.stop_signal),
+            runtime=dataclasses.replace(self._with_chosen_host_ports(rt), stop_signal=plan.stop_signal),
             container_id=container_id,
             created_at=self._ctx.clock.now(),
             hostname=hostname,

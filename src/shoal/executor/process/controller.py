@@ -18,8 +18,18 @@ from pathlib import Path
 from shoal.api.errors import Conflict
 from shoal.base.clock import parse_rfc3339
 from shoal.base.ids import new_container_id
-from shoal.executor.base import ContainerState, ContainerStatus, LogLine, ResourceSample, TaskRuntime, parse_signal
+from shoal.executor.base import (
+    ContainerState,
+    ContainerStatus,
+    LogLine,
+    PortBinding,
+    ResourceSample,
+    TaskRuntime,
+    host_mode_unpublished,
+    parse_signal,
+)
 from shoal.executor.errors import CommandRequired, ContainerNotFound, ContainerNotRunning, InvalidTaskSpec
+from shoal.executor.host_port_choice import choose_host_ports
 from shoal.executor.limits_check import check_limits
 from shoal.executor.process import cgroups as cg
 from shoal.executor.process import procfs
@@ -95,7 +105,7 @@ class ProcessController:
         if self._ctx.isolate and (book := self._ctx.addresses) is not None:
             address = str(book.allocate(container_id))
         record = TaskRecord(
-            runtime=rt,
+            runtime=self._with_chosen_host_ports(rt) if self._ctx.isolate else rt,
             container_id=container_id,
             created_at=self._ctx.clock.now(),
             hostname=hostname,
@@ -172,7 +182,25 @@ class ProcessController:
         return await self.inspect()
 
     async def inspect(self) -> ContainerStatus:
-        return status_of(self._dir, self._record())
+        """With the host ports the node's mesh routes to it while it runs (an isolated task's)."""
+        record = self._record()
+        status = status_of(self._dir, record)
+        if status.running and record.isolated:
+            return dataclasses.replace(status, host_ports=record.runtime.host_bindings)
+        return status
+
+    def _with_chosen_host_ports(self, rt: TaskRuntime) -> TaskRuntime:
+        """The runtime to record, with a free host port chosen for each host-mode port published as 0
+        (Swarm's engine picks one; here the node's mesh routes it to the task's own address)."""
+        wanted = host_mode_unpublished(rt.raw_task)
+        if not wanted:
+            return rt
+        taken = {(b.protocol, b.host_port) for task_dir in self._ctx.task_dirs() for b in _recorded_ports(task_dir)}
+        try:
+            chosen = choose_host_ports(wanted, taken)
+        except OSError as exc:
+            raise InvalidTaskSpec(f"no free host port for the task: {exc}") from None
+        return dataclasses.replace(rt, host_ports=(*rt.host_bindings, *chosen))
 
     async def shutdown(self, grace: float | None = None) -> None:
         status = await self.inspect()
@@ -461,3 +489,11 @@ async def _until_exit(pid: int) -> None:
     finally:
         loop.remove_reader(fd)
         os.close(fd)
+
+
+def _recorded_ports(task_dir: TaskDir) -> tuple[PortBinding, ...]:
+    """The host ports another task of this node holds (none if its record cannot be read)."""
+    try:
+        return task_dir.read_record().runtime.host_bindings
+    except (OSError, ValueError, KeyError):
+        return ()
