@@ -57,6 +57,19 @@ def service_spec(replicas: int) -> dict[str, Any]:
     return {"task_template": template, "mode": docker.types.ServiceMode("replicated", replicas=replicas)}
 
 
+def scale(client: docker.APIClient, service_id: str, replicas: int) -> None:
+    """What `docker service scale` sends: the spec as stored (read without defaults) with the new count.
+    (docker-py's update_service reads the spec with Swarm's defaults filled in and sends that back; the
+    task template then differs from the stored one, so both Swarm and shoal roll every task over as
+    well, and "all running" depended on when a poll fell between two task replacements.)"""
+    current = client.inspect_service(service_id)
+    spec = current["Spec"]
+    spec["Mode"] = {"Replicated": {"Replicas": replicas}}
+    url = client._url("/services/{0}/update", service_id)
+    reply = client._post_json(url, data=spec, params={"version": current["Version"]["Index"]})
+    client._raise_for_status(reply)
+
+
 def remove_and_wait(side: ClusterSide, service_id: str) -> None:
     """Remove the service and wait until no node holds a container of it, so runs start clean."""
     side.live_leader().client.remove_service(service_id)
@@ -156,10 +169,8 @@ def converge_once(side: ClusterSide, name: str) -> tuple[float, float]:
     poll_until(lambda: running_tasks(client, service_id) >= first, f"{side.label}: {first} running",
                MEASURE_TIMEOUT_S)
     created_in = time.perf_counter() - started
-    current = client.inspect_service(service_id)
     started = time.perf_counter()
-    client.update_service(service_id, current["Version"]["Index"], mode=docker.types.ServiceMode("replicated", second),
-                          fetch_current_spec=True)
+    scale(client, service_id, second)
     poll_until(lambda: running_tasks(client, service_id) >= second, f"{side.label}: {second} running",
                MEASURE_TIMEOUT_S)
     scaled_in = time.perf_counter() - started
