@@ -4,14 +4,13 @@ when one of them cannot be stopped."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from agent_stubs import IdleDispatcher, until
 
 from shoal.agent.agent import Agent
 from shoal.agent.runtime import task_runtime
 from shoal.agent.taskmanager import TaskManager
 from shoal.api import states
-from shoal.api.dispatch import Assignments, Session, StatusUpdate
+from shoal.api.dispatch import Assignments
 from shoal.api.objects import Obj
 from shoal.executor.errors import ContainerNotFound
 from shoal.testing.clock import FakeClock
@@ -28,31 +27,9 @@ def task(task_id: str, *, signal: str = "", state: str = states.ASSIGNED) -> Obj
             "Spec": {"ContainerSpec": container}, "Status": {"State": state}, "DesiredState": states.RUNNING}
 
 
-class NoDispatcher:
-    async def register(self, node_id: str, description: Obj, addr: str) -> Session:
-        return Session("s", 5.0)
-
-    async def heartbeat(self, node_id: str, session_id: str) -> float:
-        return 5.0
-
-    async def assignments(self, node_id: str, session_id: str) -> AsyncIterator[Assignments]:
-        if False:
-            yield Assignments({})
-
-    async def update_status(self, node_id: str, session_id: str, updates: list[StatusUpdate]) -> None:
-        return None
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the task managers run until condition holds (within a deadline)."""
-    async with asyncio.timeout(5):
-        while not condition():
-            await asyncio.sleep(0)
-
-
 async def test_a_task_with_a_bad_stop_signal_is_rejected_alone() -> None:
     reports: dict[str, Obj] = {}
-    agent = Agent(NODE, "127.0.0.1", FakeExecutor(), NoDispatcher(), FakeClock())
+    agent = Agent(NODE, "127.0.0.1", FakeExecutor(), IdleDispatcher(), FakeClock())
     agent._report = lambda task_id, status: reports.__setitem__(task_id, status)  # type: ignore[method-assign]
     await agent._reconcile(Assignments({"bad": task("bad", signal="SIGFOO"), "good": task("good")}))
     await until(lambda: "bad" in reports and reports.get("good", {}).get("State") == states.RUNNING)
@@ -76,7 +53,7 @@ async def test_a_started_task_without_its_container_fails_instead_of_restarting(
 
 async def test_leaving_removes_every_task_even_if_one_cannot_be_stopped() -> None:
     executor = FakeExecutor()
-    agent = Agent(NODE, "127.0.0.1", executor, NoDispatcher(), FakeClock())
+    agent = Agent(NODE, "127.0.0.1", executor, IdleDispatcher(), FakeClock())
     agent._report = lambda task_id, status: None  # type: ignore[method-assign]
     await agent._reconcile(Assignments({"a": task("a"), "b": task("b")}))
     await until(lambda: all("start" in executor.steps(t) for t in ("a", "b")))

@@ -5,17 +5,18 @@ set it, and the agent keeps retrying either way."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+
+from agent_stubs import IdleDispatcher, until
 
 from shoal.agent.agent import Agent
 from shoal.api import errors
-from shoal.api.dispatch import Assignments, Session, StatusUpdate
+from shoal.api.dispatch import Session
 from shoal.api.objects import Obj
 from shoal.testing.clock import FakeClock
 from shoal.testing.fake_executor import FakeExecutor
 
 
-class RefusingDispatcher:
+class RefusingDispatcher(IdleDispatcher):
     def __init__(self, message: str) -> None:
         self.message = message
         self.registrations = 0
@@ -23,22 +24,6 @@ class RefusingDispatcher:
     async def register(self, node_id: str, description: Obj, addr: str) -> Session:
         self.registrations += 1
         raise errors.Forbidden(self.message)
-
-    async def heartbeat(self, node_id: str, session_id: str) -> float:
-        raise AssertionError("no session was ever taken")
-
-    async def assignments(self, node_id: str, session_id: str) -> AsyncIterator[Assignments]:
-        if False:
-            yield Assignments({})
-
-    async def update_status(self, node_id: str, session_id: str, updates: list[StatusUpdate]) -> None:
-        return None
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(5):
-        while not condition():
-            await asyncio.sleep(0)
 
 
 async def refused_twice(message: str) -> Agent:
