@@ -60,10 +60,7 @@ def held_addresses(record: Obj | None) -> Held:
 
 def node_address(view: ReadView, node_id: str, network_id: str) -> str | None:
     """This node's load-balancer address on the network, as `addr/prefix`; None when it has none."""
-    for record in records(view):
-        if record["ID"] == node_id:
-            return held_addresses(record).get(network_id)
-    return None
+    return held_addresses(view.get(NODE_ATTACHMENTS, node_id)).get(network_id)
 
 
 def lb_addresses_in_use(view: ReadView) -> Iterable[tuple[str, int]]:
